@@ -1,0 +1,331 @@
+//! The hub's configuration file (TOML) with environment overrides.
+//!
+//! Layering: defaults → the file → `CROSSDOCK__SECTION__KEY=value`
+//! variables → command-line flags. Then `validate()`. Errors name the file,
+//! the line and the key.
+
+use std::path::{Path, PathBuf};
+
+use crossdock_engine::EngineOptions;
+use crossdock_model::ErpAcceptance;
+use crossdock_sim::SimConfig;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub hub: HubConfig,
+    #[serde(default)]
+    pub engine: EngineOptions,
+    #[serde(default)]
+    pub channels: Vec<ChannelConfig>,
+    pub erp: ErpConfig,
+    #[serde(default)]
+    pub warehouses: Vec<WarehouseConfig>,
+    /// The simulated estate, for `crossdock sim` and `crossdock demo`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sim: Option<SimConfig>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HubConfig {
+    /// Address of the HTTP server (webhooks, API, metrics).
+    pub listen: String,
+    /// Directory of the embedded SQLite store.
+    pub data_dir: PathBuf,
+    /// PostgreSQL URL; when set, used instead of the embedded store.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
+    /// Largest webhook body accepted.
+    pub max_body_bytes: usize,
+    /// Timeout of one outbound HTTP call, in ms.
+    pub http_timeout_ms: u64,
+}
+
+impl Default for HubConfig {
+    fn default() -> Self {
+        HubConfig {
+            listen: "127.0.0.1:8080".into(),
+            data_dir: PathBuf::from(".crossdock"),
+            database_url: None,
+            max_body_bytes: 1024 * 1024,
+            http_timeout_ms: 10_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChannelKind {
+    Webstore,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelConfig {
+    pub name: String,
+    pub kind: ChannelKind,
+    pub base_url: String,
+    #[serde(default)]
+    pub erp_acceptance: ErpAcceptance,
+    /// Reconciliation polling (catches webhooks the channel lost).
+    #[serde(default = "yes")]
+    pub poll: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErpKind {
+    Rest,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ErpConfig {
+    pub kind: ErpKind,
+    pub base_url: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WarehouseKind {
+    Rest,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WarehouseConfig {
+    pub name: String,
+    pub kind: WarehouseKind,
+    pub base_url: String,
+}
+
+/// A configuration problem, located as precisely as the input allows.
+#[derive(Debug, thiserror::Error)]
+#[error("{location}: {message}")]
+pub struct ConfigError {
+    pub location: String,
+    pub message: String,
+}
+
+const ENV_PREFIX: &str = "CROSSDOCK__";
+
+impl Config {
+    /// Read, override from the environment, and validate.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            location: path.display().to_string(),
+            message: format!("cannot read: {e}"),
+        })?;
+        Config::parse(&text, &path.display().to_string(), std::env::vars())
+    }
+
+    /// Parse `text` (named `origin` in errors) with `env` overrides.
+    pub fn parse(text: &str, origin: &str, env: impl Iterator<Item = (String, String)>) -> Result<Config, ConfigError> {
+        // First pass on the text itself, so errors carry line numbers.
+        let config: Config = toml::from_str(text).map_err(|e| located(text, origin, &e))?;
+        let overrides: Vec<(String, String)> = env.filter(|(k, _)| k.starts_with(ENV_PREFIX)).collect();
+        let config = if overrides.is_empty() {
+            config
+        } else {
+            let mut value: toml::Table = toml::from_str(text).map_err(|e| located(text, origin, &e))?;
+            for (key, raw) in &overrides {
+                apply_override(&mut value, key, raw)?;
+            }
+            let names = overrides.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>().join(", ");
+            toml::Value::Table(value).try_into().map_err(|e: toml::de::Error| ConfigError {
+                location: format!("{origin} with environment overrides {names}"),
+                message: e.message().to_owned(),
+            })?
+        };
+        config.validate(origin)?;
+        Ok(config)
+    }
+
+    pub fn validate(&self, origin: &str) -> Result<(), ConfigError> {
+        let err = |key: &str, message: String| ConfigError { location: format!("{origin}: key {key}"), message };
+        self.engine.validate().map_err(|m| err("engine", m))?;
+        if self.hub.max_body_bytes < 1024 {
+            return Err(err("hub.max_body_bytes", "must be at least 1024".into()));
+        }
+        if self.warehouses.is_empty() {
+            return Err(err("warehouses", "at least one warehouse is needed to fulfil orders".into()));
+        }
+        let mut names = std::collections::HashSet::new();
+        for (i, c) in self.channels.iter().enumerate() {
+            if !valid_name(&c.name) {
+                return Err(err(&format!("channels[{i}].name"), format!("{:?} must be 1-64 of [a-z0-9_-]", c.name)));
+            }
+            if !names.insert(c.name.clone()) {
+                return Err(err(&format!("channels[{i}].name"), format!("duplicate channel {:?}", c.name)));
+            }
+            check_url(&c.base_url).map_err(|m| err(&format!("channels[{i}].base_url"), m))?;
+        }
+        let mut names = std::collections::HashSet::new();
+        for (i, w) in self.warehouses.iter().enumerate() {
+            if !valid_name(&w.name) {
+                return Err(err(&format!("warehouses[{i}].name"), format!("{:?} must be 1-64 of [a-z0-9_-]", w.name)));
+            }
+            if !names.insert(w.name.clone()) {
+                return Err(err(&format!("warehouses[{i}].name"), format!("duplicate warehouse {:?}", w.name)));
+            }
+            check_url(&w.base_url).map_err(|m| err(&format!("warehouses[{i}].base_url"), m))?;
+        }
+        check_url(&self.erp.base_url).map_err(|m| err("erp.base_url", m))?;
+        Ok(())
+    }
+
+    /// The store URL: PostgreSQL if configured, else SQLite in `data_dir`.
+    pub fn database_url(&self) -> String {
+        match &self.hub.database_url {
+            Some(u) => u.clone(),
+            None => format!("sqlite://{}", self.hub.data_dir.join("crossdock.db").display()),
+        }
+    }
+
+    /// The demo: the hub and the simulated estate on fixed loopback ports.
+    pub fn demo() -> Config {
+        let hub = HubConfig::default();
+        let mut sim = SimConfig::demo(&format!("http://{}", hub.listen));
+        sim.channel.listen = "127.0.0.1:7101".into();
+        sim.erp.listen = "127.0.0.1:7102".into();
+        for (i, w) in sim.warehouses.iter_mut().enumerate() {
+            w.listen = format!("127.0.0.1:{}", 7103 + i);
+        }
+        let url = |listen: &str| format!("http://{listen}");
+        Config {
+            channels: vec![ChannelConfig {
+                name: sim.channel.name.clone(),
+                kind: ChannelKind::Webstore,
+                base_url: url(&sim.channel.listen),
+                erp_acceptance: ErpAcceptance::Async,
+                poll: true,
+            }],
+            erp: ErpConfig { kind: ErpKind::Rest, base_url: url(&sim.erp.listen) },
+            warehouses: sim
+                .warehouses
+                .iter()
+                .map(|w| WarehouseConfig { name: w.name.clone(), kind: WarehouseKind::Rest, base_url: url(&w.listen) })
+                .collect(),
+            hub,
+            engine: EngineOptions { reconcile_interval_ms: 10_000, ..EngineOptions::default() },
+            sim: Some(sim),
+        }
+    }
+}
+
+fn valid_name(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+}
+
+fn check_url(s: &str) -> Result<(), String> {
+    if s.starts_with("http://") || s.starts_with("https://") {
+        Ok(())
+    } else {
+        Err(format!("{s:?} is not an http(s) URL"))
+    }
+}
+
+/// Turn a TOML error into `file:line:column (key K): message`.
+fn located(text: &str, origin: &str, e: &toml::de::Error) -> ConfigError {
+    let Some(span) = e.span() else {
+        return ConfigError { location: origin.to_owned(), message: e.message().to_owned() };
+    };
+    let before = &text[..span.start.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.len() - before.rfind('\n').map(|i| i + 1).unwrap_or(0) + 1;
+    let line_text = text.lines().nth(line - 1).unwrap_or("");
+    let key = line_text.split_once('=').map(|(k, _)| k.trim()).filter(|k| !k.is_empty() && !k.starts_with('['));
+    let section = text[..before.rfind('\n').map(|i| i + 1).unwrap_or(0)]
+        .lines()
+        .rev()
+        .find_map(|l| l.trim().strip_prefix('[').map(|s| s.trim_matches(|c| c == '[' || c == ']').to_owned()));
+    let key = match (section, key) {
+        (Some(s), Some(k)) => format!(" (key {s}.{k})"),
+        (None, Some(k)) => format!(" (key {k})"),
+        _ => String::new(),
+    };
+    ConfigError { location: format!("{origin}:{line}:{column}{key}"), message: e.message().trim().to_owned() }
+}
+
+fn apply_override(root: &mut toml::Table, var: &str, raw: &str) -> Result<(), ConfigError> {
+    let path: Vec<String> = var[ENV_PREFIX.len()..].split("__").map(|p| p.to_ascii_lowercase()).collect();
+    let bad = |m: &str| ConfigError { location: format!("environment variable {var}"), message: m.to_owned() };
+    let (last, parents) = path.split_last().ok_or_else(|| bad("names no key"))?;
+    let mut table = root;
+    for p in parents {
+        let entry = table.entry(p.clone()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        table = entry.as_table_mut().ok_or_else(|| bad(&format!("{p} is not a table")))?;
+    }
+    // A value that parses as TOML (number, bool, array) is taken as such;
+    // anything else is a string.
+    let value = toml::from_str::<toml::Table>(&format!("v = {raw}"))
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(raw.to_owned()));
+    table.insert(last.clone(), value);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn demo_text() -> String {
+        toml::to_string(&Config::demo()).unwrap()
+    }
+
+    #[test]
+    fn demo_config_round_trips_and_validates() {
+        let text = demo_text();
+        let c = Config::parse(&text, "demo.toml", std::iter::empty()).unwrap();
+        assert_eq!(c.warehouses.len(), 2);
+        assert_eq!(c.channels[0].name, "webstore");
+    }
+
+    #[test]
+    fn unknown_key_names_file_line_and_key() {
+        let text = "[hub]\nlisten = \"127.0.0.1:1\"\nlisen = \"x\"\n";
+        let e = Config::parse(text, "hub.toml", std::iter::empty()).unwrap_err();
+        let s = e.to_string();
+        assert!(s.starts_with("hub.toml:3:1 (key hub.lisen)"), "{s}");
+        assert!(s.contains("unknown field `lisen`"), "{s}");
+    }
+
+    #[test]
+    fn wrong_type_names_the_line() {
+        let mut text = demo_text();
+        text = text.replace("concurrency = 64", "concurrency = \"many\"");
+        let e = Config::parse(&text, "c.toml", std::iter::empty()).unwrap_err();
+        let line = text.lines().position(|l| l.contains("\"many\"")).unwrap() + 1;
+        assert!(e.to_string().starts_with(&format!("c.toml:{line}:")), "{e}");
+        assert!(e.to_string().contains("key engine.concurrency"), "{e}");
+    }
+
+    #[test]
+    fn environment_overrides_win_and_are_validated() {
+        let text = demo_text();
+        let env = vec![("CROSSDOCK__HUB__LISTEN".to_owned(), "127.0.0.1:9999".to_owned()),
+                       ("CROSSDOCK__ENGINE__CONCURRENCY".to_owned(), "8".to_owned())];
+        let c = Config::parse(&text, "d.toml", env.into_iter()).unwrap();
+        assert_eq!(c.hub.listen, "127.0.0.1:9999");
+        assert_eq!(c.engine.concurrency, 8);
+        let env = vec![("CROSSDOCK__ENGINE__CONCURRENCY".to_owned(), "0".to_owned())];
+        let e = Config::parse(&text, "d.toml", env.into_iter()).unwrap_err();
+        assert!(e.to_string().contains("engine") && e.to_string().contains("concurrency"), "{e}");
+    }
+
+    #[test]
+    fn semantic_errors_name_the_key() {
+        let mut c = Config::demo();
+        c.warehouses[1].name = c.warehouses[0].name.clone();
+        let e = c.validate("x.toml").unwrap_err();
+        assert_eq!(e.location, "x.toml: key warehouses[1].name");
+    }
+}

@@ -1,0 +1,9 @@
+#![allow(clippy::print_stdout, clippy::print_stderr)] // the demo and benchmarks report on stdout/stderr
+
+//! The `crossdock` binary's library half: configuration, wiring of a hub,
+//! the demo and the benchmarks. Integration tests drive a hub through it.
+
+pub mod bench;
+pub mod config;
+pub mod demo;
+pub mod hub;

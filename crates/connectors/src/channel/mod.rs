@@ -1,0 +1,5 @@
+//! Sales channel connectors.
+
+pub mod webstore;
+
+pub use webstore::WebstoreChannel;

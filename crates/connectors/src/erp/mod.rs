@@ -1,0 +1,5 @@
+//! ERP connectors.
+
+pub mod rest;
+
+pub use rest::RestErp;

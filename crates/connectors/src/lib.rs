@@ -1,0 +1,184 @@
+//! The system layer: one module per external system, behind three capability
+//! traits. A connector owns its system's wire format, auth, pagination and
+//! idempotency quirks, and nothing else: it holds no workflow state and never
+//! touches the store.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use crossdock_model::{Customer, FulfillmentRequest, InventoryPosition, Order, Shipment};
+use reqwest::header::HeaderMap;
+
+pub mod erp;
+mod http;
+mod input;
+pub mod channel;
+pub mod warehouse;
+
+pub use http::{HttpClient, HttpClientOptions};
+
+/// How a call to an external system failed, which decides what the engine does next.
+#[derive(Debug, Clone, thiserror::Error, PartialEq)]
+pub enum ConnectorError {
+    /// May pass if tried again: timeouts, connection errors, 5xx, 429.
+    /// `retry_after` is the target's own word on when to come back.
+    #[error("transient: {reason}")]
+    Transient { reason: String, retry_after: Option<Duration> },
+    /// The target answered and refused; trying again will not help.
+    #[error("rejected: {reason}")]
+    Rejected { reason: String },
+    /// Credentials were refused.
+    #[error("unauthorized: {reason}")]
+    Unauthorized { reason: String },
+}
+
+impl ConnectorError {
+    pub fn transient(reason: impl Into<String>) -> Self {
+        ConnectorError::Transient { reason: reason.into(), retry_after: None }
+    }
+
+    pub fn rejected(reason: impl Into<String>) -> Self {
+        ConnectorError::Rejected { reason: reason.into() }
+    }
+
+    /// Whether the request may have been applied by the target although we
+    /// saw an error: a timeout or a dropped connection after sending. Such an
+    /// effect is in doubt and must be looked up before it is sent again.
+    pub fn is_in_doubt(&self) -> bool {
+        matches!(self, ConnectorError::Transient { retry_after: None, .. })
+    }
+}
+
+/// Inbound payload that could not be read: the message is refused at the door.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+#[error("{path}: {message}")]
+pub struct InputError {
+    /// Where in the payload the problem is (`items[3].unit_price`, or `body`).
+    pub path: String,
+    pub message: String,
+}
+
+impl InputError {
+    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+        InputError { path: path.into(), message: message.into() }
+    }
+}
+
+/// What the hub needs to know about an inbound message before it commits it:
+/// the cheap envelope, not the mapped content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboundEnvelope {
+    /// Unique per source message: the dedupe key.
+    pub message_key: String,
+    /// The channel's order id the message is about.
+    pub external_order_id: String,
+    /// Source version (sequence or `updated_at` in ms) of the state the message carries.
+    pub source_version: i64,
+}
+
+/// A channel message mapped to canonical form.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ChannelEvent {
+    /// A new order, or a newer version of one (status `Received`).
+    Order(Box<Order>),
+    /// The channel cancelled the order (or the buyer did).
+    Cancelled { external_order_id: String, source_version: i64, reason: String },
+}
+
+/// A shipment confirmation to send to a channel.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShipConfirmation {
+    /// Our package id; the channel stores it so a resend is recognised.
+    pub package_id: String,
+    pub external_order_id: String,
+    pub shipment: Shipment,
+}
+
+/// A marketplace, storefront or regional sales channel.
+#[async_trait]
+pub trait Channel: Send + Sync {
+    fn name(&self) -> &str;
+
+    /// Verify and read the envelope of a webhook delivery. Must be cheap: it
+    /// runs before the message is committed.
+    fn read_webhook(&self, headers: &HeaderMap, body: &[u8]) -> Result<InboundEnvelope, InputError>;
+
+    /// Map a stored message body to canonical form. Errors name the failing field.
+    fn map_message(&self, body: &[u8]) -> Result<ChannelEvent, InputError>;
+
+    /// Raw order messages updated at or after `since_ms` (reconciliation poll).
+    /// Each comes back as a body `map_message` accepts, with its envelope.
+    async fn poll_updated_since(
+        &self,
+        since_ms: i64,
+    ) -> Result<Vec<(InboundEnvelope, Vec<u8>)>, ConnectorError>;
+
+    /// Tell the channel units have shipped. Returns the channel's confirmation id.
+    async fn confirm_shipment(&self, confirmation: &ShipConfirmation) -> Result<String, ConnectorError>;
+
+    /// Whether the channel already holds a confirmation for `package_id`.
+    async fn find_shipment_confirmation(
+        &self,
+        external_order_id: &str,
+        package_id: &str,
+    ) -> Result<Option<String>, ConnectorError>;
+}
+
+/// The ERP's id for a document it holds.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ErpDocument {
+    pub id: String,
+    /// Our reference stored on the document, unique per channel order.
+    pub reference: String,
+}
+
+/// The system of record for customers, sales orders and invoices.
+#[async_trait]
+pub trait Erp: Send + Sync {
+    /// Create or update the customer; returns the ERP's customer id.
+    async fn upsert_customer(&self, customer: &Customer) -> Result<String, ConnectorError>;
+
+    /// Create a sales order carrying `reference`. Not idempotent on the ERP
+    /// side: the engine guards it with an effect and `find_sales_order`.
+    async fn create_sales_order(
+        &self,
+        reference: &str,
+        customer_id: &str,
+        order: &Order,
+    ) -> Result<ErpDocument, ConnectorError>;
+
+    async fn find_sales_order(&self, reference: &str) -> Result<Option<ErpDocument>, ConnectorError>;
+
+    /// Invoice what shipped on the sales order.
+    async fn post_invoice(&self, reference: &str, order: &Order) -> Result<ErpDocument, ConnectorError>;
+
+    async fn find_invoice(&self, reference: &str) -> Result<Option<ErpDocument>, ConnectorError>;
+
+    /// Stock positions the ERP holds.
+    async fn read_stock(&self) -> Result<Vec<InventoryPosition>, ConnectorError>;
+}
+
+/// A warehouse or 3PL.
+#[async_trait]
+pub trait Warehouse: Send + Sync {
+    fn name(&self) -> &str;
+
+    /// Ask the warehouse to ship. Returns the warehouse's id for the request.
+    async fn release(&self, request: &FulfillmentRequest) -> Result<String, ConnectorError>;
+
+    /// Whether the warehouse already holds the request with our id.
+    async fn find_release(&self, request_id: &str) -> Result<Option<String>, ConnectorError>;
+
+    /// Verify and read the envelope of a shipment webhook.
+    fn read_webhook(&self, headers: &HeaderMap, body: &[u8]) -> Result<ShipmentEnvelope, InputError>;
+
+    /// Map a stored shipment message to canonical form.
+    fn map_shipment(&self, body: &[u8]) -> Result<Shipment, InputError>;
+}
+
+/// Envelope of a warehouse shipment message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShipmentEnvelope {
+    pub message_key: String,
+    pub order_id: String,
+}

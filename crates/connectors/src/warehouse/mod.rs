@@ -1,0 +1,5 @@
+//! Warehouse and 3PL connectors.
+
+pub mod rest;
+
+pub use rest::RestWarehouse;

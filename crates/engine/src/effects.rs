@@ -1,0 +1,123 @@
+//! External side effects with idempotency keys.
+//!
+//! An effect is recorded (`pending`) before the call and resolved after it.
+//! If the hub dies between the two, the effect stays pending: the next
+//! attempt finds it "in doubt" and asks the target whether it already holds
+//! the result (find by external reference) before calling again. So a crash
+//! can delay an effect but never apply it twice.
+
+use std::future::Future;
+
+use crossdock_connectors::ConnectorError;
+use crossdock_store::{EffectStatus, NewEffect, Store, StoreError};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::telemetry;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EffectError {
+    #[error(transparent)]
+    Connector(#[from] ConnectorError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// How an effect came to be applied, for the audit trail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EffectOutcome {
+    /// Called now and applied.
+    Applied,
+    /// Was in doubt; the target already held it.
+    FoundAtTarget,
+    /// Applied by an earlier attempt; not called again.
+    AlreadyApplied,
+}
+
+/// Identity of one effect.
+#[derive(Debug, Clone)]
+pub struct EffectSpec<'a> {
+    /// Idempotency key, unique per effect forever (`erp:sales_order:<order>`).
+    pub key: String,
+    /// The system it acts on (`erp`, `warehouse:east`, `channel:webstore`).
+    pub target: &'a str,
+    pub kind: &'a str,
+    pub entity_key: &'a str,
+}
+
+/// Apply an effect at most once. `find` asks the target whether the effect
+/// already happened; `call` performs it.
+pub async fn run_effect<T, F, FFut, C, CFut>(
+    store: &Store,
+    now: i64,
+    spec: EffectSpec<'_>,
+    find: F,
+    call: C,
+) -> Result<(T, EffectOutcome), EffectError>
+where
+    T: Serialize + DeserializeOwned,
+    F: FnOnce() -> FFut,
+    FFut: Future<Output = Result<Option<T>, ConnectorError>>,
+    C: FnOnce() -> CFut,
+    CFut: Future<Output = Result<T, ConnectorError>>,
+{
+    let effect = store
+        .begin_effect(&NewEffect {
+            key: spec.key.clone(),
+            target: spec.target.to_owned(),
+            kind: spec.kind.to_owned(),
+            entity_key: spec.entity_key.to_owned(),
+            at: now,
+        })
+        .await?;
+
+    if effect.status == EffectStatus::Applied {
+        if let Some(result) = effect.result {
+            telemetry::effect(spec.target, "skipped");
+            let value = serde_json::from_value(result)
+                .map_err(|e| StoreError::Corrupt(format!("effect {} result: {e}", spec.key)))?;
+            return Ok((value, EffectOutcome::AlreadyApplied));
+        }
+    }
+
+    // Pending from an earlier attempt: the call may have reached the target.
+    // A `failed` effect was refused by the target, so it is known not applied.
+    let in_doubt = effect.status == EffectStatus::Pending && effect.attempts > 1;
+    if in_doubt {
+        match find().await {
+            Ok(Some(found)) => {
+                let json = serde_json::to_value(&found)
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                store.resolve_effect(&spec.key, EffectStatus::Applied, Some(&json), now).await?;
+                telemetry::effect(spec.target, "found");
+                return Ok((found, EffectOutcome::FoundAtTarget));
+            }
+            Ok(None) => {}
+            Err(e) => {
+                telemetry::effect(spec.target, "transient");
+                return Err(e.into());
+            }
+        }
+    }
+
+    match call().await {
+        Ok(result) => {
+            let json =
+                serde_json::to_value(&result).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            store.resolve_effect(&spec.key, EffectStatus::Applied, Some(&json), now).await?;
+            telemetry::effect(spec.target, "applied");
+            Ok((result, EffectOutcome::Applied))
+        }
+        Err(e) => {
+            match &e {
+                ConnectorError::Rejected { .. } | ConnectorError::Unauthorized { .. } => {
+                    store.resolve_effect(&spec.key, EffectStatus::Failed, None, now).await?;
+                    telemetry::effect(spec.target, "rejected");
+                }
+                ConnectorError::Transient { .. } => telemetry::effect(spec.target, "transient"),
+            }
+            Err(e.into())
+        }
+    }
+}

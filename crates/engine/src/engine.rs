@@ -1,0 +1,521 @@
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crossdock_connectors::{Channel, Erp, InputError, Warehouse};
+use crossdock_model::{ErpAcceptance, OrderStatus, order_id_for};
+use crossdock_store::{Accepted, Changes, ExceptionFilter, Job, NewException, NewMessage, PositionRow, Store};
+use rand::SeedableRng;
+use rand::rngs::SmallRng;
+use reqwest::header::HeaderMap;
+use serde::Serialize;
+use tokio::sync::{Notify, Semaphore, oneshot};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::clock::Clock;
+use crate::ingest::{IngestError, Ingestor};
+use crate::options::EngineOptions;
+use crate::retry::backoff_delay;
+use crate::telemetry;
+use crate::workflow::{Step, StepCx, StepError, order_entity_key, run_step};
+
+/// A channel connection: the connector plus how the hub treats its orders.
+#[derive(Clone)]
+pub struct ChannelConnection {
+    pub connector: Arc<dyn Channel>,
+    pub acceptance: ErpAcceptance,
+    /// Reconciliation polling for this channel.
+    pub poll: bool,
+}
+
+/// The external systems the engine works with.
+#[derive(Clone)]
+pub struct Connections {
+    pub channels: HashMap<String, ChannelConnection>,
+    pub erp: Arc<dyn Erp>,
+    /// In routing preference order.
+    pub warehouses: Vec<Arc<dyn Warehouse>>,
+}
+
+/// What a sync-acceptance webhook learns about its order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum AcceptanceOutcome {
+    Accepted { erp_ref: String },
+    Refused { reason: String },
+}
+
+pub(crate) struct Inner {
+    pub store: Store,
+    pub connections: Connections,
+    pub clock: Arc<dyn Clock>,
+    pub options: EngineOptions,
+    rng: Mutex<SmallRng>,
+    work_ready: Arc<Notify>,
+    ingestor: Ingestor,
+    owner: String,
+    waiters: Mutex<HashMap<String, Vec<oneshot::Sender<AcceptanceOutcome>>>>,
+}
+
+/// The order engine. Cheap to clone.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+/// Running background tasks of an engine.
+pub struct EngineHandle {
+    cancel: CancellationToken,
+    tracker: TaskTracker,
+}
+
+impl EngineHandle {
+    /// Stop claiming work and wait for running steps to finish.
+    pub async fn shutdown(self) {
+        self.cancel.cancel();
+        self.tracker.close();
+        self.tracker.wait().await;
+    }
+}
+
+/// Answer to an inbound webhook.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Receipt {
+    pub inbox_id: i64,
+    pub duplicate: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub acceptance: Option<AcceptanceOutcome>,
+}
+
+/// Why an inbound webhook was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum Refusal {
+    #[error("no {kind} connection named {name:?}")]
+    UnknownSource { kind: &'static str, name: String },
+    #[error("{0}")]
+    BadPayload(InputError),
+    #[error("cannot commit the message now: {0}")]
+    Unavailable(String),
+}
+
+impl Engine {
+    pub fn new(store: Store, connections: Connections, clock: Arc<dyn Clock>, options: EngineOptions) -> Engine {
+        let work_ready = Arc::new(Notify::new());
+        let ingestor = Ingestor::start(store.clone(), options.ingest_batch, work_ready.clone());
+        let rng = Mutex::new(SmallRng::seed_from_u64(options.seed));
+        Engine {
+            inner: Arc::new(Inner {
+                store,
+                connections,
+                clock,
+                options,
+                rng,
+                work_ready,
+                ingestor,
+                owner: format!("hub-{}", uuid::Uuid::now_v7()),
+                waiters: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.inner.clock
+    }
+
+    pub fn options(&self) -> &EngineOptions {
+        &self.inner.options
+    }
+
+    /// Start the job runner, reconciliation pollers and the metrics refresher.
+    pub fn start(&self) -> EngineHandle {
+        let cancel = CancellationToken::new();
+        let tracker = TaskTracker::new();
+        tracker.spawn(run_dispatcher(self.inner.clone(), cancel.clone(), tracker.clone()));
+        if self.inner.options.reconcile_interval_ms > 0 {
+            for (name, conn) in &self.inner.connections.channels {
+                if conn.poll {
+                    tracker.spawn(run_reconciler(self.clone(), name.clone(), cancel.clone()));
+                }
+            }
+        }
+        tracker.spawn(run_metrics(self.inner.clone(), cancel.clone()));
+        EngineHandle { cancel, tracker }
+    }
+
+    /// Seed inventory positions from the ERP when the hub holds none yet.
+    pub async fn load_stock_if_empty(&self) -> anyhow::Result<usize> {
+        if !self.inner.store.positions(None).await?.is_empty() {
+            return Ok(0);
+        }
+        let positions = self.inner.connections.erp.read_stock().await?;
+        let now = self.inner.clock.now_ms();
+        let rows: Vec<PositionRow> = positions
+            .into_iter()
+            .map(|p| PositionRow { sku: p.sku, location: p.location, on_hand: p.on_hand, reserved: 0, source: "erp".into(), as_of: now })
+            .collect();
+        self.inner.store.set_positions(&rows).await?;
+        Ok(rows.len())
+    }
+
+    /// Commit a channel webhook. For a sync-acceptance channel, waits for
+    /// the ERP's answer (up to the configured timeout) before returning.
+    pub async fn receive_channel_webhook(&self, channel: &str, headers: &HeaderMap, body: &[u8]) -> Result<Receipt, Refusal> {
+        let source = format!("channel:{channel}");
+        let conn = self
+            .inner
+            .connections
+            .channels
+            .get(channel)
+            .ok_or_else(|| Refusal::UnknownSource { kind: "channel", name: channel.to_owned() })?;
+        let now = self.inner.clock.now_ms();
+        let envelope = match conn.connector.read_webhook(headers, body) {
+            Ok(e) => e,
+            Err(e) => {
+                self.reject(&source, &e.to_string(), body, now).await;
+                return Err(Refusal::BadPayload(e));
+            }
+        };
+        let order_id = order_id_for(channel, &envelope.external_order_id);
+        let waiter = (conn.acceptance == ErpAcceptance::Sync).then(|| self.wait_for_acceptance(&order_id));
+        let accepted = self
+            .submit(NewMessage {
+                source,
+                message_key: envelope.message_key,
+                entity_key: order_entity_key(&order_id),
+                source_version: Some(envelope.source_version),
+                body: body.to_vec(),
+                received_at: now,
+                step: Step::ChannelMessage.as_str().to_owned(),
+            })
+            .await?;
+        let (inbox_id, duplicate) = match accepted {
+            Accepted::New(id) => (id, false),
+            Accepted::Duplicate(id) => (id, true),
+        };
+        let acceptance = match waiter {
+            Some(rx) => self.await_acceptance(&order_id, rx).await,
+            None => None,
+        };
+        Ok(Receipt { inbox_id, duplicate, acceptance })
+    }
+
+    /// Commit a warehouse shipment webhook.
+    pub async fn receive_warehouse_webhook(&self, warehouse: &str, headers: &HeaderMap, body: &[u8]) -> Result<Receipt, Refusal> {
+        let source = format!("warehouse:{warehouse}");
+        let conn = self
+            .inner
+            .connections
+            .warehouses
+            .iter()
+            .find(|w| w.name() == warehouse)
+            .ok_or_else(|| Refusal::UnknownSource { kind: "warehouse", name: warehouse.to_owned() })?;
+        let now = self.inner.clock.now_ms();
+        let envelope = match conn.read_webhook(headers, body) {
+            Ok(e) => e,
+            Err(e) => {
+                self.reject(&source, &e.to_string(), body, now).await;
+                return Err(Refusal::BadPayload(e));
+            }
+        };
+        let accepted = self
+            .submit(NewMessage {
+                source,
+                message_key: envelope.message_key,
+                entity_key: order_entity_key(&envelope.order_id),
+                source_version: None,
+                body: body.to_vec(),
+                received_at: now,
+                step: Step::WarehouseShipment.as_str().to_owned(),
+            })
+            .await?;
+        Ok(match accepted {
+            Accepted::New(id) => Receipt { inbox_id: id, duplicate: false, acceptance: None },
+            Accepted::Duplicate(id) => Receipt { inbox_id: id, duplicate: true, acceptance: None },
+        })
+    }
+
+    /// Keep a refused message. Failure to record it is logged, not fatal:
+    /// the sender is told no either way.
+    pub async fn reject(&self, source: &str, reason: &str, body: &[u8], now: i64) {
+        telemetry::ingest(source, "rejected");
+        if let Err(e) = self.inner.store.record_rejected(source, reason, body, now).await {
+            tracing::error!(%source, error = %e, "Could not record a rejected message.");
+        }
+    }
+
+    async fn submit(&self, message: NewMessage) -> Result<Accepted, Refusal> {
+        self.inner.ingestor.submit(message).await.map_err(|e| match e {
+            IngestError::Store(s) => Refusal::Unavailable(s),
+            IngestError::Closed => Refusal::Unavailable("shutting down".into()),
+        })
+    }
+
+    fn wait_for_acceptance(&self, order_id: &str) -> oneshot::Receiver<AcceptanceOutcome> {
+        let (tx, rx) = oneshot::channel();
+        self.inner.waiters.lock().unwrap_or_else(|p| p.into_inner()).entry(order_id.to_owned()).or_default().push(tx);
+        rx
+    }
+
+    async fn await_acceptance(&self, order_id: &str, rx: oneshot::Receiver<AcceptanceOutcome>) -> Option<AcceptanceOutcome> {
+        // A duplicate delivery of an order already past acceptance is answered from the store.
+        if let Ok(Some(o)) = self.inner.store.order(order_id).await {
+            if let Some(erp_ref) = o.erp_ref.filter(|_| o.status != OrderStatus::OnHold) {
+                return Some(AcceptanceOutcome::Accepted { erp_ref });
+            }
+        }
+        let timeout = Duration::from_millis(self.inner.options.sync_acceptance_timeout_ms);
+        tokio::time::timeout(timeout, rx).await.ok().and_then(Result::ok)
+    }
+
+    /// Poll one channel for orders updated since the stored cursor (minus
+    /// the overlap) and commit them like webhooks. Returns how many were new.
+    pub async fn reconcile_once(&self, channel: &str) -> anyhow::Result<usize> {
+        let conn = self
+            .inner
+            .connections
+            .channels
+            .get(channel)
+            .ok_or_else(|| anyhow::anyhow!("no channel connection named {channel:?}"))?;
+        let cursor_key = format!("poll_cursor:{channel}");
+        let now = self.inner.clock.now_ms();
+        let cursor: i64 = self.inner.store.meta(&cursor_key).await?.and_then(|v| v.parse().ok()).unwrap_or(0);
+        let since = (cursor - self.inner.options.reconcile_overlap_ms).max(0);
+        let found = conn.connector.poll_updated_since(since).await?;
+        let mut new = 0;
+        for (envelope, body) in found {
+            let order_id = order_id_for(channel, &envelope.external_order_id);
+            let accepted = self
+                .submit(NewMessage {
+                    source: format!("channel:{channel}"),
+                    // Keyed by version, not delivery: a poll that sees the
+                    // same state again is a duplicate, a newer state is not.
+                    message_key: format!("poll:{}:{}", envelope.external_order_id, envelope.source_version),
+                    entity_key: order_entity_key(&order_id),
+                    source_version: Some(envelope.source_version),
+                    body,
+                    received_at: now,
+                    step: Step::ChannelMessage.as_str().to_owned(),
+                })
+                .await?;
+            if matches!(accepted, Accepted::New(_)) {
+                new += 1;
+            }
+        }
+        self.inner.store.set_meta(&cursor_key, &now.to_string()).await?;
+        Ok(new)
+    }
+
+    /// Replay exceptions matching `filter` and wake the runner.
+    pub async fn replay(&self, filter: &ExceptionFilter, actor: &str) -> anyhow::Result<Vec<crossdock_model::ExceptionRecord>> {
+        let replayed = self.inner.store.replay_exceptions(filter, actor, self.inner.clock.now_ms()).await?;
+        self.inner.work_ready.notify_one();
+        Ok(replayed)
+    }
+}
+
+impl From<crossdock_store::StoreError> for Refusal {
+    fn from(e: crossdock_store::StoreError) -> Self {
+        Refusal::Unavailable(e.to_string())
+    }
+}
+
+async fn run_dispatcher(inner: Arc<Inner>, cancel: CancellationToken, tracker: TaskTracker) {
+    let permits = Arc::new(Semaphore::new(inner.options.concurrency));
+    let poll = Duration::from_millis(inner.options.poll_interval_ms);
+    loop {
+        if cancel.is_cancelled() {
+            return;
+        }
+        // Claim only what can start now, so leases are not burnt waiting.
+        let free = permits.available_permits();
+        if free == 0 {
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                p = permits.clone().acquire_owned() => drop(p),
+            }
+            continue;
+        }
+        let limit = free.min(inner.options.claim_batch) as i64;
+        let now = inner.clock.now_ms();
+        let jobs = match inner.store.claim_jobs(&inner.owner, now, inner.options.lease_ms, limit).await {
+            Ok(j) => j,
+            Err(e) => {
+                tracing::warn!(error = %e, "Claiming jobs failed; retrying shortly.");
+                tokio::select! { _ = cancel.cancelled() => return, _ = tokio::time::sleep(poll) => {} }
+                continue;
+            }
+        };
+        if jobs.is_empty() {
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = inner.work_ready.notified() => {}
+                _ = tokio::time::sleep(poll) => {}
+            }
+            continue;
+        }
+        for job in jobs {
+            let Ok(permit) = permits.clone().acquire_owned().await else { return };
+            let inner = inner.clone();
+            tracker.spawn(async move {
+                process_job(&inner, job).await;
+                drop(permit);
+            });
+        }
+    }
+}
+
+async fn process_job(inner: &Inner, job: Job) {
+    let started = Instant::now();
+    let Some(step) = Step::parse(&job.step) else {
+        let ex = NewException {
+            entity_key: job.entity_key.clone(),
+            channel: None,
+            step: job.step.clone(),
+            class: crossdock_model::ExceptionClass::Mapping,
+            reason: format!("unknown step {:?}", job.step),
+            payload: job.payload.clone(),
+            at: inner.clock.now_ms(),
+        };
+        if let Err(e) = inner.store.fail_job(&job, &ex, &Changes::default()).await {
+            tracing::error!(job = job.id, error = %e, "Could not park a job with an unknown step.");
+        }
+        return;
+    };
+    let now = inner.clock.now_ms();
+    let cx = StepCx { inner, entity_key: &job.entity_key, payload: &job.payload, now };
+    let result = run_step(step, &cx).await;
+    let now = inner.clock.now_ms();
+    let order_id = job.payload.get("order_id").and_then(|v| v.as_str()).map(str::to_owned);
+    let outcome = match result {
+        Ok(changes) => {
+            let accepted = (step == Step::AcceptInErp)
+                .then(|| changes.orders.iter().find_map(|o| o.erp_ref.clone().map(|r| (o.id.clone(), r))))
+                .flatten();
+            match inner.store.complete_job(&job, &changes, now).await {
+                Ok(()) => {
+                    if !changes.jobs.is_empty() {
+                        inner.work_ready.notify_one();
+                    }
+                    if let Some((order_id, erp_ref)) = accepted {
+                        notify_waiters(inner, &order_id, AcceptanceOutcome::Accepted { erp_ref });
+                    }
+                    "completed"
+                }
+                Err(e) => {
+                    tracing::warn!(job = job.id, step = step.as_str(), error = %e, "Could not record a finished step; it will run again.");
+                    "lost"
+                }
+            }
+        }
+        Err(StepError::Retry { reason, retry_after }) => {
+            if job.attempts >= inner.options.max_attempts {
+                let ex = exception(inner, &job, step, crossdock_model::ExceptionClass::Transient, format!("gave up after {} attempts: {reason}", job.attempts), now).await;
+                park(inner, &job, &ex, &Changes::default(), order_id.as_deref()).await;
+                "exception"
+            } else {
+                let delay = {
+                    let mut rng = inner.rng.lock().unwrap_or_else(|p| p.into_inner());
+                    backoff_delay(job.attempts, inner.options.backoff_base_ms, inner.options.backoff_max_ms, retry_after, &mut *rng)
+                };
+                tracing::debug!(job = job.id, step = step.as_str(), attempt = job.attempts, delay_ms = delay, %reason, "Step will be retried.");
+                if let Err(e) = inner.store.retry_job(&job, now + delay, &reason, true, &Changes::default(), now).await {
+                    tracing::warn!(job = job.id, error = %e, "Could not schedule a retry; the lease will expire and the step run again.");
+                }
+                "retry"
+            }
+        }
+        Err(StepError::Fail { class, reason, changes }) => {
+            let ex = exception(inner, &job, step, class, reason, now).await;
+            park(inner, &job, &ex, &changes, order_id.as_deref()).await;
+            "exception"
+        }
+    };
+    telemetry::step_finished(step.as_str(), outcome, started.elapsed());
+}
+
+async fn exception(inner: &Inner, job: &Job, step: Step, class: crossdock_model::ExceptionClass, reason: String, now: i64) -> NewException {
+    let channel = match job.payload.get("order_id").and_then(|v| v.as_str()) {
+        Some(id) => inner.store.order(id).await.ok().flatten().map(|o| o.channel),
+        None => None,
+    };
+    NewException {
+        entity_key: job.entity_key.clone(),
+        channel,
+        step: step.as_str().to_owned(),
+        class,
+        reason,
+        payload: job.payload.clone(),
+        at: now,
+    }
+}
+
+async fn park(inner: &Inner, job: &Job, ex: &NewException, changes: &Changes, order_id: Option<&str>) {
+    let mut changes = changes.clone();
+    changes.events.push(crossdock_store::NewEvent {
+        entity_key: job.entity_key.clone(),
+        at: ex.at,
+        kind: "exception".into(),
+        detail: serde_json::json!({ "step": ex.step, "class": ex.class, "reason": ex.reason }),
+    });
+    match inner.store.fail_job(job, ex, &changes).await {
+        Ok(id) => {
+            tracing::info!(job = job.id, exception = %id, step = %ex.step, class = ex.class.as_str(), reason = %ex.reason, "Step moved to the exception queue.");
+            if let Some(order_id) = order_id {
+                notify_waiters(inner, order_id, AcceptanceOutcome::Refused { reason: ex.reason.clone() });
+            }
+        }
+        Err(e) => tracing::warn!(job = job.id, error = %e, "Could not park a failed step; it will run again."),
+    }
+}
+
+fn notify_waiters(inner: &Inner, order_id: &str, outcome: AcceptanceOutcome) {
+    let waiting = inner.waiters.lock().unwrap_or_else(|p| p.into_inner()).remove(order_id);
+    for tx in waiting.into_iter().flatten() {
+        let _ = tx.send(outcome.clone());
+    }
+}
+
+async fn run_reconciler(engine: Engine, channel: String, cancel: CancellationToken) {
+    let every = Duration::from_millis(engine.inner.options.reconcile_interval_ms);
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+        match engine.reconcile_once(&channel).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(%channel, new = n, "Reconciliation poll found orders the webhooks missed or changed."),
+            Err(e) => tracing::warn!(%channel, error = %e, "Reconciliation poll failed; next period tries again."),
+        }
+    }
+}
+
+async fn run_metrics(inner: Arc<Inner>, cancel: CancellationToken) {
+    loop {
+        let now = inner.clock.now_ms();
+        if let Ok(q) = inner.store.queue_stats(now).await {
+            telemetry::queue(q.ready, q.running, q.oldest_ready_age_ms);
+        }
+        if let Ok(rows) = inner.store.exception_counts().await {
+            for class in crossdock_model::ExceptionClass::ALL {
+                let n = rows.iter().filter(|(c, s, _)| c == class.as_str() && s == "open").map(|(_, _, n)| *n).sum();
+                telemetry::exceptions_open(class.as_str(), n);
+            }
+        }
+        if let Ok(rows) = inner.store.order_status_counts().await {
+            for st in OrderStatus::ALL {
+                let n = rows.iter().find(|(s, _)| s == st.as_str()).map(|(_, n)| *n).unwrap_or(0);
+                telemetry::orders(st.as_str(), n);
+            }
+        }
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+        }
+    }
+}

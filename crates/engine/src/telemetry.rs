@@ -1,0 +1,44 @@
+//! Metric names are an API: they are declared here, once, and emitted
+//! through these functions only.
+
+use std::time::Duration;
+
+pub const INGEST_TOTAL: &str = "crossdock_ingest_messages_total";
+pub const STEP_SECONDS: &str = "crossdock_step_duration_seconds";
+pub const STEP_OUTCOMES: &str = "crossdock_step_outcomes_total";
+pub const EFFECTS_TOTAL: &str = "crossdock_effects_total";
+pub const QUEUE_READY: &str = "crossdock_jobs_ready";
+pub const QUEUE_RUNNING: &str = "crossdock_jobs_running";
+pub const QUEUE_OLDEST_AGE: &str = "crossdock_jobs_oldest_ready_age_seconds";
+pub const EXCEPTIONS_OPEN: &str = "crossdock_exceptions_open";
+pub const ORDERS_BY_STATUS: &str = "crossdock_orders";
+
+/// Outcome of one inbound message at the door.
+pub fn ingest(source: &str, outcome: &'static str) {
+    metrics::counter!(INGEST_TOTAL, "source" => source.to_owned(), "outcome" => outcome).increment(1);
+}
+
+pub fn step_finished(step: &'static str, outcome: &'static str, took: Duration) {
+    metrics::histogram!(STEP_SECONDS, "step" => step).record(took.as_secs_f64());
+    metrics::counter!(STEP_OUTCOMES, "step" => step, "outcome" => outcome).increment(1);
+}
+
+/// `outcome`: applied, found (resolved in doubt by lookup), skipped (already
+/// applied), rejected, transient.
+pub fn effect(target: &str, outcome: &'static str) {
+    metrics::counter!(EFFECTS_TOTAL, "target" => target.to_owned(), "outcome" => outcome).increment(1);
+}
+
+pub fn queue(ready: i64, running: i64, oldest_age_ms: i64) {
+    metrics::gauge!(QUEUE_READY).set(ready as f64);
+    metrics::gauge!(QUEUE_RUNNING).set(running as f64);
+    metrics::gauge!(QUEUE_OLDEST_AGE).set(oldest_age_ms as f64 / 1000.0);
+}
+
+pub fn exceptions_open(class: &str, n: i64) {
+    metrics::gauge!(EXCEPTIONS_OPEN, "class" => class.to_owned()).set(n as f64);
+}
+
+pub fn orders(status: &str, n: i64) {
+    metrics::gauge!(ORDERS_BY_STATUS, "status" => status.to_owned()).set(n as f64);
+}

@@ -1,0 +1,632 @@
+//! The order workflow, one job per step:
+//!
+//! ```text
+//! channel message ─▶ validate ─▶ reserve ─▶ accept_in_erp ─▶ release
+//!        warehouse shipment ─▶ confirm_shipment (per shipment) ─▶ invoice ─▶ close
+//! ```
+//!
+//! A step reads the entity, may perform effects, and returns the writes
+//! (`Changes`) that the runner commits together with the job's completion,
+//! including the next step's job. Steps are safe to run again: every
+//! external call is an effect, and every write is keyed.
+
+use crossdock_connectors::{ChannelEvent, ConnectorError, ShipConfirmation};
+use crossdock_model::{
+    ExceptionClass, FulfillmentLine, FulfillmentRequest, Order, OrderStatus, order_id_for,
+};
+use crossdock_store::{
+    Changes, InboxStatus, NewEvent, NewJob, ReservationChange, ReserveLine, StoreError,
+};
+use serde_json::json;
+
+use crate::effects::{EffectError, EffectSpec, run_effect};
+use crate::engine::Inner;
+
+/// The workflow steps, as stored in the job table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    ChannelMessage,
+    Validate,
+    Reserve,
+    AcceptInErp,
+    Release,
+    WarehouseShipment,
+    ConfirmShipment,
+    Invoice,
+    Close,
+}
+
+impl Step {
+    pub const ALL: [Step; 9] = [
+        Step::ChannelMessage,
+        Step::Validate,
+        Step::Reserve,
+        Step::AcceptInErp,
+        Step::Release,
+        Step::WarehouseShipment,
+        Step::ConfirmShipment,
+        Step::Invoice,
+        Step::Close,
+    ];
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Step::ChannelMessage => "channel_message",
+            Step::Validate => "validate",
+            Step::Reserve => "reserve",
+            Step::AcceptInErp => "accept_in_erp",
+            Step::Release => "release",
+            Step::WarehouseShipment => "warehouse_shipment",
+            Step::ConfirmShipment => "confirm_shipment",
+            Step::Invoice => "invoice",
+            Step::Close => "close",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Step> {
+        Step::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+}
+
+/// The entity key of an order: all its jobs share it.
+pub fn order_entity_key(order_id: &str) -> String {
+    format!("order:{order_id}")
+}
+
+/// Why a step did not complete.
+#[derive(Debug)]
+pub(crate) enum StepError {
+    /// Try again later (target busy, down, or in doubt).
+    Retry { reason: String, retry_after: Option<std::time::Duration> },
+    /// Give up: to the exception queue, with writes that record the failure.
+    Fail { class: ExceptionClass, reason: String, changes: Box<Changes> },
+}
+
+impl StepError {
+    fn fail(class: ExceptionClass, reason: impl Into<String>) -> Self {
+        StepError::Fail { class, reason: reason.into(), changes: Box::default() }
+    }
+}
+
+impl From<StoreError> for StepError {
+    fn from(e: StoreError) -> Self {
+        StepError::Retry { reason: format!("store: {e}"), retry_after: None }
+    }
+}
+
+impl From<EffectError> for StepError {
+    fn from(e: EffectError) -> Self {
+        match e {
+            EffectError::Store(s) => s.into(),
+            EffectError::Connector(c) => c.into(),
+        }
+    }
+}
+
+impl From<ConnectorError> for StepError {
+    fn from(e: ConnectorError) -> Self {
+        match e {
+            ConnectorError::Transient { reason, retry_after } => StepError::Retry { reason, retry_after },
+            ConnectorError::Rejected { reason } => StepError::fail(ExceptionClass::Permanent, reason),
+            ConnectorError::Unauthorized { reason } => {
+                StepError::fail(ExceptionClass::Permanent, format!("unauthorized: {reason}"))
+            }
+        }
+    }
+}
+
+pub(crate) type StepResult = Result<Changes, StepError>;
+
+/// Context of one step run.
+pub(crate) struct StepCx<'a> {
+    pub inner: &'a Inner,
+    pub entity_key: &'a str,
+    pub payload: &'a serde_json::Value,
+    pub now: i64,
+}
+
+impl StepCx<'_> {
+    fn event(&self, kind: &str, detail: serde_json::Value) -> NewEvent {
+        NewEvent { entity_key: self.entity_key.to_owned(), at: self.now, kind: kind.to_owned(), detail }
+    }
+
+    fn next(&self, step: Step, payload: serde_json::Value) -> NewJob {
+        NewJob { entity_key: self.entity_key.to_owned(), step: step.as_str().to_owned(), payload, run_at: self.now }
+    }
+
+    fn str_field(&self, name: &str) -> Result<&str, StepError> {
+        self.payload
+            .get(name)
+            .and_then(|v| v.as_str())
+            .ok_or_else(|| StepError::fail(ExceptionClass::Mapping, format!("job payload lacks {name}")))
+    }
+
+    fn inbox_id(&self) -> Result<i64, StepError> {
+        self.payload
+            .get("inbox_id")
+            .and_then(|v| v.as_i64())
+            .ok_or_else(|| StepError::fail(ExceptionClass::Mapping, "job payload lacks inbox_id"))
+    }
+
+    async fn order(&self) -> Result<Order, StepError> {
+        let id = self.str_field("order_id")?;
+        self.inner
+            .store
+            .order_for_update(id)
+            .await?
+            .ok_or_else(|| StepError::fail(ExceptionClass::Validation, format!("order {id} does not exist")))
+    }
+
+    /// Move `order` to `status`, with an audit event. Refuses to move backwards.
+    fn transition(&self, order: &mut Order, status: OrderStatus, changes: &mut Changes, detail: serde_json::Value) {
+        if order.status == status || !order.status.may_become(status) {
+            return;
+        }
+        let from = order.status;
+        order.status = status;
+        changes.events.push(self.event(
+            "status_changed",
+            json!({ "from": from, "to": status, "detail": detail }),
+        ));
+    }
+
+    /// Put the order on hold and fail the step.
+    fn hold(&self, mut order: Order, class: ExceptionClass, reason: String) -> StepError {
+        let mut changes = Changes::default();
+        self.transition(&mut order, OrderStatus::OnHold, &mut changes, json!({ "reason": reason }));
+        changes.orders.push(order);
+        StepError::Fail { class, reason, changes: Box::new(changes) }
+    }
+}
+
+pub(crate) async fn run_step(step: Step, cx: &StepCx<'_>) -> StepResult {
+    match step {
+        Step::ChannelMessage => channel_message(cx).await,
+        Step::Validate => validate(cx).await,
+        Step::Reserve => reserve(cx).await,
+        Step::AcceptInErp => accept_in_erp(cx).await,
+        Step::Release => release(cx).await,
+        Step::WarehouseShipment => warehouse_shipment(cx).await,
+        Step::ConfirmShipment => confirm_shipment(cx).await,
+        Step::Invoice => invoice(cx).await,
+        Step::Close => close(cx).await,
+    }
+}
+
+fn tombstone_key(order_id: &str) -> String {
+    format!("cancelled_before_received:{order_id}")
+}
+
+async fn channel_message(cx: &StepCx<'_>) -> StepResult {
+    let inbox_id = cx.inbox_id()?;
+    let store = &cx.inner.store;
+    let msg = store
+        .inbox_message(inbox_id)
+        .await?
+        .ok_or_else(|| StepError::fail(ExceptionClass::Mapping, format!("inbox message {inbox_id} is gone")))?;
+    let channel_name = msg.source.strip_prefix("channel:").unwrap_or(&msg.source);
+    let conn = cx.inner.connections.channels.get(channel_name).ok_or_else(|| {
+        StepError::fail(ExceptionClass::Mapping, format!("no channel connection named {channel_name:?}"))
+    })?;
+    let event = match conn.connector.map_message(&msg.body) {
+        Ok(e) => e,
+        Err(e) => {
+            let mut changes = Changes::default();
+            changes.inbox.push((inbox_id, InboxStatus::Failed, Some(e.to_string())));
+            changes.events.push(cx.event("mapping_failed", json!({ "inbox_id": inbox_id, "error": e.to_string() })));
+            return Err(StepError::Fail {
+                class: ExceptionClass::Mapping,
+                reason: format!("{channel_name} message {}: {e}", msg.message_key),
+                changes: Box::new(changes),
+            });
+        }
+    };
+    let mut changes = Changes::default();
+    match event {
+        ChannelEvent::Order(order) => {
+            let mut order = *order;
+            let current = store.order_for_update(&order.id).await?;
+            match current {
+                None => {
+                    if let Some(v) = store.meta(&tombstone_key(&order.id)).await? {
+                        let cancelled_at: i64 = v.parse().unwrap_or(i64::MAX);
+                        if cancelled_at >= order.source_version {
+                            // The cancellation overtook the order: keep the order
+                            // for the record, cancelled, and never work it.
+                            order.status = OrderStatus::Cancelled;
+                            order.source_version = cancelled_at;
+                            changes.orders.push(order);
+                            changes.inbox.push((inbox_id, InboxStatus::Stale, Some("order was already cancelled".into())));
+                            changes.events.push(cx.event("received_after_cancellation", json!({ "inbox_id": inbox_id })));
+                            return Ok(changes);
+                        }
+                    }
+                    order.status = OrderStatus::Received;
+                    changes.events.push(cx.event(
+                        "received",
+                        json!({ "inbox_id": inbox_id, "source_version": order.source_version, "channel": order.channel }),
+                    ));
+                    changes.jobs.push(cx.next(Step::Validate, json!({ "order_id": order.id })));
+                    changes.orders.push(order);
+                    changes.inbox.push((inbox_id, InboxStatus::Processed, None));
+                }
+                Some(mut cur) => {
+                    if order.source_version <= cur.source_version {
+                        changes.inbox.push((
+                            inbox_id,
+                            InboxStatus::Stale,
+                            Some(format!("version {} <= applied {}", order.source_version, cur.source_version)),
+                        ));
+                        changes.events.push(cx.event(
+                            "stale_message_ignored",
+                            json!({ "inbox_id": inbox_id, "version": order.source_version, "applied": cur.source_version }),
+                        ));
+                    } else {
+                        // A newer version of an order we hold: take the
+                        // buyer-facing details while it is not yet with the
+                        // warehouse; lines are fixed once reserved.
+                        cur.source_version = order.source_version;
+                        if cur.status < OrderStatus::ReleasedToWarehouse {
+                            cur.customer = order.customer;
+                            cur.shipping_address = order.shipping_address;
+                            cur.billing_address = order.billing_address;
+                        }
+                        changes.events.push(cx.event("order_updated", json!({ "inbox_id": inbox_id, "version": cur.source_version })));
+                        changes.orders.push(cur);
+                        changes.inbox.push((inbox_id, InboxStatus::Processed, None));
+                    }
+                }
+            }
+        }
+        ChannelEvent::Cancelled { external_order_id, source_version, reason } => {
+            let order_id = order_id_for(channel_name, &external_order_id);
+            match store.order_for_update(&order_id).await? {
+                None => {
+                    store.set_meta(&tombstone_key(&order_id), &source_version.to_string()).await?;
+                    changes.events.push(cx.event("cancelled_before_received", json!({ "inbox_id": inbox_id, "reason": reason })));
+                    changes.inbox.push((inbox_id, InboxStatus::Processed, None));
+                }
+                Some(mut cur) => {
+                    if source_version <= cur.source_version {
+                        changes.inbox.push((
+                            inbox_id,
+                            InboxStatus::Stale,
+                            Some(format!("version {source_version} <= applied {}", cur.source_version)),
+                        ));
+                        changes.events.push(cx.event("stale_message_ignored", json!({ "inbox_id": inbox_id })));
+                    } else if cur.status.is_terminal() {
+                        cur.source_version = source_version;
+                        changes.inbox.push((inbox_id, InboxStatus::Processed, Some(format!("order already {}", cur.status))));
+                        changes.orders.push(cur);
+                    } else if cur.status < OrderStatus::ReleasedToWarehouse || cur.status == OrderStatus::OnHold && !cur.any_shipped() {
+                        cur.source_version = source_version;
+                        cx.transition(&mut cur, OrderStatus::Cancelled, &mut changes, json!({ "reason": reason }));
+                        for l in &mut cur.lines {
+                            l.cancelled_quantity = l.quantity - l.shipped_quantity;
+                        }
+                        if cur.erp_ref.is_some() {
+                            changes.events.push(cx.event(
+                                "erp_sales_order_left_open",
+                                json!({ "erp_ref": cur.erp_ref, "note": "cancel the sales order in the ERP" }),
+                            ));
+                        }
+                        changes.reservations.push(ReservationChange::ReleaseOrder { order_id: cur.id.clone() });
+                        changes.orders.push(cur);
+                        changes.inbox.push((inbox_id, InboxStatus::Processed, None));
+                    } else {
+                        let mut changes = Changes::default();
+                        changes.inbox.push((inbox_id, InboxStatus::Failed, Some("cancellation after release".into())));
+                        return Err(StepError::Fail {
+                            class: ExceptionClass::Authority,
+                            reason: format!(
+                                "cancellation of {external_order_id} arrived when the order was {}: the warehouse owns it now; cancel there and resolve",
+                                cur.status
+                            ),
+                            changes: Box::new(changes),
+                        });
+                    }
+                }
+            }
+        }
+    }
+    Ok(changes)
+}
+
+async fn validate(cx: &StepCx<'_>) -> StepResult {
+    let mut order = cx.order().await?;
+    if order.status.is_terminal() || order.status > OrderStatus::Validated && order.status != OrderStatus::OnHold {
+        return Ok(Changes::default());
+    }
+    let mut problems = Vec::new();
+    if order.lines.is_empty() {
+        problems.push("order has no lines".to_owned());
+    }
+    for (i, l) in order.lines.iter().enumerate() {
+        if l.quantity == 0 {
+            problems.push(format!("lines[{i}].quantity: must be at least 1"));
+        }
+        for (field, m) in [("unit_price", l.unit_price), ("discount", l.discount), ("tax", l.tax)] {
+            if m.currency != order.currency {
+                problems.push(format!("lines[{i}].{field}: currency {} differs from order currency {}", m.currency, order.currency));
+            }
+            if m.amount.is_sign_negative() {
+                problems.push(format!("lines[{i}].{field}: negative amount {}", m.amount));
+            }
+        }
+    }
+    if order.shipping_address.is_none() {
+        problems.push("shipping_address: missing".to_owned());
+    }
+    if problems.is_empty() {
+        match order.computed_total() {
+            Ok(t) if t == order.total => {}
+            Ok(t) => problems.push(format!("total: channel says {} but lines and shipping add up to {}", order.total, t)),
+            Err(e) => problems.push(format!("total: {e}")),
+        }
+    }
+    let positions = cx.inner.store.positions(None).await?;
+    for (i, l) in order.lines.iter().enumerate() {
+        if !positions.iter().any(|p| p.sku == l.sku) {
+            problems.push(format!("lines[{i}].sku: unknown SKU {:?}", l.sku));
+        }
+    }
+    if !problems.is_empty() {
+        return Err(cx.hold(order, ExceptionClass::Validation, problems.join("; ")));
+    }
+    let mut changes = Changes::default();
+    cx.transition(&mut order, OrderStatus::Validated, &mut changes, json!({}));
+    changes.jobs.push(cx.next(Step::Reserve, json!({ "order_id": order.id })));
+    changes.orders.push(order);
+    Ok(changes)
+}
+
+async fn reserve(cx: &StepCx<'_>) -> StepResult {
+    let mut order = cx.order().await?;
+    if order.status.is_terminal() || order.status > OrderStatus::Reserved && order.status != OrderStatus::OnHold {
+        return Ok(Changes::default());
+    }
+    let lines: Vec<ReserveLine> = order
+        .lines
+        .iter()
+        .filter(|l| l.open_quantity() > 0)
+        .map(|l| ReserveLine { line_id: l.line_id.clone(), sku: l.sku.clone(), quantity: i64::from(l.open_quantity()) })
+        .collect();
+    let candidates: Vec<String> = cx.inner.connections.warehouses.iter().map(|w| w.name().to_owned()).collect();
+    let Some(location) = cx.inner.store.reserve(&order.id, &lines, &candidates).await? else {
+        let reason = format!(
+            "insufficient stock: no warehouse of [{}] can serve every line ({})",
+            candidates.join(", "),
+            lines.iter().map(|l| format!("{} x{}", l.sku, l.quantity)).collect::<Vec<_>>().join(", ")
+        );
+        return Err(cx.hold(order, ExceptionClass::Validation, reason));
+    };
+    let mut changes = Changes::default();
+    cx.transition(&mut order, OrderStatus::Reserved, &mut changes, json!({ "location": location }));
+    changes.jobs.push(cx.next(Step::AcceptInErp, json!({ "order_id": order.id })));
+    changes.orders.push(order);
+    Ok(changes)
+}
+
+/// Our reference on ERP documents: unique per channel order, readable by people.
+fn erp_reference(order: &Order) -> String {
+    format!("{}:{}", order.channel, order.external_id)
+}
+
+async fn accept_in_erp(cx: &StepCx<'_>) -> StepResult {
+    let mut order = cx.order().await?;
+    if order.status.is_terminal() || order.status > OrderStatus::AcceptedByErp && order.status != OrderStatus::OnHold {
+        return Ok(Changes::default());
+    }
+    let erp = &cx.inner.connections.erp;
+    let reference = erp_reference(&order);
+    let (doc, outcome) = run_effect(
+        &cx.inner.store,
+        cx.now,
+        EffectSpec { key: format!("erp:sales_order:{}", order.id), target: "erp", kind: "create_sales_order", entity_key: cx.entity_key },
+        || erp.find_sales_order(&reference),
+        || async {
+            // Customers are upserted by email: repeating it is harmless, so
+            // it needs no effect record of its own.
+            let customer_id = erp.upsert_customer(&order.customer).await?;
+            erp.create_sales_order(&reference, &customer_id, &order).await
+        },
+    )
+    .await
+    .map_err(|e| match StepError::from(e) {
+        StepError::Fail { class, reason, .. } => cx.hold(order.clone(), class, format!("ERP refused the sales order: {reason}")),
+        other => other,
+    })?;
+    let mut changes = Changes::default();
+    order.erp_ref = Some(doc.id.clone());
+    changes.events.push(cx.event("effect", json!({ "effect": "create_sales_order", "erp_ref": doc.id, "outcome": outcome })));
+    cx.transition(&mut order, OrderStatus::AcceptedByErp, &mut changes, json!({ "erp_ref": doc.id }));
+    changes.jobs.push(cx.next(Step::Release, json!({ "order_id": order.id })));
+    changes.orders.push(order);
+    Ok(changes)
+}
+
+async fn release(cx: &StepCx<'_>) -> StepResult {
+    let mut order = cx.order().await?;
+    if order.status.is_terminal() || order.status >= OrderStatus::ReleasedToWarehouse && order.status != OrderStatus::OnHold {
+        return Ok(Changes::default());
+    }
+    let reservations = cx.inner.store.reservations(&order.id).await?;
+    let Some(location) = reservations.first().map(|r| r.location.clone()) else {
+        return Err(cx.hold(order, ExceptionClass::Validation, "no reservation to release against".into()));
+    };
+    let warehouse = cx
+        .inner
+        .connections
+        .warehouses
+        .iter()
+        .find(|w| w.name() == location)
+        .ok_or_else(|| StepError::fail(ExceptionClass::Mapping, format!("no warehouse connection named {location:?}")))?;
+    let request = FulfillmentRequest {
+        id: format!("{}:{}", order.id, location),
+        order_id: order.id.clone(),
+        channel: order.channel.clone(),
+        channel_order_id: order.external_id.clone(),
+        warehouse: location.clone(),
+        service_level: order.service_level.clone(),
+        ship_to: order.shipping_address.clone(),
+        lines: order
+            .lines
+            .iter()
+            .filter(|l| l.open_quantity() > 0)
+            .map(|l| FulfillmentLine { line_id: l.line_id.clone(), sku: l.sku.clone(), quantity: l.open_quantity() })
+            .collect(),
+    };
+    let target = format!("warehouse:{location}");
+    let (warehouse_id, outcome) = run_effect(
+        &cx.inner.store,
+        cx.now,
+        EffectSpec { key: format!("warehouse:release:{}", request.id), target: &target, kind: "release", entity_key: cx.entity_key },
+        || warehouse.find_release(&request.id),
+        || warehouse.release(&request),
+    )
+    .await?;
+    let mut changes = Changes::default();
+    changes.events.push(cx.event(
+        "effect",
+        json!({ "effect": "release", "warehouse": location, "request_id": request.id, "warehouse_id": warehouse_id, "outcome": outcome }),
+    ));
+    cx.transition(&mut order, OrderStatus::ReleasedToWarehouse, &mut changes, json!({ "warehouse": location }));
+    changes.orders.push(order);
+    Ok(changes)
+}
+
+async fn warehouse_shipment(cx: &StepCx<'_>) -> StepResult {
+    let inbox_id = cx.inbox_id()?;
+    let store = &cx.inner.store;
+    let msg = store
+        .inbox_message(inbox_id)
+        .await?
+        .ok_or_else(|| StepError::fail(ExceptionClass::Mapping, format!("inbox message {inbox_id} is gone")))?;
+    let name = msg.source.strip_prefix("warehouse:").unwrap_or(&msg.source);
+    let warehouse = cx.inner.connections.warehouses.iter().find(|w| w.name() == name).ok_or_else(|| {
+        StepError::fail(ExceptionClass::Mapping, format!("no warehouse connection named {name:?}"))
+    })?;
+    let shipment = warehouse.map_shipment(&msg.body).map_err(|e| {
+        let mut changes = Changes::default();
+        changes.inbox.push((inbox_id, InboxStatus::Failed, Some(e.to_string())));
+        StepError::Fail { class: ExceptionClass::Mapping, reason: format!("{name} shipment: {e}"), changes: Box::new(changes) }
+    })?;
+    let mut order = store.order_for_update(&shipment.order_id).await?.ok_or_else(|| {
+        StepError::fail(ExceptionClass::Validation, format!("shipment {} names unknown order {}", shipment.id, shipment.order_id))
+    })?;
+    let mut changes = Changes::default();
+    if store.shipment(&shipment.id).await?.is_some() {
+        changes.inbox.push((inbox_id, InboxStatus::Stale, Some("shipment already recorded".into())));
+        return Ok(changes);
+    }
+    for (i, sl) in shipment.lines.iter().enumerate() {
+        let Some(line) = order.lines.iter_mut().find(|l| l.line_id == sl.line_id) else {
+            return Err(StepError::fail(ExceptionClass::Validation, format!("lines[{i}].line_id: order has no line {:?}", sl.line_id)));
+        };
+        if sl.quantity > line.open_quantity() {
+            return Err(StepError::fail(
+                ExceptionClass::Validation,
+                format!("lines[{i}].quantity: {} shipped but only {} open on line {}", sl.quantity, line.open_quantity(), sl.line_id),
+            ));
+        }
+        line.shipped_quantity += sl.quantity;
+        changes.reservations.push(ReservationChange::Consume {
+            order_id: order.id.clone(),
+            line_id: sl.line_id.clone(),
+            quantity: i64::from(sl.quantity),
+        });
+    }
+    let status = if order.fully_resolved() { OrderStatus::Shipped } else { OrderStatus::PartiallyShipped };
+    cx.transition(&mut order, status, &mut changes, json!({ "shipment_id": shipment.id }));
+    changes.events.push(cx.event(
+        "shipment_received",
+        json!({ "shipment_id": shipment.id, "warehouse": shipment.warehouse, "tracking": shipment.tracking.number,
+                "lines": shipment.lines.iter().map(|l| json!({"line_id": l.line_id, "quantity": l.quantity})).collect::<Vec<_>>() }),
+    ));
+    changes.jobs.push(cx.next(Step::ConfirmShipment, json!({ "order_id": order.id, "shipment_id": shipment.id })));
+    changes.shipments.push((shipment, None));
+    changes.orders.push(order);
+    changes.inbox.push((inbox_id, InboxStatus::Processed, None));
+    Ok(changes)
+}
+
+async fn confirm_shipment(cx: &StepCx<'_>) -> StepResult {
+    let mut order = cx.order().await?;
+    let shipment_id = cx.str_field("shipment_id")?;
+    let store = &cx.inner.store;
+    let stored = store
+        .shipment(shipment_id)
+        .await?
+        .ok_or_else(|| StepError::fail(ExceptionClass::Validation, format!("shipment {shipment_id} does not exist")))?;
+    let conn = cx.inner.connections.channels.get(&order.channel).ok_or_else(|| {
+        StepError::fail(ExceptionClass::Mapping, format!("no channel connection named {:?}", order.channel))
+    })?;
+    let mut changes = Changes::default();
+    if stored.confirmed_at.is_none() {
+        let confirmation = ShipConfirmation {
+            package_id: stored.shipment.id.clone(),
+            external_order_id: order.external_id.clone(),
+            shipment: stored.shipment.clone(),
+        };
+        let target = format!("channel:{}", order.channel);
+        let (confirmation_id, outcome) = run_effect(
+            store,
+            cx.now,
+            EffectSpec { key: format!("channel:ship_confirm:{}", stored.shipment.id), target: &target, kind: "ship_confirm", entity_key: cx.entity_key },
+            || conn.connector.find_shipment_confirmation(&order.external_id, &confirmation.package_id),
+            || conn.connector.confirm_shipment(&confirmation),
+        )
+        .await?;
+        changes.events.push(cx.event(
+            "effect",
+            json!({ "effect": "ship_confirm", "shipment_id": stored.shipment.id, "confirmation_id": confirmation_id, "outcome": outcome }),
+        ));
+        changes.shipments.push((stored.shipment.clone(), Some(cx.now)));
+    }
+    let others_confirmed = store
+        .shipments_for(&order.id)
+        .await?
+        .iter()
+        .all(|s| s.shipment.id == stored.shipment.id || s.confirmed_at.is_some());
+    if order.fully_resolved() && others_confirmed && order.status == OrderStatus::Shipped {
+        cx.transition(&mut order, OrderStatus::ConfirmedToChannel, &mut changes, json!({}));
+        changes.jobs.push(cx.next(Step::Invoice, json!({ "order_id": order.id })));
+        changes.orders.push(order);
+    }
+    Ok(changes)
+}
+
+async fn invoice(cx: &StepCx<'_>) -> StepResult {
+    let mut order = cx.order().await?;
+    if order.status != OrderStatus::ConfirmedToChannel {
+        return Ok(Changes::default());
+    }
+    let erp = &cx.inner.connections.erp;
+    let reference = format!("{}:invoice", erp_reference(&order));
+    let (doc, outcome) = run_effect(
+        &cx.inner.store,
+        cx.now,
+        EffectSpec { key: format!("erp:invoice:{}", order.id), target: "erp", kind: "post_invoice", entity_key: cx.entity_key },
+        || erp.find_invoice(&reference),
+        || erp.post_invoice(&reference, &order),
+    )
+    .await?;
+    let mut changes = Changes::default();
+    changes.events.push(cx.event("effect", json!({ "effect": "post_invoice", "invoice": doc.id, "outcome": outcome })));
+    cx.transition(&mut order, OrderStatus::Invoiced, &mut changes, json!({ "invoice": doc.id }));
+    changes.jobs.push(cx.next(Step::Close, json!({ "order_id": order.id })));
+    changes.orders.push(order);
+    Ok(changes)
+}
+
+async fn close(cx: &StepCx<'_>) -> StepResult {
+    let mut order = cx.order().await?;
+    let mut changes = Changes::default();
+    if order.status == OrderStatus::Invoiced {
+        cx.transition(&mut order, OrderStatus::Closed, &mut changes, json!({}));
+        changes.reservations.push(ReservationChange::ReleaseOrder { order_id: order.id.clone() });
+        changes.orders.push(order);
+    }
+    Ok(changes)
+}
+

@@ -1,0 +1,32 @@
+//! The canonical model: the one shape every connector maps into and out of.
+//!
+//! This crate does no I/O and is not async. Money is `rust_decimal::Decimal`
+//! with an ISO 4217 currency; external ids are strings (Shopify ids exceed
+//! 2^53). The JSON Schema of every type is generated from the types
+//! themselves (`crossdock schema`).
+
+mod exception;
+mod fulfillment;
+mod ids;
+mod inventory;
+mod money;
+mod order;
+mod returns;
+mod schema;
+mod settlement;
+
+pub use exception::{ExceptionClass, ExceptionRecord, ExceptionStatus};
+pub use fulfillment::{FulfillmentLine, FulfillmentRequest, Shipment, ShipmentLine, Tracking};
+pub use ids::order_id_for;
+pub use inventory::{InventoryPosition, Reservation, ReservationState};
+pub use money::{Currency, CurrencyError, Money, MoneyError};
+pub use order::{
+    Address, Customer, ErpAcceptance, Order, OrderLine, OrderStatus, TaxTreatment,
+};
+pub use returns::{Refund, Return, ReturnLine};
+pub use schema::canonical_schemas;
+pub use settlement::{SettlementLine, SettlementLineKind};
+
+/// Version of the canonical model. Stored with every persisted document so a
+/// later model can migrate older rows.
+pub const MODEL_VERSION: u32 = 1;

@@ -1,0 +1,298 @@
+//! The simulated estate: a sales channel, an ERP and warehouses, each an HTTP
+//! server on loopback speaking its own wire API (see `docs/sim-api.md`), with
+//! injectable latency, rate limits, errors and outages.
+//!
+//! The simulators never deduplicate what the hub sends them (sales orders,
+//! fulfilment requests, ship confirmations): their counters are how a test
+//! catches a hub that sends an effect twice.
+
+mod channel;
+mod config;
+mod delivery;
+mod erp;
+mod faults;
+mod warehouse;
+mod wire;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use axum::Router;
+use rand::SeedableRng;
+use rand::rngs::SmallRng;
+use serde_json::{Map, Value, json};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub use config::{ChannelSimConfig, ErpSimConfig, SimConfig, StockSeed, WarehouseSimConfig};
+pub use faults::{Faults, Outage};
+
+use channel::ChannelSim;
+use delivery::Deliverer;
+use erp::ErpSim;
+use warehouse::WarehouseSim;
+
+/// Starts simulated estates.
+pub struct Estate;
+
+/// A running estate. Dropping it leaves the servers running until the runtime
+/// ends; call [`EstateHandle::shutdown`] to stop them.
+pub struct EstateHandle {
+    channel: Arc<ChannelSim>,
+    erp: Arc<ErpSim>,
+    warehouses: Vec<Arc<WarehouseSim>>,
+    channel_url: String,
+    erp_url: String,
+    warehouse_urls: Vec<(String, String)>,
+    pending: Arc<AtomicUsize>,
+    cancel: CancellationToken,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Estate {
+    pub async fn start(config: SimConfig) -> anyhow::Result<EstateHandle> {
+        config.validate()?;
+        let started = Instant::now();
+        let cancel = CancellationToken::new();
+        let pending = Arc::new(AtomicUsize::new(0));
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .connect_timeout(Duration::from_secs(2))
+            .build()
+            .context("building the simulators' HTTP client")?;
+        let deliverer = Deliverer::new(client, pending.clone(), cancel.clone());
+        let seed = config.seed;
+        let rng =
+            |salt: u64| SmallRng::seed_from_u64(seed ^ salt.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+
+        let mut tasks = Vec::new();
+        let channel = ChannelSim::new(
+            config.channel.clone(),
+            &config.hub_url,
+            rng(1),
+            started,
+            deliverer.clone(),
+        );
+        let channel_url = serve(
+            &config.channel.listen,
+            channel.router(),
+            &cancel,
+            &mut tasks,
+        )
+        .await
+        .context("starting the channel simulator")?;
+        let erp = ErpSim::new(config.erp.clone(), rng(2), started);
+        let erp_url = serve(&config.erp.listen, erp.router(), &cancel, &mut tasks)
+            .await
+            .context("starting the ERP simulator")?;
+        let mut warehouses = Vec::new();
+        let mut warehouse_urls = Vec::new();
+        for (i, w) in config.warehouses.iter().enumerate() {
+            let sim = WarehouseSim::new(
+                w.clone(),
+                &config.hub_url,
+                rng(100 + i as u64),
+                started,
+                deliverer.clone(),
+            );
+            let url = serve(&w.listen, sim.router(), &cancel, &mut tasks)
+                .await
+                .with_context(|| format!("starting warehouse simulator {}", w.name))?;
+            warehouse_urls.push((w.name.clone(), url));
+            warehouses.push(sim);
+        }
+        tasks.push(tokio::spawn(channel.clone().generate()));
+        tracing::info!(%channel_url, %erp_url, warehouses = ?warehouse_urls, "simulated estate started");
+        Ok(EstateHandle {
+            channel,
+            erp,
+            warehouses,
+            channel_url,
+            erp_url,
+            warehouse_urls,
+            pending,
+            cancel,
+            tasks,
+        })
+    }
+}
+
+async fn serve(
+    listen: &str,
+    router: Router,
+    cancel: &CancellationToken,
+    tasks: &mut Vec<JoinHandle<()>>,
+) -> anyhow::Result<String> {
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("binding {listen}"))?;
+    let addr = listener.local_addr()?;
+    let shutdown = cancel.clone().cancelled_owned();
+    tasks.push(tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, router)
+            .with_graceful_shutdown(shutdown)
+            .await
+        {
+            tracing::error!(%addr, error = %e, "simulator server failed");
+        }
+    }));
+    Ok(format!("http://{addr}"))
+}
+
+impl EstateHandle {
+    pub fn channel_url(&self) -> String {
+        self.channel_url.clone()
+    }
+
+    pub fn erp_url(&self) -> String {
+        self.erp_url.clone()
+    }
+
+    /// `(name, base URL)` of each warehouse, in configuration order.
+    pub fn warehouse_urls(&self) -> Vec<(String, String)> {
+        self.warehouse_urls.clone()
+    }
+
+    /// `{"channel":{..},"erp":{..},"warehouses":{"east":{..},..}}`, the same
+    /// documents each simulator serves at `GET /sim/stats`.
+    pub async fn stats(&self) -> Value {
+        let warehouses: Map<String, Value> = self
+            .warehouses
+            .iter()
+            .map(|w| (w.name().to_owned(), w.stats()))
+            .collect();
+        json!({ "channel": self.channel.stats(), "erp": self.erp.stats(), "warehouses": warehouses })
+    }
+
+    /// Whether the channel has finished generating orders (limit reached or stopped).
+    pub fn generation_done(&self) -> bool {
+        self.channel.generation_done.load(Ordering::SeqCst)
+    }
+
+    /// Stops placing new orders; deliveries already owed still go out.
+    pub fn stop_generating(&self) {
+        self.channel.stop.cancel();
+    }
+
+    /// Webhook deliveries owed to the hub and not yet acknowledged (or
+    /// refused): in flight, retrying, or scheduled (a pending cancellation,
+    /// a parcel not yet shipped).
+    pub fn pending_deliveries(&self) -> usize {
+        self.pending.load(Ordering::SeqCst)
+    }
+
+    pub async fn shutdown(self) {
+        self.cancel.cancel();
+        for task in self.tasks {
+            let abort = task.abort_handle();
+            if tokio::time::timeout(Duration::from_secs(2), task)
+                .await
+                .is_err()
+            {
+                abort.abort();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn demo_config_is_valid_and_round_trips() {
+        let demo = SimConfig::demo("http://127.0.0.1:8080");
+        demo.validate().unwrap();
+        assert_eq!(
+            demo.warehouses
+                .iter()
+                .map(|w| w.name.as_str())
+                .collect::<Vec<_>>(),
+            ["east", "west"]
+        );
+        assert_eq!(demo.erp.stock.len(), 40);
+        let json = serde_json::to_value(&demo).unwrap();
+        let back: SimConfig = serde_json::from_value(json).unwrap();
+        assert_eq!(back.channel.skus, demo.channel.skus);
+    }
+
+    #[test]
+    fn config_refuses_unknown_keys_and_bad_rates() {
+        let err = serde_json::from_value::<SimConfig>(serde_json::json!({
+            "hub_url": "http://h", "warehouses": [], "erp": { "latency_ms": 5 }
+        }))
+        .unwrap_err();
+        assert!(err.to_string().contains("latency_ms"), "{err}");
+        let ok: SimConfig = serde_json::from_value(serde_json::json!({
+            "hub_url": "http://h",
+            "erp": { "faults": { "latency_ms": 5, "outages": [{ "start_secs": 1, "end_secs": 2 }] } },
+            "warehouses": [{ "name": "east" }]
+        }))
+        .unwrap();
+        assert_eq!(ok.erp.faults.latency_ms, 5);
+        ok.validate().unwrap();
+        let mut bad = ok.clone();
+        bad.channel.cancel_rate = 1.5;
+        assert!(bad.validate().is_err());
+        let mut bad = ok;
+        bad.warehouses.push(WarehouseSimConfig {
+            name: "east".into(),
+            ..WarehouseSimConfig::default()
+        });
+        assert!(bad.validate().is_err());
+    }
+
+    #[tokio::test]
+    async fn strict_endpoints_name_the_bad_field() {
+        let estate = Estate::start(SimConfig::demo("http://127.0.0.1:9"))
+            .await
+            .unwrap();
+        estate.stop_generating();
+        let client = reqwest::Client::new();
+        let post = |path: &str, body: serde_json::Value| {
+            client
+                .post(format!("{}{path}", estate.erp_url()))
+                .json(&body)
+                .send()
+        };
+        let r = post(
+            "/customers",
+            serde_json::json!({ "email": "a@b.c", "name": "A" }),
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.status(), 200);
+        let customer: serde_json::Value = r.json().await.unwrap();
+        let line = serde_json::json!({ "sku": "SKU-001", "quantity": 1, "unit_price": 1.5, "discount": "0", "tax": "0" });
+        let r = post(
+            "/sales-orders",
+            serde_json::json!({
+                "reference": "r", "customer_id": customer["id"], "currency": "USD",
+                "lines": [line], "shipping": "0", "total": "1.5"
+            }),
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.status(), 422);
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["field"], "lines[0].unit_price", "{body}");
+        let r = post(
+            "/invoices",
+            serde_json::json!({ "reference": "i", "lines": [] }),
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.status(), 422);
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["field"], "sales_order_id", "{body}");
+        let r = client
+            .get(format!("{}/orders", estate.channel_url()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 422);
+        estate.shutdown().await;
+    }
+}

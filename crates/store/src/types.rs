@@ -1,0 +1,299 @@
+use crossdock_model::{ExceptionClass, Order, Shipment};
+use serde::Serialize;
+
+/// A message arriving from outside, to be committed before it is acknowledged.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    /// `channel:<name>` or `warehouse:<name>`.
+    pub source: String,
+    /// Unique per source message; a second message with the same key is a duplicate.
+    pub message_key: String,
+    /// The entity whose jobs the message feeds (`order:<id>`).
+    pub entity_key: String,
+    pub source_version: Option<i64>,
+    pub body: Vec<u8>,
+    pub received_at: i64,
+    /// The job that processes the message, enqueued in the same transaction.
+    pub step: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Accepted {
+    /// Committed for the first time, with its inbox id.
+    New(i64),
+    /// Seen before: acknowledged, counted, not processed again.
+    Duplicate(i64),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InboxStatus {
+    /// Committed, waiting for its job.
+    Accepted,
+    /// Applied to the entity.
+    Processed,
+    /// Older than the state already applied: recorded, never applied.
+    Stale,
+    /// Refused at the door (bad signature, malformed, too large).
+    Rejected,
+    /// Could not be mapped; its job is in the exception queue.
+    Failed,
+}
+
+impl InboxStatus {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            InboxStatus::Accepted => "accepted",
+            InboxStatus::Processed => "processed",
+            InboxStatus::Stale => "stale",
+            InboxStatus::Rejected => "rejected",
+            InboxStatus::Failed => "failed",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct InboxMessage {
+    pub id: i64,
+    pub source: String,
+    pub message_key: String,
+    pub entity_key: Option<String>,
+    pub source_version: Option<i64>,
+    pub status: String,
+    pub duplicates: i64,
+    pub received_at: i64,
+    #[serde(skip)]
+    pub body: Vec<u8>,
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct InboxCounts {
+    pub accepted: i64,
+    pub processed: i64,
+    pub stale: i64,
+    pub rejected: i64,
+    pub failed: i64,
+    /// Extra deliveries of messages already in the inbox.
+    pub duplicates: i64,
+}
+
+/// A job to enqueue.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewJob {
+    pub entity_key: String,
+    pub step: String,
+    pub payload: serde_json::Value,
+    pub run_at: i64,
+}
+
+/// A job claimed by a worker, held under a lease.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Job {
+    pub id: i64,
+    pub entity_key: String,
+    pub step: String,
+    pub payload: serde_json::Value,
+    /// Attempts including this one.
+    pub attempts: i64,
+    pub created_at: i64,
+    pub lease_owner: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct QueueStats {
+    pub ready: i64,
+    pub running: i64,
+    pub failed: i64,
+    /// Age in ms of the oldest job waiting to run (0 when none).
+    pub oldest_ready_age_ms: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EffectStatus {
+    /// Recorded before the call; not yet known to be applied. After a crash
+    /// this is the in-doubt state: ask the target before calling again.
+    Pending,
+    Applied,
+    /// The target refused it: known not applied.
+    Failed,
+}
+
+impl EffectStatus {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            EffectStatus::Pending => "pending",
+            EffectStatus::Applied => "applied",
+            EffectStatus::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<EffectStatus> {
+        [EffectStatus::Pending, EffectStatus::Applied, EffectStatus::Failed]
+            .into_iter()
+            .find(|e| e.as_str() == s)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Effect {
+    pub key: String,
+    pub target: String,
+    pub kind: String,
+    pub entity_key: String,
+    pub status: EffectStatus,
+    /// Times the effect was begun (1 on first record).
+    pub attempts: i64,
+    pub result: Option<serde_json::Value>,
+    pub created_at: i64,
+    pub resolved_at: Option<i64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewEffect {
+    pub key: String,
+    pub target: String,
+    pub kind: String,
+    pub entity_key: String,
+    pub at: i64,
+}
+
+/// One audit event on an entity's timeline.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AuditEvent {
+    pub id: i64,
+    pub entity_key: String,
+    pub at: i64,
+    pub kind: String,
+    pub detail: serde_json::Value,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    pub entity_key: String,
+    pub at: i64,
+    pub kind: String,
+    pub detail: serde_json::Value,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewException {
+    pub entity_key: String,
+    pub channel: Option<String>,
+    pub step: String,
+    pub class: ExceptionClass,
+    pub reason: String,
+    pub payload: serde_json::Value,
+    pub at: i64,
+}
+
+/// Which exceptions to list or replay. Empty fields match everything.
+#[derive(Debug, Clone, Default, serde::Deserialize, Serialize)]
+#[serde(default)]
+pub struct ExceptionFilter {
+    pub id: Option<String>,
+    pub status: Option<String>,
+    pub channel: Option<String>,
+    pub step: Option<String>,
+    pub class: Option<String>,
+    /// Created at or after (ms).
+    pub since: Option<i64>,
+    /// Created before (ms).
+    pub until: Option<i64>,
+    pub limit: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default, serde::Deserialize, Serialize)]
+#[serde(default)]
+pub struct OrderFilter {
+    pub status: Option<String>,
+    pub channel: Option<String>,
+    pub limit: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoredShipment {
+    pub shipment: Shipment,
+    /// When the channel acknowledged the ship confirmation.
+    pub confirmed_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReservationState {
+    Held,
+    Released,
+    Consumed,
+}
+
+impl ReservationState {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ReservationState::Held => "held",
+            ReservationState::Released => "released",
+            ReservationState::Consumed => "consumed",
+        }
+    }
+}
+
+/// One line to reserve.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReserveLine {
+    pub line_id: String,
+    pub sku: String,
+    pub quantity: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReservationRow {
+    pub order_id: String,
+    pub line_id: String,
+    pub sku: String,
+    pub location: String,
+    /// Units still held (for held rows) or the units at release/consumption.
+    pub quantity: i64,
+    pub state: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PositionRow {
+    pub sku: String,
+    pub location: String,
+    pub on_hand: i64,
+    pub reserved: i64,
+    pub source: String,
+    pub as_of: i64,
+}
+
+/// A change to reservations applied with a step's other writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReservationChange {
+    /// Units left the warehouse: take them off `on_hand` and the reservation.
+    Consume { order_id: String, line_id: String, quantity: i64 },
+    /// Give back whatever the order still holds (cancel, short-ship).
+    ReleaseOrder { order_id: String },
+}
+
+/// Everything one workflow step writes, applied atomically together with the
+/// completion of its job.
+#[derive(Debug, Clone, Default)]
+pub struct Changes {
+    pub orders: Vec<Order>,
+    pub shipments: Vec<(Shipment, Option<i64>)>,
+    pub jobs: Vec<NewJob>,
+    pub events: Vec<NewEvent>,
+    pub inbox: Vec<(i64, InboxStatus, Option<String>)>,
+    pub reservations: Vec<ReservationChange>,
+}
+
+impl Changes {
+    pub fn is_empty(&self) -> bool {
+        self.orders.is_empty()
+            && self.shipments.is_empty()
+            && self.jobs.is_empty()
+            && self.events.is_empty()
+            && self.inbox.is_empty()
+            && self.reservations.is_empty()
+    }
+}
