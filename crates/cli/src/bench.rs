@@ -1,11 +1,261 @@
 //! Benchmarks. Figures go to README's Performance section with the command
-//! that produced them; nothing here is a timed test.
+//! that produced them; nothing here is a timed test. The load generator
+//! runs in the same process as the hub, on the same cores: the figures are
+//! for the machine as a whole, hub and client together.
 
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
 use clap::Subcommand;
+use crossdock_engine::{Engine, SystemClock};
+use crossdock_model::OrderStatus;
+use crossdock_server::ServerOptions;
+use crossdock_sim::{Estate, SimConfig};
+use crossdock_store::Store;
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
 
 #[derive(Subcommand)]
-pub enum BenchCommand {}
+pub enum BenchCommand {
+    /// Durable ingest: webhooks acknowledged only after their inbox commit.
+    Ingest {
+        /// Webhooks to send.
+        #[arg(long, default_value_t = 50_000)]
+        requests: usize,
+        /// Connections sending at once.
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        /// PostgreSQL URL; the embedded SQLite store in a temp dir by default.
+        #[arg(long)]
+        database_url: Option<String>,
+    },
+    /// The whole simulated lifecycle: channel → hub → ERP → warehouse → channel → invoice → closed.
+    Lifecycle {
+        #[arg(long, default_value_t = 5_000)]
+        orders: u64,
+        /// Order rate the simulated channel offers.
+        #[arg(long, default_value_t = 2_000.0)]
+        orders_per_sec: f64,
+        #[arg(long)]
+        database_url: Option<String>,
+        /// Give up after this long.
+        #[arg(long, value_parser = humantime::parse_duration, default_value = "300s")]
+        timeout: Duration,
+    },
+}
 
 pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
-    match cmd {}
+    match cmd {
+        BenchCommand::Ingest { requests, concurrency, database_url } => {
+            let report = ingest(requests, concurrency, database_url).await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        }
+        BenchCommand::Lifecycle { orders, orders_per_sec, database_url, timeout } => {
+            let report = lifecycle(orders, orders_per_sec, database_url, timeout).await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        }
+    }
+    Ok(())
+}
+
+fn temp_store_url() -> (std::path::PathBuf, String) {
+    let dir = std::env::temp_dir().join(format!("crossdock-bench-{}", uuid::Uuid::now_v7().simple()));
+    let url = format!("sqlite://{}", dir.join("crossdock.db").display());
+    (dir, url)
+}
+
+#[derive(Debug, Serialize)]
+pub struct IngestReport {
+    pub backend: String,
+    pub requests: usize,
+    pub concurrency: usize,
+    pub errors: usize,
+    pub elapsed_secs: f64,
+    pub per_sec: f64,
+    pub p50_ms: f64,
+    pub p95_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+    /// Inbox rows found committed after the run (must equal `requests`).
+    pub committed: i64,
+}
+
+fn webstore_order(n: usize) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({
+        "order_id": format!("BENCH-{n:08}"),
+        "sequence": 1,
+        "status": "open",
+        "updated_at": "2026-11-26T20:00:00Z",
+        "created_at": "2026-11-26T20:00:00Z",
+        "currency": "USD",
+        "buyer": { "id": format!("B-{n}"), "email": format!("b{n}@example.com"), "name": "Bench Buyer", "phone": null },
+        "ship_to": { "name": "Bench Buyer", "line1": "1 Main St", "line2": null, "city": "Springfield",
+                     "region": "IL", "postal_code": "62701", "country": "US" },
+        "items": [ { "line_id": "1", "sku": "SKU-001", "title": "Widget", "quantity": 2,
+                     "unit_price": "19.99", "discount": "0.00", "tax": "3.20" } ],
+        "shipping": "4.99",
+        "total": "48.17",
+        "service_level": "standard"
+    }))
+    .unwrap_or_default()
+}
+
+async fn ingest(requests: usize, concurrency: usize, database_url: Option<String>) -> anyhow::Result<IngestReport> {
+    let (dir, default_url) = temp_store_url();
+    let url = database_url.unwrap_or(default_url);
+    let store = Store::open(&url).await?;
+    // Connectors are built but never called: the job runner is not
+    // started, so this measures the door alone (verify, commit, answer).
+    let config = Config::demo();
+    let engine = Engine::new(store.clone(), crate::hub::connections(&config)?, Arc::new(SystemClock), config.engine.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}/webhooks/channels/webstore", listener.local_addr()?);
+    let shutdown = CancellationToken::new();
+    let ready = CancellationToken::new();
+    ready.cancel();
+    let router = crossdock_server::router(engine, ServerOptions::default(), ready);
+    let server = tokio::spawn(crossdock_server::serve(listener, router, shutdown.clone()));
+
+    let bodies: Arc<Vec<Vec<u8>>> = Arc::new((0..requests).map(webstore_order).collect());
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let client = reqwest::Client::builder().pool_max_idle_per_host(concurrency).build()?;
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let (bodies, next, client, base) = (bodies.clone(), next.clone(), client.clone(), base.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut errors = 0usize;
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if i >= bodies.len() {
+                    break;
+                }
+                let t = Instant::now();
+                let r = client
+                    .post(&base)
+                    .header("content-type", "application/json")
+                    .header("x-webstore-event-id", format!("bench-{i}"))
+                    .body(bodies[i].clone())
+                    .send()
+                    .await;
+                match r {
+                    Ok(resp) if resp.status().is_success() => latencies.push(t.elapsed()),
+                    _ => errors += 1,
+                }
+            }
+            (latencies, errors)
+        }));
+    }
+    let mut latencies = Vec::with_capacity(requests);
+    let mut errors = 0;
+    for t in tasks {
+        let (l, e) = t.await?;
+        latencies.extend(l);
+        errors += e;
+    }
+    let elapsed = started.elapsed();
+    shutdown.cancel();
+    server.await??;
+    let committed = store.inbox_counts().await?.accepted;
+    store.close().await;
+    let _ = std::fs::remove_dir_all(&dir);
+    latencies.sort();
+    let pct = |p: f64| -> f64 {
+        if latencies.is_empty() {
+            return 0.0;
+        }
+        let idx = ((latencies.len() as f64 * p).ceil() as usize).clamp(1, latencies.len()) - 1;
+        latencies[idx].as_secs_f64() * 1000.0
+    };
+    Ok(IngestReport {
+        backend: if url.starts_with("sqlite") { "sqlite".into() } else { "postgres".into() },
+        requests,
+        concurrency,
+        errors,
+        elapsed_secs: elapsed.as_secs_f64(),
+        per_sec: latencies.len() as f64 / elapsed.as_secs_f64(),
+        p50_ms: pct(0.50),
+        p95_ms: pct(0.95),
+        p99_ms: pct(0.99),
+        max_ms: pct(1.0),
+        committed,
+    })
+}
+
+#[derive(Debug, Serialize)]
+pub struct LifecycleReport {
+    pub backend: String,
+    pub orders: u64,
+    pub closed: u64,
+    pub elapsed_secs: f64,
+    /// Orders taken from channel webhook to Closed per second of wall clock.
+    pub closed_per_sec: f64,
+    pub duplicates_at_erp: u64,
+    pub duplicate_shipments: u64,
+    pub lost: u64,
+    pub exceptions: u64,
+}
+
+async fn lifecycle(orders: u64, rate: f64, database_url: Option<String>, timeout: Duration) -> anyhow::Result<LifecycleReport> {
+    let (dir, default_url) = temp_store_url();
+    let url = database_url.unwrap_or(default_url);
+    let mut config = Config::demo();
+    config.hub.data_dir = dir.clone();
+    config.hub.database_url = Some(url.clone());
+    config.engine.reconcile_interval_ms = 0;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let mut sim = SimConfig::demo(&format!("http://{}", listener.local_addr()?));
+    sim.channel.orders_per_sec = rate;
+    sim.channel.max_orders = orders;
+    sim.channel.duplicate_rate = 0.0;
+    sim.channel.cancel_rate = 0.0;
+    for w in &mut sim.warehouses {
+        w.ship_delay_ms = 0;
+        w.partial_ship_rate = 0.0;
+    }
+    for s in &mut sim.erp.stock {
+        s.on_hand = 1_000_000;
+    }
+    let channel = sim.channel.name.clone();
+    let estate = Estate::start(sim).await?;
+    config.channels[0].base_url = estate.channel_url();
+    config.erp.base_url = estate.erp_url();
+    for (name, u) in estate.warehouse_urls() {
+        if let Some(w) = config.warehouses.iter_mut().find(|w| w.name == name) {
+            w.base_url = u;
+        }
+    }
+    let started = Instant::now();
+    let hub = crate::hub::start(&config, listener).await?;
+    let store = hub.engine.store().clone();
+    let closed = loop {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let counts = store.order_status_counts().await?;
+        let closed = counts.iter().find(|(s, _)| s == OrderStatus::Closed.as_str()).map(|(_, n)| *n as u64).unwrap_or(0);
+        if closed >= orders || started.elapsed() > timeout {
+            break closed;
+        }
+    };
+    let elapsed = started.elapsed();
+    let summary = crate::demo::summarize(&store, &estate, &channel, elapsed, &dir, &hub.url)
+        .await
+        .context("summarising")?;
+    hub.stop().await?;
+    estate.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(LifecycleReport {
+        backend: if url.starts_with("sqlite") { "sqlite".into() } else { "postgres".into() },
+        orders,
+        closed,
+        elapsed_secs: elapsed.as_secs_f64(),
+        closed_per_sec: closed as f64 / elapsed.as_secs_f64(),
+        duplicates_at_erp: summary.duplicates_at_erp,
+        duplicate_shipments: summary.duplicate_shipments,
+        lost: summary.lost,
+        exceptions: summary.exceptions,
+    })
 }

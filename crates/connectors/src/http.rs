@@ -84,6 +84,22 @@ impl HttpClient {
         decode(url, &answer)
     }
 
+    /// `POST url` without a body. A 2xx or one of `expected` comes back as
+    /// `(status, body)`; any other status is the usual error.
+    pub(crate) async fn post_expecting(
+        &self,
+        url: &Url,
+        expected: &[StatusCode],
+    ) -> Result<(StatusCode, Vec<u8>), ConnectorError> {
+        let (status, headers, body) = self
+            .exchange(Method::POST, url.clone(), None::<&()>)
+            .await?;
+        if expected.contains(&status) {
+            return Ok((status, body));
+        }
+        check(status, Some(&headers), body).map(|body| (status, body))
+    }
+
     /// Sends a request and returns the body of a 2xx answer; anything else is an error.
     pub async fn send<B: Serialize + ?Sized>(
         &self,

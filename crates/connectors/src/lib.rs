@@ -156,6 +156,21 @@ pub trait Erp: Send + Sync {
 
     /// Stock positions the ERP holds.
     async fn read_stock(&self) -> Result<Vec<InventoryPosition>, ConnectorError>;
+
+    /// Cancel the sales order `erp_id` (idempotent: cancelling a cancelled order is fine).
+    async fn cancel_sales_order(&self, erp_id: &str) -> Result<(), ConnectorError>;
+}
+
+/// What a warehouse answered to a cancellation of a request it was sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CancelOutcome {
+    /// Stopped before anything shipped (or already cancelled): nothing will ship.
+    Cancelled,
+    /// Units already left or are leaving: their shipment messages will follow.
+    TooLate,
+    /// The warehouse never received the request.
+    NotFound,
 }
 
 /// A warehouse or 3PL.
@@ -168,6 +183,12 @@ pub trait Warehouse: Send + Sync {
 
     /// Whether the warehouse already holds the request with our id.
     async fn find_release(&self, request_id: &str) -> Result<Option<String>, ConnectorError>;
+
+    /// Ask the warehouse to stop a request it holds. `Ok(CancelOutcome::Cancelled)` when it
+    /// stopped before anything shipped (also when it was already cancelled: cancelling is
+    /// idempotent); `Ok(CancelOutcome::TooLate)` when units already left or are leaving;
+    /// `Ok(CancelOutcome::NotFound)` when it never received the request.
+    async fn cancel_release(&self, request_id: &str) -> Result<CancelOutcome, ConnectorError>;
 
     /// Verify and read the envelope of a shipment webhook.
     fn read_webhook(&self, headers: &HeaderMap, body: &[u8]) -> Result<ShipmentEnvelope, InputError>;

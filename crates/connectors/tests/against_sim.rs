@@ -14,8 +14,8 @@ use crossdock_connectors::channel::WebstoreChannel;
 use crossdock_connectors::erp::RestErp;
 use crossdock_connectors::warehouse::RestWarehouse;
 use crossdock_connectors::{
-    Channel, ChannelEvent, ConnectorError, Erp, HttpClient, HttpClientOptions, ShipConfirmation,
-    Warehouse,
+    CancelOutcome, Channel, ChannelEvent, ConnectorError, Erp, HttpClient, HttpClientOptions,
+    ShipConfirmation, Warehouse,
 };
 use crossdock_model::{
     Currency, Customer, FulfillmentLine, FulfillmentRequest, Money, Order, OrderLine, OrderStatus,
@@ -79,9 +79,13 @@ impl Hub {
     }
 
     async fn next(&mut self) -> Received {
-        tokio::time::timeout(Duration::from_secs(5), self.received.recv())
+        self.next_within(Duration::from_secs(5)).await
+    }
+
+    async fn next_within(&mut self, wait: Duration) -> Received {
+        tokio::time::timeout(wait, self.received.recv())
             .await
-            .expect("no webhook within 5 s")
+            .unwrap_or_else(|_| panic!("no webhook within {wait:?}"))
             .expect("hub closed")
     }
 }
@@ -619,7 +623,8 @@ async fn cancellations_follow_as_a_newer_version() {
         estate.pending_deliveries() >= 1,
         "the cancellation is owed until sent"
     );
-    let cancelled = hub.next().await;
+    // The buyer cancels 0.5–5 s after the order.
+    let cancelled = hub.next_within(Duration::from_secs(8)).await;
     let placed_envelope = channel.read_webhook(&placed.headers, &placed.body).unwrap();
     let cancelled_envelope = channel
         .read_webhook(&cancelled.headers, &cancelled.body)
@@ -677,5 +682,186 @@ async fn stop_generating_ends_an_unbounded_channel() {
             .unwrap(),
         generated
     );
+    estate.shutdown().await;
+}
+
+/// One warehouse, `east`, shipping after `ship_delay_ms`.
+fn one_warehouse(hub_url: &str, ship_delay_ms: u64, partial_ship_rate: f64) -> SimConfig {
+    let mut config = quiet_config(hub_url);
+    config.warehouses = vec![WarehouseSimConfig {
+        name: "east".into(),
+        ship_delay_ms,
+        partial_ship_rate,
+        ..WarehouseSimConfig::default()
+    }];
+    config
+}
+
+#[tokio::test]
+async fn warehouse_cancel_before_ship_stops_every_parcel() {
+    let mut hub = Hub::start().await;
+    let estate = Estate::start(one_warehouse(&hub.url, 300, 1.0))
+        .await
+        .unwrap();
+    let (name, url) = estate.warehouse_urls()[0].clone();
+    let warehouse = RestWarehouse::new(name, &url, http()).unwrap();
+
+    // A duplicate release is held twice: a cancellation stops both.
+    warehouse.release(&request("fr-1", "east")).await.unwrap();
+    warehouse.release(&request("fr-1", "east")).await.unwrap();
+    warehouse.release(&request("fr-2", "east")).await.unwrap();
+    assert_eq!(
+        warehouse.cancel_release("fr-1").await.unwrap(),
+        CancelOutcome::Cancelled
+    );
+    assert_eq!(
+        warehouse.cancel_release("fr-1").await.unwrap(),
+        CancelOutcome::Cancelled,
+        "cancelling is idempotent"
+    );
+    // The status is visible on the request.
+    let raw: serde_json::Value = reqwest::get(format!("{url}/fulfillment-requests/fr-1"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(raw["status"], "cancelled");
+
+    // fr-2 ships in two parcels; fr-1 never ships, well past both ship delays.
+    let mut shipped = Vec::new();
+    for _ in 0..2 {
+        shipped.push(warehouse.map_shipment(&hub.next().await.body).unwrap());
+    }
+    assert!(shipped.iter().all(|s| s.fulfillment_request_id == "fr-2"));
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert!(
+        hub.received.try_recv().is_err(),
+        "a cancelled request must not ship"
+    );
+    wait_until_idle(&estate).await;
+    let stats = &estate.stats().await["warehouses"]["east"];
+    assert_eq!(stats["cancellations"], 2, "both copies of fr-1");
+    assert_eq!(stats["cancellations_too_late"], 0);
+    assert_eq!(stats["shipments_after_cancel"], 0);
+    assert_eq!(stats["shipments_sent"], 2);
+    estate.shutdown().await;
+}
+
+#[tokio::test]
+async fn cancelled_request_is_not_owed_to_the_hub() {
+    let hub = Hub::start().await;
+    let estate = Estate::start(one_warehouse(&hub.url, 60_000, 0.0))
+        .await
+        .unwrap();
+    let (name, url) = estate.warehouse_urls()[0].clone();
+    let warehouse = RestWarehouse::new(name, &url, http()).unwrap();
+    warehouse.release(&request("fr-1", "east")).await.unwrap();
+    assert_eq!(estate.pending_deliveries(), 1);
+    assert_eq!(
+        warehouse.cancel_release("fr-1").await.unwrap(),
+        CancelOutcome::Cancelled
+    );
+    // The scheduled parcel is dropped at once, not when its time comes.
+    wait_until_idle(&estate).await;
+    estate.shutdown().await;
+}
+
+#[tokio::test]
+async fn warehouse_cancel_after_ship_is_too_late() {
+    let mut hub = Hub::start().await;
+    let estate = Estate::start(one_warehouse(&hub.url, 200, 1.0))
+        .await
+        .unwrap();
+    let (name, url) = estate.warehouse_urls()[0].clone();
+    let warehouse = RestWarehouse::new(name, &url, http()).unwrap();
+
+    assert_eq!(
+        warehouse.cancel_release("fr-unknown").await.unwrap(),
+        CancelOutcome::NotFound
+    );
+
+    warehouse.release(&request("fr-1", "east")).await.unwrap();
+    let first = warehouse.map_shipment(&hub.next().await.body).unwrap();
+    assert_eq!(first.fulfillment_request_id, "fr-1");
+    // First parcel gone: too late, and the second one still comes.
+    assert_eq!(
+        warehouse.cancel_release("fr-1").await.unwrap(),
+        CancelOutcome::TooLate
+    );
+    let answer = reqwest::Client::new()
+        .post(format!("{url}/fulfillment-requests/fr-1/cancel"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status().as_u16(), 409);
+    let body: serde_json::Value = answer.json().await.unwrap();
+    assert_eq!(body["error"], "already shipped");
+    assert_eq!(body["status"], "partially_shipped");
+
+    let second = warehouse.map_shipment(&hub.next().await.body).unwrap();
+    assert_eq!(second.fulfillment_request_id, "fr-1");
+    assert_eq!(
+        warehouse.cancel_release("fr-1").await.unwrap(),
+        CancelOutcome::TooLate
+    );
+    wait_until_idle(&estate).await;
+    let stats = &estate.stats().await["warehouses"]["east"];
+    assert_eq!(stats["cancellations"], 0);
+    assert_eq!(stats["cancellations_too_late"], 3);
+    assert_eq!(stats["shipments_after_cancel"], 0);
+    assert_eq!(stats["shipments_sent"], 2);
+    estate.shutdown().await;
+}
+
+#[tokio::test]
+async fn warehouse_cancel_goes_through_fault_injection() {
+    let hub = Hub::start().await;
+    let mut config = one_warehouse(&hub.url, 60_000, 0.0);
+    config.warehouses[0].faults.error_rate = 1.0;
+    let estate = Estate::start(config).await.unwrap();
+    let (name, url) = estate.warehouse_urls()[0].clone();
+    let warehouse = RestWarehouse::new(name, &url, http()).unwrap();
+    match warehouse.cancel_release("fr-1").await.unwrap_err() {
+        ConnectorError::Transient { reason, .. } => assert!(reason.contains("500"), "{reason}"),
+        other => panic!("expected Transient, got {other:?}"),
+    }
+    estate.shutdown().await;
+}
+
+#[tokio::test]
+async fn erp_cancels_sales_orders_idempotently_and_refuses_their_invoices() {
+    let hub = Hub::start().await;
+    let estate = Estate::start(quiet_config(&hub.url)).await.unwrap();
+    let erp = RestErp::new(&estate.erp_url(), http()).unwrap();
+    let mut order = order();
+    let customer = erp.upsert_customer(&order.customer).await.unwrap();
+    let so = erp
+        .create_sales_order("ref-1", &customer, &order)
+        .await
+        .unwrap();
+
+    erp.cancel_sales_order(&so.id).await.unwrap();
+    erp.cancel_sales_order(&so.id)
+        .await
+        .expect("cancelling a cancelled sales order is fine");
+
+    order.erp_ref = Some(so.id.clone());
+    order.lines[0].shipped_quantity = 2;
+    match erp.post_invoice("inv-1", &order).await.unwrap_err() {
+        ConnectorError::Rejected { reason } => {
+            assert!(reason.contains("422"), "{reason}");
+            assert!(reason.contains("sales_order_id"), "{reason}");
+        }
+        other => panic!("expected Rejected, got {other:?}"),
+    }
+    match erp.cancel_sales_order("SO-999999").await.unwrap_err() {
+        ConnectorError::Rejected { reason } => assert!(reason.contains("404"), "{reason}"),
+        other => panic!("expected Rejected, got {other:?}"),
+    }
+
+    let stats = &estate.stats().await["erp"];
+    assert_eq!(stats["sales_orders_cancelled"], 1);
+    assert_eq!(stats["invoices"], 0);
     estate.shutdown().await;
 }

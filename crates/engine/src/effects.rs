@@ -81,10 +81,9 @@ where
         }
     }
 
-    // Pending from an earlier attempt: the call may have reached the target.
-    // A `failed` effect was refused by the target, so it is known not applied.
-    let in_doubt = effect.status == EffectStatus::Pending && effect.attempts > 1;
-    if in_doubt {
+    // Left pending by an earlier attempt: the call may have reached the
+    // target. A refused or throttled effect is known not applied.
+    if effect.in_doubt {
         match find().await {
             Ok(Some(found)) => {
                 let json = serde_json::to_value(&found)
@@ -114,6 +113,13 @@ where
                 ConnectorError::Rejected { .. } | ConnectorError::Unauthorized { .. } => {
                     store.resolve_effect(&spec.key, EffectStatus::Failed, None, now).await?;
                     telemetry::effect(spec.target, "rejected");
+                }
+                ConnectorError::Transient { retry_after: Some(_), .. } => {
+                    // 429/503 with Retry-After: the target turned the call
+                    // away before doing anything, so it is known not applied
+                    // and the next attempt need not look it up first.
+                    store.resolve_effect(&spec.key, EffectStatus::Failed, None, now).await?;
+                    telemetry::effect(spec.target, "throttled");
                 }
                 ConnectorError::Transient { .. } => telemetry::effect(spec.target, "transient"),
             }

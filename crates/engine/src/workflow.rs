@@ -10,7 +10,7 @@
 //! including the next step's job. Steps are safe to run again: every
 //! external call is an effect, and every write is keyed.
 
-use crossdock_connectors::{ChannelEvent, ConnectorError, ShipConfirmation};
+use crossdock_connectors::{CancelOutcome, ChannelEvent, ConnectorError, ShipConfirmation};
 use crossdock_model::{
     ExceptionClass, FulfillmentLine, FulfillmentRequest, Order, OrderStatus, order_id_for,
 };
@@ -294,42 +294,86 @@ async fn channel_message(cx: &StepCx<'_>) -> StepResult {
                             Some(format!("version {source_version} <= applied {}", cur.source_version)),
                         ));
                         changes.events.push(cx.event("stale_message_ignored", json!({ "inbox_id": inbox_id })));
+                    } else if cur.any_shipped() {
+                        let mut changes = Changes::default();
+                        changes.inbox.push((inbox_id, InboxStatus::Failed, Some("cancellation after shipment".into())));
+                        return Err(StepError::Fail {
+                            class: ExceptionClass::Authority,
+                            reason: format!(
+                                "cancellation of {external_order_id} arrived when the order was {}: units have shipped; arrange a return or refund with the channel",
+                                cur.status
+                            ),
+                            changes: Box::new(changes),
+                        });
                     } else if cur.status.is_terminal() {
                         cur.source_version = source_version;
                         changes.inbox.push((inbox_id, InboxStatus::Processed, Some(format!("order already {}", cur.status))));
                         changes.orders.push(cur);
-                    } else if cur.status < OrderStatus::ReleasedToWarehouse || cur.status == OrderStatus::OnHold && !cur.any_shipped() {
+                    } else {
+                        // Stop the warehouse first: if units are already
+                        // leaving, the order cannot be cancelled and the ERP
+                        // sales order must stay.
+                        if let Some(outcome) = cancel_at_warehouse(cx, &cur).await? {
+                            changes.events.push(cx.event("warehouse_cancel", json!({ "outcome": outcome })));
+                            if outcome == CancelOutcome::TooLate {
+                                let mut changes = Changes::default();
+                                changes.inbox.push((inbox_id, InboxStatus::Failed, Some("cancellation too late at the warehouse".into())));
+                                return Err(StepError::Fail {
+                                    class: ExceptionClass::Authority,
+                                    reason: format!(
+                                        "cancellation of {external_order_id}: the warehouse says units are already leaving; arrange a return or refund with the channel"
+                                    ),
+                                    changes: Box::new(changes),
+                                });
+                            }
+                        }
+                        if let Some(erp_ref) = &cur.erp_ref {
+                            // Cancelling is idempotent at the ERP, so a retry of this step is safe.
+                            cx.inner.connections.erp.cancel_sales_order(erp_ref).await?;
+                            changes.events.push(cx.event("erp_sales_order_cancelled", json!({ "erp_ref": erp_ref })));
+                        }
                         cur.source_version = source_version;
                         cx.transition(&mut cur, OrderStatus::Cancelled, &mut changes, json!({ "reason": reason }));
                         for l in &mut cur.lines {
                             l.cancelled_quantity = l.quantity - l.shipped_quantity;
                         }
-                        if cur.erp_ref.is_some() {
-                            changes.events.push(cx.event(
-                                "erp_sales_order_left_open",
-                                json!({ "erp_ref": cur.erp_ref, "note": "cancel the sales order in the ERP" }),
-                            ));
-                        }
                         changes.reservations.push(ReservationChange::ReleaseOrder { order_id: cur.id.clone() });
                         changes.orders.push(cur);
                         changes.inbox.push((inbox_id, InboxStatus::Processed, None));
-                    } else {
-                        let mut changes = Changes::default();
-                        changes.inbox.push((inbox_id, InboxStatus::Failed, Some("cancellation after release".into())));
-                        return Err(StepError::Fail {
-                            class: ExceptionClass::Authority,
-                            reason: format!(
-                                "cancellation of {external_order_id} arrived when the order was {}: the warehouse owns it now; cancel there and resolve",
-                                cur.status
-                            ),
-                            changes: Box::new(changes),
-                        });
                     }
                 }
             }
         }
     }
     Ok(changes)
+}
+
+/// The id of the fulfilment request for `order` at `location`.
+fn fulfillment_request_id(order_id: &str, location: &str) -> String {
+    format!("{order_id}:{location}")
+}
+
+/// Ask the warehouse holding the order's request to stop it. `None` when
+/// the order was never released (nothing to stop).
+async fn cancel_at_warehouse(cx: &StepCx<'_>, order: &Order) -> Result<Option<CancelOutcome>, StepError> {
+    let released = cx
+        .inner
+        .store
+        .effects_for(cx.entity_key)
+        .await?
+        .into_iter()
+        .filter(|e| e.kind == "release")
+        .collect::<Vec<_>>();
+    let Some(effect) = released.first() else { return Ok(None) };
+    let location = effect.target.strip_prefix("warehouse:").unwrap_or(&effect.target);
+    let warehouse = cx
+        .inner
+        .connections
+        .warehouses
+        .iter()
+        .find(|w| w.name() == location)
+        .ok_or_else(|| StepError::fail(ExceptionClass::Mapping, format!("no warehouse connection named {location:?}")))?;
+    Ok(Some(warehouse.cancel_release(&fulfillment_request_id(&order.id, location)).await?))
 }
 
 async fn validate(cx: &StepCx<'_>) -> StepResult {
@@ -425,9 +469,21 @@ async fn accept_in_erp(cx: &StepCx<'_>) -> StepResult {
         EffectSpec { key: format!("erp:sales_order:{}", order.id), target: "erp", kind: "create_sales_order", entity_key: cx.entity_key },
         || erp.find_sales_order(&reference),
         || async {
-            // Customers are upserted by email: repeating it is harmless, so
-            // it needs no effect record of its own.
-            let customer_id = erp.upsert_customer(&order.customer).await?;
+            // The customer is its own effect so that a retry after a 429
+            // spends the ERP's budget on the sales order alone. An upsert by
+            // email is harmless to repeat, so there is nothing to look up.
+            let (customer_id, _) = run_effect(
+                &cx.inner.store,
+                cx.now,
+                EffectSpec { key: format!("erp:customer:{}", order.id), target: "erp", kind: "upsert_customer", entity_key: cx.entity_key },
+                || async { Ok(None) },
+                || erp.upsert_customer(&order.customer),
+            )
+            .await
+            .map_err(|e| match e {
+                EffectError::Connector(c) => c,
+                EffectError::Store(s) => ConnectorError::transient(format!("store: {s}")),
+            })?;
             erp.create_sales_order(&reference, &customer_id, &order).await
         },
     )
@@ -462,7 +518,7 @@ async fn release(cx: &StepCx<'_>) -> StepResult {
         .find(|w| w.name() == location)
         .ok_or_else(|| StepError::fail(ExceptionClass::Mapping, format!("no warehouse connection named {location:?}")))?;
     let request = FulfillmentRequest {
-        id: format!("{}:{}", order.id, location),
+        id: fulfillment_request_id(&order.id, &location),
         order_id: order.id.clone(),
         channel: order.channel.clone(),
         channel_order_id: order.external_id.clone(),

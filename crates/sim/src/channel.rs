@@ -234,9 +234,10 @@ impl ChannelSim {
             let mut rng = lock(&self.rng);
             let doc = self.new_order(&mut rng, n);
             let duplicate = rng.random_bool(self.config.duplicate_rate);
+            // A buyer's cancellation request, some time after checkout.
             let cancel_after = rng
                 .random_bool(self.config.cancel_rate)
-                .then(|| Duration::from_millis(rng.random_range(300..=1500)));
+                .then(|| Duration::from_millis(rng.random_range(500..=5000)));
             (doc, duplicate, cancel_after)
         };
         let order_id = doc.order_id.clone();

@@ -31,7 +31,8 @@ pub struct ChannelSimConfig {
     pub max_orders: u64,
     /// Probability that an order event is delivered twice.
     pub duplicate_rate: f64,
-    /// Probability that an order is cancelled shortly after it is placed.
+    /// Probability that the buyer cancels an order 0.5–5 s after placing it
+    /// (only while nothing of it has been confirmed shipped).
     pub cancel_rate: f64,
     pub skus: Vec<String>,
     pub max_lines: u32,

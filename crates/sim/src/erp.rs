@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{get, post};
@@ -18,7 +18,7 @@ use serde_json::{Map, Value, json};
 
 use crate::config::ErpSimConfig;
 use crate::faults::{FaultGate, gate};
-use crate::wire::{Amount, Invalid, invalid, is_currency_code, parse_body};
+use crate::wire::{Amount, Invalid, invalid, is_currency_code, not_found, parse_body};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -76,6 +76,7 @@ struct Document {
 struct SalesOrder {
     doc: Document,
     skus: HashSet<String>,
+    cancelled: bool,
 }
 
 #[derive(Default)]
@@ -86,6 +87,7 @@ struct ErpState {
     sales_orders_per_reference: BTreeMap<String, u64>,
     invoices: Vec<Document>,
     invoices_per_reference: BTreeMap<String, u64>,
+    sales_orders_cancelled: u64,
 }
 
 pub(crate) struct ErpSim {
@@ -117,6 +119,7 @@ impl ErpSim {
                 "/sales-orders",
                 post(create_sales_order).get(find_sales_orders),
             )
+            .route("/sales-orders/{id}/cancel", post(cancel_sales_order))
             .route("/invoices", post(create_invoice).get(find_invoices))
             .route("/stock", get(stock))
             .layer(axum::middleware::from_fn_with_state(
@@ -148,6 +151,10 @@ impl ErpSim {
         out.insert(
             "duplicate_sales_orders".into(),
             extra(&state.sales_orders_per_reference).into(),
+        );
+        out.insert(
+            "sales_orders_cancelled".into(),
+            state.sales_orders_cancelled.into(),
         );
         out.insert("invoices".into(), state.invoices.len().into());
         out.insert(
@@ -268,8 +275,23 @@ async fn create_sales_order(State(sim): State<Arc<ErpSim>>, body: Bytes) -> Resp
     state.sales_orders.push(SalesOrder {
         doc: doc.clone(),
         skus: body.lines.iter().map(|l| l.sku.clone()).collect(),
+        cancelled: false,
     });
     (StatusCode::CREATED, Json(doc)).into_response()
+}
+
+/// Idempotent: cancelling a cancelled sales order answers the same.
+async fn cancel_sales_order(State(sim): State<Arc<ErpSim>>, Path(id): Path<String>) -> Response {
+    let mut state = sim.lock();
+    let state = &mut *state;
+    let Some(order) = state.sales_orders.iter_mut().find(|so| so.doc.id == id) else {
+        return not_found();
+    };
+    if !order.cancelled {
+        order.cancelled = true;
+        state.sales_orders_cancelled += 1;
+    }
+    Json(json!({ "id": id, "status": "cancelled" })).into_response()
 }
 
 fn reference_query(query: &HashMap<String, String>) -> Result<&str, Invalid> {
@@ -313,6 +335,9 @@ async fn create_invoice(State(sim): State<Arc<ErpSim>>, body: Bytes) -> Response
     else {
         return invalid("sales_order_id", "unknown sales order");
     };
+    if order.cancelled {
+        return invalid("sales_order_id", "sales order is cancelled");
+    }
     if body.lines.is_empty() {
         return invalid("lines", "must not be empty");
     }

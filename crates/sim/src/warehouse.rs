@@ -19,6 +19,7 @@ use rand::rngs::SmallRng;
 use rand::seq::IndexedRandom;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
+use tokio_util::sync::CancellationToken;
 
 use crate::config::WarehouseSimConfig;
 use crate::delivery::{Deliverer, DeliveryCounters};
@@ -36,18 +37,34 @@ struct ShipmentMessage {
     lines: Vec<FulfillmentLine>,
 }
 
+const RECEIVED: &str = "received";
+const PARTIALLY_SHIPPED: &str = "partially_shipped";
+const SHIPPED: &str = "shipped";
+const CANCELLED: &str = "cancelled";
+
 struct Held {
     id: String,
     request_id: String,
+    /// `received` | `partially_shipped` | `shipped` | `cancelled`.
     status: &'static str,
+    /// Stops the parcels still scheduled for this request.
+    stop: CancellationToken,
 }
 
 #[derive(Default)]
 struct WarehouseState {
     requests: Vec<Held>,
     first_by_request_id: HashMap<String, usize>,
+    /// Every request held under each request id, duplicates included.
+    by_request_id: HashMap<String, Vec<usize>>,
     requests_per_order: BTreeMap<String, u64>,
     duplicate_requests: u64,
+    /// Held requests stopped by a cancellation (a repeated cancel counts once).
+    cancellations: u64,
+    /// Cancellations refused because units had already shipped.
+    cancellations_too_late: u64,
+    /// Parcels shipped for a cancelled request: must stay 0.
+    shipments_after_cancel: u64,
 }
 
 pub(crate) struct WarehouseSim {
@@ -98,6 +115,10 @@ impl WarehouseSim {
         Router::new()
             .route("/fulfillment-requests", post(create_request))
             .route("/fulfillment-requests/{request_id}", get(get_request))
+            .route(
+                "/fulfillment-requests/{request_id}/cancel",
+                post(cancel_request),
+            )
             .layer(axum::middleware::from_fn_with_state(
                 self.gate.clone(),
                 gate,
@@ -116,6 +137,15 @@ impl WarehouseSim {
         out.insert("requests".into(), state.requests.len().into());
         out.insert("requests_per_order".into(), json!(state.requests_per_order));
         out.insert("duplicate_requests".into(), state.duplicate_requests.into());
+        out.insert("cancellations".into(), state.cancellations.into());
+        out.insert(
+            "cancellations_too_late".into(),
+            state.cancellations_too_late.into(),
+        );
+        out.insert(
+            "shipments_after_cancel".into(),
+            state.shipments_after_cancel.into(),
+        );
         out.insert(
             "shipments_sent".into(),
             self.shipments_sent.load(Ordering::Relaxed).into(),
@@ -157,7 +187,7 @@ impl WarehouseSim {
         vec![first, second]
     }
 
-    fn ship(self: &Arc<Self>, index: usize, request: FulfillmentRequest) {
+    fn ship(self: &Arc<Self>, index: usize, request: FulfillmentRequest, stop: CancellationToken) {
         let parcels = self.plan_parcels(&request);
         // Owed from acceptance on, so a quiet estate means nothing is left to ship.
         let slots: Vec<_> = parcels
@@ -169,16 +199,38 @@ impl WarehouseSim {
         tokio::spawn(async move {
             let count = parcels.len();
             for (n, (lines, slot)) in parcels.into_iter().zip(slots).enumerate() {
+                // Returning drops the slots of the parcels left, so a cancelled
+                // request stops being owed to the hub at once.
                 tokio::select! {
                     _ = this.deliverer.cancel.cancelled() => return,
+                    _ = stop.cancelled() => return,
                     _ = tokio::time::sleep(delay) => {}
                 }
+                {
+                    // Status check and update under one lock: a cancellation
+                    // either comes first (nothing ships) or sees this parcel
+                    // as gone (409).
+                    let mut state = lock(&this.state);
+                    let held = &mut state.requests[index];
+                    if held.status == CANCELLED {
+                        // The stop and the parcel's time came together.
+                        return;
+                    }
+                    held.status = if n + 1 == count {
+                        SHIPPED
+                    } else {
+                        PARTIALLY_SHIPPED
+                    };
+                }
                 let message = this.shipment_message(&request, lines);
-                lock(&this.state).requests[index].status = if n + 1 == count {
-                    "shipped"
-                } else {
-                    "partially_shipped"
-                };
+                {
+                    // Tripwire: nothing may leave once the request is cancelled.
+                    let mut state = lock(&this.state);
+                    if state.requests[index].status == CANCELLED {
+                        state.shipments_after_cancel += 1;
+                        tracing::error!(request_id = %request.id, "shipped a cancelled request");
+                    }
+                }
                 let body = serde_json::to_value(&message).unwrap_or(Value::Null);
                 this.deliverer
                     .spawn(slot, this.webhook_url.clone(), Vec::new(), body);
@@ -240,7 +292,7 @@ async fn create_request(State(sim): State<Arc<WarehouseSim>>, body: Bytes) -> Re
             return invalid(&format!("lines[{i}].quantity"), "must be positive");
         }
     }
-    let (index, id) = {
+    let (index, id, stop) = {
         let mut state = sim.lock_state();
         let index = state.requests.len();
         let id = format!("{}-R{:06}", sim.config.name.to_uppercase(), index + 1);
@@ -253,15 +305,22 @@ async fn create_request(State(sim): State<Arc<WarehouseSim>>, body: Bytes) -> Re
             .requests_per_order
             .entry(request.order_id.clone())
             .or_default() += 1;
+        let stop = CancellationToken::new();
         state.requests.push(Held {
             id: id.clone(),
             request_id: request.id.clone(),
-            status: "received",
+            status: RECEIVED,
+            stop: stop.clone(),
         });
-        (index, id)
+        state
+            .by_request_id
+            .entry(request.id.clone())
+            .or_default()
+            .push(index);
+        (index, id, stop)
     };
     let request_id = request.id.clone();
-    sim.ship(index, request);
+    sim.ship(index, request, stop);
     (
         StatusCode::CREATED,
         Json(json!({ "id": id, "request_id": request_id })),
@@ -284,6 +343,49 @@ async fn get_request(
                 .into_response()
         }
         None => not_found(),
+    }
+}
+
+/// Stops every request held under `request_id` (duplicates included) that
+/// has not shipped anything. 409 when any of them already has: those units
+/// left, the others are stopped all the same.
+async fn cancel_request(
+    State(sim): State<Arc<WarehouseSim>>,
+    Path(request_id): Path<String>,
+) -> Response {
+    let mut state = sim.lock_state();
+    let state = &mut *state;
+    let Some(indices) = state.by_request_id.get(&request_id) else {
+        return not_found();
+    };
+    let mut shipped = None;
+    for &i in indices {
+        let held = &mut state.requests[i];
+        match held.status {
+            RECEIVED => {
+                held.status = CANCELLED;
+                held.stop.cancel();
+                state.cancellations += 1;
+            }
+            CANCELLED => {}
+            status => {
+                // `shipped` wins over `partially_shipped` in the answer.
+                if shipped != Some(SHIPPED) {
+                    shipped = Some(status);
+                }
+            }
+        }
+    }
+    match shipped {
+        Some(status) => {
+            state.cancellations_too_late += 1;
+            (
+                StatusCode::CONFLICT,
+                Json(json!({ "error": "already shipped", "status": status })),
+            )
+                .into_response()
+        }
+        None => Json(json!({ "request_id": request_id, "status": CANCELLED })).into_response(),
     }
 }
 

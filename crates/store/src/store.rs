@@ -427,25 +427,44 @@ impl Store {
 
     // -------------------------------------------------------------- effects
 
-    /// Record that an effect is about to be attempted. Returns the effect as
-    /// stored: `attempts == 1` means this call created it (nothing was ever
-    /// sent); a `Pending` effect with more attempts is in doubt.
+    /// Record that an effect is about to be attempted, and say whether an
+    /// earlier attempt left it in doubt (recorded as pending and never
+    /// resolved: the call may or may not have reached the target). A
+    /// refused (`failed`) effect is known not applied; it returns to
+    /// `pending` for the new attempt without being in doubt.
     pub async fn begin_effect(&self, e: &NewEffect) -> Result<Effect> {
-        let row = sqlx::query(
-            "INSERT INTO effects (key, target, kind, entity_key, status, attempts, created_at) \
-             VALUES ($1, $2, $3, $4, 'pending', 1, $5) \
-             ON CONFLICT (key) DO UPDATE SET attempts = effects.attempts + 1, \
-             status = CASE WHEN effects.status = 'failed' THEN 'pending' ELSE effects.status END \
-             RETURNING key, target, kind, entity_key, status, attempts, result, created_at, resolved_at",
-        )
-        .bind(&e.key)
-        .bind(&e.target)
-        .bind(&e.kind)
-        .bind(&e.entity_key)
-        .bind(e.at)
-        .fetch_one(&self.writer)
-        .await?;
-        effect_from_row(&row)
+        let mut tx = self.writer.begin().await?;
+        let previous: Option<String> = sqlx::query_scalar("SELECT status FROM effects WHERE key = $1")
+            .bind(&e.key)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let row = if previous.is_none() {
+            sqlx::query(
+                "INSERT INTO effects (key, target, kind, entity_key, status, attempts, created_at) \
+                 VALUES ($1, $2, $3, $4, 'pending', 1, $5) \
+                 RETURNING key, target, kind, entity_key, status, attempts, result, created_at, resolved_at",
+            )
+            .bind(&e.key)
+            .bind(&e.target)
+            .bind(&e.kind)
+            .bind(&e.entity_key)
+            .bind(e.at)
+            .fetch_one(&mut *tx)
+            .await?
+        } else {
+            sqlx::query(
+                "UPDATE effects SET attempts = attempts + 1, \
+                 status = CASE WHEN status = 'failed' THEN 'pending' ELSE status END WHERE key = $1 \
+                 RETURNING key, target, kind, entity_key, status, attempts, result, created_at, resolved_at",
+            )
+            .bind(&e.key)
+            .fetch_one(&mut *tx)
+            .await?
+        };
+        tx.commit().await?;
+        let mut effect = effect_from_row(&row)?;
+        effect.in_doubt = previous.as_deref() == Some("pending");
+        Ok(effect)
     }
 
     pub async fn resolve_effect(
@@ -1051,6 +1070,7 @@ fn effect_from_row(r: &AnyRow) -> Result<Effect> {
         result: result.map(|s| serde_json::from_str(&s)).transpose()?,
         created_at: r.try_get("created_at")?,
         resolved_at: r.try_get("resolved_at")?,
+        in_doubt: false,
     })
 }
 

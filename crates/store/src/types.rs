@@ -148,6 +148,9 @@ pub struct Effect {
     pub result: Option<serde_json::Value>,
     pub created_at: i64,
     pub resolved_at: Option<i64>,
+    /// Set by `begin_effect` only: an earlier attempt recorded the effect and
+    /// never resolved it, so the call may have reached the target.
+    pub in_doubt: bool,
 }
 
 #[derive(Debug, Clone)]

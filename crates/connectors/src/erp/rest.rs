@@ -228,6 +228,12 @@ impl Erp for RestErp {
         self.find("invoices", reference).await
     }
 
+    async fn cancel_sales_order(&self, erp_id: &str) -> Result<(), ConnectorError> {
+        let url = endpoint(&self.base, &["sales-orders", erp_id, "cancel"]);
+        self.http.post_expecting(&url, &[]).await?;
+        Ok(())
+    }
+
     async fn read_stock(&self) -> Result<Vec<InventoryPosition>, ConnectorError> {
         let answer: StockWire = self
             .http

@@ -3,13 +3,13 @@
 
 use async_trait::async_trait;
 use crossdock_model::{FulfillmentRequest, Shipment, ShipmentLine, Tracking};
-use reqwest::Url;
 use reqwest::header::HeaderMap;
+use reqwest::{StatusCode, Url};
 use serde::Deserialize;
 
 use crate::http::{base_url, endpoint};
 use crate::input::{non_empty, parse_json, quantity, timestamp};
-use crate::{ConnectorError, HttpClient, InputError, ShipmentEnvelope, Warehouse};
+use crate::{CancelOutcome, ConnectorError, HttpClient, InputError, ShipmentEnvelope, Warehouse};
 
 pub struct RestWarehouse {
     name: String,
@@ -88,6 +88,19 @@ impl Warehouse for RestWarehouse {
             .get_json_opt::<ReleasedWire>(&url, &[])
             .await?
             .map(|r| r.id))
+    }
+
+    async fn cancel_release(&self, request_id: &str) -> Result<CancelOutcome, ConnectorError> {
+        let url = endpoint(&self.base, &["fulfillment-requests", request_id, "cancel"]);
+        let (status, _) = self
+            .http
+            .post_expecting(&url, &[StatusCode::CONFLICT, StatusCode::NOT_FOUND])
+            .await?;
+        Ok(match status {
+            StatusCode::CONFLICT => CancelOutcome::TooLate,
+            StatusCode::NOT_FOUND => CancelOutcome::NotFound,
+            _ => CancelOutcome::Cancelled,
+        })
     }
 
     fn read_webhook(
