@@ -298,7 +298,8 @@ impl Store {
                     payload: serde_json::from_str(&r.try_get::<String, _>("payload")?)?,
                     attempts: r.try_get("attempts")?,
                     created_at: r.try_get("created_at")?,
-                    lease_owner: token.clone(),
+                    lease_owner: owner.to_owned(),
+                    lease_token: token.clone(),
                 })
             })
             .collect::<Result<Vec<_>>>()?;
@@ -312,7 +313,7 @@ impl Store {
         let mut tx = self.writer.begin().await?;
         let done = sqlx::query("DELETE FROM jobs WHERE id = $1 AND lease_owner = $2 AND status = 'running'")
             .bind(job.id)
-            .bind(&job.lease_owner)
+            .bind(&job.lease_token)
             .execute(&mut *tx)
             .await?;
         if done.rows_affected() != 1 {
@@ -344,7 +345,7 @@ impl Store {
         .bind(error)
         .bind(if count_attempt { 0i64 } else { 1i64 })
         .bind(job.id)
-        .bind(&job.lease_owner)
+        .bind(&job.lease_token)
         .execute(&mut *tx)
         .await?;
         if r.rows_affected() != 1 {
@@ -364,7 +365,7 @@ impl Store {
         )
         .bind(&exception.reason)
         .bind(job.id)
-        .bind(&job.lease_owner)
+        .bind(&job.lease_token)
         .execute(&mut *tx)
         .await?;
         if r.rows_affected() != 1 {

@@ -97,7 +97,12 @@ pub struct Job {
     /// Attempts including this one.
     pub attempts: i64,
     pub created_at: i64,
+    /// The worker that claimed it.
     pub lease_owner: String,
+    /// Unique to this claim: completing, retrying or failing the job
+    /// requires it, so a worker whose lease expired and was claimed again
+    /// (even by its own process) cannot write.
+    pub lease_token: String,
 }
 
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]

@@ -1024,6 +1024,7 @@ async fn scenario_effects(store: &Store) {
         (1, EffectStatus::Pending, None)
     );
     assert_eq!((first.created_at, first.resolved_at), (T0, None));
+    assert!(!first.in_doubt, "a new effect was never sent");
     assert_eq!(
         (
             first.target.as_str(),
@@ -1046,6 +1047,22 @@ async fn scenario_effects(store: &Store) {
         "in doubt"
     );
     assert_eq!(again.created_at, T0, "created_at is the first attempt's");
+    assert!(again.in_doubt, "left pending by an earlier attempt");
+
+    // A refused (or throttled) effect is known not applied: the next
+    // attempt is not in doubt and need not ask the target first.
+    let refused = NewEffect {
+        key: "erp:refused".to_owned(),
+        entity_key: "order:R".to_owned(),
+        ..post.clone()
+    };
+    store.begin_effect(&refused).await.unwrap();
+    store.resolve_effect(&refused.key, EffectStatus::Failed, None, T0).await.unwrap();
+    let retry = store.begin_effect(&refused).await.unwrap();
+    assert_eq!((retry.status, retry.attempts, retry.in_doubt), (EffectStatus::Pending, 2, false));
+    // ...but if that attempt dies before resolving, the next one is in doubt.
+    let after_crash = store.begin_effect(&refused).await.unwrap();
+    assert!(after_crash.in_doubt);
 
     let result = json!({ "erp_ref": "SO-000123", "total": "50.48" });
     store
@@ -1123,6 +1140,7 @@ async fn scenario_effects(store: &Store) {
         vec![
             s("channel", "pending", 1),
             s("erp", "applied", 1),
+            s("erp", "pending", 1),
             s("wms", "failed", 1),
             s("wms", "pending", 1)
         ]
