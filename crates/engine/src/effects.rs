@@ -72,13 +72,13 @@ where
         })
         .await?;
 
-    if effect.status == EffectStatus::Applied {
-        if let Some(result) = effect.result {
-            telemetry::effect(spec.target, "skipped");
-            let value = serde_json::from_value(result)
-                .map_err(|e| StoreError::Corrupt(format!("effect {} result: {e}", spec.key)))?;
-            return Ok((value, EffectOutcome::AlreadyApplied));
-        }
+    if effect.status == EffectStatus::Applied
+        && let Some(result) = effect.result
+    {
+        telemetry::effect(spec.target, "skipped");
+        let value = serde_json::from_value(result)
+            .map_err(|e| StoreError::Corrupt(format!("effect {} result: {e}", spec.key)))?;
+        return Ok((value, EffectOutcome::AlreadyApplied));
     }
 
     // Left pending by an earlier attempt: the call may have reached the

@@ -263,10 +263,10 @@ impl Engine {
 
     async fn await_acceptance(&self, order_id: &str, rx: oneshot::Receiver<AcceptanceOutcome>) -> Option<AcceptanceOutcome> {
         // A duplicate delivery of an order already past acceptance is answered from the store.
-        if let Ok(Some(o)) = self.inner.store.order(order_id).await {
-            if let Some(erp_ref) = o.erp_ref.filter(|_| o.status != OrderStatus::OnHold) {
-                return Some(AcceptanceOutcome::Accepted { erp_ref });
-            }
+        if let Ok(Some(o)) = self.inner.store.order(order_id).await
+            && let Some(erp_ref) = o.erp_ref.filter(|_| o.status != OrderStatus::OnHold)
+        {
+            return Some(AcceptanceOutcome::Accepted { erp_ref });
         }
         let timeout = Duration::from_millis(self.inner.options.sync_acceptance_timeout_ms);
         tokio::time::timeout(timeout, rx).await.ok().and_then(Result::ok)
