@@ -31,6 +31,10 @@ pub enum BenchCommand {
         /// PostgreSQL URL; the embedded SQLite store in a temp dir by default.
         #[arg(long)]
         database_url: Option<String>,
+        /// Send nothing: serve the webhook endpoint for this long for an
+        /// external load generator (wrk), then report what was committed.
+        #[arg(long, value_parser = humantime::parse_duration)]
+        serve_for: Option<Duration>,
     },
     /// The whole simulated lifecycle: channel → hub → ERP → warehouse → channel → invoice → closed.
     Lifecycle {
@@ -49,8 +53,8 @@ pub enum BenchCommand {
 
 pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
     match cmd {
-        BenchCommand::Ingest { requests, concurrency, database_url } => {
-            let report = ingest(requests, concurrency, database_url).await?;
+        BenchCommand::Ingest { requests, concurrency, database_url, serve_for } => {
+            let report = ingest(requests, concurrency, database_url, serve_for).await?;
             println!("{}", serde_json::to_string_pretty(&report)?);
         }
         BenchCommand::Lifecycle { orders, orders_per_sec, database_url, timeout } => {
@@ -59,6 +63,10 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+fn backend_name(url: &str) -> String {
+    if url.starts_with("sqlite") { "sqlite".into() } else { "postgres".into() }
 }
 
 fn temp_store_url() -> (std::path::PathBuf, String) {
@@ -103,7 +111,12 @@ fn webstore_order(n: usize) -> Vec<u8> {
     .unwrap_or_default()
 }
 
-async fn ingest(requests: usize, concurrency: usize, database_url: Option<String>) -> anyhow::Result<IngestReport> {
+async fn ingest(
+    requests: usize,
+    concurrency: usize,
+    database_url: Option<String>,
+    serve_for: Option<Duration>,
+) -> anyhow::Result<IngestReport> {
     let (dir, default_url) = temp_store_url();
     let url = database_url.unwrap_or(default_url);
     let store = Store::open(&url).await?;
@@ -118,6 +131,28 @@ async fn ingest(requests: usize, concurrency: usize, database_url: Option<String
     ready.cancel();
     let router = crossdock_server::router(engine, ServerOptions::default(), ready);
     let server = tokio::spawn(crossdock_server::serve(listener, router, shutdown.clone()));
+    if let Some(d) = serve_for {
+        eprintln!("crossdock bench: POST webhooks to {base} for {}", humantime::format_duration(d));
+        tokio::time::sleep(d).await;
+        shutdown.cancel();
+        server.await??;
+        let committed = store.inbox_counts().await?.accepted;
+        store.close().await;
+        let _ = std::fs::remove_dir_all(&dir);
+        return Ok(IngestReport {
+            backend: backend_name(&url),
+            requests: 0,
+            concurrency: 0,
+            errors: 0,
+            elapsed_secs: d.as_secs_f64(),
+            per_sec: committed as f64 / d.as_secs_f64(),
+            p50_ms: 0.0,
+            p95_ms: 0.0,
+            p99_ms: 0.0,
+            max_ms: 0.0,
+            committed,
+        });
+    }
 
     let bodies: Arc<Vec<Vec<u8>>> = Arc::new((0..requests).map(webstore_order).collect());
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -172,7 +207,7 @@ async fn ingest(requests: usize, concurrency: usize, database_url: Option<String
         latencies[idx].as_secs_f64() * 1000.0
     };
     Ok(IngestReport {
-        backend: if url.starts_with("sqlite") { "sqlite".into() } else { "postgres".into() },
+        backend: backend_name(&url),
         requests,
         concurrency,
         errors,
@@ -248,7 +283,7 @@ async fn lifecycle(orders: u64, rate: f64, database_url: Option<String>, timeout
     estate.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
     Ok(LifecycleReport {
-        backend: if url.starts_with("sqlite") { "sqlite".into() } else { "postgres".into() },
+        backend: backend_name(&url),
         orders,
         closed,
         elapsed_secs: elapsed.as_secs_f64(),

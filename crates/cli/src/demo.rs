@@ -37,6 +37,9 @@ pub struct DemoArgs {
     /// Hub address (use 127.0.0.1:0 for any free port).
     #[arg(long)]
     pub listen: Option<String>,
+    /// Bind the hub and every simulator to any free loopback port.
+    #[arg(long)]
+    pub any_ports: bool,
     /// Give up draining after this long.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "120s")]
     pub drain_timeout: Duration,
@@ -86,6 +89,14 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         config.hub.database_url = None;
     }
     let mut sim = config.sim.clone().context("the demo configuration needs a [sim] table")?;
+    if args.any_ports {
+        config.hub.listen = "127.0.0.1:0".into();
+        sim.channel.listen = "127.0.0.1:0".into();
+        sim.erp.listen = "127.0.0.1:0".into();
+        for w in &mut sim.warehouses {
+            w.listen = "127.0.0.1:0".into();
+        }
+    }
     if let Some(rate) = args.orders_per_sec {
         sim.channel.orders_per_sec = rate;
     }
@@ -140,14 +151,12 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         }
         let stats = estate.stats().await;
         let generated = stats["channel"]["orders_generated"].as_u64().unwrap_or(0);
-        let counts = store.order_status_counts().await?;
-        let settled: i64 = counts
-            .iter()
-            .filter(|(s, _)| matches!(OrderStatus::parse(s), Some(st) if st.is_terminal() || st == OrderStatus::OnHold))
-            .map(|(_, n)| n)
-            .sum();
+        let ingested: i64 = store.order_status_counts().await?.iter().map(|(_, n)| n).sum();
         let q = store.queue_stats(chrono_now()).await?;
-        if estate.pending_deliveries() == 0 && q.ready + q.running == 0 && settled as u64 >= generated {
+        // Quiet: every order is in, nothing is owed by a simulator, and no
+        // job waits or runs. Orders parked in the exception queue stay
+        // where they are; the summary counts them.
+        if estate.pending_deliveries() == 0 && q.ready + q.running == 0 && ingested as u64 >= generated {
             break;
         }
         if last_report.elapsed() >= Duration::from_secs(5) {

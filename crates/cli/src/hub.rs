@@ -71,14 +71,9 @@ pub async fn start(config: &Config, listener: tokio::net::TcpListener) -> anyhow
         .await
         .with_context(|| format!("opening the store at {}", config.database_url()))?;
     let engine = Engine::new(store, connections(config)?, Arc::new(SystemClock), config.engine.clone());
-    // Stock is read before orders flow, so reservations have positions to
-    // draw on. The ERP may be down at start: the hub still starts, and
-    // orders for unknown SKUs wait on hold until it answers.
-    match engine.load_stock_if_empty().await {
-        Ok(0) => {}
-        Ok(n) => tracing::info!(positions = n, "Loaded inventory positions from the ERP."),
-        Err(e) => tracing::warn!(error = %e, "Could not read stock from the ERP at start."),
-    }
+    // The engine reads stock from the ERP before anything else; if the ERP
+    // is down it keeps trying, and orders held meanwhile for unknown SKUs
+    // are validated again once stock is known.
     let engine_handle = engine.start();
     let shutdown = CancellationToken::new();
     let ready = CancellationToken::new();

@@ -144,6 +144,7 @@ impl Engine {
             }
         }
         tracker.spawn(run_metrics(self.inner.clone(), cancel.clone()));
+        tracker.spawn(ensure_stock(self.clone(), cancel.clone()));
         EngineHandle { cancel, tracker }
     }
 
@@ -477,6 +478,39 @@ fn notify_waiters(inner: &Inner, order_id: &str, outcome: AcceptanceOutcome) {
     let waiting = inner.waiters.lock().unwrap_or_else(|p| p.into_inner()).remove(order_id);
     for tx in waiting.into_iter().flatten() {
         let _ = tx.send(outcome.clone());
+    }
+}
+
+/// Keep asking the ERP for stock until the hub holds positions. Orders that
+/// arrived before and were held for unknown SKUs are then validated again
+/// (an audited replay), so an ERP that was down at start delays orders but
+/// never strands them.
+async fn ensure_stock(engine: Engine, cancel: CancellationToken) {
+    let mut wait = Duration::from_millis(500);
+    loop {
+        match engine.load_stock_if_empty().await {
+            Ok(0) => return,
+            Ok(n) => {
+                tracing::info!(positions = n, "Loaded inventory positions from the ERP.");
+                let filter = ExceptionFilter {
+                    step: Some(Step::Validate.as_str().to_owned()),
+                    class: Some("validation".to_owned()),
+                    ..ExceptionFilter::default()
+                };
+                match engine.replay(&filter, "hub:stock-loaded").await {
+                    Ok(r) if !r.is_empty() => tracing::info!(replayed = r.len(), "Revalidating orders held before stock was known."),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "Could not replay orders held before stock was known."),
+                }
+                return;
+            }
+            Err(e) => tracing::warn!(error = %e, retry_in_ms = wait.as_millis() as u64, "Could not read stock from the ERP; retrying."),
+        }
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(wait) => {}
+        }
+        wait = (wait * 2).min(Duration::from_secs(30));
     }
 }
 

@@ -50,11 +50,11 @@ async fn run_committer(
 ) {
     let mut batch: Vec<Request> = Vec::with_capacity(max_batch);
     while rx.recv_many(&mut batch, max_batch).await > 0 {
-        let messages: Vec<NewMessage> = batch.iter().map(|(m, _)| m.clone()).collect();
+        let (messages, replies): (Vec<NewMessage>, Vec<_>) = batch.drain(..).unzip();
         match store.accept_messages(&messages).await {
             Ok(results) => {
                 let any_new = results.iter().any(|r| matches!(r, Accepted::New(_)));
-                for ((m, reply), r) in batch.drain(..).zip(results) {
+                for ((m, reply), r) in messages.iter().zip(replies).zip(results) {
                     crate::telemetry::ingest(
                         &m.source,
                         match r {
@@ -70,9 +70,9 @@ async fn run_committer(
                 }
             }
             Err(e) => {
-                tracing::warn!(error = %e, size = batch.len(), "Inbox commit failed; senders get 503 and will retry.");
+                tracing::warn!(error = %e, size = messages.len(), "Inbox commit failed; senders get 503 and will retry.");
                 let msg = e.to_string();
-                for (_, reply) in batch.drain(..) {
+                for reply in replies {
                     let _ = reply.send(Err(IngestError::Store(msg.clone())));
                 }
             }

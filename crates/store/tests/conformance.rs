@@ -79,7 +79,7 @@ conformance! {
     db scenario_concurrent_jobs_two_handles,
     db scenario_no_oversell_two_handles,
     db scenario_migrations_idempotent,
-    // Known store bugs (see each scenario's doc); run with `--ignored`.
+    // Regressions of bugs this suite found.
     store reclaimed_job_cannot_be_completed_by_its_stale_worker,
     store replayed_job_waits_for_running_job_of_its_entity,
 }

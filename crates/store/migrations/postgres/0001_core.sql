@@ -14,7 +14,7 @@ CREATE TABLE inbox (
     note            TEXT,
     UNIQUE (source, message_key)
 );
-CREATE INDEX inbox_status ON inbox (status);
+
 
 CREATE TABLE jobs (
     id           BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,

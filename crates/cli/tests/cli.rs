@@ -1,0 +1,83 @@
+//! The binary's own behaviour at its edges: configuration errors, schema,
+//! the demo's summary.
+
+use std::process::Command;
+
+fn crossdock() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_crossdock"))
+}
+
+#[test]
+fn config_check_names_file_line_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = crossdock().args(["demo", "--print-config"]).output().unwrap();
+    assert!(good.status.success());
+    let text = String::from_utf8(good.stdout).unwrap();
+    let path = dir.path().join("hub.toml");
+    std::fs::write(&path, &text).unwrap();
+    let ok = crossdock().args(["config", "check"]).arg(&path).output().unwrap();
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+
+    // A misspelt key in [hub]: the error names the file, the line, the key.
+    let bad = text.replacen("max_body_bytes", "max_body_byte", 1);
+    let line = bad.lines().position(|l| l.starts_with("max_body_byte ")).unwrap() + 1;
+    std::fs::write(&path, &bad).unwrap();
+    let out = crossdock().args(["config", "check"]).arg(&path).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    let expected = format!("{}:{line}:1 (key hub.max_body_byte)", path.display());
+    assert!(err.contains(&expected), "{err}");
+    assert!(err.contains("unknown field `max_body_byte`"), "{err}");
+}
+
+#[test]
+fn config_check_reports_environment_override_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = crossdock().args(["demo", "--print-config"]).output().unwrap().stdout;
+    let path = dir.path().join("hub.toml");
+    std::fs::write(&path, text).unwrap();
+    let out = crossdock()
+        .args(["config", "check"])
+        .arg(&path)
+        .env("CROSSDOCK__ENGINE__MAX_ATTEMPTS", "zero")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("CROSSDOCK__ENGINE__MAX_ATTEMPTS"), "{err}");
+}
+
+#[test]
+fn schema_covers_the_canonical_types() {
+    let out = crossdock().arg("schema").output().unwrap();
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for name in ["Order", "OrderLine", "Money", "Shipment", "FulfillmentRequest", "ExceptionRecord", "SettlementLine"] {
+        assert!(v.get(name).is_some(), "schema lacks {name}");
+    }
+    assert_eq!(v["Money"]["properties"]["amount"]["type"], "string");
+}
+
+/// The demo end to end, as a newcomer runs it (shortened): every generated
+/// order is ingested and none is duplicated anywhere.
+#[test]
+fn demo_runs_end_to_end_with_no_loss_and_no_duplicates() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = crossdock()
+        .args(["demo", "--duration", "4s", "--orders-per-sec", "25", "--any-ports", "--json"])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let generated = s["orders_generated"].as_u64().unwrap();
+    assert!(generated >= 50, "{s}");
+    assert_eq!(s["orders_ingested"].as_u64().unwrap(), generated, "{s}");
+    assert_eq!(s["lost"], 0, "{s}");
+    assert_eq!(s["duplicates_at_erp"], 0, "{s}");
+    assert_eq!(s["duplicate_shipments"], 0, "{s}");
+    let closed = s["orders_closed"].as_u64().unwrap();
+    let cancelled = s["orders_cancelled"].as_u64().unwrap();
+    assert!(closed + cancelled > 0, "{s}");
+}
