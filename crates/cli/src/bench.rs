@@ -53,11 +53,21 @@ pub enum BenchCommand {
 
 pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
     match cmd {
-        BenchCommand::Ingest { requests, concurrency, database_url, serve_for } => {
+        BenchCommand::Ingest {
+            requests,
+            concurrency,
+            database_url,
+            serve_for,
+        } => {
             let report = ingest(requests, concurrency, database_url, serve_for).await?;
             println!("{}", serde_json::to_string_pretty(&report)?);
         }
-        BenchCommand::Lifecycle { orders, orders_per_sec, database_url, timeout } => {
+        BenchCommand::Lifecycle {
+            orders,
+            orders_per_sec,
+            database_url,
+            timeout,
+        } => {
             let report = lifecycle(orders, orders_per_sec, database_url, timeout).await?;
             println!("{}", serde_json::to_string_pretty(&report)?);
         }
@@ -66,11 +76,16 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
 }
 
 fn backend_name(url: &str) -> String {
-    if url.starts_with("sqlite") { "sqlite".into() } else { "postgres".into() }
+    if url.starts_with("sqlite") {
+        "sqlite".into()
+    } else {
+        "postgres".into()
+    }
 }
 
 fn temp_store_url() -> (std::path::PathBuf, String) {
-    let dir = std::env::temp_dir().join(format!("crossdock-bench-{}", uuid::Uuid::now_v7().simple()));
+    let dir =
+        std::env::temp_dir().join(format!("crossdock-bench-{}", uuid::Uuid::now_v7().simple()));
     let url = format!("sqlite://{}", dir.join("crossdock.db").display());
     (dir, url)
 }
@@ -123,16 +138,27 @@ async fn ingest(
     // Connectors are built but never called: the job runner is not
     // started, so this measures the door alone (verify, commit, answer).
     let config = Config::demo();
-    let engine = Engine::new(store.clone(), crate::hub::connections(&config)?, Arc::new(SystemClock), config.engine.clone());
+    let engine = Engine::new(
+        store.clone(),
+        crate::hub::connections(&config)?,
+        Arc::new(SystemClock),
+        config.engine.clone(),
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let base = format!("http://{}/webhooks/channels/webstore", listener.local_addr()?);
+    let base = format!(
+        "http://{}/webhooks/channels/webstore",
+        listener.local_addr()?
+    );
     let shutdown = CancellationToken::new();
     let ready = CancellationToken::new();
     ready.cancel();
     let router = crossdock_server::router(engine, ServerOptions::default(), ready);
     let server = tokio::spawn(crossdock_server::serve(listener, router, shutdown.clone()));
     if let Some(d) = serve_for {
-        eprintln!("crossdock bench: POST webhooks to {base} for {}", humantime::format_duration(d));
+        eprintln!(
+            "crossdock bench: POST webhooks to {base} for {}",
+            humantime::format_duration(d)
+        );
         tokio::time::sleep(d).await;
         shutdown.cancel();
         server.await??;
@@ -156,11 +182,14 @@ async fn ingest(
 
     let bodies: Arc<Vec<Vec<u8>>> = Arc::new((0..requests).map(webstore_order).collect());
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let client = reqwest::Client::builder().pool_max_idle_per_host(concurrency).build()?;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency)
+        .build()?;
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..concurrency {
-        let (bodies, next, client, base) = (bodies.clone(), next.clone(), client.clone(), base.clone());
+        let (bodies, next, client, base) =
+            (bodies.clone(), next.clone(), client.clone(), base.clone());
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             let mut errors = 0usize;
@@ -235,7 +264,12 @@ pub struct LifecycleReport {
     pub exceptions: u64,
 }
 
-async fn lifecycle(orders: u64, rate: f64, database_url: Option<String>, timeout: Duration) -> anyhow::Result<LifecycleReport> {
+async fn lifecycle(
+    orders: u64,
+    rate: f64,
+    database_url: Option<String>,
+    timeout: Duration,
+) -> anyhow::Result<LifecycleReport> {
     let (dir, default_url) = temp_store_url();
     let url = database_url.unwrap_or(default_url);
     let mut config = Config::demo();
@@ -270,7 +304,11 @@ async fn lifecycle(orders: u64, rate: f64, database_url: Option<String>, timeout
     let closed = loop {
         tokio::time::sleep(Duration::from_millis(200)).await;
         let counts = store.order_status_counts().await?;
-        let closed = counts.iter().find(|(s, _)| s == OrderStatus::Closed.as_str()).map(|(_, n)| *n as u64).unwrap_or(0);
+        let closed = counts
+            .iter()
+            .find(|(s, _)| s == OrderStatus::Closed.as_str())
+            .map(|(_, n)| *n as u64)
+            .unwrap_or(0);
         if closed >= orders || started.elapsed() > timeout {
             break closed;
         }

@@ -127,53 +127,83 @@ impl Config {
     }
 
     /// Parse `text` (named `origin` in errors) with `env` overrides.
-    pub fn parse(text: &str, origin: &str, env: impl Iterator<Item = (String, String)>) -> Result<Config, ConfigError> {
+    pub fn parse(
+        text: &str,
+        origin: &str,
+        env: impl Iterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
         // First pass on the text itself, so errors carry line numbers.
         let config: Config = toml::from_str(text).map_err(|e| located(text, origin, &e))?;
-        let overrides: Vec<(String, String)> = env.filter(|(k, _)| k.starts_with(ENV_PREFIX)).collect();
+        let overrides: Vec<(String, String)> =
+            env.filter(|(k, _)| k.starts_with(ENV_PREFIX)).collect();
         let config = if overrides.is_empty() {
             config
         } else {
-            let mut value: toml::Table = toml::from_str(text).map_err(|e| located(text, origin, &e))?;
+            let mut value: toml::Table =
+                toml::from_str(text).map_err(|e| located(text, origin, &e))?;
             for (key, raw) in &overrides {
                 apply_override(&mut value, key, raw)?;
             }
-            let names = overrides.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>().join(", ");
-            toml::Value::Table(value).try_into().map_err(|e: toml::de::Error| ConfigError {
-                location: format!("{origin} with environment overrides {names}"),
-                message: e.message().to_owned(),
-            })?
+            let names = overrides
+                .iter()
+                .map(|(k, _)| k.as_str())
+                .collect::<Vec<_>>()
+                .join(", ");
+            toml::Value::Table(value)
+                .try_into()
+                .map_err(|e: toml::de::Error| ConfigError {
+                    location: format!("{origin} with environment overrides {names}"),
+                    message: e.message().to_owned(),
+                })?
         };
         config.validate(origin)?;
         Ok(config)
     }
 
     pub fn validate(&self, origin: &str) -> Result<(), ConfigError> {
-        let err = |key: &str, message: String| ConfigError { location: format!("{origin}: key {key}"), message };
+        let err = |key: &str, message: String| ConfigError {
+            location: format!("{origin}: key {key}"),
+            message,
+        };
         self.engine.validate().map_err(|m| err("engine", m))?;
         if self.hub.max_body_bytes < 1024 {
             return Err(err("hub.max_body_bytes", "must be at least 1024".into()));
         }
         if self.warehouses.is_empty() {
-            return Err(err("warehouses", "at least one warehouse is needed to fulfil orders".into()));
+            return Err(err(
+                "warehouses",
+                "at least one warehouse is needed to fulfil orders".into(),
+            ));
         }
         let mut names = std::collections::HashSet::new();
         for (i, c) in self.channels.iter().enumerate() {
             if !valid_name(&c.name) {
-                return Err(err(&format!("channels[{i}].name"), format!("{:?} must be 1-64 of [a-z0-9_-]", c.name)));
+                return Err(err(
+                    &format!("channels[{i}].name"),
+                    format!("{:?} must be 1-64 of [a-z0-9_-]", c.name),
+                ));
             }
             if !names.insert(c.name.clone()) {
-                return Err(err(&format!("channels[{i}].name"), format!("duplicate channel {:?}", c.name)));
+                return Err(err(
+                    &format!("channels[{i}].name"),
+                    format!("duplicate channel {:?}", c.name),
+                ));
             }
             check_url(&c.base_url).map_err(|m| err(&format!("channels[{i}].base_url"), m))?;
         }
         let mut names = std::collections::HashSet::new();
         for (i, w) in self.warehouses.iter().enumerate() {
             if !valid_name(&w.name) {
-                return Err(err(&format!("warehouses[{i}].name"), format!("{:?} must be 1-64 of [a-z0-9_-]", w.name)));
+                return Err(err(
+                    &format!("warehouses[{i}].name"),
+                    format!("{:?} must be 1-64 of [a-z0-9_-]", w.name),
+                ));
             }
             if !names.insert(w.name.clone()) {
-                return Err(err(&format!("warehouses[{i}].name"), format!("duplicate warehouse {:?}", w.name)));
+                return Err(err(
+                    &format!("warehouses[{i}].name"),
+                    format!("duplicate warehouse {:?}", w.name),
+                ));
             }
             check_url(&w.base_url).map_err(|m| err(&format!("warehouses[{i}].base_url"), m))?;
         }
@@ -185,7 +215,10 @@ impl Config {
     pub fn database_url(&self) -> String {
         match &self.hub.database_url {
             Some(u) => u.clone(),
-            None => format!("sqlite://{}", self.hub.data_dir.join("crossdock.db").display()),
+            None => format!(
+                "sqlite://{}",
+                self.hub.data_dir.join("crossdock.db").display()
+            ),
         }
     }
 
@@ -207,21 +240,34 @@ impl Config {
                 erp_acceptance: ErpAcceptance::Async,
                 poll: true,
             }],
-            erp: ErpConfig { kind: ErpKind::Rest, base_url: url(&sim.erp.listen) },
+            erp: ErpConfig {
+                kind: ErpKind::Rest,
+                base_url: url(&sim.erp.listen),
+            },
             warehouses: sim
                 .warehouses
                 .iter()
-                .map(|w| WarehouseConfig { name: w.name.clone(), kind: WarehouseKind::Rest, base_url: url(&w.listen) })
+                .map(|w| WarehouseConfig {
+                    name: w.name.clone(),
+                    kind: WarehouseKind::Rest,
+                    base_url: url(&w.listen),
+                })
                 .collect(),
             hub,
-            engine: EngineOptions { reconcile_interval_ms: 10_000, ..EngineOptions::default() },
+            engine: EngineOptions {
+                reconcile_interval_ms: 10_000,
+                ..EngineOptions::default()
+            },
             sim: Some(sim),
         }
     }
 }
 
 fn valid_name(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
 }
 
 fn check_url(s: &str) -> Result<(), String> {
@@ -235,33 +281,56 @@ fn check_url(s: &str) -> Result<(), String> {
 /// Turn a TOML error into `file:line:column (key K): message`.
 fn located(text: &str, origin: &str, e: &toml::de::Error) -> ConfigError {
     let Some(span) = e.span() else {
-        return ConfigError { location: origin.to_owned(), message: e.message().to_owned() };
+        return ConfigError {
+            location: origin.to_owned(),
+            message: e.message().to_owned(),
+        };
     };
     let before = &text[..span.start.min(text.len())];
     let line = before.matches('\n').count() + 1;
     let column = before.len() - before.rfind('\n').map(|i| i + 1).unwrap_or(0) + 1;
     let line_text = text.lines().nth(line - 1).unwrap_or("");
-    let key = line_text.split_once('=').map(|(k, _)| k.trim()).filter(|k| !k.is_empty() && !k.starts_with('['));
+    let key = line_text
+        .split_once('=')
+        .map(|(k, _)| k.trim())
+        .filter(|k| !k.is_empty() && !k.starts_with('['));
     let section = text[..before.rfind('\n').map(|i| i + 1).unwrap_or(0)]
         .lines()
         .rev()
-        .find_map(|l| l.trim().strip_prefix('[').map(|s| s.trim_matches(|c| c == '[' || c == ']').to_owned()));
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix('[')
+                .map(|s| s.trim_matches(|c| c == '[' || c == ']').to_owned())
+        });
     let key = match (section, key) {
         (Some(s), Some(k)) => format!(" (key {s}.{k})"),
         (None, Some(k)) => format!(" (key {k})"),
         _ => String::new(),
     };
-    ConfigError { location: format!("{origin}:{line}:{column}{key}"), message: e.message().trim().to_owned() }
+    ConfigError {
+        location: format!("{origin}:{line}:{column}{key}"),
+        message: e.message().trim().to_owned(),
+    }
 }
 
 fn apply_override(root: &mut toml::Table, var: &str, raw: &str) -> Result<(), ConfigError> {
-    let path: Vec<String> = var[ENV_PREFIX.len()..].split("__").map(|p| p.to_ascii_lowercase()).collect();
-    let bad = |m: &str| ConfigError { location: format!("environment variable {var}"), message: m.to_owned() };
+    let path: Vec<String> = var[ENV_PREFIX.len()..]
+        .split("__")
+        .map(|p| p.to_ascii_lowercase())
+        .collect();
+    let bad = |m: &str| ConfigError {
+        location: format!("environment variable {var}"),
+        message: m.to_owned(),
+    };
     let (last, parents) = path.split_last().ok_or_else(|| bad("names no key"))?;
     let mut table = root;
     for p in parents {
-        let entry = table.entry(p.clone()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
-        table = entry.as_table_mut().ok_or_else(|| bad(&format!("{p} is not a table")))?;
+        let entry = table
+            .entry(p.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        table = entry
+            .as_table_mut()
+            .ok_or_else(|| bad(&format!("{p} is not a table")))?;
     }
     // A value that parses as TOML (number, bool, array) is taken as such;
     // anything else is a string.
@@ -311,14 +380,22 @@ mod tests {
     #[test]
     fn environment_overrides_win_and_are_validated() {
         let text = demo_text();
-        let env = vec![("CROSSDOCK__HUB__LISTEN".to_owned(), "127.0.0.1:9999".to_owned()),
-                       ("CROSSDOCK__ENGINE__CONCURRENCY".to_owned(), "8".to_owned())];
+        let env = vec![
+            (
+                "CROSSDOCK__HUB__LISTEN".to_owned(),
+                "127.0.0.1:9999".to_owned(),
+            ),
+            ("CROSSDOCK__ENGINE__CONCURRENCY".to_owned(), "8".to_owned()),
+        ];
         let c = Config::parse(&text, "d.toml", env.into_iter()).unwrap();
         assert_eq!(c.hub.listen, "127.0.0.1:9999");
         assert_eq!(c.engine.concurrency, 8);
         let env = vec![("CROSSDOCK__ENGINE__CONCURRENCY".to_owned(), "0".to_owned())];
         let e = Config::parse(&text, "d.toml", env.into_iter()).unwrap_err();
-        assert!(e.to_string().contains("engine") && e.to_string().contains("concurrency"), "{e}");
+        assert!(
+            e.to_string().contains("engine") && e.to_string().contains("concurrency"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -88,7 +88,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     if args.data_dir.is_some() || args.config.is_none() {
         config.hub.database_url = None;
     }
-    let mut sim = config.sim.clone().context("the demo configuration needs a [sim] table")?;
+    let mut sim = config
+        .sim
+        .clone()
+        .context("the demo configuration needs a [sim] table")?;
     if args.any_ports {
         config.hub.listen = "127.0.0.1:0".into();
         sim.channel.listen = "127.0.0.1:0".into();
@@ -107,7 +110,12 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     // Bind the hub first so the simulators know where to deliver.
     let listener = tokio::net::TcpListener::bind(&config.hub.listen)
         .await
-        .with_context(|| format!("binding {} (pass --listen 127.0.0.1:0 for any free port)", config.hub.listen))?;
+        .with_context(|| {
+            format!(
+                "binding {} (pass --listen 127.0.0.1:0 for any free port)",
+                config.hub.listen
+            )
+        })?;
     sim.hub_url = format!("http://{}", listener.local_addr()?);
     let channel_name = sim.channel.name.clone();
     let estate = Estate::start(sim).await?;
@@ -125,7 +133,12 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     }
     let started = Instant::now();
     let hub = hub::start(&config, listener).await?;
-    eprintln!("crossdock demo: API {}/v1/orders · metrics {}/metrics · store {}", hub.url, hub.url, data_dir.display());
+    eprintln!(
+        "crossdock demo: API {}/v1/orders · metrics {}/metrics · store {}",
+        hub.url,
+        hub.url,
+        data_dir.display()
+    );
 
     let store = hub.engine.store().clone();
     let mut last_report = Instant::now();
@@ -151,12 +164,20 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         }
         let stats = estate.stats().await;
         let generated = stats["channel"]["orders_generated"].as_u64().unwrap_or(0);
-        let ingested: i64 = store.order_status_counts().await?.iter().map(|(_, n)| n).sum();
+        let ingested: i64 = store
+            .order_status_counts()
+            .await?
+            .iter()
+            .map(|(_, n)| n)
+            .sum();
         let q = store.queue_stats(chrono_now()).await?;
         // Quiet: every order is in, nothing is owed by a simulator, and no
         // job waits or runs. Orders parked in the exception queue stay
         // where they are; the summary counts them.
-        if estate.pending_deliveries() == 0 && q.ready + q.running == 0 && ingested as u64 >= generated {
+        if estate.pending_deliveries() == 0
+            && q.ready + q.running == 0
+            && ingested as u64 >= generated
+        {
             break;
         }
         if last_report.elapsed() >= Duration::from_secs(5) {
@@ -165,7 +186,15 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    let summary = summarize(&store, &estate, &channel_name, started.elapsed(), &data_dir, &hub.url).await?;
+    let summary = summarize(
+        &store,
+        &estate,
+        &channel_name,
+        started.elapsed(),
+        &data_dir,
+        &hub.url,
+    )
+    .await?;
     hub.stop().await?;
     estate.shutdown().await;
     if args.json {
@@ -205,7 +234,11 @@ pub async fn summarize(
     let stats = estate.stats().await;
     let ids: Vec<String> = stats["channel"]["generated_order_ids"]
         .as_array()
-        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
         .unwrap_or_default();
     let mut lost = 0;
     for ext in &ids {
@@ -214,14 +247,24 @@ pub async fn summarize(
         }
     }
     let counts = store.order_status_counts().await?;
-    let count = |st: OrderStatus| counts.iter().find(|(s, _)| s == st.as_str()).map(|(_, n)| *n as u64).unwrap_or(0);
+    let count = |st: OrderStatus| {
+        counts
+            .iter()
+            .find(|(s, _)| s == st.as_str())
+            .map(|(_, n)| *n as u64)
+            .unwrap_or(0)
+    };
     let total: u64 = counts.iter().map(|(_, n)| *n as u64).sum();
     let closed = count(OrderStatus::Closed);
     let cancelled = count(OrderStatus::Cancelled);
     let on_hold = count(OrderStatus::OnHold);
     let duplicate_requests: u64 = stats["warehouses"]
         .as_object()
-        .map(|w| w.values().map(|s| s["duplicate_requests"].as_u64().unwrap_or(0)).sum())
+        .map(|w| {
+            w.values()
+                .map(|s| s["duplicate_requests"].as_u64().unwrap_or(0))
+                .sum()
+        })
         .unwrap_or(0);
     let open_exceptions: u64 = store
         .exception_counts()
@@ -239,7 +282,10 @@ pub async fn summarize(
         orders_on_hold: on_hold,
         orders_in_flight: total - closed - cancelled - on_hold,
         duplicates_at_erp: stats["erp"]["duplicate_sales_orders"].as_u64().unwrap_or(0),
-        duplicate_shipments: duplicate_requests + stats["channel"]["duplicate_ship_confirmations"].as_u64().unwrap_or(0),
+        duplicate_shipments: duplicate_requests
+            + stats["channel"]["duplicate_ship_confirmations"]
+                .as_u64()
+                .unwrap_or(0),
         lost,
         exceptions: open_exceptions,
         webhook_duplicates_dropped: inbox.duplicates,

@@ -25,9 +25,18 @@ pub fn connections(config: &Config) -> anyhow::Result<Connections> {
     let mut channels = HashMap::new();
     for c in &config.channels {
         let connector = match c.kind {
-            ChannelKind::Webstore => Arc::new(WebstoreChannel::new(&c.name, &c.base_url, http.clone())?),
+            ChannelKind::Webstore => {
+                Arc::new(WebstoreChannel::new(&c.name, &c.base_url, http.clone())?)
+            }
         };
-        channels.insert(c.name.clone(), ChannelConnection { connector, acceptance: c.erp_acceptance, poll: c.poll });
+        channels.insert(
+            c.name.clone(),
+            ChannelConnection {
+                connector,
+                acceptance: c.erp_acceptance,
+                poll: c.poll,
+            },
+        );
     }
     let erp: Arc<dyn Erp> = match config.erp.kind {
         ErpKind::Rest => Arc::new(RestErp::new(&config.erp.base_url, http.clone())?),
@@ -37,11 +46,17 @@ pub fn connections(config: &Config) -> anyhow::Result<Connections> {
         .iter()
         .map(|w| -> anyhow::Result<Arc<dyn Warehouse>> {
             Ok(match w.kind {
-                WarehouseKind::Rest => Arc::new(RestWarehouse::new(&w.name, &w.base_url, http.clone())?),
+                WarehouseKind::Rest => {
+                    Arc::new(RestWarehouse::new(&w.name, &w.base_url, http.clone())?)
+                }
             })
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    Ok(Connections { channels, erp, warehouses })
+    Ok(Connections {
+        channels,
+        erp,
+        warehouses,
+    })
 }
 
 /// A running hub: engine, HTTP server, and how to stop them.
@@ -65,12 +80,20 @@ impl RunningHub {
 }
 
 /// Start a hub on an already bound listener.
-pub async fn start(config: &Config, listener: tokio::net::TcpListener) -> anyhow::Result<RunningHub> {
+pub async fn start(
+    config: &Config,
+    listener: tokio::net::TcpListener,
+) -> anyhow::Result<RunningHub> {
     let url = format!("http://{}", listener.local_addr()?);
     let store = Store::open(&config.database_url())
         .await
         .with_context(|| format!("opening the store at {}", config.database_url()))?;
-    let engine = Engine::new(store, connections(config)?, Arc::new(SystemClock), config.engine.clone());
+    let engine = Engine::new(
+        store,
+        connections(config)?,
+        Arc::new(SystemClock),
+        config.engine.clone(),
+    );
     // The engine reads stock from the ERP before anything else; if the ERP
     // is down it keeps trying, and orders held meanwhile for unknown SKUs
     // are validated again once stock is known.
@@ -79,10 +102,18 @@ pub async fn start(config: &Config, listener: tokio::net::TcpListener) -> anyhow
     let ready = CancellationToken::new();
     let router = crossdock_server::router(
         engine.clone(),
-        ServerOptions { max_body_bytes: config.hub.max_body_bytes },
+        ServerOptions {
+            max_body_bytes: config.hub.max_body_bytes,
+        },
         ready.clone(),
     );
     let server = tokio::spawn(crossdock_server::serve(listener, router, shutdown.clone()));
     ready.cancel();
-    Ok(RunningHub { engine, url, engine_handle, shutdown, server })
+    Ok(RunningHub {
+        engine,
+        url,
+        engine_handle,
+        shutdown,
+        server,
+    })
 }

@@ -2,8 +2,6 @@
 
 //! `crossdock`: the hub, its simulated estate, and the operator's tools.
 
-
-
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -15,7 +13,11 @@ use crossdock::config::Config;
 use crossdock::{bench, demo, hub};
 
 #[derive(Parser)]
-#[command(name = "crossdock", version, about = "Retail integration hub: orders, ERP, warehouses, channels")]
+#[command(
+    name = "crossdock",
+    version,
+    about = "Retail integration hub: orders, ERP, warehouses, channels"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -81,9 +83,14 @@ impl StoreArgs {
         } else if let Some(c) = &self.config {
             Config::load(c)?.database_url()
         } else {
-            format!("sqlite://{}", PathBuf::from(".crossdock").join("crossdock.db").display())
+            format!(
+                "sqlite://{}",
+                PathBuf::from(".crossdock").join("crossdock.db").display()
+            )
         };
-        Store::open(&url).await.with_context(|| format!("opening the store at {url}"))
+        Store::open(&url)
+            .await
+            .with_context(|| format!("opening the store at {url}"))
     }
 }
 
@@ -133,7 +140,9 @@ impl ExceptionFilterArgs {
         let time = |s: &Option<String>| -> anyhow::Result<Option<i64>> {
             s.as_deref()
                 .map(|t| {
-                    chrono_parse(t).with_context(|| format!("{t:?} is not an RFC 3339 time (2026-11-26T10:00:00Z)"))
+                    chrono_parse(t).with_context(|| {
+                        format!("{t:?} is not an RFC 3339 time (2026-11-26T10:00:00Z)")
+                    })
                 })
                 .transpose()
         };
@@ -152,7 +161,9 @@ impl ExceptionFilterArgs {
 
 fn chrono_parse(s: &str) -> anyhow::Result<i64> {
     let t = humantime::parse_rfc3339_weak(s)?;
-    Ok(i64::try_from(t.duration_since(std::time::UNIX_EPOCH)?.as_millis())?)
+    Ok(i64::try_from(
+        t.duration_since(std::time::UNIX_EPOCH)?.as_millis(),
+    )?)
 }
 
 #[derive(Subcommand)]
@@ -195,7 +206,10 @@ fn main() -> std::process::ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");
@@ -225,14 +239,22 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Orders { command } => orders(command).await,
         Command::Exceptions { command } => exceptions(command).await,
         Command::Schema => {
-            let all: serde_json::Map<String, serde_json::Value> = crossdock_model::canonical_schemas()
-                .into_iter()
-                .map(|(name, schema)| (name.to_owned(), serde_json::to_value(schema).unwrap_or_default()))
-                .collect();
+            let all: serde_json::Map<String, serde_json::Value> =
+                crossdock_model::canonical_schemas()
+                    .into_iter()
+                    .map(|(name, schema)| {
+                        (
+                            name.to_owned(),
+                            serde_json::to_value(schema).unwrap_or_default(),
+                        )
+                    })
+                    .collect();
             println!("{}", serde_json::to_string_pretty(&all)?);
             Ok(())
         }
-        Command::Config { command: ConfigCommand::Check { file } } => {
+        Command::Config {
+            command: ConfigCommand::Check { file },
+        } => {
             let c = Config::load(&file)?;
             println!(
                 "{}: ok ({} channel(s), {} warehouse(s), store {})",
@@ -251,7 +273,8 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        let Ok(mut term) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         else {
             return ctrl_c.await.unwrap_or(());
         };
@@ -267,7 +290,11 @@ async fn serve(path: &std::path::Path) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {}", config.hub.listen))?;
     let hub = hub::start(&config, listener).await?;
-    eprintln!("crossdock: serving on {} (store {})", hub.url, config.database_url());
+    eprintln!(
+        "crossdock: serving on {} (store {})",
+        hub.url,
+        config.database_url()
+    );
     shutdown_signal().await;
     eprintln!("crossdock: stopping");
     hub.stop().await
@@ -277,7 +304,11 @@ async fn run_sim(path: &std::path::Path) -> anyhow::Result<()> {
     let config = Config::load(path)?;
     let sim = config.sim.context("the configuration has no [sim] table")?;
     let estate = crossdock_sim::Estate::start(sim).await?;
-    eprintln!("crossdock sim: channel {} · erp {}", estate.channel_url(), estate.erp_url());
+    eprintln!(
+        "crossdock sim: channel {} · erp {}",
+        estate.channel_url(),
+        estate.erp_url()
+    );
     for (name, url) in estate.warehouse_urls() {
         eprintln!("crossdock sim: warehouse {name} {url}");
     }
@@ -288,22 +319,47 @@ async fn run_sim(path: &std::path::Path) -> anyhow::Result<()> {
 
 async fn orders(cmd: OrdersCommand) -> anyhow::Result<()> {
     match cmd {
-        OrdersCommand::List { store, status, channel, limit, json } => {
+        OrdersCommand::List {
+            store,
+            status,
+            channel,
+            limit,
+            json,
+        } => {
             let s = store.open().await?;
-            let orders = s.orders(&OrderFilter { status, channel, limit: Some(limit) }).await?;
+            let orders = s
+                .orders(&OrderFilter {
+                    status,
+                    channel,
+                    limit: Some(limit),
+                })
+                .await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&orders)?);
             } else {
-                println!("{:<36}  {:<10}  {:<14}  {:<22}  {:>12}", "ID", "CHANNEL", "EXTERNAL", "STATUS", "TOTAL");
+                println!(
+                    "{:<36}  {:<10}  {:<14}  {:<22}  {:>12}",
+                    "ID", "CHANNEL", "EXTERNAL", "STATUS", "TOTAL"
+                );
                 for o in orders {
-                    println!("{:<36}  {:<10}  {:<14}  {:<22}  {:>12}", o.id, o.channel, o.external_id, o.status.as_str(), o.total.to_string());
+                    println!(
+                        "{:<36}  {:<10}  {:<14}  {:<22}  {:>12}",
+                        o.id,
+                        o.channel,
+                        o.external_id,
+                        o.status.as_str(),
+                        o.total.to_string()
+                    );
                 }
             }
             Ok(())
         }
         OrdersCommand::Show { id, store, json } => {
             let s = store.open().await?;
-            let order = s.order(&id).await?.with_context(|| format!("order {id} not found"))?;
+            let order = s
+                .order(&id)
+                .await?
+                .with_context(|| format!("order {id} not found"))?;
             let key = crossdock_engine::order_entity_key(&id);
             let timeline = s.timeline(&key).await?;
             let effects = s.effects_for(&key).await?;
@@ -312,13 +368,29 @@ async fn orders(cmd: OrdersCommand) -> anyhow::Result<()> {
                 let v = serde_json::json!({ "order": order, "timeline": timeline, "effects": effects, "shipments": shipments });
                 println!("{}", serde_json::to_string_pretty(&v)?);
             } else {
-                println!("order {} ({} {}) — {}  total {}", order.id, order.channel, order.external_id, order.status, order.total);
+                println!(
+                    "order {} ({} {}) — {}  total {}",
+                    order.id, order.channel, order.external_id, order.status, order.total
+                );
                 for l in &order.lines {
-                    println!("  line {:<6} {:<10} qty {:>3} shipped {:>3} cancelled {:>3}  {}", l.line_id, l.sku, l.quantity, l.shipped_quantity, l.cancelled_quantity, l.unit_price);
+                    println!(
+                        "  line {:<6} {:<10} qty {:>3} shipped {:>3} cancelled {:>3}  {}",
+                        l.line_id,
+                        l.sku,
+                        l.quantity,
+                        l.shipped_quantity,
+                        l.cancelled_quantity,
+                        l.unit_price
+                    );
                 }
                 println!("effects:");
                 for e in effects {
-                    println!("  {:<44} {:<9} attempts {}", e.key, e.status.as_str(), e.attempts);
+                    println!(
+                        "  {:<44} {:<9} attempts {}",
+                        e.key,
+                        e.status.as_str(),
+                        e.attempts
+                    );
                 }
                 println!("timeline:");
                 for ev in timeline {
@@ -338,14 +410,27 @@ fn chrono_fmt(ms: i64) -> String {
 
 async fn exceptions(cmd: ExceptionsCommand) -> anyhow::Result<()> {
     match cmd {
-        ExceptionsCommand::List { store, filter, status, json } => {
+        ExceptionsCommand::List {
+            store,
+            filter,
+            status,
+            json,
+        } => {
             let s = store.open().await?;
             let list = s.exceptions(&filter.filter(status)?).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&list)?);
             } else {
                 for e in list {
-                    println!("{}  {:<9} {:<10} {:<18} {}  {}", e.id, e.status.as_str(), e.class.as_str(), e.step, e.entity_key, e.reason);
+                    println!(
+                        "{}  {:<9} {:<10} {:<18} {}  {}",
+                        e.id,
+                        e.status.as_str(),
+                        e.class.as_str(),
+                        e.step,
+                        e.entity_key,
+                        e.reason
+                    );
                 }
             }
             Ok(())
@@ -353,7 +438,9 @@ async fn exceptions(cmd: ExceptionsCommand) -> anyhow::Result<()> {
         ExceptionsCommand::Replay { store, filter } => {
             let s = store.open().await?;
             let now = chrono_now();
-            let replayed = s.replay_exceptions(&filter.filter(None)?, "cli", now).await?;
+            let replayed = s
+                .replay_exceptions(&filter.filter(None)?, "cli", now)
+                .await?;
             println!("replayed {} exception(s)", replayed.len());
             for e in replayed {
                 println!("  {}  {:<18} {}", e.id, e.step, e.entity_key);

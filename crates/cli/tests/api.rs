@@ -309,8 +309,12 @@ async fn cancellation_after_release_stops_the_warehouse_and_the_erp_order() {
     .await;
     let ext = "WS-300003";
     let id = order_id(ext);
-    assert_eq!(app.post_order(&order_doc(ext, 1), &event_id()).await.status, 200);
-    app.wait_for_status(&id, "released_to_warehouse", WAIT).await;
+    assert_eq!(
+        app.post_order(&order_doc(ext, 1), &event_id()).await.status,
+        200
+    );
+    app.wait_for_status(&id, "released_to_warehouse", WAIT)
+        .await;
     let mut cancelled = order_doc(ext, 2);
     cancelled["status"] = json!("cancelled");
     assert_eq!(app.post_order(&cancelled, &event_id()).await.status, 200);
@@ -320,13 +324,24 @@ async fn cancellation_after_release_stops_the_warehouse_and_the_erp_order() {
         assert_eq!(line["shipped_quantity"], 0, "{line}");
     }
     let stats = app.estate.stats().await;
-    assert_eq!(stats["erp"]["sales_orders_cancelled"], 1, "{}", stats["erp"]);
+    assert_eq!(
+        stats["erp"]["sales_orders_cancelled"], 1,
+        "{}",
+        stats["erp"]
+    );
     assert_eq!(warehouse_total(&stats, "cancellations"), 1);
     assert_eq!(warehouse_total(&stats, "shipments_after_cancel"), 0);
-    let kinds: Vec<String> =
-        app.timeline(&id).await.iter().map(|e| e["kind"].as_str().unwrap().to_owned()).collect();
+    let kinds: Vec<String> = app
+        .timeline(&id)
+        .await
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap().to_owned())
+        .collect();
     assert!(kinds.iter().any(|k| k == "warehouse_cancel"), "{kinds:?}");
-    assert!(kinds.iter().any(|k| k == "erp_sales_order_cancelled"), "{kinds:?}");
+    assert!(
+        kinds.iter().any(|k| k == "erp_sales_order_cancelled"),
+        "{kinds:?}"
+    );
     // The reservation went back to stock.
     let held: i64 = app
         .store
@@ -350,7 +365,10 @@ async fn cancellation_after_shipment_is_an_authority_exception() {
     let app = spawn_app().await;
     let ext = "WS-300004";
     let id = order_id(ext);
-    assert_eq!(app.post_order(&order_doc(ext, 1), &event_id()).await.status, 200);
+    assert_eq!(
+        app.post_order(&order_doc(ext, 1), &event_id()).await.status,
+        200
+    );
     app.wait_for_status(&id, "closed", WAIT).await;
     let mut cancelled = order_doc(ext, 2);
     cancelled["status"] = json!("cancelled");
@@ -364,7 +382,11 @@ async fn cancellation_after_shipment_is_an_authority_exception() {
     assert!(ex["reason"].as_str().unwrap().contains("shipped"), "{ex}");
     assert_eq!(app.order_status(&id).await.as_deref(), Some("closed"));
     let stats = app.estate.stats().await;
-    assert_eq!(stats["erp"]["sales_orders_cancelled"], 0, "{}", stats["erp"]);
+    assert_eq!(
+        stats["erp"]["sales_orders_cancelled"], 0,
+        "{}",
+        stats["erp"]
+    );
     app.stop().await;
 }
 

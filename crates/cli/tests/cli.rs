@@ -10,19 +10,38 @@ fn crossdock() -> Command {
 #[test]
 fn config_check_names_file_line_and_key() {
     let dir = tempfile::tempdir().unwrap();
-    let good = crossdock().args(["demo", "--print-config"]).output().unwrap();
+    let good = crossdock()
+        .args(["demo", "--print-config"])
+        .output()
+        .unwrap();
     assert!(good.status.success());
     let text = String::from_utf8(good.stdout).unwrap();
     let path = dir.path().join("hub.toml");
     std::fs::write(&path, &text).unwrap();
-    let ok = crossdock().args(["config", "check"]).arg(&path).output().unwrap();
-    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    let ok = crossdock()
+        .args(["config", "check"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
 
     // A misspelt key in [hub]: the error names the file, the line, the key.
     let bad = text.replacen("max_body_bytes", "max_body_byte", 1);
-    let line = bad.lines().position(|l| l.starts_with("max_body_byte ")).unwrap() + 1;
+    let line = bad
+        .lines()
+        .position(|l| l.starts_with("max_body_byte "))
+        .unwrap()
+        + 1;
     std::fs::write(&path, &bad).unwrap();
-    let out = crossdock().args(["config", "check"]).arg(&path).output().unwrap();
+    let out = crossdock()
+        .args(["config", "check"])
+        .arg(&path)
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8(out.stderr).unwrap();
     let expected = format!("{}:{line}:1 (key hub.max_body_byte)", path.display());
@@ -33,7 +52,11 @@ fn config_check_names_file_line_and_key() {
 #[test]
 fn config_check_reports_environment_override_errors() {
     let dir = tempfile::tempdir().unwrap();
-    let text = crossdock().args(["demo", "--print-config"]).output().unwrap().stdout;
+    let text = crossdock()
+        .args(["demo", "--print-config"])
+        .output()
+        .unwrap()
+        .stdout;
     let path = dir.path().join("hub.toml");
     std::fs::write(&path, text).unwrap();
     let out = crossdock()
@@ -52,7 +75,15 @@ fn schema_covers_the_canonical_types() {
     let out = crossdock().arg("schema").output().unwrap();
     assert!(out.status.success());
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    for name in ["Order", "OrderLine", "Money", "Shipment", "FulfillmentRequest", "ExceptionRecord", "SettlementLine"] {
+    for name in [
+        "Order",
+        "OrderLine",
+        "Money",
+        "Shipment",
+        "FulfillmentRequest",
+        "ExceptionRecord",
+        "SettlementLine",
+    ] {
         assert!(v.get(name).is_some(), "schema lacks {name}");
     }
     assert_eq!(v["Money"]["properties"]["amount"]["type"], "string");
@@ -64,12 +95,24 @@ fn schema_covers_the_canonical_types() {
 fn demo_runs_end_to_end_with_no_loss_and_no_duplicates() {
     let dir = tempfile::tempdir().unwrap();
     let out = crossdock()
-        .args(["demo", "--duration", "4s", "--orders-per-sec", "25", "--any-ports", "--json"])
+        .args([
+            "demo",
+            "--duration",
+            "4s",
+            "--orders-per-sec",
+            "25",
+            "--any-ports",
+            "--json",
+        ])
         .arg("--data-dir")
         .arg(dir.path())
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let generated = s["orders_generated"].as_u64().unwrap();
     assert!(generated >= 50, "{s}");

@@ -9,10 +9,10 @@ use async_trait::async_trait;
 use crossdock_model::{Customer, FulfillmentRequest, InventoryPosition, Order, Shipment};
 use reqwest::header::HeaderMap;
 
+pub mod channel;
 pub mod erp;
 mod http;
 mod input;
-pub mod channel;
 pub mod warehouse;
 
 pub use http::{HttpClient, HttpClientOptions};
@@ -23,7 +23,10 @@ pub enum ConnectorError {
     /// May pass if tried again: timeouts, connection errors, 5xx, 429.
     /// `retry_after` is the target's own word on when to come back.
     #[error("transient: {reason}")]
-    Transient { reason: String, retry_after: Option<Duration> },
+    Transient {
+        reason: String,
+        retry_after: Option<Duration>,
+    },
     /// The target answered and refused; trying again will not help.
     #[error("rejected: {reason}")]
     Rejected { reason: String },
@@ -34,18 +37,29 @@ pub enum ConnectorError {
 
 impl ConnectorError {
     pub fn transient(reason: impl Into<String>) -> Self {
-        ConnectorError::Transient { reason: reason.into(), retry_after: None }
+        ConnectorError::Transient {
+            reason: reason.into(),
+            retry_after: None,
+        }
     }
 
     pub fn rejected(reason: impl Into<String>) -> Self {
-        ConnectorError::Rejected { reason: reason.into() }
+        ConnectorError::Rejected {
+            reason: reason.into(),
+        }
     }
 
     /// Whether the request may have been applied by the target although we
     /// saw an error: a timeout or a dropped connection after sending. Such an
     /// effect is in doubt and must be looked up before it is sent again.
     pub fn is_in_doubt(&self) -> bool {
-        matches!(self, ConnectorError::Transient { retry_after: None, .. })
+        matches!(
+            self,
+            ConnectorError::Transient {
+                retry_after: None,
+                ..
+            }
+        )
     }
 }
 
@@ -60,7 +74,10 @@ pub struct InputError {
 
 impl InputError {
     pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
-        InputError { path: path.into(), message: message.into() }
+        InputError {
+            path: path.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -82,7 +99,11 @@ pub enum ChannelEvent {
     /// A new order, or a newer version of one (status `Received`).
     Order(Box<Order>),
     /// The channel cancelled the order (or the buyer did).
-    Cancelled { external_order_id: String, source_version: i64, reason: String },
+    Cancelled {
+        external_order_id: String,
+        source_version: i64,
+        reason: String,
+    },
 }
 
 /// A shipment confirmation to send to a channel.
@@ -101,7 +122,8 @@ pub trait Channel: Send + Sync {
 
     /// Verify and read the envelope of a webhook delivery. Must be cheap: it
     /// runs before the message is committed.
-    fn read_webhook(&self, headers: &HeaderMap, body: &[u8]) -> Result<InboundEnvelope, InputError>;
+    fn read_webhook(&self, headers: &HeaderMap, body: &[u8])
+    -> Result<InboundEnvelope, InputError>;
 
     /// Map a stored message body to canonical form. Errors name the failing field.
     fn map_message(&self, body: &[u8]) -> Result<ChannelEvent, InputError>;
@@ -114,7 +136,10 @@ pub trait Channel: Send + Sync {
     ) -> Result<Vec<(InboundEnvelope, Vec<u8>)>, ConnectorError>;
 
     /// Tell the channel units have shipped. Returns the channel's confirmation id.
-    async fn confirm_shipment(&self, confirmation: &ShipConfirmation) -> Result<String, ConnectorError>;
+    async fn confirm_shipment(
+        &self,
+        confirmation: &ShipConfirmation,
+    ) -> Result<String, ConnectorError>;
 
     /// Whether the channel already holds a confirmation for `package_id`.
     async fn find_shipment_confirmation(
@@ -147,10 +172,17 @@ pub trait Erp: Send + Sync {
         order: &Order,
     ) -> Result<ErpDocument, ConnectorError>;
 
-    async fn find_sales_order(&self, reference: &str) -> Result<Option<ErpDocument>, ConnectorError>;
+    async fn find_sales_order(
+        &self,
+        reference: &str,
+    ) -> Result<Option<ErpDocument>, ConnectorError>;
 
     /// Invoice what shipped on the sales order.
-    async fn post_invoice(&self, reference: &str, order: &Order) -> Result<ErpDocument, ConnectorError>;
+    async fn post_invoice(
+        &self,
+        reference: &str,
+        order: &Order,
+    ) -> Result<ErpDocument, ConnectorError>;
 
     async fn find_invoice(&self, reference: &str) -> Result<Option<ErpDocument>, ConnectorError>;
 
@@ -191,7 +223,11 @@ pub trait Warehouse: Send + Sync {
     async fn cancel_release(&self, request_id: &str) -> Result<CancelOutcome, ConnectorError>;
 
     /// Verify and read the envelope of a shipment webhook.
-    fn read_webhook(&self, headers: &HeaderMap, body: &[u8]) -> Result<ShipmentEnvelope, InputError>;
+    fn read_webhook(
+        &self,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<ShipmentEnvelope, InputError>;
 
     /// Map a stored shipment message to canonical form.
     fn map_shipment(&self, body: &[u8]) -> Result<Shipment, InputError>;

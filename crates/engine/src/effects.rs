@@ -86,9 +86,11 @@ where
     if effect.in_doubt {
         match find().await {
             Ok(Some(found)) => {
-                let json = serde_json::to_value(&found)
-                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                store.resolve_effect(&spec.key, EffectStatus::Applied, Some(&json), now).await?;
+                let json =
+                    serde_json::to_value(&found).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                store
+                    .resolve_effect(&spec.key, EffectStatus::Applied, Some(&json), now)
+                    .await?;
                 telemetry::effect(spec.target, "found");
                 return Ok((found, EffectOutcome::FoundAtTarget));
             }
@@ -104,21 +106,30 @@ where
         Ok(result) => {
             let json =
                 serde_json::to_value(&result).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            store.resolve_effect(&spec.key, EffectStatus::Applied, Some(&json), now).await?;
+            store
+                .resolve_effect(&spec.key, EffectStatus::Applied, Some(&json), now)
+                .await?;
             telemetry::effect(spec.target, "applied");
             Ok((result, EffectOutcome::Applied))
         }
         Err(e) => {
             match &e {
                 ConnectorError::Rejected { .. } | ConnectorError::Unauthorized { .. } => {
-                    store.resolve_effect(&spec.key, EffectStatus::Failed, None, now).await?;
+                    store
+                        .resolve_effect(&spec.key, EffectStatus::Failed, None, now)
+                        .await?;
                     telemetry::effect(spec.target, "rejected");
                 }
-                ConnectorError::Transient { retry_after: Some(_), .. } => {
+                ConnectorError::Transient {
+                    retry_after: Some(_),
+                    ..
+                } => {
                     // 429/503 with Retry-After: the target turned the call
                     // away before doing anything, so it is known not applied
                     // and the next attempt need not look it up first.
-                    store.resolve_effect(&spec.key, EffectStatus::Failed, None, now).await?;
+                    store
+                        .resolve_effect(&spec.key, EffectStatus::Failed, None, now)
+                        .await?;
                     telemetry::effect(spec.target, "throttled");
                 }
                 ConnectorError::Transient { .. } => telemetry::effect(spec.target, "transient"),

@@ -4,7 +4,9 @@ use std::time::{Duration, Instant};
 
 use crossdock_connectors::{Channel, Erp, InputError, Warehouse};
 use crossdock_model::{ErpAcceptance, OrderStatus, order_id_for};
-use crossdock_store::{Accepted, Changes, ExceptionFilter, Job, NewException, NewMessage, PositionRow, Store};
+use crossdock_store::{
+    Accepted, Changes, ExceptionFilter, Job, NewException, NewMessage, PositionRow, Store,
+};
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
 use reqwest::header::HeaderMap;
@@ -14,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::clock::Clock;
-use crate::ingest::{IngestError, Ingestor};
+use crate::ingest::{Completer, IngestError, Ingestor};
 use crate::options::EngineOptions;
 use crate::retry::backoff_delay;
 use crate::telemetry;
@@ -54,6 +56,7 @@ pub(crate) struct Inner {
     rng: Mutex<SmallRng>,
     work_ready: Arc<Notify>,
     ingestor: Ingestor,
+    completer: Completer,
     owner: String,
     waiters: Mutex<HashMap<String, Vec<oneshot::Sender<AcceptanceOutcome>>>>,
 }
@@ -100,9 +103,22 @@ pub enum Refusal {
 }
 
 impl Engine {
-    pub fn new(store: Store, connections: Connections, clock: Arc<dyn Clock>, options: EngineOptions) -> Engine {
+    pub fn new(
+        store: Store,
+        connections: Connections,
+        clock: Arc<dyn Clock>,
+        options: EngineOptions,
+    ) -> Engine {
         let work_ready = Arc::new(Notify::new());
         let ingestor = Ingestor::start(store.clone(), options.ingest_batch, work_ready.clone());
+        let completer = {
+            let clock = clock.clone();
+            Completer::start(
+                store.clone(),
+                options.claim_batch.max(64),
+                Arc::new(move || clock.now_ms()),
+            )
+        };
         let rng = Mutex::new(SmallRng::seed_from_u64(options.seed));
         Engine {
             inner: Arc::new(Inner {
@@ -113,6 +129,7 @@ impl Engine {
                 rng,
                 work_ready,
                 ingestor,
+                completer,
                 owner: format!("hub-{}", uuid::Uuid::now_v7()),
                 waiters: Mutex::new(HashMap::new()),
             }),
@@ -135,7 +152,11 @@ impl Engine {
     pub fn start(&self) -> EngineHandle {
         let cancel = CancellationToken::new();
         let tracker = TaskTracker::new();
-        tracker.spawn(run_dispatcher(self.inner.clone(), cancel.clone(), tracker.clone()));
+        tracker.spawn(run_dispatcher(
+            self.inner.clone(),
+            cancel.clone(),
+            tracker.clone(),
+        ));
         if self.inner.options.reconcile_interval_ms > 0 {
             for (name, conn) in &self.inner.connections.channels {
                 if conn.poll {
@@ -157,7 +178,14 @@ impl Engine {
         let now = self.inner.clock.now_ms();
         let rows: Vec<PositionRow> = positions
             .into_iter()
-            .map(|p| PositionRow { sku: p.sku, location: p.location, on_hand: p.on_hand, reserved: 0, source: "erp".into(), as_of: now })
+            .map(|p| PositionRow {
+                sku: p.sku,
+                location: p.location,
+                on_hand: p.on_hand,
+                reserved: 0,
+                source: "erp".into(),
+                as_of: now,
+            })
             .collect();
         self.inner.store.set_positions(&rows).await?;
         Ok(rows.len())
@@ -165,14 +193,22 @@ impl Engine {
 
     /// Commit a channel webhook. For a sync-acceptance channel, waits for
     /// the ERP's answer (up to the configured timeout) before returning.
-    pub async fn receive_channel_webhook(&self, channel: &str, headers: &HeaderMap, body: &[u8]) -> Result<Receipt, Refusal> {
+    pub async fn receive_channel_webhook(
+        &self,
+        channel: &str,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<Receipt, Refusal> {
         let source = format!("channel:{channel}");
         let conn = self
             .inner
             .connections
             .channels
             .get(channel)
-            .ok_or_else(|| Refusal::UnknownSource { kind: "channel", name: channel.to_owned() })?;
+            .ok_or_else(|| Refusal::UnknownSource {
+                kind: "channel",
+                name: channel.to_owned(),
+            })?;
         let now = self.inner.clock.now_ms();
         let envelope = match conn.connector.read_webhook(headers, body) {
             Ok(e) => e,
@@ -182,7 +218,8 @@ impl Engine {
             }
         };
         let order_id = order_id_for(channel, &envelope.external_order_id);
-        let waiter = (conn.acceptance == ErpAcceptance::Sync).then(|| self.wait_for_acceptance(&order_id));
+        let waiter =
+            (conn.acceptance == ErpAcceptance::Sync).then(|| self.wait_for_acceptance(&order_id));
         let accepted = self
             .submit(NewMessage {
                 source,
@@ -202,11 +239,20 @@ impl Engine {
             Some(rx) => self.await_acceptance(&order_id, rx).await,
             None => None,
         };
-        Ok(Receipt { inbox_id, duplicate, acceptance })
+        Ok(Receipt {
+            inbox_id,
+            duplicate,
+            acceptance,
+        })
     }
 
     /// Commit a warehouse shipment webhook.
-    pub async fn receive_warehouse_webhook(&self, warehouse: &str, headers: &HeaderMap, body: &[u8]) -> Result<Receipt, Refusal> {
+    pub async fn receive_warehouse_webhook(
+        &self,
+        warehouse: &str,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<Receipt, Refusal> {
         let source = format!("warehouse:{warehouse}");
         let conn = self
             .inner
@@ -214,7 +260,10 @@ impl Engine {
             .warehouses
             .iter()
             .find(|w| w.name() == warehouse)
-            .ok_or_else(|| Refusal::UnknownSource { kind: "warehouse", name: warehouse.to_owned() })?;
+            .ok_or_else(|| Refusal::UnknownSource {
+                kind: "warehouse",
+                name: warehouse.to_owned(),
+            })?;
         let now = self.inner.clock.now_ms();
         let envelope = match conn.read_webhook(headers, body) {
             Ok(e) => e,
@@ -235,8 +284,16 @@ impl Engine {
             })
             .await?;
         Ok(match accepted {
-            Accepted::New(id) => Receipt { inbox_id: id, duplicate: false, acceptance: None },
-            Accepted::Duplicate(id) => Receipt { inbox_id: id, duplicate: true, acceptance: None },
+            Accepted::New(id) => Receipt {
+                inbox_id: id,
+                duplicate: false,
+                acceptance: None,
+            },
+            Accepted::Duplicate(id) => Receipt {
+                inbox_id: id,
+                duplicate: true,
+                acceptance: None,
+            },
         })
     }
 
@@ -244,25 +301,44 @@ impl Engine {
     /// the sender is told no either way.
     pub async fn reject(&self, source: &str, reason: &str, body: &[u8], now: i64) {
         telemetry::ingest(source, "rejected");
-        if let Err(e) = self.inner.store.record_rejected(source, reason, body, now).await {
+        if let Err(e) = self
+            .inner
+            .store
+            .record_rejected(source, reason, body, now)
+            .await
+        {
             tracing::error!(%source, error = %e, "Could not record a rejected message.");
         }
     }
 
     async fn submit(&self, message: NewMessage) -> Result<Accepted, Refusal> {
-        self.inner.ingestor.submit(message).await.map_err(|e| match e {
-            IngestError::Store(s) => Refusal::Unavailable(s),
-            IngestError::Closed => Refusal::Unavailable("shutting down".into()),
-        })
+        self.inner
+            .ingestor
+            .submit(message)
+            .await
+            .map_err(|e| match e {
+                IngestError::Store(s) => Refusal::Unavailable(s),
+                IngestError::Closed => Refusal::Unavailable("shutting down".into()),
+            })
     }
 
     fn wait_for_acceptance(&self, order_id: &str) -> oneshot::Receiver<AcceptanceOutcome> {
         let (tx, rx) = oneshot::channel();
-        self.inner.waiters.lock().unwrap_or_else(|p| p.into_inner()).entry(order_id.to_owned()).or_default().push(tx);
+        self.inner
+            .waiters
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(order_id.to_owned())
+            .or_default()
+            .push(tx);
         rx
     }
 
-    async fn await_acceptance(&self, order_id: &str, rx: oneshot::Receiver<AcceptanceOutcome>) -> Option<AcceptanceOutcome> {
+    async fn await_acceptance(
+        &self,
+        order_id: &str,
+        rx: oneshot::Receiver<AcceptanceOutcome>,
+    ) -> Option<AcceptanceOutcome> {
         // A duplicate delivery of an order already past acceptance is answered from the store.
         if let Ok(Some(o)) = self.inner.store.order(order_id).await
             && let Some(erp_ref) = o.erp_ref.filter(|_| o.status != OrderStatus::OnHold)
@@ -270,7 +346,10 @@ impl Engine {
             return Some(AcceptanceOutcome::Accepted { erp_ref });
         }
         let timeout = Duration::from_millis(self.inner.options.sync_acceptance_timeout_ms);
-        tokio::time::timeout(timeout, rx).await.ok().and_then(Result::ok)
+        tokio::time::timeout(timeout, rx)
+            .await
+            .ok()
+            .and_then(Result::ok)
     }
 
     /// Poll one channel for orders updated since the stored cursor (minus
@@ -284,7 +363,13 @@ impl Engine {
             .ok_or_else(|| anyhow::anyhow!("no channel connection named {channel:?}"))?;
         let cursor_key = format!("poll_cursor:{channel}");
         let now = self.inner.clock.now_ms();
-        let cursor: i64 = self.inner.store.meta(&cursor_key).await?.and_then(|v| v.parse().ok()).unwrap_or(0);
+        let cursor: i64 = self
+            .inner
+            .store
+            .meta(&cursor_key)
+            .await?
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
         let since = (cursor - self.inner.options.reconcile_overlap_ms).max(0);
         let found = conn.connector.poll_updated_since(since).await?;
         let mut new = 0;
@@ -295,7 +380,10 @@ impl Engine {
                     source: format!("channel:{channel}"),
                     // Keyed by version, not delivery: a poll that sees the
                     // same state again is a duplicate, a newer state is not.
-                    message_key: format!("poll:{}:{}", envelope.external_order_id, envelope.source_version),
+                    message_key: format!(
+                        "poll:{}:{}",
+                        envelope.external_order_id, envelope.source_version
+                    ),
                     entity_key: order_entity_key(&order_id),
                     source_version: Some(envelope.source_version),
                     body,
@@ -307,13 +395,24 @@ impl Engine {
                 new += 1;
             }
         }
-        self.inner.store.set_meta(&cursor_key, &now.to_string()).await?;
+        self.inner
+            .store
+            .set_meta(&cursor_key, &now.to_string())
+            .await?;
         Ok(new)
     }
 
     /// Replay exceptions matching `filter` and wake the runner.
-    pub async fn replay(&self, filter: &ExceptionFilter, actor: &str) -> anyhow::Result<Vec<crossdock_model::ExceptionRecord>> {
-        let replayed = self.inner.store.replay_exceptions(filter, actor, self.inner.clock.now_ms()).await?;
+    pub async fn replay(
+        &self,
+        filter: &ExceptionFilter,
+        actor: &str,
+    ) -> anyhow::Result<Vec<crossdock_model::ExceptionRecord>> {
+        let replayed = self
+            .inner
+            .store
+            .replay_exceptions(filter, actor, self.inner.clock.now_ms())
+            .await?;
         self.inner.work_ready.notify_one();
         Ok(replayed)
     }
@@ -343,7 +442,11 @@ async fn run_dispatcher(inner: Arc<Inner>, cancel: CancellationToken, tracker: T
         }
         let limit = free.min(inner.options.claim_batch) as i64;
         let now = inner.clock.now_ms();
-        let jobs = match inner.store.claim_jobs(&inner.owner, now, inner.options.lease_ms, limit).await {
+        let jobs = match inner
+            .store
+            .claim_jobs(&inner.owner, now, inner.options.lease_ms, limit)
+            .await
+        {
             Ok(j) => j,
             Err(e) => {
                 tracing::warn!(error = %e, "Claiming jobs failed; retrying shortly.");
@@ -360,7 +463,9 @@ async fn run_dispatcher(inner: Arc<Inner>, cancel: CancellationToken, tracker: T
             continue;
         }
         for job in jobs {
-            let Ok(permit) = permits.clone().acquire_owned().await else { return };
+            let Ok(permit) = permits.clone().acquire_owned().await else {
+                return;
+            };
             let inner = inner.clone();
             tracker.spawn(async move {
                 process_job(&inner, job).await;
@@ -388,18 +493,41 @@ async fn process_job(inner: &Inner, job: Job) {
         return;
     };
     let now = inner.clock.now_ms();
-    let cx = StepCx { inner, entity_key: &job.entity_key, payload: &job.payload, now };
+    let cx = StepCx {
+        inner,
+        entity_key: &job.entity_key,
+        payload: &job.payload,
+        now,
+    };
     let result = run_step(step, &cx).await;
     let now = inner.clock.now_ms();
-    let order_id = job.payload.get("order_id").and_then(|v| v.as_str()).map(str::to_owned);
+    let order_id = job
+        .payload
+        .get("order_id")
+        .and_then(|v| v.as_str())
+        .map(str::to_owned);
     let outcome = match result {
         Ok(changes) => {
             let accepted = (step == Step::AcceptInErp)
-                .then(|| changes.orders.iter().find_map(|o| o.erp_ref.clone().map(|r| (o.id.clone(), r))))
+                .then(|| {
+                    changes
+                        .orders
+                        .iter()
+                        .find_map(|o| o.erp_ref.clone().map(|r| (o.id.clone(), r)))
+                })
                 .flatten();
-            match inner.store.complete_job(&job, &changes, now).await {
-                Ok(()) => {
-                    if !changes.jobs.is_empty() {
+            let has_jobs = !changes.jobs.is_empty();
+            match inner.completer.complete(job.clone(), changes).await {
+                Ok(false) => {
+                    tracing::warn!(
+                        job = job.id,
+                        step = step.as_str(),
+                        "Lease lost before the step was recorded; it will run again."
+                    );
+                    "lost"
+                }
+                Ok(true) => {
+                    if has_jobs {
                         inner.work_ready.notify_one();
                     }
                     if let Some((order_id, erp_ref)) = accepted {
@@ -408,29 +536,65 @@ async fn process_job(inner: &Inner, job: Job) {
                     "completed"
                 }
                 Err(e) => {
+                    // Nothing of the step was written; run it again soon
+                    // rather than when the lease runs out. Its effects are
+                    // recorded, so the rerun does not repeat them.
                     tracing::warn!(job = job.id, step = step.as_str(), error = %e, "Could not record a finished step; it will run again.");
+                    let again = inner.clock.now_ms() + inner.options.backoff_base_ms;
+                    if let Err(e) = inner
+                        .store
+                        .retry_job(&job, again, &e, false, &Changes::default(), now)
+                        .await
+                    {
+                        tracing::warn!(job = job.id, error = %e, "Could not reschedule; the lease will expire and the step run again.");
+                    }
                     "lost"
                 }
             }
         }
-        Err(StepError::Retry { reason, retry_after }) => {
+        Err(StepError::Retry {
+            reason,
+            retry_after,
+        }) => {
             if job.attempts >= inner.options.max_attempts {
-                let ex = exception(inner, &job, step, crossdock_model::ExceptionClass::Transient, format!("gave up after {} attempts: {reason}", job.attempts), now).await;
+                let ex = exception(
+                    inner,
+                    &job,
+                    step,
+                    crossdock_model::ExceptionClass::Transient,
+                    format!("gave up after {} attempts: {reason}", job.attempts),
+                    now,
+                )
+                .await;
                 park(inner, &job, &ex, &Changes::default(), order_id.as_deref()).await;
                 "exception"
             } else {
                 let delay = {
                     let mut rng = inner.rng.lock().unwrap_or_else(|p| p.into_inner());
-                    backoff_delay(job.attempts, inner.options.backoff_base_ms, inner.options.backoff_max_ms, retry_after, &mut *rng)
+                    backoff_delay(
+                        job.attempts,
+                        inner.options.backoff_base_ms,
+                        inner.options.backoff_max_ms,
+                        retry_after,
+                        &mut *rng,
+                    )
                 };
                 tracing::debug!(job = job.id, step = step.as_str(), attempt = job.attempts, delay_ms = delay, %reason, "Step will be retried.");
-                if let Err(e) = inner.store.retry_job(&job, now + delay, &reason, true, &Changes::default(), now).await {
+                if let Err(e) = inner
+                    .store
+                    .retry_job(&job, now + delay, &reason, true, &Changes::default(), now)
+                    .await
+                {
                     tracing::warn!(job = job.id, error = %e, "Could not schedule a retry; the lease will expire and the step run again.");
                 }
                 "retry"
             }
         }
-        Err(StepError::Fail { class, reason, changes }) => {
+        Err(StepError::Fail {
+            class,
+            reason,
+            changes,
+        }) => {
             let ex = exception(inner, &job, step, class, reason, now).await;
             park(inner, &job, &ex, &changes, order_id.as_deref()).await;
             "exception"
@@ -439,9 +603,22 @@ async fn process_job(inner: &Inner, job: Job) {
     telemetry::step_finished(step.as_str(), outcome, started.elapsed());
 }
 
-async fn exception(inner: &Inner, job: &Job, step: Step, class: crossdock_model::ExceptionClass, reason: String, now: i64) -> NewException {
+async fn exception(
+    inner: &Inner,
+    job: &Job,
+    step: Step,
+    class: crossdock_model::ExceptionClass,
+    reason: String,
+    now: i64,
+) -> NewException {
     let channel = match job.payload.get("order_id").and_then(|v| v.as_str()) {
-        Some(id) => inner.store.order(id).await.ok().flatten().map(|o| o.channel),
+        Some(id) => inner
+            .store
+            .order(id)
+            .await
+            .ok()
+            .flatten()
+            .map(|o| o.channel),
         None => None,
     };
     NewException {
@@ -455,7 +632,13 @@ async fn exception(inner: &Inner, job: &Job, step: Step, class: crossdock_model:
     }
 }
 
-async fn park(inner: &Inner, job: &Job, ex: &NewException, changes: &Changes, order_id: Option<&str>) {
+async fn park(
+    inner: &Inner,
+    job: &Job,
+    ex: &NewException,
+    changes: &Changes,
+    order_id: Option<&str>,
+) {
     let mut changes = changes.clone();
     changes.events.push(crossdock_store::NewEvent {
         entity_key: job.entity_key.clone(),
@@ -467,15 +650,27 @@ async fn park(inner: &Inner, job: &Job, ex: &NewException, changes: &Changes, or
         Ok(id) => {
             tracing::info!(job = job.id, exception = %id, step = %ex.step, class = ex.class.as_str(), reason = %ex.reason, "Step moved to the exception queue.");
             if let Some(order_id) = order_id {
-                notify_waiters(inner, order_id, AcceptanceOutcome::Refused { reason: ex.reason.clone() });
+                notify_waiters(
+                    inner,
+                    order_id,
+                    AcceptanceOutcome::Refused {
+                        reason: ex.reason.clone(),
+                    },
+                );
             }
         }
-        Err(e) => tracing::warn!(job = job.id, error = %e, "Could not park a failed step; it will run again."),
+        Err(e) => {
+            tracing::warn!(job = job.id, error = %e, "Could not park a failed step; it will run again.")
+        }
     }
 }
 
 fn notify_waiters(inner: &Inner, order_id: &str, outcome: AcceptanceOutcome) {
-    let waiting = inner.waiters.lock().unwrap_or_else(|p| p.into_inner()).remove(order_id);
+    let waiting = inner
+        .waiters
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .remove(order_id);
     for tx in waiting.into_iter().flatten() {
         let _ = tx.send(outcome.clone());
     }
@@ -498,13 +693,20 @@ async fn ensure_stock(engine: Engine, cancel: CancellationToken) {
                     ..ExceptionFilter::default()
                 };
                 match engine.replay(&filter, "hub:stock-loaded").await {
-                    Ok(r) if !r.is_empty() => tracing::info!(replayed = r.len(), "Revalidating orders held before stock was known."),
+                    Ok(r) if !r.is_empty() => tracing::info!(
+                        replayed = r.len(),
+                        "Revalidating orders held before stock was known."
+                    ),
                     Ok(_) => {}
-                    Err(e) => tracing::warn!(error = %e, "Could not replay orders held before stock was known."),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "Could not replay orders held before stock was known.")
+                    }
                 }
                 return;
             }
-            Err(e) => tracing::warn!(error = %e, retry_in_ms = wait.as_millis() as u64, "Could not read stock from the ERP; retrying."),
+            Err(e) => {
+                tracing::warn!(error = %e, retry_in_ms = wait.as_millis() as u64, "Could not read stock from the ERP; retrying.")
+            }
         }
         tokio::select! {
             _ = cancel.cancelled() => return,
@@ -523,8 +725,12 @@ async fn run_reconciler(engine: Engine, channel: String, cancel: CancellationTok
         }
         match engine.reconcile_once(&channel).await {
             Ok(0) => {}
-            Ok(n) => tracing::info!(%channel, new = n, "Reconciliation poll found orders the webhooks missed or changed."),
-            Err(e) => tracing::warn!(%channel, error = %e, "Reconciliation poll failed; next period tries again."),
+            Ok(n) => {
+                tracing::info!(%channel, new = n, "Reconciliation poll found orders the webhooks missed or changed.")
+            }
+            Err(e) => {
+                tracing::warn!(%channel, error = %e, "Reconciliation poll failed; next period tries again.")
+            }
         }
     }
 }
@@ -537,13 +743,21 @@ async fn run_metrics(inner: Arc<Inner>, cancel: CancellationToken) {
         }
         if let Ok(rows) = inner.store.exception_counts().await {
             for class in crossdock_model::ExceptionClass::ALL {
-                let n = rows.iter().filter(|(c, s, _)| c == class.as_str() && s == "open").map(|(_, _, n)| *n).sum();
+                let n = rows
+                    .iter()
+                    .filter(|(c, s, _)| c == class.as_str() && s == "open")
+                    .map(|(_, _, n)| *n)
+                    .sum();
                 telemetry::exceptions_open(class.as_str(), n);
             }
         }
         if let Ok(rows) = inner.store.order_status_counts().await {
             for st in OrderStatus::ALL {
-                let n = rows.iter().find(|(s, _)| s == st.as_str()).map(|(_, n)| *n).unwrap_or(0);
+                let n = rows
+                    .iter()
+                    .find(|(s, _)| s == st.as_str())
+                    .map(|(_, n)| *n)
+                    .unwrap_or(0);
                 telemetry::orders(st.as_str(), n);
             }
         }

@@ -1,12 +1,13 @@
-//! Group commit for inbound messages: webhook handlers hand their message
-//! to one committer task, which writes whatever has queued up in a single
-//! transaction and then answers every handler. Each handler still answers
-//! its sender only after its message is committed; many of them just share
-//! one commit (and one fsync).
+//! Group commit. Callers hand their write to one committer task, which
+//! writes whatever has queued up in a single transaction and then answers
+//! every caller. Each caller still proceeds only after its own write is
+//! committed; many of them just share one commit. The hub uses it at the
+//! door (inbound messages) and for finished workflow steps.
 
+use std::future::Future;
 use std::sync::Arc;
 
-use crossdock_store::{Accepted, NewMessage, Store};
+use crossdock_store::{Accepted, Changes, Job, NewMessage, Store};
 use tokio::sync::{Notify, mpsc, oneshot};
 
 #[derive(Debug, thiserror::Error)]
@@ -17,65 +18,133 @@ pub enum IngestError {
     Closed,
 }
 
-type Request = (NewMessage, oneshot::Sender<Result<Accepted, IngestError>>);
-
-/// Cheap-to-clone handle to the committer task.
-#[derive(Clone, Debug)]
-pub struct Ingestor {
-    tx: mpsc::Sender<Request>,
+/// A committer task fed through a channel; cheap to clone.
+pub(crate) struct Batcher<T, R> {
+    tx: mpsc::Sender<(T, oneshot::Sender<R>)>,
 }
 
+impl<T, R> Clone for Batcher<T, R> {
+    fn clone(&self) -> Self {
+        Batcher {
+            tx: self.tx.clone(),
+        }
+    }
+}
+
+impl<T: Send + 'static, R: Send + 'static> Batcher<T, R> {
+    /// Start the committer: `commit` receives up to `max_batch` queued items
+    /// and returns one answer per item, in order.
+    pub(crate) fn start<F, Fut>(max_batch: usize, mut commit: F) -> Self
+    where
+        F: FnMut(Vec<T>) -> Fut + Send + 'static,
+        Fut: Future<Output = Vec<R>> + Send,
+    {
+        let (tx, mut rx) = mpsc::channel::<(T, oneshot::Sender<R>)>(max_batch * 4);
+        tokio::spawn(async move {
+            let mut batch = Vec::with_capacity(max_batch);
+            while rx.recv_many(&mut batch, max_batch).await > 0 {
+                let (items, replies): (Vec<T>, Vec<_>) = batch.drain(..).unzip();
+                for (reply, answer) in replies.into_iter().zip(commit(items).await) {
+                    let _ = reply.send(answer);
+                }
+            }
+        });
+        Batcher { tx }
+    }
+
+    /// Queue one item; resolves with its answer once committed. `None` when
+    /// the committer is gone (shutdown).
+    pub(crate) async fn submit(&self, item: T) -> Option<R> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.send((item, reply)).await.ok()?;
+        rx.await.ok()
+    }
+}
+
+/// Commits inbound messages, each with its first job.
+#[derive(Clone)]
+pub struct Ingestor(Batcher<NewMessage, Result<Accepted, IngestError>>);
+
 impl Ingestor {
-    /// Start the committer. `work_ready` is notified after each commit that
-    /// enqueued jobs, so idle workers wake at once.
+    /// `work_ready` is notified after each commit that enqueued jobs, so
+    /// idle workers wake at once.
     pub fn start(store: Store, max_batch: usize, work_ready: Arc<Notify>) -> Ingestor {
-        let (tx, rx) = mpsc::channel::<Request>(max_batch * 4);
-        tokio::spawn(run_committer(store, rx, max_batch, work_ready));
-        Ingestor { tx }
+        Ingestor(Batcher::start(
+            max_batch,
+            move |messages: Vec<NewMessage>| {
+                let (store, work_ready) = (store.clone(), work_ready.clone());
+                async move {
+                    match store.accept_messages(&messages).await {
+                        Ok(results) => {
+                            for (m, r) in messages.iter().zip(&results) {
+                                let outcome = match r {
+                                    Accepted::New(_) => "accepted",
+                                    Accepted::Duplicate(_) => "duplicate",
+                                };
+                                crate::telemetry::ingest(&m.source, outcome);
+                            }
+                            if results.iter().any(|r| matches!(r, Accepted::New(_))) {
+                                work_ready.notify_one();
+                            }
+                            results.into_iter().map(Ok).collect()
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, size = messages.len(), "Inbox commit failed; senders get 503 and will retry.");
+                            let msg = e.to_string();
+                            messages
+                                .iter()
+                                .map(|_| Err(IngestError::Store(msg.clone())))
+                                .collect()
+                        }
+                    }
+                }
+            },
+        ))
     }
 
     /// Commit one message; resolves once it is durable.
     pub async fn submit(&self, message: NewMessage) -> Result<Accepted, IngestError> {
-        let (reply, rx) = oneshot::channel();
-        self.tx.send((message, reply)).await.map_err(|_| IngestError::Closed)?;
-        rx.await.map_err(|_| IngestError::Closed)?
+        self.0
+            .submit(message)
+            .await
+            .unwrap_or(Err(IngestError::Closed))
     }
 }
 
-async fn run_committer(
-    store: Store,
-    mut rx: mpsc::Receiver<Request>,
-    max_batch: usize,
-    work_ready: Arc<Notify>,
-) {
-    let mut batch: Vec<Request> = Vec::with_capacity(max_batch);
-    while rx.recv_many(&mut batch, max_batch).await > 0 {
-        let (messages, replies): (Vec<NewMessage>, Vec<_>) = batch.drain(..).unzip();
-        match store.accept_messages(&messages).await {
-            Ok(results) => {
-                let any_new = results.iter().any(|r| matches!(r, Accepted::New(_)));
-                for ((m, reply), r) in messages.iter().zip(replies).zip(results) {
-                    crate::telemetry::ingest(
-                        &m.source,
-                        match r {
-                            Accepted::New(_) => "accepted",
-                            Accepted::Duplicate(_) => "duplicate",
-                        },
-                    );
-                    let _ = reply.send(Ok(r));
+/// Commits finished steps: each job's completion with the step's writes.
+#[derive(Clone)]
+pub(crate) struct Completer(Batcher<(Job, Changes), Result<bool, String>>);
+
+impl Completer {
+    pub(crate) fn start(
+        store: Store,
+        max_batch: usize,
+        now: Arc<dyn Fn() -> i64 + Send + Sync>,
+    ) -> Completer {
+        Completer(Batcher::start(
+            max_batch,
+            move |items: Vec<(Job, Changes)>| {
+                let (store, now) = (store.clone(), now.clone());
+                async move {
+                    let refs: Vec<(&Job, &Changes)> = items.iter().map(|(j, c)| (j, c)).collect();
+                    match store.complete_jobs(&refs, now()).await {
+                        Ok(held) => held.into_iter().map(Ok).collect(),
+                        Err(e) => {
+                            let msg = e.to_string();
+                            items.iter().map(|_| Err(msg.clone())).collect()
+                        }
+                    }
                 }
-                if any_new {
-                    work_ready.notify_waiters();
-                    work_ready.notify_one();
-                }
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, size = messages.len(), "Inbox commit failed; senders get 503 and will retry.");
-                let msg = e.to_string();
-                for reply in replies {
-                    let _ = reply.send(Err(IngestError::Store(msg.clone())));
-                }
-            }
-        }
+            },
+        ))
+    }
+
+    /// Commit a finished step. `Ok(false)`: the lease was lost and nothing
+    /// was written; `Err`: the commit failed and the step will run again.
+    pub(crate) async fn complete(&self, job: Job, changes: Changes) -> Result<bool, String> {
+        self.0
+            .submit((job, changes))
+            .await
+            .unwrap_or_else(|| Err("shutting down".into()))
     }
 }

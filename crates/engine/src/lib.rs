@@ -18,7 +18,9 @@ pub mod telemetry;
 mod workflow;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use engine::{AcceptanceOutcome, ChannelConnection, Connections, Engine, EngineHandle, Receipt, Refusal};
+pub use engine::{
+    AcceptanceOutcome, ChannelConnection, Connections, Engine, EngineHandle, Receipt, Refusal,
+};
 pub use ingest::{IngestError, Ingestor};
 pub use options::EngineOptions;
 pub use retry::backoff_delay;

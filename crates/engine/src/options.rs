@@ -58,10 +58,19 @@ impl EngineOptions {
             (self.claim_batch == 0, "claim_batch must be at least 1"),
             (self.lease_ms < 1_000, "lease_ms must be at least 1000"),
             (self.max_attempts < 1, "max_attempts must be at least 1"),
-            (self.backoff_base_ms < 1, "backoff_base_ms must be at least 1"),
-            (self.backoff_max_ms < self.backoff_base_ms, "backoff_max_ms must be >= backoff_base_ms"),
+            (
+                self.backoff_base_ms < 1,
+                "backoff_base_ms must be at least 1",
+            ),
+            (
+                self.backoff_max_ms < self.backoff_base_ms,
+                "backoff_max_ms must be >= backoff_base_ms",
+            ),
             (self.ingest_batch == 0, "ingest_batch must be at least 1"),
-            (self.reconcile_overlap_ms < 0, "reconcile_overlap_ms must not be negative"),
+            (
+                self.reconcile_overlap_ms < 0,
+                "reconcile_overlap_ms must not be negative",
+            ),
         ];
         match checks.iter().find(|(bad, _)| *bad) {
             Some((_, msg)) => Err((*msg).to_owned()),

@@ -40,7 +40,11 @@ mod tests {
         for attempt in 1..=12 {
             let d = backoff_delay(attempt, 100, 5_000, None, &mut rng);
             let ceiling = (100i64 << (attempt - 1)).min(5_000);
-            assert!(d >= ceiling / 2 && d <= ceiling, "attempt {attempt}: {d} not in [{}, {ceiling}]", ceiling / 2);
+            assert!(
+                d >= ceiling / 2 && d <= ceiling,
+                "attempt {attempt}: {d} not in [{}, {ceiling}]",
+                ceiling / 2
+            );
         }
     }
 
@@ -57,11 +61,15 @@ mod tests {
     fn same_seed_same_delays() {
         let a: Vec<i64> = {
             let mut rng = SmallRng::seed_from_u64(1);
-            (1..10).map(|n| backoff_delay(n, 50, 10_000, None, &mut rng)).collect()
+            (1..10)
+                .map(|n| backoff_delay(n, 50, 10_000, None, &mut rng))
+                .collect()
         };
         let b: Vec<i64> = {
             let mut rng = SmallRng::seed_from_u64(1);
-            (1..10).map(|n| backoff_delay(n, 50, 10_000, None, &mut rng)).collect()
+            (1..10)
+                .map(|n| backoff_delay(n, 50, 10_000, None, &mut rng))
+                .collect()
         };
         assert_eq!(a, b);
     }

@@ -15,7 +15,8 @@ pub const ORDERS_BY_STATUS: &str = "crossdock_orders";
 
 /// Outcome of one inbound message at the door.
 pub fn ingest(source: &str, outcome: &'static str) {
-    metrics::counter!(INGEST_TOTAL, "source" => source.to_owned(), "outcome" => outcome).increment(1);
+    metrics::counter!(INGEST_TOTAL, "source" => source.to_owned(), "outcome" => outcome)
+        .increment(1);
 }
 
 pub fn step_finished(step: &'static str, outcome: &'static str, took: Duration) {
@@ -26,7 +27,8 @@ pub fn step_finished(step: &'static str, outcome: &'static str, took: Duration) 
 /// `outcome`: applied, found (resolved in doubt by lookup), skipped (already
 /// applied), rejected, transient.
 pub fn effect(target: &str, outcome: &'static str) {
-    metrics::counter!(EFFECTS_TOTAL, "target" => target.to_owned(), "outcome" => outcome).increment(1);
+    metrics::counter!(EFFECTS_TOTAL, "target" => target.to_owned(), "outcome" => outcome)
+        .increment(1);
 }
 
 pub fn queue(ready: i64, running: i64, oldest_age_ms: i64) {

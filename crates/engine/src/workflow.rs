@@ -77,20 +77,34 @@ pub fn order_entity_key(order_id: &str) -> String {
 #[derive(Debug)]
 pub(crate) enum StepError {
     /// Try again later (target busy, down, or in doubt).
-    Retry { reason: String, retry_after: Option<std::time::Duration> },
+    Retry {
+        reason: String,
+        retry_after: Option<std::time::Duration>,
+    },
     /// Give up: to the exception queue, with writes that record the failure.
-    Fail { class: ExceptionClass, reason: String, changes: Box<Changes> },
+    Fail {
+        class: ExceptionClass,
+        reason: String,
+        changes: Box<Changes>,
+    },
 }
 
 impl StepError {
     fn fail(class: ExceptionClass, reason: impl Into<String>) -> Self {
-        StepError::Fail { class, reason: reason.into(), changes: Box::default() }
+        StepError::Fail {
+            class,
+            reason: reason.into(),
+            changes: Box::default(),
+        }
     }
 }
 
 impl From<StoreError> for StepError {
     fn from(e: StoreError) -> Self {
-        StepError::Retry { reason: format!("store: {e}"), retry_after: None }
+        StepError::Retry {
+            reason: format!("store: {e}"),
+            retry_after: None,
+        }
     }
 }
 
@@ -106,8 +120,16 @@ impl From<EffectError> for StepError {
 impl From<ConnectorError> for StepError {
     fn from(e: ConnectorError) -> Self {
         match e {
-            ConnectorError::Transient { reason, retry_after } => StepError::Retry { reason, retry_after },
-            ConnectorError::Rejected { reason } => StepError::fail(ExceptionClass::Permanent, reason),
+            ConnectorError::Transient {
+                reason,
+                retry_after,
+            } => StepError::Retry {
+                reason,
+                retry_after,
+            },
+            ConnectorError::Rejected { reason } => {
+                StepError::fail(ExceptionClass::Permanent, reason)
+            }
             ConnectorError::Unauthorized { reason } => {
                 StepError::fail(ExceptionClass::Permanent, format!("unauthorized: {reason}"))
             }
@@ -127,18 +149,30 @@ pub(crate) struct StepCx<'a> {
 
 impl StepCx<'_> {
     fn event(&self, kind: &str, detail: serde_json::Value) -> NewEvent {
-        NewEvent { entity_key: self.entity_key.to_owned(), at: self.now, kind: kind.to_owned(), detail }
+        NewEvent {
+            entity_key: self.entity_key.to_owned(),
+            at: self.now,
+            kind: kind.to_owned(),
+            detail,
+        }
     }
 
     fn next(&self, step: Step, payload: serde_json::Value) -> NewJob {
-        NewJob { entity_key: self.entity_key.to_owned(), step: step.as_str().to_owned(), payload, run_at: self.now }
+        NewJob {
+            entity_key: self.entity_key.to_owned(),
+            step: step.as_str().to_owned(),
+            payload,
+            run_at: self.now,
+        }
     }
 
     fn str_field(&self, name: &str) -> Result<&str, StepError> {
         self.payload
             .get(name)
             .and_then(|v| v.as_str())
-            .ok_or_else(|| StepError::fail(ExceptionClass::Mapping, format!("job payload lacks {name}")))
+            .ok_or_else(|| {
+                StepError::fail(ExceptionClass::Mapping, format!("job payload lacks {name}"))
+            })
     }
 
     fn inbox_id(&self) -> Result<i64, StepError> {
@@ -150,15 +184,22 @@ impl StepCx<'_> {
 
     async fn order(&self) -> Result<Order, StepError> {
         let id = self.str_field("order_id")?;
-        self.inner
-            .store
-            .order_for_update(id)
-            .await?
-            .ok_or_else(|| StepError::fail(ExceptionClass::Validation, format!("order {id} does not exist")))
+        self.inner.store.order(id).await?.ok_or_else(|| {
+            StepError::fail(
+                ExceptionClass::Validation,
+                format!("order {id} does not exist"),
+            )
+        })
     }
 
     /// Move `order` to `status`, with an audit event. Refuses to move backwards.
-    fn transition(&self, order: &mut Order, status: OrderStatus, changes: &mut Changes, detail: serde_json::Value) {
+    fn transition(
+        &self,
+        order: &mut Order,
+        status: OrderStatus,
+        changes: &mut Changes,
+        detail: serde_json::Value,
+    ) {
         if order.status == status || !order.status.may_become(status) {
             return;
         }
@@ -173,9 +214,18 @@ impl StepCx<'_> {
     /// Put the order on hold and fail the step.
     fn hold(&self, mut order: Order, class: ExceptionClass, reason: String) -> StepError {
         let mut changes = Changes::default();
-        self.transition(&mut order, OrderStatus::OnHold, &mut changes, json!({ "reason": reason }));
+        self.transition(
+            &mut order,
+            OrderStatus::OnHold,
+            &mut changes,
+            json!({ "reason": reason }),
+        );
         changes.orders.push(order);
-        StepError::Fail { class, reason, changes: Box::new(changes) }
+        StepError::Fail {
+            class,
+            reason,
+            changes: Box::new(changes),
+        }
     }
 }
 
@@ -200,20 +250,35 @@ fn tombstone_key(order_id: &str) -> String {
 async fn channel_message(cx: &StepCx<'_>) -> StepResult {
     let inbox_id = cx.inbox_id()?;
     let store = &cx.inner.store;
-    let msg = store
-        .inbox_message(inbox_id)
-        .await?
-        .ok_or_else(|| StepError::fail(ExceptionClass::Mapping, format!("inbox message {inbox_id} is gone")))?;
-    let channel_name = msg.source.strip_prefix("channel:").unwrap_or(&msg.source);
-    let conn = cx.inner.connections.channels.get(channel_name).ok_or_else(|| {
-        StepError::fail(ExceptionClass::Mapping, format!("no channel connection named {channel_name:?}"))
+    let msg = store.inbox_message(inbox_id).await?.ok_or_else(|| {
+        StepError::fail(
+            ExceptionClass::Mapping,
+            format!("inbox message {inbox_id} is gone"),
+        )
     })?;
+    let channel_name = msg.source.strip_prefix("channel:").unwrap_or(&msg.source);
+    let conn = cx
+        .inner
+        .connections
+        .channels
+        .get(channel_name)
+        .ok_or_else(|| {
+            StepError::fail(
+                ExceptionClass::Mapping,
+                format!("no channel connection named {channel_name:?}"),
+            )
+        })?;
     let event = match conn.connector.map_message(&msg.body) {
         Ok(e) => e,
         Err(e) => {
             let mut changes = Changes::default();
-            changes.inbox.push((inbox_id, InboxStatus::Failed, Some(e.to_string())));
-            changes.events.push(cx.event("mapping_failed", json!({ "inbox_id": inbox_id, "error": e.to_string() })));
+            changes
+                .inbox
+                .push((inbox_id, InboxStatus::Failed, Some(e.to_string())));
+            changes.events.push(cx.event(
+                "mapping_failed",
+                json!({ "inbox_id": inbox_id, "error": e.to_string() }),
+            ));
             return Err(StepError::Fail {
                 class: ExceptionClass::Mapping,
                 reason: format!("{channel_name} message {}: {e}", msg.message_key),
@@ -225,7 +290,7 @@ async fn channel_message(cx: &StepCx<'_>) -> StepResult {
     match event {
         ChannelEvent::Order(order) => {
             let mut order = *order;
-            let current = store.order_for_update(&order.id).await?;
+            let current = store.order(&order.id).await?;
             match current {
                 None => {
                     if let Some(v) = store.meta(&tombstone_key(&order.id)).await? {
@@ -236,8 +301,15 @@ async fn channel_message(cx: &StepCx<'_>) -> StepResult {
                             order.status = OrderStatus::Cancelled;
                             order.source_version = cancelled_at;
                             changes.orders.push(order);
-                            changes.inbox.push((inbox_id, InboxStatus::Stale, Some("order was already cancelled".into())));
-                            changes.events.push(cx.event("received_after_cancellation", json!({ "inbox_id": inbox_id })));
+                            changes.inbox.push((
+                                inbox_id,
+                                InboxStatus::Stale,
+                                Some("order was already cancelled".into()),
+                            ));
+                            changes.events.push(cx.event(
+                                "received_after_cancellation",
+                                json!({ "inbox_id": inbox_id }),
+                            ));
                             return Ok(changes);
                         }
                     }
@@ -246,7 +318,9 @@ async fn channel_message(cx: &StepCx<'_>) -> StepResult {
                         "received",
                         json!({ "inbox_id": inbox_id, "source_version": order.source_version, "channel": order.channel }),
                     ));
-                    changes.jobs.push(cx.next(Step::Validate, json!({ "order_id": order.id })));
+                    changes
+                        .jobs
+                        .push(cx.next(Step::Validate, json!({ "order_id": order.id })));
                     changes.orders.push(order);
                     changes.inbox.push((inbox_id, InboxStatus::Processed, None));
                 }
@@ -255,7 +329,10 @@ async fn channel_message(cx: &StepCx<'_>) -> StepResult {
                         changes.inbox.push((
                             inbox_id,
                             InboxStatus::Stale,
-                            Some(format!("version {} <= applied {}", order.source_version, cur.source_version)),
+                            Some(format!(
+                                "version {} <= applied {}",
+                                order.source_version, cur.source_version
+                            )),
                         ));
                         changes.events.push(cx.event(
                             "stale_message_ignored",
@@ -271,19 +348,31 @@ async fn channel_message(cx: &StepCx<'_>) -> StepResult {
                             cur.shipping_address = order.shipping_address;
                             cur.billing_address = order.billing_address;
                         }
-                        changes.events.push(cx.event("order_updated", json!({ "inbox_id": inbox_id, "version": cur.source_version })));
+                        changes.events.push(cx.event(
+                            "order_updated",
+                            json!({ "inbox_id": inbox_id, "version": cur.source_version }),
+                        ));
                         changes.orders.push(cur);
                         changes.inbox.push((inbox_id, InboxStatus::Processed, None));
                     }
                 }
             }
         }
-        ChannelEvent::Cancelled { external_order_id, source_version, reason } => {
+        ChannelEvent::Cancelled {
+            external_order_id,
+            source_version,
+            reason,
+        } => {
             let order_id = order_id_for(channel_name, &external_order_id);
-            match store.order_for_update(&order_id).await? {
+            match store.order(&order_id).await? {
                 None => {
-                    store.set_meta(&tombstone_key(&order_id), &source_version.to_string()).await?;
-                    changes.events.push(cx.event("cancelled_before_received", json!({ "inbox_id": inbox_id, "reason": reason })));
+                    store
+                        .set_meta(&tombstone_key(&order_id), &source_version.to_string())
+                        .await?;
+                    changes.events.push(cx.event(
+                        "cancelled_before_received",
+                        json!({ "inbox_id": inbox_id, "reason": reason }),
+                    ));
                     changes.inbox.push((inbox_id, InboxStatus::Processed, None));
                 }
                 Some(mut cur) => {
@@ -291,12 +380,21 @@ async fn channel_message(cx: &StepCx<'_>) -> StepResult {
                         changes.inbox.push((
                             inbox_id,
                             InboxStatus::Stale,
-                            Some(format!("version {source_version} <= applied {}", cur.source_version)),
+                            Some(format!(
+                                "version {source_version} <= applied {}",
+                                cur.source_version
+                            )),
                         ));
-                        changes.events.push(cx.event("stale_message_ignored", json!({ "inbox_id": inbox_id })));
+                        changes.events.push(
+                            cx.event("stale_message_ignored", json!({ "inbox_id": inbox_id })),
+                        );
                     } else if cur.any_shipped() {
                         let mut changes = Changes::default();
-                        changes.inbox.push((inbox_id, InboxStatus::Failed, Some("cancellation after shipment".into())));
+                        changes.inbox.push((
+                            inbox_id,
+                            InboxStatus::Failed,
+                            Some("cancellation after shipment".into()),
+                        ));
                         return Err(StepError::Fail {
                             class: ExceptionClass::Authority,
                             reason: format!(
@@ -307,17 +405,27 @@ async fn channel_message(cx: &StepCx<'_>) -> StepResult {
                         });
                     } else if cur.status.is_terminal() {
                         cur.source_version = source_version;
-                        changes.inbox.push((inbox_id, InboxStatus::Processed, Some(format!("order already {}", cur.status))));
+                        changes.inbox.push((
+                            inbox_id,
+                            InboxStatus::Processed,
+                            Some(format!("order already {}", cur.status)),
+                        ));
                         changes.orders.push(cur);
                     } else {
                         // Stop the warehouse first: if units are already
                         // leaving, the order cannot be cancelled and the ERP
                         // sales order must stay.
                         if let Some(outcome) = cancel_at_warehouse(cx, &cur).await? {
-                            changes.events.push(cx.event("warehouse_cancel", json!({ "outcome": outcome })));
+                            changes
+                                .events
+                                .push(cx.event("warehouse_cancel", json!({ "outcome": outcome })));
                             if outcome == CancelOutcome::TooLate {
                                 let mut changes = Changes::default();
-                                changes.inbox.push((inbox_id, InboxStatus::Failed, Some("cancellation too late at the warehouse".into())));
+                                changes.inbox.push((
+                                    inbox_id,
+                                    InboxStatus::Failed,
+                                    Some("cancellation too late at the warehouse".into()),
+                                ));
                                 return Err(StepError::Fail {
                                     class: ExceptionClass::Authority,
                                     reason: format!(
@@ -330,14 +438,26 @@ async fn channel_message(cx: &StepCx<'_>) -> StepResult {
                         if let Some(erp_ref) = &cur.erp_ref {
                             // Cancelling is idempotent at the ERP, so a retry of this step is safe.
                             cx.inner.connections.erp.cancel_sales_order(erp_ref).await?;
-                            changes.events.push(cx.event("erp_sales_order_cancelled", json!({ "erp_ref": erp_ref })));
+                            changes.events.push(
+                                cx.event(
+                                    "erp_sales_order_cancelled",
+                                    json!({ "erp_ref": erp_ref }),
+                                ),
+                            );
                         }
                         cur.source_version = source_version;
-                        cx.transition(&mut cur, OrderStatus::Cancelled, &mut changes, json!({ "reason": reason }));
+                        cx.transition(
+                            &mut cur,
+                            OrderStatus::Cancelled,
+                            &mut changes,
+                            json!({ "reason": reason }),
+                        );
                         for l in &mut cur.lines {
                             l.cancelled_quantity = l.quantity - l.shipped_quantity;
                         }
-                        changes.reservations.push(ReservationChange::ReleaseOrder { order_id: cur.id.clone() });
+                        changes.reservations.push(ReservationChange::ReleaseOrder {
+                            order_id: cur.id.clone(),
+                        });
                         changes.orders.push(cur);
                         changes.inbox.push((inbox_id, InboxStatus::Processed, None));
                     }
@@ -355,7 +475,10 @@ fn fulfillment_request_id(order_id: &str, location: &str) -> String {
 
 /// Ask the warehouse holding the order's request to stop it. `None` when
 /// the order was never released (nothing to stop).
-async fn cancel_at_warehouse(cx: &StepCx<'_>, order: &Order) -> Result<Option<CancelOutcome>, StepError> {
+async fn cancel_at_warehouse(
+    cx: &StepCx<'_>,
+    order: &Order,
+) -> Result<Option<CancelOutcome>, StepError> {
     let released = cx
         .inner
         .store
@@ -364,21 +487,37 @@ async fn cancel_at_warehouse(cx: &StepCx<'_>, order: &Order) -> Result<Option<Ca
         .into_iter()
         .filter(|e| e.kind == "release")
         .collect::<Vec<_>>();
-    let Some(effect) = released.first() else { return Ok(None) };
-    let location = effect.target.strip_prefix("warehouse:").unwrap_or(&effect.target);
+    let Some(effect) = released.first() else {
+        return Ok(None);
+    };
+    let location = effect
+        .target
+        .strip_prefix("warehouse:")
+        .unwrap_or(&effect.target);
     let warehouse = cx
         .inner
         .connections
         .warehouses
         .iter()
         .find(|w| w.name() == location)
-        .ok_or_else(|| StepError::fail(ExceptionClass::Mapping, format!("no warehouse connection named {location:?}")))?;
-    Ok(Some(warehouse.cancel_release(&fulfillment_request_id(&order.id, location)).await?))
+        .ok_or_else(|| {
+            StepError::fail(
+                ExceptionClass::Mapping,
+                format!("no warehouse connection named {location:?}"),
+            )
+        })?;
+    Ok(Some(
+        warehouse
+            .cancel_release(&fulfillment_request_id(&order.id, location))
+            .await?,
+    ))
 }
 
 async fn validate(cx: &StepCx<'_>) -> StepResult {
     let mut order = cx.order().await?;
-    if order.status.is_terminal() || order.status > OrderStatus::Validated && order.status != OrderStatus::OnHold {
+    if order.status.is_terminal()
+        || order.status > OrderStatus::Validated && order.status != OrderStatus::OnHold
+    {
         return Ok(Changes::default());
     }
     let mut problems = Vec::new();
@@ -389,9 +528,16 @@ async fn validate(cx: &StepCx<'_>) -> StepResult {
         if l.quantity == 0 {
             problems.push(format!("lines[{i}].quantity: must be at least 1"));
         }
-        for (field, m) in [("unit_price", l.unit_price), ("discount", l.discount), ("tax", l.tax)] {
+        for (field, m) in [
+            ("unit_price", l.unit_price),
+            ("discount", l.discount),
+            ("tax", l.tax),
+        ] {
             if m.currency != order.currency {
-                problems.push(format!("lines[{i}].{field}: currency {} differs from order currency {}", m.currency, order.currency));
+                problems.push(format!(
+                    "lines[{i}].{field}: currency {} differs from order currency {}",
+                    m.currency, order.currency
+                ));
             }
             if m.amount.is_sign_negative() {
                 problems.push(format!("lines[{i}].{field}: negative amount {}", m.amount));
@@ -404,7 +550,10 @@ async fn validate(cx: &StepCx<'_>) -> StepResult {
     if problems.is_empty() {
         match order.computed_total() {
             Ok(t) if t == order.total => {}
-            Ok(t) => problems.push(format!("total: channel says {} but lines and shipping add up to {}", order.total, t)),
+            Ok(t) => problems.push(format!(
+                "total: channel says {} but lines and shipping add up to {}",
+                order.total, t
+            )),
             Err(e) => problems.push(format!("total: {e}")),
         }
     }
@@ -419,34 +568,64 @@ async fn validate(cx: &StepCx<'_>) -> StepResult {
     }
     let mut changes = Changes::default();
     cx.transition(&mut order, OrderStatus::Validated, &mut changes, json!({}));
-    changes.jobs.push(cx.next(Step::Reserve, json!({ "order_id": order.id })));
+    changes
+        .jobs
+        .push(cx.next(Step::Reserve, json!({ "order_id": order.id })));
     changes.orders.push(order);
     Ok(changes)
 }
 
 async fn reserve(cx: &StepCx<'_>) -> StepResult {
     let mut order = cx.order().await?;
-    if order.status.is_terminal() || order.status > OrderStatus::Reserved && order.status != OrderStatus::OnHold {
+    if order.status.is_terminal()
+        || order.status > OrderStatus::Reserved && order.status != OrderStatus::OnHold
+    {
         return Ok(Changes::default());
     }
     let lines: Vec<ReserveLine> = order
         .lines
         .iter()
         .filter(|l| l.open_quantity() > 0)
-        .map(|l| ReserveLine { line_id: l.line_id.clone(), sku: l.sku.clone(), quantity: i64::from(l.open_quantity()) })
+        .map(|l| ReserveLine {
+            line_id: l.line_id.clone(),
+            sku: l.sku.clone(),
+            quantity: i64::from(l.open_quantity()),
+        })
         .collect();
-    let candidates: Vec<String> = cx.inner.connections.warehouses.iter().map(|w| w.name().to_owned()).collect();
-    let Some(location) = cx.inner.store.reserve(&order.id, &lines, &candidates).await? else {
+    let candidates: Vec<String> = cx
+        .inner
+        .connections
+        .warehouses
+        .iter()
+        .map(|w| w.name().to_owned())
+        .collect();
+    let Some(location) = cx
+        .inner
+        .store
+        .reserve(&order.id, &lines, &candidates)
+        .await?
+    else {
         let reason = format!(
             "insufficient stock: no warehouse of [{}] can serve every line ({})",
             candidates.join(", "),
-            lines.iter().map(|l| format!("{} x{}", l.sku, l.quantity)).collect::<Vec<_>>().join(", ")
+            lines
+                .iter()
+                .map(|l| format!("{} x{}", l.sku, l.quantity))
+                .collect::<Vec<_>>()
+                .join(", ")
         );
         return Err(cx.hold(order, ExceptionClass::Validation, reason));
     };
     let mut changes = Changes::default();
-    cx.transition(&mut order, OrderStatus::Reserved, &mut changes, json!({ "location": location }));
-    changes.jobs.push(cx.next(Step::AcceptInErp, json!({ "order_id": order.id })));
+    cx.transition(
+        &mut order,
+        OrderStatus::Reserved,
+        &mut changes,
+        json!({ "location": location }),
+    );
+    changes
+        .jobs
+        .push(cx.next(Step::AcceptInErp, json!({ "order_id": order.id })));
     changes.orders.push(order);
     Ok(changes)
 }
@@ -458,7 +637,9 @@ fn erp_reference(order: &Order) -> String {
 
 async fn accept_in_erp(cx: &StepCx<'_>) -> StepResult {
     let mut order = cx.order().await?;
-    if order.status.is_terminal() || order.status > OrderStatus::AcceptedByErp && order.status != OrderStatus::OnHold {
+    if order.status.is_terminal()
+        || order.status > OrderStatus::AcceptedByErp && order.status != OrderStatus::OnHold
+    {
         return Ok(Changes::default());
     }
     let erp = &cx.inner.connections.erp;
@@ -466,7 +647,12 @@ async fn accept_in_erp(cx: &StepCx<'_>) -> StepResult {
     let (doc, outcome) = run_effect(
         &cx.inner.store,
         cx.now,
-        EffectSpec { key: format!("erp:sales_order:{}", order.id), target: "erp", kind: "create_sales_order", entity_key: cx.entity_key },
+        EffectSpec {
+            key: format!("erp:sales_order:{}", order.id),
+            target: "erp",
+            kind: "create_sales_order",
+            entity_key: cx.entity_key,
+        },
         || erp.find_sales_order(&reference),
         || async {
             // The customer is its own effect so that a retry after a 429
@@ -475,7 +661,12 @@ async fn accept_in_erp(cx: &StepCx<'_>) -> StepResult {
             let (customer_id, _) = run_effect(
                 &cx.inner.store,
                 cx.now,
-                EffectSpec { key: format!("erp:customer:{}", order.id), target: "erp", kind: "upsert_customer", entity_key: cx.entity_key },
+                EffectSpec {
+                    key: format!("erp:customer:{}", order.id),
+                    target: "erp",
+                    kind: "upsert_customer",
+                    entity_key: cx.entity_key,
+                },
                 || async { Ok(None) },
                 || erp.upsert_customer(&order.customer),
             )
@@ -484,31 +675,52 @@ async fn accept_in_erp(cx: &StepCx<'_>) -> StepResult {
                 EffectError::Connector(c) => c,
                 EffectError::Store(s) => ConnectorError::transient(format!("store: {s}")),
             })?;
-            erp.create_sales_order(&reference, &customer_id, &order).await
+            erp.create_sales_order(&reference, &customer_id, &order)
+                .await
         },
     )
     .await
     .map_err(|e| match StepError::from(e) {
-        StepError::Fail { class, reason, .. } => cx.hold(order.clone(), class, format!("ERP refused the sales order: {reason}")),
+        StepError::Fail { class, reason, .. } => cx.hold(
+            order.clone(),
+            class,
+            format!("ERP refused the sales order: {reason}"),
+        ),
         other => other,
     })?;
     let mut changes = Changes::default();
     order.erp_ref = Some(doc.id.clone());
-    changes.events.push(cx.event("effect", json!({ "effect": "create_sales_order", "erp_ref": doc.id, "outcome": outcome })));
-    cx.transition(&mut order, OrderStatus::AcceptedByErp, &mut changes, json!({ "erp_ref": doc.id }));
-    changes.jobs.push(cx.next(Step::Release, json!({ "order_id": order.id })));
+    changes.events.push(cx.event(
+        "effect",
+        json!({ "effect": "create_sales_order", "erp_ref": doc.id, "outcome": outcome }),
+    ));
+    cx.transition(
+        &mut order,
+        OrderStatus::AcceptedByErp,
+        &mut changes,
+        json!({ "erp_ref": doc.id }),
+    );
+    changes
+        .jobs
+        .push(cx.next(Step::Release, json!({ "order_id": order.id })));
     changes.orders.push(order);
     Ok(changes)
 }
 
 async fn release(cx: &StepCx<'_>) -> StepResult {
     let mut order = cx.order().await?;
-    if order.status.is_terminal() || order.status >= OrderStatus::ReleasedToWarehouse && order.status != OrderStatus::OnHold {
+    if order.status.is_terminal()
+        || order.status >= OrderStatus::ReleasedToWarehouse && order.status != OrderStatus::OnHold
+    {
         return Ok(Changes::default());
     }
     let reservations = cx.inner.store.reservations(&order.id).await?;
     let Some(location) = reservations.first().map(|r| r.location.clone()) else {
-        return Err(cx.hold(order, ExceptionClass::Validation, "no reservation to release against".into()));
+        return Err(cx.hold(
+            order,
+            ExceptionClass::Validation,
+            "no reservation to release against".into(),
+        ));
     };
     let warehouse = cx
         .inner
@@ -516,7 +728,12 @@ async fn release(cx: &StepCx<'_>) -> StepResult {
         .warehouses
         .iter()
         .find(|w| w.name() == location)
-        .ok_or_else(|| StepError::fail(ExceptionClass::Mapping, format!("no warehouse connection named {location:?}")))?;
+        .ok_or_else(|| {
+            StepError::fail(
+                ExceptionClass::Mapping,
+                format!("no warehouse connection named {location:?}"),
+            )
+        })?;
     let request = FulfillmentRequest {
         id: fulfillment_request_id(&order.id, &location),
         order_id: order.id.clone(),
@@ -529,14 +746,23 @@ async fn release(cx: &StepCx<'_>) -> StepResult {
             .lines
             .iter()
             .filter(|l| l.open_quantity() > 0)
-            .map(|l| FulfillmentLine { line_id: l.line_id.clone(), sku: l.sku.clone(), quantity: l.open_quantity() })
+            .map(|l| FulfillmentLine {
+                line_id: l.line_id.clone(),
+                sku: l.sku.clone(),
+                quantity: l.open_quantity(),
+            })
             .collect(),
     };
     let target = format!("warehouse:{location}");
     let (warehouse_id, outcome) = run_effect(
         &cx.inner.store,
         cx.now,
-        EffectSpec { key: format!("warehouse:release:{}", request.id), target: &target, kind: "release", entity_key: cx.entity_key },
+        EffectSpec {
+            key: format!("warehouse:release:{}", request.id),
+            target: &target,
+            kind: "release",
+            entity_key: cx.entity_key,
+        },
         || warehouse.find_release(&request.id),
         || warehouse.release(&request),
     )
@@ -546,7 +772,12 @@ async fn release(cx: &StepCx<'_>) -> StepResult {
         "effect",
         json!({ "effect": "release", "warehouse": location, "request_id": request.id, "warehouse_id": warehouse_id, "outcome": outcome }),
     ));
-    cx.transition(&mut order, OrderStatus::ReleasedToWarehouse, &mut changes, json!({ "warehouse": location }));
+    cx.transition(
+        &mut order,
+        OrderStatus::ReleasedToWarehouse,
+        &mut changes,
+        json!({ "warehouse": location }),
+    );
     changes.orders.push(order);
     Ok(changes)
 }
@@ -554,35 +785,70 @@ async fn release(cx: &StepCx<'_>) -> StepResult {
 async fn warehouse_shipment(cx: &StepCx<'_>) -> StepResult {
     let inbox_id = cx.inbox_id()?;
     let store = &cx.inner.store;
-    let msg = store
-        .inbox_message(inbox_id)
-        .await?
-        .ok_or_else(|| StepError::fail(ExceptionClass::Mapping, format!("inbox message {inbox_id} is gone")))?;
-    let name = msg.source.strip_prefix("warehouse:").unwrap_or(&msg.source);
-    let warehouse = cx.inner.connections.warehouses.iter().find(|w| w.name() == name).ok_or_else(|| {
-        StepError::fail(ExceptionClass::Mapping, format!("no warehouse connection named {name:?}"))
+    let msg = store.inbox_message(inbox_id).await?.ok_or_else(|| {
+        StepError::fail(
+            ExceptionClass::Mapping,
+            format!("inbox message {inbox_id} is gone"),
+        )
     })?;
+    let name = msg.source.strip_prefix("warehouse:").unwrap_or(&msg.source);
+    let warehouse = cx
+        .inner
+        .connections
+        .warehouses
+        .iter()
+        .find(|w| w.name() == name)
+        .ok_or_else(|| {
+            StepError::fail(
+                ExceptionClass::Mapping,
+                format!("no warehouse connection named {name:?}"),
+            )
+        })?;
     let shipment = warehouse.map_shipment(&msg.body).map_err(|e| {
         let mut changes = Changes::default();
-        changes.inbox.push((inbox_id, InboxStatus::Failed, Some(e.to_string())));
-        StepError::Fail { class: ExceptionClass::Mapping, reason: format!("{name} shipment: {e}"), changes: Box::new(changes) }
+        changes
+            .inbox
+            .push((inbox_id, InboxStatus::Failed, Some(e.to_string())));
+        StepError::Fail {
+            class: ExceptionClass::Mapping,
+            reason: format!("{name} shipment: {e}"),
+            changes: Box::new(changes),
+        }
     })?;
-    let mut order = store.order_for_update(&shipment.order_id).await?.ok_or_else(|| {
-        StepError::fail(ExceptionClass::Validation, format!("shipment {} names unknown order {}", shipment.id, shipment.order_id))
+    let mut order = store.order(&shipment.order_id).await?.ok_or_else(|| {
+        StepError::fail(
+            ExceptionClass::Validation,
+            format!(
+                "shipment {} names unknown order {}",
+                shipment.id, shipment.order_id
+            ),
+        )
     })?;
     let mut changes = Changes::default();
     if store.shipment(&shipment.id).await?.is_some() {
-        changes.inbox.push((inbox_id, InboxStatus::Stale, Some("shipment already recorded".into())));
+        changes.inbox.push((
+            inbox_id,
+            InboxStatus::Stale,
+            Some("shipment already recorded".into()),
+        ));
         return Ok(changes);
     }
     for (i, sl) in shipment.lines.iter().enumerate() {
         let Some(line) = order.lines.iter_mut().find(|l| l.line_id == sl.line_id) else {
-            return Err(StepError::fail(ExceptionClass::Validation, format!("lines[{i}].line_id: order has no line {:?}", sl.line_id)));
+            return Err(StepError::fail(
+                ExceptionClass::Validation,
+                format!("lines[{i}].line_id: order has no line {:?}", sl.line_id),
+            ));
         };
         if sl.quantity > line.open_quantity() {
             return Err(StepError::fail(
                 ExceptionClass::Validation,
-                format!("lines[{i}].quantity: {} shipped but only {} open on line {}", sl.quantity, line.open_quantity(), sl.line_id),
+                format!(
+                    "lines[{i}].quantity: {} shipped but only {} open on line {}",
+                    sl.quantity,
+                    line.open_quantity(),
+                    sl.line_id
+                ),
             ));
         }
         line.shipped_quantity += sl.quantity;
@@ -592,14 +858,26 @@ async fn warehouse_shipment(cx: &StepCx<'_>) -> StepResult {
             quantity: i64::from(sl.quantity),
         });
     }
-    let status = if order.fully_resolved() { OrderStatus::Shipped } else { OrderStatus::PartiallyShipped };
-    cx.transition(&mut order, status, &mut changes, json!({ "shipment_id": shipment.id }));
+    let status = if order.fully_resolved() {
+        OrderStatus::Shipped
+    } else {
+        OrderStatus::PartiallyShipped
+    };
+    cx.transition(
+        &mut order,
+        status,
+        &mut changes,
+        json!({ "shipment_id": shipment.id }),
+    );
     changes.events.push(cx.event(
         "shipment_received",
         json!({ "shipment_id": shipment.id, "warehouse": shipment.warehouse, "tracking": shipment.tracking.number,
                 "lines": shipment.lines.iter().map(|l| json!({"line_id": l.line_id, "quantity": l.quantity})).collect::<Vec<_>>() }),
     ));
-    changes.jobs.push(cx.next(Step::ConfirmShipment, json!({ "order_id": order.id, "shipment_id": shipment.id })));
+    changes.jobs.push(cx.next(
+        Step::ConfirmShipment,
+        json!({ "order_id": order.id, "shipment_id": shipment.id }),
+    ));
     changes.shipments.push((shipment, None));
     changes.orders.push(order);
     changes.inbox.push((inbox_id, InboxStatus::Processed, None));
@@ -610,13 +888,23 @@ async fn confirm_shipment(cx: &StepCx<'_>) -> StepResult {
     let mut order = cx.order().await?;
     let shipment_id = cx.str_field("shipment_id")?;
     let store = &cx.inner.store;
-    let stored = store
-        .shipment(shipment_id)
-        .await?
-        .ok_or_else(|| StepError::fail(ExceptionClass::Validation, format!("shipment {shipment_id} does not exist")))?;
-    let conn = cx.inner.connections.channels.get(&order.channel).ok_or_else(|| {
-        StepError::fail(ExceptionClass::Mapping, format!("no channel connection named {:?}", order.channel))
+    let stored = store.shipment(shipment_id).await?.ok_or_else(|| {
+        StepError::fail(
+            ExceptionClass::Validation,
+            format!("shipment {shipment_id} does not exist"),
+        )
     })?;
+    let conn = cx
+        .inner
+        .connections
+        .channels
+        .get(&order.channel)
+        .ok_or_else(|| {
+            StepError::fail(
+                ExceptionClass::Mapping,
+                format!("no channel connection named {:?}", order.channel),
+            )
+        })?;
     let mut changes = Changes::default();
     if stored.confirmed_at.is_none() {
         let confirmation = ShipConfirmation {
@@ -628,8 +916,16 @@ async fn confirm_shipment(cx: &StepCx<'_>) -> StepResult {
         let (confirmation_id, outcome) = run_effect(
             store,
             cx.now,
-            EffectSpec { key: format!("channel:ship_confirm:{}", stored.shipment.id), target: &target, kind: "ship_confirm", entity_key: cx.entity_key },
-            || conn.connector.find_shipment_confirmation(&order.external_id, &confirmation.package_id),
+            EffectSpec {
+                key: format!("channel:ship_confirm:{}", stored.shipment.id),
+                target: &target,
+                kind: "ship_confirm",
+                entity_key: cx.entity_key,
+            },
+            || {
+                conn.connector
+                    .find_shipment_confirmation(&order.external_id, &confirmation.package_id)
+            },
             || conn.connector.confirm_shipment(&confirmation),
         )
         .await?;
@@ -637,7 +933,9 @@ async fn confirm_shipment(cx: &StepCx<'_>) -> StepResult {
             "effect",
             json!({ "effect": "ship_confirm", "shipment_id": stored.shipment.id, "confirmation_id": confirmation_id, "outcome": outcome }),
         ));
-        changes.shipments.push((stored.shipment.clone(), Some(cx.now)));
+        changes
+            .shipments
+            .push((stored.shipment.clone(), Some(cx.now)));
     }
     let others_confirmed = store
         .shipments_for(&order.id)
@@ -645,8 +943,15 @@ async fn confirm_shipment(cx: &StepCx<'_>) -> StepResult {
         .iter()
         .all(|s| s.shipment.id == stored.shipment.id || s.confirmed_at.is_some());
     if order.fully_resolved() && others_confirmed && order.status == OrderStatus::Shipped {
-        cx.transition(&mut order, OrderStatus::ConfirmedToChannel, &mut changes, json!({}));
-        changes.jobs.push(cx.next(Step::Invoice, json!({ "order_id": order.id })));
+        cx.transition(
+            &mut order,
+            OrderStatus::ConfirmedToChannel,
+            &mut changes,
+            json!({}),
+        );
+        changes
+            .jobs
+            .push(cx.next(Step::Invoice, json!({ "order_id": order.id })));
         changes.orders.push(order);
     }
     Ok(changes)
@@ -662,15 +967,30 @@ async fn invoice(cx: &StepCx<'_>) -> StepResult {
     let (doc, outcome) = run_effect(
         &cx.inner.store,
         cx.now,
-        EffectSpec { key: format!("erp:invoice:{}", order.id), target: "erp", kind: "post_invoice", entity_key: cx.entity_key },
+        EffectSpec {
+            key: format!("erp:invoice:{}", order.id),
+            target: "erp",
+            kind: "post_invoice",
+            entity_key: cx.entity_key,
+        },
         || erp.find_invoice(&reference),
         || erp.post_invoice(&reference, &order),
     )
     .await?;
     let mut changes = Changes::default();
-    changes.events.push(cx.event("effect", json!({ "effect": "post_invoice", "invoice": doc.id, "outcome": outcome })));
-    cx.transition(&mut order, OrderStatus::Invoiced, &mut changes, json!({ "invoice": doc.id }));
-    changes.jobs.push(cx.next(Step::Close, json!({ "order_id": order.id })));
+    changes.events.push(cx.event(
+        "effect",
+        json!({ "effect": "post_invoice", "invoice": doc.id, "outcome": outcome }),
+    ));
+    cx.transition(
+        &mut order,
+        OrderStatus::Invoiced,
+        &mut changes,
+        json!({ "invoice": doc.id }),
+    );
+    changes
+        .jobs
+        .push(cx.next(Step::Close, json!({ "order_id": order.id })));
     changes.orders.push(order);
     Ok(changes)
 }
@@ -680,9 +1000,10 @@ async fn close(cx: &StepCx<'_>) -> StepResult {
     let mut changes = Changes::default();
     if order.status == OrderStatus::Invoiced {
         cx.transition(&mut order, OrderStatus::Closed, &mut changes, json!({}));
-        changes.reservations.push(ReservationChange::ReleaseOrder { order_id: order.id.clone() });
+        changes.reservations.push(ReservationChange::ReleaseOrder {
+            order_id: order.id.clone(),
+        });
         changes.orders.push(order);
     }
     Ok(changes)
 }
-

@@ -60,9 +60,13 @@ impl ExceptionStatus {
     }
 
     pub fn parse(s: &str) -> Option<ExceptionStatus> {
-        [ExceptionStatus::Open, ExceptionStatus::Replayed, ExceptionStatus::Resolved]
-            .into_iter()
-            .find(|c| c.as_str() == s)
+        [
+            ExceptionStatus::Open,
+            ExceptionStatus::Replayed,
+            ExceptionStatus::Resolved,
+        ]
+        .into_iter()
+        .find(|c| c.as_str() == s)
     }
 }
 

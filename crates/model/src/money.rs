@@ -101,23 +101,38 @@ impl Money {
     }
 
     pub fn zero(currency: Currency) -> Self {
-        Money { amount: Decimal::ZERO, currency }
+        Money {
+            amount: Decimal::ZERO,
+            currency,
+        }
     }
 
     pub fn checked_add(self, other: Money) -> Result<Money, MoneyError> {
         if self.currency != other.currency {
             return Err(MoneyError::CurrencyMismatch(self.currency, other.currency));
         }
-        let amount = self.amount.checked_add(other.amount).ok_or(MoneyError::Overflow)?;
-        Ok(Money { amount, currency: self.currency })
+        let amount = self
+            .amount
+            .checked_add(other.amount)
+            .ok_or(MoneyError::Overflow)?;
+        Ok(Money {
+            amount,
+            currency: self.currency,
+        })
     }
 
     pub fn checked_sub(self, other: Money) -> Result<Money, MoneyError> {
         if self.currency != other.currency {
             return Err(MoneyError::CurrencyMismatch(self.currency, other.currency));
         }
-        let amount = self.amount.checked_sub(other.amount).ok_or(MoneyError::Overflow)?;
-        Ok(Money { amount, currency: self.currency })
+        let amount = self
+            .amount
+            .checked_sub(other.amount)
+            .ok_or(MoneyError::Overflow)?;
+        Ok(Money {
+            amount,
+            currency: self.currency,
+        })
     }
 
     pub fn checked_mul(self, quantity: u32) -> Result<Money, MoneyError> {
@@ -125,7 +140,10 @@ impl Money {
             .amount
             .checked_mul(Decimal::from(quantity))
             .ok_or(MoneyError::Overflow)?;
-        Ok(Money { amount, currency: self.currency })
+        Ok(Money {
+            amount,
+            currency: self.currency,
+        })
     }
 
     /// The amount in integer minor units (cents), rounded half away from zero
@@ -197,9 +215,18 @@ mod tests {
 
     #[test]
     fn minor_units_round_half_away_from_zero() {
-        assert_eq!(Money::new(dec!(0.125), Currency::USD).minor_units(), Some(13));
-        assert_eq!(Money::new(dec!(-0.125), Currency::USD).minor_units(), Some(-13));
-        assert_eq!(Money::new(dec!(1500), "JPY".parse().unwrap()).minor_units(), Some(1500));
+        assert_eq!(
+            Money::new(dec!(0.125), Currency::USD).minor_units(),
+            Some(13)
+        );
+        assert_eq!(
+            Money::new(dec!(-0.125), Currency::USD).minor_units(),
+            Some(-13)
+        );
+        assert_eq!(
+            Money::new(dec!(1500), "JPY".parse().unwrap()).minor_units(),
+            Some(1500)
+        );
     }
 
     proptest! {

@@ -233,7 +233,6 @@ impl Order {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -31,7 +31,7 @@ mod tests {
         let (_, money) = schemas.iter().find(|(n, _)| *n == "Money").unwrap();
         let v = serde_json::to_value(money).unwrap();
         assert_eq!(v["properties"]["amount"]["type"], "string");
-        assert_eq!(v["properties"]["currency"]["pattern"], "^[A-Z]{3}$");
+        assert_eq!(v["$defs"]["Currency"]["pattern"], "^[A-Z]{3}$");
         let (_, order) = schemas.iter().find(|(n, _)| *n == "Order").unwrap();
         let v = serde_json::to_value(order).unwrap();
         assert_eq!(v["properties"]["external_id"]["type"], "string");

@@ -15,7 +15,11 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError { status, code, message: message.into() }
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
     }
 
     pub fn not_found(message: impl Into<String>) -> Self {
@@ -27,28 +31,46 @@ impl ApiError {
     }
 
     pub fn internal(e: impl std::fmt::Display) -> Self {
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "CD-SRV-0500", e.to_string())
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "CD-SRV-0500",
+            e.to_string(),
+        )
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, axum::Json(json!({ "error": { "code": self.code, "message": self.message } }))).into_response()
+        (
+            self.status,
+            axum::Json(json!({ "error": { "code": self.code, "message": self.message } })),
+        )
+            .into_response()
     }
 }
 
 impl From<crossdock_store::StoreError> for ApiError {
     fn from(e: crossdock_store::StoreError) -> Self {
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "CD-SRV-0503", format!("store: {e}"))
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "CD-SRV-0503",
+            format!("store: {e}"),
+        )
     }
 }
 
 impl From<Refusal> for ApiError {
     fn from(r: Refusal) -> Self {
         match r {
-            Refusal::UnknownSource { .. } => ApiError::new(StatusCode::NOT_FOUND, "CD-IN-0404", r.to_string()),
-            Refusal::BadPayload(e) => ApiError::new(StatusCode::BAD_REQUEST, "CD-IN-0400", e.to_string()),
-            Refusal::Unavailable(m) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "CD-IN-0503", m),
+            Refusal::UnknownSource { .. } => {
+                ApiError::new(StatusCode::NOT_FOUND, "CD-IN-0404", r.to_string())
+            }
+            Refusal::BadPayload(e) => {
+                ApiError::new(StatusCode::BAD_REQUEST, "CD-IN-0400", e.to_string())
+            }
+            Refusal::Unavailable(m) => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "CD-IN-0503", m)
+            }
         }
     }
 }

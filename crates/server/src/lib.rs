@@ -31,7 +31,9 @@ pub struct ServerOptions {
 
 impl Default for ServerOptions {
     fn default() -> Self {
-        ServerOptions { max_body_bytes: 1024 * 1024 }
+        ServerOptions {
+            max_body_bytes: 1024 * 1024,
+        }
     }
 }
 
@@ -51,7 +53,10 @@ pub fn metrics_handle() -> PrometheusHandle {
             let builder = PrometheusBuilder::new()
                 .set_buckets_for_metric(
                     metrics_exporter_prometheus::Matcher::Suffix("_seconds".into()),
-                    &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0],
+                    &[
+                        0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                        10.0,
+                    ],
                 )
                 .unwrap_or_else(|_| PrometheusBuilder::new());
             match builder.install_recorder() {
@@ -66,7 +71,12 @@ pub fn metrics_handle() -> PrometheusHandle {
 
 /// The router of the hub's HTTP surface.
 pub fn router(engine: Engine, options: ServerOptions, ready: CancellationToken) -> Router {
-    let state = AppState { engine, metrics: metrics_handle(), options: Arc::new(options), ready };
+    let state = AppState {
+        engine,
+        metrics: metrics_handle(),
+        options: Arc::new(options),
+        ready,
+    };
     Router::new()
         .route("/webhooks/channels/{name}", post(channel_webhook))
         .route("/webhooks/warehouses/{name}", post(warehouse_webhook))
@@ -79,7 +89,10 @@ pub fn router(engine: Engine, options: ServerOptions, ready: CancellationToken) 
         .route("/v1/inventory", get(list_inventory))
         .route("/v1/inventory/{sku}", get(get_inventory))
         .route("/v1/stats", get(stats))
-        .route("/healthz", get(|| async { axum::Json(json!({ "status": "ok" })) }))
+        .route(
+            "/healthz",
+            get(|| async { axum::Json(json!({ "status": "ok" })) }),
+        )
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .fallback(|| async { ApiError::not_found("no such route") })
@@ -90,10 +103,17 @@ pub fn router(engine: Engine, options: ServerOptions, ready: CancellationToken) 
 }
 
 /// Serve `router` on `listener` until `shutdown` is cancelled.
-pub async fn serve(listener: tokio::net::TcpListener, router: Router, shutdown: CancellationToken) -> std::io::Result<()> {
-    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move { shutdown.cancelled().await })
+    .await
 }
 
 async fn read_body(state: &AppState, source: &str, body: Body) -> Result<Bytes, ApiError> {
@@ -104,21 +124,39 @@ async fn read_body(state: &AppState, source: &str, body: Body) -> Result<Bytes, 
             let reason = format!("body exceeds {limit} bytes");
             // The sender's bytes past the limit are not read; the record
             // keeps the fact and the reason.
-            state.engine.reject(source, &reason, b"", state.engine.clock().now_ms()).await;
-            Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "CD-IN-0413", reason))
+            state
+                .engine
+                .reject(source, &reason, b"", state.engine.clock().now_ms())
+                .await;
+            Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "CD-IN-0413",
+                reason,
+            ))
         }
     }
 }
 
-async fn channel_webhook(State(s): State<AppState>, Path(name): Path<String>, headers: HeaderMap, body: Body) -> Response {
+async fn channel_webhook(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let body = match read_body(&s, &format!("channel:{name}"), body).await {
         Ok(b) => b,
         Err(e) => return e.into_response(),
     };
-    match s.engine.receive_channel_webhook(&name, &headers, &body).await {
+    match s
+        .engine
+        .receive_channel_webhook(&name, &headers, &body)
+        .await
+    {
         Ok(receipt) => {
             let status = match &receipt.acceptance {
-                Some(crossdock_engine::AcceptanceOutcome::Refused { .. }) => StatusCode::UNPROCESSABLE_ENTITY,
+                Some(crossdock_engine::AcceptanceOutcome::Refused { .. }) => {
+                    StatusCode::UNPROCESSABLE_ENTITY
+                }
                 _ => StatusCode::OK,
             };
             (status, axum::Json(receipt)).into_response()
@@ -127,32 +165,53 @@ async fn channel_webhook(State(s): State<AppState>, Path(name): Path<String>, he
     }
 }
 
-async fn warehouse_webhook(State(s): State<AppState>, Path(name): Path<String>, headers: HeaderMap, body: Body) -> Response {
+async fn warehouse_webhook(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let body = match read_body(&s, &format!("warehouse:{name}"), body).await {
         Ok(b) => b,
         Err(e) => return e.into_response(),
     };
-    match s.engine.receive_warehouse_webhook(&name, &headers, &body).await {
+    match s
+        .engine
+        .receive_warehouse_webhook(&name, &headers, &body)
+        .await
+    {
         Ok(receipt) => (StatusCode::OK, axum::Json(receipt)).into_response(),
         Err(e) => ApiError::from(e).into_response(),
     }
 }
 
-async fn list_orders(State(s): State<AppState>, Query(filter): Query<OrderFilter>) -> Result<Response, ApiError> {
+async fn list_orders(
+    State(s): State<AppState>,
+    Query(filter): Query<OrderFilter>,
+) -> Result<Response, ApiError> {
     let orders = s.engine.store().orders(&filter).await?;
     Ok(axum::Json(json!({ "orders": orders })).into_response())
 }
 
-async fn get_order(State(s): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn get_order(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     let store = s.engine.store();
-    let order = store.order(&id).await?.ok_or_else(|| ApiError::not_found(format!("order {id} not found")))?;
+    let order = store
+        .order(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("order {id} not found")))?;
     let shipments = store.shipments_for(&id).await?;
     let reservations = store.reservations(&id).await?;
     let effects = store.effects_for(&order_entity_key(&id)).await?;
     Ok(axum::Json(json!({ "order": order, "shipments": shipments, "reservations": reservations, "effects": effects })).into_response())
 }
 
-async fn order_timeline(State(s): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn order_timeline(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     let store = s.engine.store();
     if store.order(&id).await?.is_none() {
         return Err(ApiError::not_found(format!("order {id} not found")));
@@ -161,25 +220,48 @@ async fn order_timeline(State(s): State<AppState>, Path(id): Path<String>) -> Re
     Ok(axum::Json(json!({ "order_id": id, "events": events })).into_response())
 }
 
-async fn list_exceptions(State(s): State<AppState>, Query(filter): Query<ExceptionFilter>) -> Result<Response, ApiError> {
+async fn list_exceptions(
+    State(s): State<AppState>,
+    Query(filter): Query<ExceptionFilter>,
+) -> Result<Response, ApiError> {
     let exceptions = s.engine.store().exceptions(&filter).await?;
     Ok(axum::Json(json!({ "exceptions": exceptions })).into_response())
 }
 
-async fn replay_exceptions(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+async fn replay_exceptions(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let filter: ExceptionFilter = if body.is_empty() {
         ExceptionFilter::default()
     } else {
-        serde_json::from_slice(&body).map_err(|e| ApiError::bad_request("CD-API-0400", format!("replay filter: {e}")))?
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::bad_request("CD-API-0400", format!("replay filter: {e}")))?
     };
     let actor = actor(&headers);
-    let replayed = s.engine.replay(&filter, &actor).await.map_err(ApiError::internal)?;
+    let replayed = s
+        .engine
+        .replay(&filter, &actor)
+        .await
+        .map_err(ApiError::internal)?;
     Ok(axum::Json(json!({ "replayed": replayed.len(), "exceptions": replayed })).into_response())
 }
 
-async fn replay_one(State(s): State<AppState>, Path(id): Path<String>, headers: HeaderMap) -> Result<Response, ApiError> {
-    let filter = ExceptionFilter { id: Some(id.clone()), ..Default::default() };
-    let replayed = s.engine.replay(&filter, &actor(&headers)).await.map_err(ApiError::internal)?;
+async fn replay_one(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let filter = ExceptionFilter {
+        id: Some(id.clone()),
+        ..Default::default()
+    };
+    let replayed = s
+        .engine
+        .replay(&filter, &actor(&headers))
+        .await
+        .map_err(ApiError::internal)?;
     if replayed.is_empty() {
         return Err(ApiError::not_found(format!("no open exception {id}")));
     }
@@ -199,20 +281,30 @@ async fn list_inventory(State(s): State<AppState>) -> Result<Response, ApiError>
     Ok(axum::Json(json!({ "positions": positions })).into_response())
 }
 
-async fn get_inventory(State(s): State<AppState>, Path(sku): Path<String>) -> Result<Response, ApiError> {
+async fn get_inventory(
+    State(s): State<AppState>,
+    Path(sku): Path<String>,
+) -> Result<Response, ApiError> {
     let positions = s.engine.store().positions(Some(&sku)).await?;
     if positions.is_empty() {
         return Err(ApiError::not_found(format!("no positions for SKU {sku}")));
     }
     let available: i64 = positions.iter().map(|p| p.on_hand - p.reserved).sum();
-    Ok(axum::Json(json!({ "sku": sku, "available": available, "positions": positions })).into_response())
+    Ok(
+        axum::Json(json!({ "sku": sku, "available": available, "positions": positions }))
+            .into_response(),
+    )
 }
 
 async fn stats(State(s): State<AppState>) -> Result<Response, ApiError> {
     let store = s.engine.store();
     let now = s.engine.clock().now_ms();
-    let orders: serde_json::Map<String, serde_json::Value> =
-        store.order_status_counts().await?.into_iter().map(|(k, v)| (k, json!(v))).collect();
+    let orders: serde_json::Map<String, serde_json::Value> = store
+        .order_status_counts()
+        .await?
+        .into_iter()
+        .map(|(k, v)| (k, json!(v)))
+        .collect();
     Ok(axum::Json(json!({
         "orders": orders,
         "inbox": store.inbox_counts().await?,
@@ -227,17 +319,31 @@ async fn stats(State(s): State<AppState>) -> Result<Response, ApiError> {
 
 async fn readyz(State(s): State<AppState>) -> Response {
     if !s.ready.is_cancelled() {
-        return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "CD-SRV-0503", "starting").into_response();
+        return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "CD-SRV-0503", "starting")
+            .into_response();
     }
-    match s.engine.store().queue_stats(s.engine.clock().now_ms()).await {
+    match s
+        .engine
+        .store()
+        .queue_stats(s.engine.clock().now_ms())
+        .await
+    {
         Ok(_) => axum::Json(json!({ "status": "ready" })).into_response(),
-        Err(e) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "CD-SRV-0503", format!("store: {e}")).into_response(),
+        Err(e) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "CD-SRV-0503",
+            format!("store: {e}"),
+        )
+        .into_response(),
     }
 }
 
 async fn metrics(State(s): State<AppState>) -> Response {
     (
-        [(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
         s.metrics.render(),
     )
         .into_response()

@@ -27,11 +27,18 @@ pub struct Store {
     /// same pool as `reader`.
     writer: AnyPool,
     reader: AnyPool,
+    /// When `claim_jobs` last put expired leases back (ms, the caller's clock).
+    last_reclaim: std::sync::Arc<std::sync::atomic::AtomicI64>,
 }
+
+/// How often `claim_jobs` looks for jobs whose lease expired.
+const RECLAIM_EVERY_MS: i64 = 1_000;
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("backend", &self.backend).finish()
+        f.debug_struct("Store")
+            .field("backend", &self.backend)
+            .finish()
     }
 }
 
@@ -50,12 +57,24 @@ impl Store {
     pub async fn open(url: &str) -> Result<Store> {
         install_drivers();
         let store = if let Some(rest) = url.strip_prefix("sqlite:") {
-            let path = rest.trim_start_matches("//").split('?').next().unwrap_or("");
-            if let Some(parent) = std::path::Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
-                std::fs::create_dir_all(parent)
-                    .map_err(|e| StoreError::Corrupt(format!("cannot create {}: {e}", parent.display())))?;
+            let path = rest
+                .trim_start_matches("//")
+                .split('?')
+                .next()
+                .unwrap_or("");
+            if let Some(parent) = std::path::Path::new(path)
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+            {
+                std::fs::create_dir_all(parent).map_err(|e| {
+                    StoreError::Corrupt(format!("cannot create {}: {e}", parent.display()))
+                })?;
             }
-            let url = if url.contains('?') { url.to_owned() } else { format!("{url}?mode=rwc") };
+            let url = if url.contains('?') {
+                url.to_owned()
+            } else {
+                format!("{url}?mode=rwc")
+            };
             let opts = |max| {
                 AnyPoolOptions::new()
                     .max_connections(max)
@@ -82,14 +101,24 @@ impl Store {
             // commit crosses the WAL threshold, which is what made ingest's
             // tail latency spike.
             tokio::spawn(checkpoint_wal(reader.clone()));
-            Store { backend: Backend::Sqlite, writer, reader }
+            Store {
+                backend: Backend::Sqlite,
+                writer,
+                reader,
+                last_reclaim: Default::default(),
+            }
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let pool = AnyPoolOptions::new()
                 .max_connections(16)
                 .acquire_timeout(Duration::from_secs(60))
                 .connect(url)
                 .await?;
-            Store { backend: Backend::Postgres, writer: pool.clone(), reader: pool }
+            Store {
+                backend: Backend::Postgres,
+                writer: pool.clone(),
+                reader: pool,
+                last_reclaim: Default::default(),
+            }
         } else {
             return Err(StoreError::UnsupportedUrl(url.to_owned()));
         };
@@ -140,9 +169,19 @@ impl Store {
                 if i > 0 {
                     sql.push(',');
                 }
-                sql.push_str(&format!("(${}, ${}, ${}, ${}, 'accepted', ${}, ${})", b + 1, b + 2, b + 3, b + 4, b + 5, b + 6));
+                sql.push_str(&format!(
+                    "(${}, ${}, ${}, ${}, 'accepted', ${}, ${})",
+                    b + 1,
+                    b + 2,
+                    b + 3,
+                    b + 4,
+                    b + 5,
+                    b + 6
+                ));
             }
-            sql.push_str(" ON CONFLICT (source, message_key) DO NOTHING RETURNING id, source, message_key");
+            sql.push_str(
+                " ON CONFLICT (source, message_key) DO NOTHING RETURNING id, source, message_key",
+            );
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
             for m in chunk {
                 q = q
@@ -186,7 +225,11 @@ impl Store {
                     }
                 }
             }
-            let now = chunk.iter().map(|m| m.received_at).max().unwrap_or_default();
+            let now = chunk
+                .iter()
+                .map(|m| m.received_at)
+                .max()
+                .unwrap_or_default();
             insert_jobs(&mut tx, &new_jobs, now).await?;
         }
         tx.commit().await?;
@@ -227,11 +270,19 @@ impl Store {
         row.map(|r| inbox_from_row(&r)).transpose()
     }
 
-    pub async fn inbox_messages(&self, status: Option<&str>, limit: i64) -> Result<Vec<InboxMessage>> {
+    pub async fn inbox_messages(
+        &self,
+        status: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<InboxMessage>> {
         let sql = format!(
             "SELECT id, source, message_key, entity_key, source_version, status, duplicates, \
              received_at, body, note FROM inbox {} ORDER BY id DESC LIMIT {}",
-            if status.is_some() { "WHERE status = $1" } else { "" },
+            if status.is_some() {
+                "WHERE status = $1"
+            } else {
+                ""
+            },
             limit.max(0)
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -278,14 +329,27 @@ impl Store {
     /// A job is runnable when it is due and no earlier job of the same entity
     /// is still waiting or running, so one entity's steps run in order. Jobs
     /// whose lease expired (their worker died) become runnable again first.
-    pub async fn claim_jobs(&self, owner: &str, now: i64, lease_ms: i64, limit: i64) -> Result<Vec<Job>> {
-        sqlx::query(
-            "UPDATE jobs SET status = 'ready', lease_owner = NULL, lease_until = NULL, \
-             last_error = 'lease expired' WHERE status = 'running' AND lease_until < $1",
-        )
-        .bind(now)
-        .execute(&self.writer)
-        .await?;
+    pub async fn claim_jobs(
+        &self,
+        owner: &str,
+        now: i64,
+        lease_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<Job>> {
+        // Jobs whose worker died are put back first. The scan is cheap but
+        // not free, and a lease is long, so once a second is plenty.
+        let last = self.last_reclaim.load(std::sync::atomic::Ordering::Relaxed);
+        if now - last >= RECLAIM_EVERY_MS || now < last {
+            self.last_reclaim
+                .store(now, std::sync::atomic::Ordering::Relaxed);
+            sqlx::query(
+                "UPDATE jobs SET status = 'ready', lease_owner = NULL, lease_until = NULL, \
+                 last_error = 'lease expired' WHERE status = 'running' AND lease_until < $1",
+            )
+            .bind(now)
+            .execute(&self.writer)
+            .await?;
+        }
         let lock = match self.backend {
             Backend::Sqlite => "",
             Backend::Postgres => "FOR UPDATE SKIP LOCKED",
@@ -332,18 +396,51 @@ impl Store {
     /// Finish a job and apply its step's writes atomically. Fails with
     /// `LeaseLost` (and writes nothing) if another worker took the job over.
     pub async fn complete_job(&self, job: &Job, changes: &Changes, now: i64) -> Result<()> {
-        let mut tx = self.writer.begin().await?;
-        let done = sqlx::query("DELETE FROM jobs WHERE id = $1 AND lease_owner = $2 AND status = 'running'")
-            .bind(job.id)
-            .bind(&job.lease_token)
-            .execute(&mut *tx)
-            .await?;
-        if done.rows_affected() != 1 {
-            return Err(StoreError::LeaseLost(job.id));
+        match self.complete_jobs(&[(job, changes)], now).await?.first() {
+            Some(true) => Ok(()),
+            _ => Err(StoreError::LeaseLost(job.id)),
         }
-        apply_changes(&mut tx, changes, now).await?;
+    }
+
+    /// Finish many jobs in one transaction (group commit of completions).
+    /// Returns, per job, whether it was still held under its lease; the
+    /// writes of a job whose lease was lost are not applied.
+    pub async fn complete_jobs(&self, batch: &[(&Job, &Changes)], now: i64) -> Result<Vec<bool>> {
+        let mut tx = self.writer.begin().await?;
+        let mut done = std::collections::HashSet::with_capacity(batch.len());
+        for chunk in batch.chunks(INSERT_CHUNK) {
+            let mut sql = String::from("DELETE FROM jobs WHERE status = 'running' AND (");
+            for i in 0..chunk.len() {
+                if i > 0 {
+                    sql.push_str(" OR ");
+                }
+                sql.push_str(&format!(
+                    "(id = ${} AND lease_owner = ${})",
+                    2 * i + 1,
+                    2 * i + 2
+                ));
+            }
+            sql.push_str(") RETURNING id");
+            let mut q = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql));
+            for (job, _) in chunk {
+                q = q.bind(job.id).bind(&job.lease_token);
+            }
+            done.extend(q.fetch_all(&mut *tx).await?);
+        }
+        let mut merged = Changes::default();
+        for (job, c) in batch {
+            if done.contains(&job.id) {
+                merged.orders.extend(c.orders.iter().cloned());
+                merged.shipments.extend(c.shipments.iter().cloned());
+                merged.jobs.extend(c.jobs.iter().cloned());
+                merged.events.extend(c.events.iter().cloned());
+                merged.inbox.extend(c.inbox.iter().cloned());
+                merged.reservations.extend(c.reservations.iter().cloned());
+            }
+        }
+        apply_changes(&mut tx, &merged, now).await?;
         tx.commit().await?;
-        Ok(())
+        Ok(batch.iter().map(|(j, _)| done.contains(&j.id)).collect())
     }
 
     /// Put a job back to run at `run_at`. With `count_attempt == false` the
@@ -379,7 +476,12 @@ impl Store {
     }
 
     /// Move a job to the exception queue, with the step's other writes.
-    pub async fn fail_job(&self, job: &Job, exception: &NewException, changes: &Changes) -> Result<String> {
+    pub async fn fail_job(
+        &self,
+        job: &Job,
+        exception: &NewException,
+        changes: &Changes,
+    ) -> Result<String> {
         let mut tx = self.writer.begin().await?;
         let r = sqlx::query(
             "UPDATE jobs SET status = 'failed', last_error = $1, lease_owner = NULL, lease_until = NULL \
@@ -439,10 +541,11 @@ impl Store {
 
     /// Jobs not yet finished for an entity (waiting, running or failed).
     pub async fn open_jobs(&self, entity_key: &str) -> Result<Vec<(i64, String, String)>> {
-        let rows = sqlx::query("SELECT id, step, status FROM jobs WHERE entity_key = $1 ORDER BY id")
-            .bind(entity_key)
-            .fetch_all(&self.reader)
-            .await?;
+        let rows =
+            sqlx::query("SELECT id, step, status FROM jobs WHERE entity_key = $1 ORDER BY id")
+                .bind(entity_key)
+                .fetch_all(&self.reader)
+                .await?;
         rows.iter()
             .map(|r| Ok((r.try_get("id")?, r.try_get("step")?, r.try_get("status")?)))
             .collect()
@@ -456,37 +559,26 @@ impl Store {
     /// refused (`failed`) effect is known not applied; it returns to
     /// `pending` for the new attempt without being in doubt.
     pub async fn begin_effect(&self, e: &NewEffect) -> Result<Effect> {
-        let mut tx = self.writer.begin().await?;
-        let previous: Option<String> = sqlx::query_scalar("SELECT status FROM effects WHERE key = $1")
-            .bind(&e.key)
-            .fetch_optional(&mut *tx)
-            .await?;
-        let row = if previous.is_none() {
-            sqlx::query(
-                "INSERT INTO effects (key, target, kind, entity_key, status, attempts, created_at) \
-                 VALUES ($1, $2, $3, $4, 'pending', 1, $5) \
-                 RETURNING key, target, kind, entity_key, status, attempts, result, created_at, resolved_at",
-            )
-            .bind(&e.key)
-            .bind(&e.target)
-            .bind(&e.kind)
-            .bind(&e.entity_key)
-            .bind(e.at)
-            .fetch_one(&mut *tx)
-            .await?
-        } else {
-            sqlx::query(
-                "UPDATE effects SET attempts = attempts + 1, \
-                 status = CASE WHEN status = 'failed' THEN 'pending' ELSE status END WHERE key = $1 \
-                 RETURNING key, target, kind, entity_key, status, attempts, result, created_at, resolved_at",
-            )
-            .bind(&e.key)
-            .fetch_one(&mut *tx)
-            .await?
-        };
-        tx.commit().await?;
+        // One statement: `prev_status` keeps the status this attempt found,
+        // which is what tells an effect in doubt from one known not applied.
+        let row = sqlx::query(
+            "INSERT INTO effects (key, target, kind, entity_key, status, attempts, created_at) \
+             VALUES ($1, $2, $3, $4, 'pending', 1, $5) \
+             ON CONFLICT (key) DO UPDATE SET attempts = effects.attempts + 1, \
+               prev_status = effects.status, \
+               status = CASE WHEN effects.status = 'failed' THEN 'pending' ELSE effects.status END \
+             RETURNING key, target, kind, entity_key, status, attempts, result, created_at, resolved_at, prev_status",
+        )
+        .bind(&e.key)
+        .bind(&e.target)
+        .bind(&e.kind)
+        .bind(&e.entity_key)
+        .bind(e.at)
+        .fetch_one(&self.writer)
+        .await?;
         let mut effect = effect_from_row(&row)?;
-        effect.in_doubt = previous.as_deref() == Some("pending");
+        let previous: Option<String> = row.try_get("prev_status")?;
+        effect.in_doubt = effect.attempts > 1 && previous.as_deref() == Some("pending");
         Ok(effect)
     }
 
@@ -548,17 +640,8 @@ impl Store {
             .bind(id)
             .fetch_optional(&self.reader)
             .await?;
-        doc.map(|d| serde_json::from_str(&d).map_err(StoreError::from)).transpose()
-    }
-
-    /// Read an order through the writer, so a step sees its own entity's
-    /// latest committed state even on SQLite's separate reader connections.
-    pub async fn order_for_update(&self, id: &str) -> Result<Option<Order>> {
-        let doc: Option<String> = sqlx::query_scalar("SELECT doc FROM orders WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.writer)
-            .await?;
-        doc.map(|d| serde_json::from_str(&d).map_err(StoreError::from)).transpose()
+        doc.map(|d| serde_json::from_str(&d).map_err(StoreError::from))
+            .transpose()
     }
 
     pub async fn orders(&self, filter: &OrderFilter) -> Result<Vec<Order>> {
@@ -582,14 +665,19 @@ impl Store {
             q = q.bind(b);
         }
         let docs = q.fetch_all(&self.reader).await?;
-        docs.iter().map(|d| serde_json::from_str(d).map_err(StoreError::from)).collect()
+        docs.iter()
+            .map(|d| serde_json::from_str(d).map_err(StoreError::from))
+            .collect()
     }
 
     pub async fn order_status_counts(&self) -> Result<Vec<(String, i64)>> {
-        let rows = sqlx::query("SELECT status, COUNT(*) AS n FROM orders GROUP BY status ORDER BY status")
-            .fetch_all(&self.reader)
-            .await?;
-        rows.iter().map(|r| Ok((r.try_get("status")?, r.try_get("n")?))).collect()
+        let rows =
+            sqlx::query("SELECT status, COUNT(*) AS n FROM orders GROUP BY status ORDER BY status")
+                .fetch_all(&self.reader)
+                .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("status")?, r.try_get("n")?)))
+            .collect()
     }
 
     pub async fn timeline(&self, entity_key: &str) -> Result<Vec<AuditEvent>> {
@@ -617,10 +705,12 @@ impl Store {
     }
 
     pub async fn shipments_for(&self, order_id: &str) -> Result<Vec<StoredShipment>> {
-        let rows = sqlx::query("SELECT doc, confirmed_at FROM shipments WHERE order_id = $1 ORDER BY created_at, id")
-            .bind(order_id)
-            .fetch_all(&self.reader)
-            .await?;
+        let rows = sqlx::query(
+            "SELECT doc, confirmed_at FROM shipments WHERE order_id = $1 ORDER BY created_at, id",
+        )
+        .bind(order_id)
+        .fetch_all(&self.reader)
+        .await?;
         rows.iter()
             .map(|r| {
                 Ok(StoredShipment {
@@ -634,7 +724,7 @@ impl Store {
     pub async fn shipment(&self, id: &str) -> Result<Option<StoredShipment>> {
         let row = sqlx::query("SELECT doc, confirmed_at FROM shipments WHERE id = $1")
             .bind(id)
-            .fetch_optional(&self.writer)
+            .fetch_optional(&self.reader)
             .await?;
         row.map(|r| {
             Ok(StoredShipment {
@@ -667,7 +757,12 @@ impl Store {
     /// Re-run the failed step of every open exception matching `filter`.
     /// Effects the step already applied are skipped by the effect log, so a
     /// replay never repeats them. Each replay is audited on the entity.
-    pub async fn replay_exceptions(&self, filter: &ExceptionFilter, actor: &str, now: i64) -> Result<Vec<ExceptionRecord>> {
+    pub async fn replay_exceptions(
+        &self,
+        filter: &ExceptionFilter,
+        actor: &str,
+        now: i64,
+    ) -> Result<Vec<ExceptionRecord>> {
         let mut f = filter.clone();
         if f.status.is_none() {
             f.status = Some("open".to_owned());
@@ -780,12 +875,18 @@ impl Store {
     /// reservations their location is returned and nothing changes. The
     /// guarded UPDATE (`on_hand - reserved >= qty`) is what makes two
     /// concurrent orders unable to take the same last unit, on both backends.
-    pub async fn reserve(&self, order_id: &str, lines: &[ReserveLine], candidates: &[String]) -> Result<Option<String>> {
-        let existing: Option<String> =
-            sqlx::query_scalar("SELECT location FROM reservations WHERE order_id = $1 AND state = 'held' LIMIT 1")
-                .bind(order_id)
-                .fetch_optional(&self.writer)
-                .await?;
+    pub async fn reserve(
+        &self,
+        order_id: &str,
+        lines: &[ReserveLine],
+        candidates: &[String],
+    ) -> Result<Option<String>> {
+        let existing: Option<String> = sqlx::query_scalar(
+            "SELECT location FROM reservations WHERE order_id = $1 AND state = 'held' LIMIT 1",
+        )
+        .bind(order_id)
+        .fetch_optional(&self.writer)
+        .await?;
         if existing.is_some() {
             return Ok(existing);
         }
@@ -862,7 +963,7 @@ impl Store {
     pub async fn meta(&self, key: &str) -> Result<Option<String>> {
         Ok(sqlx::query_scalar("SELECT value FROM meta WHERE key = $1")
             .bind(key)
-            .fetch_optional(&self.writer)
+            .fetch_optional(&self.reader)
             .await?)
     }
 
@@ -888,7 +989,10 @@ async fn checkpoint_wal(pool: AnyPool) {
         if pool.is_closed() {
             return;
         }
-        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&pool).await {
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&pool)
+            .await
+        {
             if pool.is_closed() {
                 return;
             }
@@ -911,11 +1015,46 @@ async fn insert_jobs(tx: &mut Tx, jobs: &[NewJob], now: i64) -> Result<()> {
             if i > 0 {
                 sql.push(',');
             }
-            sql.push_str(&format!("(${}, ${}, ${}, 'ready', 0, ${}, ${})", b + 1, b + 2, b + 3, b + 4, b + 5));
+            sql.push_str(&format!(
+                "(${}, ${}, ${}, 'ready', 0, ${}, ${})",
+                b + 1,
+                b + 2,
+                b + 3,
+                b + 4,
+                b + 5
+            ));
         }
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for j in chunk {
-            q = q.bind(&j.entity_key).bind(&j.step).bind(j.payload.to_string()).bind(j.run_at).bind(now);
+            q = q
+                .bind(&j.entity_key)
+                .bind(&j.step)
+                .bind(j.payload.to_string())
+                .bind(j.run_at)
+                .bind(now);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+async fn insert_events(tx: &mut Tx, events: &[NewEvent]) -> Result<()> {
+    for chunk in events.chunks(INSERT_CHUNK) {
+        let mut sql = String::from("INSERT INTO events (entity_key, at, kind, detail) VALUES ");
+        for i in 0..chunk.len() {
+            let b = i * 4;
+            if i > 0 {
+                sql.push(',');
+            }
+            sql.push_str(&format!("(${}, ${}, ${}, ${})", b + 1, b + 2, b + 3, b + 4));
+        }
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for e in chunk {
+            q = q
+                .bind(&e.entity_key)
+                .bind(e.at)
+                .bind(&e.kind)
+                .bind(e.detail.to_string());
         }
         q.execute(&mut **tx).await?;
     }
@@ -937,22 +1076,43 @@ where
 }
 
 async fn apply_changes(tx: &mut Tx, c: &Changes, now: i64) -> Result<()> {
-    for o in &c.orders {
-        sqlx::query(
-            "INSERT INTO orders (id, channel, external_id, status, source_version, doc, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $7) ON CONFLICT (id) DO UPDATE SET \
-             status = excluded.status, source_version = excluded.source_version, doc = excluded.doc, \
-             updated_at = excluded.updated_at",
-        )
-        .bind(&o.id)
-        .bind(&o.channel)
-        .bind(&o.external_id)
-        .bind(o.status.as_str())
-        .bind(o.source_version)
-        .bind(serde_json::to_string(o)?)
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
+    for chunk in c.orders.chunks(INSERT_CHUNK) {
+        let mut sql = String::from(
+            "INSERT INTO orders (id, channel, external_id, status, source_version, doc, created_at, updated_at) VALUES ",
+        );
+        for i in 0..chunk.len() {
+            let b = i * 7;
+            if i > 0 {
+                sql.push(',');
+            }
+            sql.push_str(&format!(
+                "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                b + 1,
+                b + 2,
+                b + 3,
+                b + 4,
+                b + 5,
+                b + 6,
+                b + 7,
+                b + 7
+            ));
+        }
+        sql.push_str(
+            " ON CONFLICT (id) DO UPDATE SET status = excluded.status, source_version = excluded.source_version, \
+             doc = excluded.doc, updated_at = excluded.updated_at",
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for o in chunk {
+            q = q
+                .bind(&o.id)
+                .bind(&o.channel)
+                .bind(&o.external_id)
+                .bind(o.status.as_str())
+                .bind(o.source_version)
+                .bind(serde_json::to_string(o)?)
+                .bind(now);
+        }
+        q.execute(&mut **tx).await?;
     }
     for (s, confirmed_at) in &c.shipments {
         sqlx::query(
@@ -968,9 +1128,7 @@ async fn apply_changes(tx: &mut Tx, c: &Changes, now: i64) -> Result<()> {
         .await?;
     }
     insert_jobs(tx, &c.jobs, now).await?;
-    for e in &c.events {
-        insert_event(&mut **tx, e).await?;
-    }
+    insert_events(tx, &c.events).await?;
     for (id, status, note) in &c.inbox {
         sqlx::query("UPDATE inbox SET status = $1, note = $2 WHERE id = $3")
             .bind(status.as_str())
@@ -979,15 +1137,48 @@ async fn apply_changes(tx: &mut Tx, c: &Changes, now: i64) -> Result<()> {
             .execute(&mut **tx)
             .await?;
     }
-    for r in &c.reservations {
-        apply_reservation(tx, r).await?;
+    apply_reservations(tx, &c.reservations).await?;
+    Ok(())
+}
+
+/// Stock moved by a change to reservations: (on_hand, reserved) deltas.
+type PositionDeltas = std::collections::BTreeMap<(String, String), (i64, i64)>;
+
+/// Apply reservation changes: reservation rows first, then one update per
+/// position, in (sku, location) order. Every transaction that locks
+/// positions takes them in that order, so concurrent completions and
+/// reservations on PostgreSQL wait for each other instead of deadlocking.
+async fn apply_reservations(tx: &mut Tx, changes: &[ReservationChange]) -> Result<()> {
+    let mut deltas = PositionDeltas::new();
+    for change in changes {
+        apply_reservation(tx, change, &mut deltas).await?;
+    }
+    for ((sku, location), (on_hand, reserved)) in deltas {
+        sqlx::query(
+            "UPDATE inventory_positions SET on_hand = on_hand + $1, reserved = reserved + $2 \
+             WHERE sku = $3 AND location = $4",
+        )
+        .bind(on_hand)
+        .bind(reserved)
+        .bind(&sku)
+        .bind(&location)
+        .execute(&mut **tx)
+        .await?;
     }
     Ok(())
 }
 
-async fn apply_reservation(tx: &mut Tx, change: &ReservationChange) -> Result<()> {
+async fn apply_reservation(
+    tx: &mut Tx,
+    change: &ReservationChange,
+    deltas: &mut PositionDeltas,
+) -> Result<()> {
     match change {
-        ReservationChange::Consume { order_id, line_id, quantity } => {
+        ReservationChange::Consume {
+            order_id,
+            line_id,
+            quantity,
+        } => {
             let row = sqlx::query(
                 "SELECT sku, location, quantity FROM reservations \
                  WHERE order_id = $1 AND line_id = $2 AND state = 'held'",
@@ -1011,39 +1202,23 @@ async fn apply_reservation(tx: &mut Tx, change: &ReservationChange) -> Result<()
             .bind(line_id)
             .execute(&mut **tx)
             .await?;
-            sqlx::query(
-                "UPDATE inventory_positions SET on_hand = on_hand - $1, reserved = reserved - $2 \
-                 WHERE sku = $3 AND location = $4",
-            )
-            .bind(take)
-            .bind(take)
-            .bind(&sku)
-            .bind(&location)
-            .execute(&mut **tx)
-            .await?;
+            let d = deltas.entry((sku, location)).or_default();
+            d.0 -= take;
+            d.1 -= take;
         }
         ReservationChange::ReleaseOrder { order_id } => {
             let rows = sqlx::query(
-                "SELECT line_id, sku, location, quantity FROM reservations WHERE order_id = $1 AND state = 'held'",
+                "UPDATE reservations SET state = 'released' WHERE order_id = $1 AND state = 'held' \
+                 RETURNING sku, location, quantity",
             )
             .bind(order_id)
             .fetch_all(&mut **tx)
             .await?;
             for r in rows {
-                let qty: i64 = r.try_get("quantity")?;
-                sqlx::query(
-                    "UPDATE inventory_positions SET reserved = reserved - $1 WHERE sku = $2 AND location = $3",
-                )
-                .bind(qty)
-                .bind(r.try_get::<String, _>("sku")?)
-                .bind(r.try_get::<String, _>("location")?)
-                .execute(&mut **tx)
-                .await?;
-                sqlx::query("UPDATE reservations SET state = 'released' WHERE order_id = $1 AND line_id = $2")
-                    .bind(order_id)
-                    .bind(r.try_get::<String, _>("line_id")?)
-                    .execute(&mut **tx)
-                    .await?;
+                let d = deltas
+                    .entry((r.try_get("sku")?, r.try_get("location")?))
+                    .or_default();
+                d.1 -= r.try_get::<i64, _>("quantity")?;
             }
         }
     }
@@ -1051,7 +1226,11 @@ async fn apply_reservation(tx: &mut Tx, change: &ReservationChange) -> Result<()
 }
 
 fn where_clause(clauses: &[String]) -> String {
-    if clauses.is_empty() { String::new() } else { format!("WHERE {}", clauses.join(" AND ")) }
+    if clauses.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", clauses.join(" AND "))
+    }
 }
 
 enum Bind {

@@ -135,9 +135,13 @@ impl EffectStatus {
     }
 
     pub fn parse(s: &str) -> Option<EffectStatus> {
-        [EffectStatus::Pending, EffectStatus::Applied, EffectStatus::Failed]
-            .into_iter()
-            .find(|e| e.as_str() == s)
+        [
+            EffectStatus::Pending,
+            EffectStatus::Applied,
+            EffectStatus::Failed,
+        ]
+        .into_iter()
+        .find(|e| e.as_str() == s)
     }
 }
 
@@ -278,7 +282,11 @@ pub struct PositionRow {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReservationChange {
     /// Units left the warehouse: take them off `on_hand` and the reservation.
-    Consume { order_id: String, line_id: String, quantity: i64 },
+    Consume {
+        order_id: String,
+        line_id: String,
+        quantity: i64,
+    },
     /// Give back whatever the order still holds (cancel, short-ship).
     ReleaseOrder { order_id: String },
 }

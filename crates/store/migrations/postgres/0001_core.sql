@@ -61,6 +61,7 @@ CREATE TABLE effects (
     kind         TEXT    NOT NULL,
     entity_key   TEXT    NOT NULL,
     status       TEXT    NOT NULL,
+    prev_status  TEXT,
     attempts     BIGINT NOT NULL DEFAULT 0,
     result       TEXT,
     created_at   BIGINT NOT NULL,
