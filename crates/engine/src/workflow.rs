@@ -211,6 +211,24 @@ impl StepCx<'_> {
         ));
     }
 
+    /// Move the order on and write it, with the job of its next step.
+    fn advance(
+        &self,
+        mut order: Order,
+        status: OrderStatus,
+        detail: serde_json::Value,
+        next: Option<Step>,
+        changes: &mut Changes,
+    ) {
+        self.transition(&mut order, status, changes, detail);
+        if let Some(step) = next {
+            changes
+                .jobs
+                .push(self.next(step, json!({ "order_id": order.id })));
+        }
+        changes.orders.push(order);
+    }
+
     /// Put the order on hold and fail the step.
     fn hold(&self, mut order: Order, class: ExceptionClass, reason: String) -> StepError {
         let mut changes = Changes::default();
@@ -514,7 +532,7 @@ async fn cancel_at_warehouse(
 }
 
 async fn validate(cx: &StepCx<'_>) -> StepResult {
-    let mut order = cx.order().await?;
+    let order = cx.order().await?;
     if order.status.is_terminal()
         || order.status > OrderStatus::Validated && order.status != OrderStatus::OnHold
     {
@@ -567,16 +585,18 @@ async fn validate(cx: &StepCx<'_>) -> StepResult {
         return Err(cx.hold(order, ExceptionClass::Validation, problems.join("; ")));
     }
     let mut changes = Changes::default();
-    cx.transition(&mut order, OrderStatus::Validated, &mut changes, json!({}));
-    changes
-        .jobs
-        .push(cx.next(Step::Reserve, json!({ "order_id": order.id })));
-    changes.orders.push(order);
+    cx.advance(
+        order,
+        OrderStatus::Validated,
+        json!({}),
+        Some(Step::Reserve),
+        &mut changes,
+    );
     Ok(changes)
 }
 
 async fn reserve(cx: &StepCx<'_>) -> StepResult {
-    let mut order = cx.order().await?;
+    let order = cx.order().await?;
     if order.status.is_terminal()
         || order.status > OrderStatus::Reserved && order.status != OrderStatus::OnHold
     {
@@ -617,16 +637,13 @@ async fn reserve(cx: &StepCx<'_>) -> StepResult {
         return Err(cx.hold(order, ExceptionClass::Validation, reason));
     };
     let mut changes = Changes::default();
-    cx.transition(
-        &mut order,
+    cx.advance(
+        order,
         OrderStatus::Reserved,
-        &mut changes,
         json!({ "location": location }),
+        Some(Step::AcceptInErp),
+        &mut changes,
     );
-    changes
-        .jobs
-        .push(cx.next(Step::AcceptInErp, json!({ "order_id": order.id })));
-    changes.orders.push(order);
     Ok(changes)
 }
 
@@ -694,21 +711,18 @@ async fn accept_in_erp(cx: &StepCx<'_>) -> StepResult {
         "effect",
         json!({ "effect": "create_sales_order", "erp_ref": doc.id, "outcome": outcome }),
     ));
-    cx.transition(
-        &mut order,
+    cx.advance(
+        order,
         OrderStatus::AcceptedByErp,
-        &mut changes,
         json!({ "erp_ref": doc.id }),
+        Some(Step::Release),
+        &mut changes,
     );
-    changes
-        .jobs
-        .push(cx.next(Step::Release, json!({ "order_id": order.id })));
-    changes.orders.push(order);
     Ok(changes)
 }
 
 async fn release(cx: &StepCx<'_>) -> StepResult {
-    let mut order = cx.order().await?;
+    let order = cx.order().await?;
     if order.status.is_terminal()
         || order.status >= OrderStatus::ReleasedToWarehouse && order.status != OrderStatus::OnHold
     {
@@ -772,13 +786,13 @@ async fn release(cx: &StepCx<'_>) -> StepResult {
         "effect",
         json!({ "effect": "release", "warehouse": location, "request_id": request.id, "warehouse_id": warehouse_id, "outcome": outcome }),
     ));
-    cx.transition(
-        &mut order,
+    cx.advance(
+        order,
         OrderStatus::ReleasedToWarehouse,
-        &mut changes,
         json!({ "warehouse": location }),
+        None,
+        &mut changes,
     );
-    changes.orders.push(order);
     Ok(changes)
 }
 
@@ -885,7 +899,7 @@ async fn warehouse_shipment(cx: &StepCx<'_>) -> StepResult {
 }
 
 async fn confirm_shipment(cx: &StepCx<'_>) -> StepResult {
-    let mut order = cx.order().await?;
+    let order = cx.order().await?;
     let shipment_id = cx.str_field("shipment_id")?;
     let store = &cx.inner.store;
     let stored = store.shipment(shipment_id).await?.ok_or_else(|| {
@@ -943,22 +957,19 @@ async fn confirm_shipment(cx: &StepCx<'_>) -> StepResult {
         .iter()
         .all(|s| s.shipment.id == stored.shipment.id || s.confirmed_at.is_some());
     if order.fully_resolved() && others_confirmed && order.status == OrderStatus::Shipped {
-        cx.transition(
-            &mut order,
+        cx.advance(
+            order,
             OrderStatus::ConfirmedToChannel,
-            &mut changes,
             json!({}),
+            Some(Step::Invoice),
+            &mut changes,
         );
-        changes
-            .jobs
-            .push(cx.next(Step::Invoice, json!({ "order_id": order.id })));
-        changes.orders.push(order);
     }
     Ok(changes)
 }
 
 async fn invoice(cx: &StepCx<'_>) -> StepResult {
-    let mut order = cx.order().await?;
+    let order = cx.order().await?;
     if order.status != OrderStatus::ConfirmedToChannel {
         return Ok(Changes::default());
     }
@@ -982,16 +993,13 @@ async fn invoice(cx: &StepCx<'_>) -> StepResult {
         "effect",
         json!({ "effect": "post_invoice", "invoice": doc.id, "outcome": outcome }),
     ));
-    cx.transition(
-        &mut order,
+    cx.advance(
+        order,
         OrderStatus::Invoiced,
-        &mut changes,
         json!({ "invoice": doc.id }),
+        Some(Step::Close),
+        &mut changes,
     );
-    changes
-        .jobs
-        .push(cx.next(Step::Close, json!({ "order_id": order.id })));
-    changes.orders.push(order);
     Ok(changes)
 }
 

@@ -164,21 +164,7 @@ impl Store {
             let mut sql = String::from(
                 "INSERT INTO inbox (source, message_key, entity_key, source_version, status, received_at, body) VALUES ",
             );
-            for i in 0..chunk.len() {
-                let b = i * 6;
-                if i > 0 {
-                    sql.push(',');
-                }
-                sql.push_str(&format!(
-                    "(${}, ${}, ${}, ${}, 'accepted', ${}, ${})",
-                    b + 1,
-                    b + 2,
-                    b + 3,
-                    b + 4,
-                    b + 5,
-                    b + 6
-                ));
-            }
+            sql.push_str(&rows_sql("(?, ?, ?, ?, 'accepted', ?, ?)", chunk.len()));
             sql.push_str(
                 " ON CONFLICT (source, message_key) DO NOTHING RETURNING id, source, message_key",
             );
@@ -409,17 +395,10 @@ impl Store {
         let mut tx = self.writer.begin().await?;
         let mut done = std::collections::HashSet::with_capacity(batch.len());
         for chunk in batch.chunks(INSERT_CHUNK) {
-            let mut sql = String::from("DELETE FROM jobs WHERE status = 'running' AND (");
-            for i in 0..chunk.len() {
-                if i > 0 {
-                    sql.push_str(" OR ");
-                }
-                sql.push_str(&format!(
-                    "(id = ${} AND lease_owner = ${})",
-                    2 * i + 1,
-                    2 * i + 2
-                ));
-            }
+            let mut sql = String::from(
+                "DELETE FROM jobs WHERE status = 'running' AND (id, lease_owner) IN (VALUES ",
+            );
+            sql.push_str(&rows_sql("(?, ?)", chunk.len()));
             sql.push_str(") RETURNING id");
             let mut q = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql));
             for (job, _) in chunk {
@@ -1001,29 +980,38 @@ async fn checkpoint_wal(pool: AnyPool) {
     }
 }
 
-/// Rows per multi-row INSERT: 7 parameters each stays far below both
-/// backends' parameter limits.
+/// Rows per multi-row statement: at most 8 parameters a row stays far below
+/// both backends' parameter limits.
 const INSERT_CHUNK: usize = 500;
+
+/// The rows of a multi-row statement: `shape` is one row with `?` for each
+/// parameter; parameters are numbered `$1…` across all rows.
+fn rows_sql(shape: &str, rows: usize) -> String {
+    let mut out = String::with_capacity(rows * (shape.len() + 16));
+    let mut n = 0;
+    for r in 0..rows {
+        if r > 0 {
+            out.push_str(", ");
+        }
+        for ch in shape.chars() {
+            if ch == '?' {
+                n += 1;
+                out.push('$');
+                out.push_str(&n.to_string());
+            } else {
+                out.push(ch);
+            }
+        }
+    }
+    out
+}
 
 async fn insert_jobs(tx: &mut Tx, jobs: &[NewJob], now: i64) -> Result<()> {
     for chunk in jobs.chunks(INSERT_CHUNK) {
         let mut sql = String::from(
             "INSERT INTO jobs (entity_key, step, payload, status, attempts, run_at, created_at) VALUES ",
         );
-        for i in 0..chunk.len() {
-            let b = i * 5;
-            if i > 0 {
-                sql.push(',');
-            }
-            sql.push_str(&format!(
-                "(${}, ${}, ${}, 'ready', 0, ${}, ${})",
-                b + 1,
-                b + 2,
-                b + 3,
-                b + 4,
-                b + 5
-            ));
-        }
+        sql.push_str(&rows_sql("(?, ?, ?, 'ready', 0, ?, ?)", chunk.len()));
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for j in chunk {
             q = q
@@ -1041,13 +1029,7 @@ async fn insert_jobs(tx: &mut Tx, jobs: &[NewJob], now: i64) -> Result<()> {
 async fn insert_events(tx: &mut Tx, events: &[NewEvent]) -> Result<()> {
     for chunk in events.chunks(INSERT_CHUNK) {
         let mut sql = String::from("INSERT INTO events (entity_key, at, kind, detail) VALUES ");
-        for i in 0..chunk.len() {
-            let b = i * 4;
-            if i > 0 {
-                sql.push(',');
-            }
-            sql.push_str(&format!("(${}, ${}, ${}, ${})", b + 1, b + 2, b + 3, b + 4));
-        }
+        sql.push_str(&rows_sql("(?, ?, ?, ?)", chunk.len()));
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for e in chunk {
             q = q
@@ -1080,23 +1062,7 @@ async fn apply_changes(tx: &mut Tx, c: &Changes, now: i64) -> Result<()> {
         let mut sql = String::from(
             "INSERT INTO orders (id, channel, external_id, status, source_version, doc, created_at, updated_at) VALUES ",
         );
-        for i in 0..chunk.len() {
-            let b = i * 7;
-            if i > 0 {
-                sql.push(',');
-            }
-            sql.push_str(&format!(
-                "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
-                b + 1,
-                b + 2,
-                b + 3,
-                b + 4,
-                b + 5,
-                b + 6,
-                b + 7,
-                b + 7
-            ));
-        }
+        sql.push_str(&rows_sql("(?, ?, ?, ?, ?, ?, ?, ?)", chunk.len()));
         sql.push_str(
             " ON CONFLICT (id) DO UPDATE SET status = excluded.status, source_version = excluded.source_version, \
              doc = excluded.doc, updated_at = excluded.updated_at",
@@ -1110,6 +1076,7 @@ async fn apply_changes(tx: &mut Tx, c: &Changes, now: i64) -> Result<()> {
                 .bind(o.status.as_str())
                 .bind(o.source_version)
                 .bind(serde_json::to_string(o)?)
+                .bind(now)
                 .bind(now);
         }
         q.execute(&mut **tx).await?;
