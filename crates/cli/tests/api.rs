@@ -390,6 +390,38 @@ async fn cancellation_after_shipment_is_an_authority_exception() {
     app.stop().await;
 }
 
+/// The ERP is down when the hub starts: stock cannot be read, so the first
+/// orders are held for unknown SKUs. Once the ERP answers, the hub loads
+/// stock and validates the held orders again; they close, nothing is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn orders_held_while_the_erp_was_down_at_start_close_once_it_answers() {
+    let app = spawn_app_with(|sim, _| {
+        sim.erp.faults.outages = vec![Outage {
+            start_secs: 0.0,
+            end_secs: 2.0,
+        }];
+    })
+    .await;
+    let ext = "WS-300005";
+    let id = order_id(ext);
+    assert_eq!(
+        app.post_order(&order_doc(ext, 1), &event_id()).await.status,
+        200
+    );
+    let view = app
+        .wait_for_status(&id, "closed", Duration::from_secs(30))
+        .await;
+    assert!(view["order"]["erp_ref"].is_string(), "{view}");
+    assert_eq!(app.sales_orders_for(ext).await, 1);
+    assert!(!app.store.positions(None).await.unwrap().is_empty());
+    // Whether the order was held first depends on timing; if it was, the
+    // exception was replayed by the hub itself, and the replay is audited.
+    for ex in app.exceptions("?class=validation").await {
+        assert_eq!(ex["status"], "replayed", "{ex}");
+    }
+    app.stop().await;
+}
+
 // ------------------------------------------------------------ 4. bad input
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -152,11 +152,22 @@ impl Engine {
     pub fn start(&self) -> EngineHandle {
         let cancel = CancellationToken::new();
         let tracker = TaskTracker::new();
-        tracker.spawn(run_dispatcher(
-            self.inner.clone(),
-            cancel.clone(),
-            tracker.clone(),
-        ));
+        // Stock first: orders validated before positions are known would
+        // only be held and revalidated. If the ERP does not answer, work
+        // starts anyway and the stock keeps being asked for.
+        let (engine, dispatcher_cancel, dispatcher_tracker) =
+            (self.clone(), cancel.clone(), tracker.clone());
+        tracker.spawn(async move {
+            let loaded =
+                tokio::time::timeout(Duration::from_secs(5), engine.load_stock_if_empty()).await;
+            if let Ok(Ok(n @ 1..)) = loaded {
+                tracing::info!(positions = n, "Loaded inventory positions from the ERP.");
+            }
+            if !matches!(loaded, Ok(Ok(_))) {
+                dispatcher_tracker.spawn(ensure_stock(engine.clone(), dispatcher_cancel.clone()));
+            }
+            run_dispatcher(engine.inner.clone(), dispatcher_cancel, dispatcher_tracker).await;
+        });
         if self.inner.options.reconcile_interval_ms > 0 {
             for (name, conn) in &self.inner.connections.channels {
                 if conn.poll {
@@ -165,7 +176,6 @@ impl Engine {
             }
         }
         tracker.spawn(run_metrics(self.inner.clone(), cancel.clone()));
-        tracker.spawn(ensure_stock(self.clone(), cancel.clone()));
         EngineHandle { cancel, tracker }
     }
 

@@ -407,7 +407,13 @@ async fn channel_message(cx: &StepCx<'_>) -> StepResult {
                             cx.event("stale_message_ignored", json!({ "inbox_id": inbox_id })),
                         );
                     } else if cur.any_shipped() {
+                        // The cancellation is understood but cannot be
+                        // honoured. Its version is recorded, so another copy
+                        // of it (a poll, a redelivery) is stale, not a second
+                        // exception.
                         let mut changes = Changes::default();
+                        cur.source_version = source_version;
+                        changes.orders.push(cur.clone());
                         changes.inbox.push((
                             inbox_id,
                             InboxStatus::Failed,
@@ -439,6 +445,8 @@ async fn channel_message(cx: &StepCx<'_>) -> StepResult {
                                 .push(cx.event("warehouse_cancel", json!({ "outcome": outcome })));
                             if outcome == CancelOutcome::TooLate {
                                 let mut changes = Changes::default();
+                                cur.source_version = source_version;
+                                changes.orders.push(cur.clone());
                                 changes.inbox.push((
                                     inbox_id,
                                     InboxStatus::Failed,
