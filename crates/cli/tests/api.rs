@@ -562,6 +562,29 @@ async fn unknown_sources_and_routes_are_json_404s() {
 
 // ------------------------------------------- 5. validation exception, replay
 
+/// The channel corrects a held order (a newer version with the right
+/// total): the hub takes the new content and validates it again, and the
+/// order goes through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn corrected_version_of_a_held_order_is_validated_again() {
+    let app = spawn_app().await;
+    let ext = "WS-500002";
+    let id = order_id(ext);
+    let mut wrong = order_doc(ext, 1);
+    wrong["total"] = json!("50.00");
+    assert_eq!(app.post_order(&wrong, &event_id()).await.status, 200);
+    app.wait_for_status(&id, "on_hold", WAIT).await;
+    assert_eq!(
+        app.post_order(&order_doc(ext, 2), &event_id()).await.status,
+        200
+    );
+    let view = app.wait_for_status(&id, "closed", WAIT).await;
+    assert_eq!(view["order"]["source_version"], 2, "{view}");
+    assert_eq!(view["order"]["total"]["amount"], "48.17", "{view}");
+    assert_eq!(app.sales_orders_for(ext).await, 1);
+    app.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn wrong_total_goes_on_hold_and_replay_fails_again_with_audit() {
     let app = spawn_app().await;

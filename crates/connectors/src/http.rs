@@ -156,12 +156,14 @@ pub(crate) fn check(
     let text = quote(&body);
     let reason = format!("HTTP {}: {text}", status.as_u16());
     Err(match status {
-        StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE => {
-            ConnectorError::Transient {
-                reason,
-                retry_after: Some(headers.and_then(retry_after).unwrap_or(DEFAULT_RETRY_AFTER)),
-            }
-        }
+        StatusCode::TOO_MANY_REQUESTS => ConnectorError::Throttled {
+            reason,
+            retry_after: headers.and_then(retry_after).unwrap_or(DEFAULT_RETRY_AFTER),
+        },
+        StatusCode::SERVICE_UNAVAILABLE => ConnectorError::Transient {
+            reason,
+            retry_after: Some(headers.and_then(retry_after).unwrap_or(DEFAULT_RETRY_AFTER)),
+        },
         s if s.is_server_error() => ConnectorError::Transient {
             reason,
             retry_after: None,
@@ -251,10 +253,15 @@ mod tests {
         };
         assert_eq!(
             err(429, Some(&headers("7"))),
-            ConnectorError::Transient {
+            ConnectorError::Throttled {
                 reason: "HTTP 429: {\"error\":\"x\"}".into(),
-                retry_after: Some(Duration::from_secs(7))
+                retry_after: Duration::from_secs(7)
             }
+        );
+        assert!(!err(429, None).is_in_doubt());
+        assert!(
+            err(503, None).is_in_doubt(),
+            "a 503 may come after the target acted"
         );
         assert!(
             matches!(err(503, None), ConnectorError::Transient { retry_after: Some(d), .. } if d == DEFAULT_RETRY_AFTER)

@@ -27,6 +27,15 @@ pub enum ConnectorError {
         reason: String,
         retry_after: Option<Duration>,
     },
+    /// 429: the target turned the call away for its rate limit before doing
+    /// anything, and says when to come back. The only failure known not to
+    /// have been applied: a 503 or a timeout may come from a proxy after
+    /// the target acted.
+    #[error("throttled: {reason}")]
+    Throttled {
+        reason: String,
+        retry_after: Duration,
+    },
     /// The target answered and refused; trying again will not help.
     #[error("rejected: {reason}")]
     Rejected { reason: String },
@@ -53,13 +62,7 @@ impl ConnectorError {
     /// saw an error: a timeout or a dropped connection after sending. Such an
     /// effect is in doubt and must be looked up before it is sent again.
     pub fn is_in_doubt(&self) -> bool {
-        matches!(
-            self,
-            ConnectorError::Transient {
-                retry_after: None,
-                ..
-            }
-        )
+        matches!(self, ConnectorError::Transient { .. })
     }
 }
 

@@ -264,14 +264,14 @@ async fn rate_limit_is_transient_with_the_servers_retry_after() {
         }
     }
     match limited.expect("no 429 within 10 calls at 2/s") {
-        ConnectorError::Transient {
+        ConnectorError::Throttled {
             retry_after,
             reason,
         } => {
-            assert_eq!(retry_after, Some(Duration::from_secs(1)));
+            assert_eq!(retry_after, Duration::from_secs(1));
             assert!(reason.contains("429"), "{reason}");
         }
-        other => panic!("expected Transient, got {other:?}"),
+        other => panic!("expected Throttled, got {other:?}"),
     }
     assert!(
         estate.stats().await["erp"]["rate_limited"]

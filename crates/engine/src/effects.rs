@@ -113,27 +113,28 @@ where
             Ok((result, EffectOutcome::Applied))
         }
         Err(e) => {
-            match &e {
-                ConnectorError::Rejected { .. } | ConnectorError::Unauthorized { .. } => {
-                    store
-                        .resolve_effect(&spec.key, EffectStatus::Failed, None, now)
-                        .await?;
-                    telemetry::effect(spec.target, "rejected");
-                }
-                ConnectorError::Transient {
-                    retry_after: Some(_),
-                    ..
-                } => {
-                    // 429/503 with Retry-After: the target turned the call
-                    // away before doing anything, so it is known not applied
-                    // and the next attempt need not look it up first.
-                    store
-                        .resolve_effect(&spec.key, EffectStatus::Failed, None, now)
-                        .await?;
-                    telemetry::effect(spec.target, "throttled");
-                }
-                ConnectorError::Transient { .. } => telemetry::effect(spec.target, "transient"),
+            // A refusal means not applied, but only for this call: if an
+            // earlier attempt was in doubt (and not found just now, perhaps
+            // because it is still on its way), the effect stays pending so
+            // the next attempt asks the target again.
+            let known_not_applied = !effect.in_doubt
+                && matches!(
+                    e,
+                    ConnectorError::Throttled { .. }
+                        | ConnectorError::Rejected { .. }
+                        | ConnectorError::Unauthorized { .. }
+                );
+            if known_not_applied {
+                store
+                    .resolve_effect(&spec.key, EffectStatus::Failed, None, now)
+                    .await?;
             }
+            let outcome = match &e {
+                ConnectorError::Throttled { .. } => "throttled",
+                ConnectorError::Rejected { .. } | ConnectorError::Unauthorized { .. } => "rejected",
+                ConnectorError::Transient { .. } => "transient",
+            };
+            telemetry::effect(spec.target, outcome);
             Err(e.into())
         }
     }

@@ -353,13 +353,30 @@ impl Engine {
         if let Ok(Some(o)) = self.inner.store.order(order_id).await
             && let Some(erp_ref) = o.erp_ref.filter(|_| o.status != OrderStatus::OnHold)
         {
+            drop(rx);
+            self.forget_waiters(order_id);
             return Some(AcceptanceOutcome::Accepted { erp_ref });
         }
         let timeout = Duration::from_millis(self.inner.options.sync_acceptance_timeout_ms);
-        tokio::time::timeout(timeout, rx)
+        let outcome = tokio::time::timeout(timeout, rx)
             .await
             .ok()
-            .and_then(Result::ok)
+            .and_then(Result::ok);
+        if outcome.is_none() {
+            self.forget_waiters(order_id);
+        }
+        outcome
+    }
+
+    /// Drop waiters whose webhook has stopped waiting (their receivers are gone).
+    fn forget_waiters(&self, order_id: &str) {
+        let mut waiters = self.inner.waiters.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(list) = waiters.get_mut(order_id) {
+            list.retain(|tx| !tx.is_closed());
+            if list.is_empty() {
+                waiters.remove(order_id);
+            }
+        }
     }
 
     /// Poll one channel for orders updated since the stored cursor (minus
@@ -509,7 +526,18 @@ async fn process_job(inner: &Inner, job: Job) {
         payload: &job.payload,
         now,
     };
-    let result = run_step(step, &cx).await;
+    // The lease is renewed while the step runs. If it is lost (the store
+    // was unreachable for a whole lease, and another worker may now hold the
+    // job), the step is dropped at its next await so it starts no further
+    // effects; whatever it had begun is pending and will be looked up.
+    let result = tokio::select! {
+        r = run_step(step, &cx) => r,
+        () = keep_lease(inner, &job) => {
+            tracing::warn!(job = job.id, step = step.as_str(), "Lease lost while the step ran; abandoned.");
+            telemetry::step_finished(step.as_str(), "lease_lost", started.elapsed());
+            return;
+        }
+    };
     let now = inner.clock.now_ms();
     let order_id = job
         .payload
@@ -592,7 +620,14 @@ async fn process_job(inner: &Inner, job: Job) {
                 tracing::debug!(job = job.id, step = step.as_str(), attempt = job.attempts, delay_ms = delay, %reason, "Step will be retried.");
                 if let Err(e) = inner
                     .store
-                    .retry_job(&job, now + delay, &reason, true, &Changes::default(), now)
+                    .retry_job(
+                        &job,
+                        now.saturating_add(delay),
+                        &reason,
+                        true,
+                        &Changes::default(),
+                        now,
+                    )
                     .await
                 {
                     tracing::warn!(job = job.id, error = %e, "Could not schedule a retry; the lease will expire and the step run again.");
@@ -611,6 +646,20 @@ async fn process_job(inner: &Inner, job: Job) {
         }
     };
     telemetry::step_finished(step.as_str(), outcome, started.elapsed());
+}
+
+/// Renew `job`'s lease every third of its length; returns when renewal
+/// fails (the lease is gone, or the store did not answer in time).
+async fn keep_lease(inner: &Inner, job: &Job) {
+    let every = Duration::from_millis(u64::try_from(inner.options.lease_ms / 3).unwrap_or(1_000));
+    loop {
+        tokio::time::sleep(every).await;
+        let until = inner.clock.now_ms() + inner.options.lease_ms;
+        match tokio::time::timeout(every, inner.store.extend_lease(job, until)).await {
+            Ok(Ok(true)) => {}
+            _ => return,
+        }
+    }
 }
 
 async fn exception(

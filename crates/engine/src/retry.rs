@@ -2,6 +2,9 @@ use std::time::Duration;
 
 use rand::Rng;
 
+/// The longest a target's `Retry-After` is honoured.
+pub const MAX_RETRY_AFTER_MS: i64 = 3_600_000;
+
 /// Delay before attempt `attempts + 1`: exponential from `base_ms`, capped at
 /// `max_ms`, with "equal jitter" (half fixed, half random) so a burst of
 /// failures does not retry in lockstep. A target's `Retry-After` wins when it
@@ -20,7 +23,11 @@ pub fn backoff_delay(
     let backoff = half + rng.random_range(0..=ceiling - half);
     match retry_after {
         Some(ra) => {
-            let ra_ms = i64::try_from(ra.as_millis()).unwrap_or(i64::MAX);
+            // Capped: a target asking for days (or sending nonsense) must
+            // not park a step out of sight; the step asks again at the cap.
+            let ra_ms = i64::try_from(ra.as_millis())
+                .unwrap_or(i64::MAX)
+                .min(MAX_RETRY_AFTER_MS);
             let jitter = rng.random_range(0..=(ra_ms / 10).max(1));
             ra_ms.saturating_add(jitter)
         }
@@ -55,6 +62,22 @@ mod tests {
             let d = backoff_delay(1, 100, 5_000, Some(Duration::from_secs(3)), &mut rng);
             assert!((3_000..=3_300).contains(&d), "{d}");
         }
+    }
+
+    #[test]
+    fn retry_after_is_capped() {
+        let mut rng = SmallRng::seed_from_u64(7);
+        let d = backoff_delay(
+            1,
+            100,
+            5_000,
+            Some(Duration::from_secs(u64::MAX / 2)),
+            &mut rng,
+        );
+        assert!(
+            (MAX_RETRY_AFTER_MS..=MAX_RETRY_AFTER_MS * 11 / 10).contains(&d),
+            "{d}"
+        );
     }
 
     #[test]

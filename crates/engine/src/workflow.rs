@@ -127,6 +127,13 @@ impl From<ConnectorError> for StepError {
                 reason,
                 retry_after,
             },
+            ConnectorError::Throttled {
+                reason,
+                retry_after,
+            } => StepError::Retry {
+                reason,
+                retry_after: Some(retry_after),
+            },
             ConnectorError::Rejected { reason } => {
                 StepError::fail(ExceptionClass::Permanent, reason)
             }
@@ -357,11 +364,29 @@ async fn channel_message(cx: &StepCx<'_>) -> StepResult {
                             json!({ "inbox_id": inbox_id, "version": order.source_version, "applied": cur.source_version }),
                         ));
                     } else {
-                        // A newer version of an order we hold: take the
-                        // buyer-facing details while it is not yet with the
-                        // warehouse; lines are fixed once reserved.
+                        // A newer version of an order we hold. Before
+                        // validation, or while held, everything is taken and
+                        // a held order is validated again (the correction an
+                        // operator was waiting for). Later, lines are fixed
+                        // by the reservation and the ERP order, and only the
+                        // buyer-facing details move, until the warehouse has it.
                         cur.source_version = order.source_version;
-                        if cur.status < OrderStatus::ReleasedToWarehouse {
+                        let held = cur.status == OrderStatus::OnHold
+                            && cur.erp_ref.is_none()
+                            && !store
+                                .reservations(&cur.id)
+                                .await?
+                                .iter()
+                                .any(|r| r.state == "held");
+                        if cur.status == OrderStatus::Received || held {
+                            let status = cur.status;
+                            cur = Order { status, ..order };
+                            if held {
+                                changes
+                                    .jobs
+                                    .push(cx.next(Step::Validate, json!({ "order_id": cur.id })));
+                            }
+                        } else if cur.status < OrderStatus::ReleasedToWarehouse {
                             cur.customer = order.customer;
                             cur.shipping_address = order.shipping_address;
                             cur.billing_address = order.billing_address;
@@ -461,9 +486,13 @@ async fn channel_message(cx: &StepCx<'_>) -> StepResult {
                                 });
                             }
                         }
-                        if let Some(erp_ref) = &cur.erp_ref {
+                        if let Some(erp_ref) = erp_sales_order_to_cancel(cx, &cur).await? {
                             // Cancelling is idempotent at the ERP, so a retry of this step is safe.
-                            cx.inner.connections.erp.cancel_sales_order(erp_ref).await?;
+                            cx.inner
+                                .connections
+                                .erp
+                                .cancel_sales_order(&erp_ref)
+                                .await?;
                             changes.events.push(
                                 cx.event(
                                     "erp_sales_order_cancelled",
@@ -492,6 +521,45 @@ async fn channel_message(cx: &StepCx<'_>) -> StepResult {
         }
     }
     Ok(changes)
+}
+
+/// The ERP's sales order for `order`, if one exists or may exist: known
+/// from the order, or from the effect log, or — when the create was left in
+/// doubt — by asking the ERP for our reference.
+async fn erp_sales_order_to_cancel(
+    cx: &StepCx<'_>,
+    order: &Order,
+) -> Result<Option<String>, StepError> {
+    if let Some(id) = &order.erp_ref {
+        return Ok(Some(id.clone()));
+    }
+    let Some(effect) = cx
+        .inner
+        .store
+        .effect(&sales_order_effect_key(&order.id))
+        .await?
+    else {
+        return Ok(None);
+    };
+    if let Some(id) = effect
+        .result
+        .as_ref()
+        .and_then(|r| r.get("id"))
+        .and_then(|v| v.as_str())
+    {
+        return Ok(Some(id.to_owned()));
+    }
+    let found = cx
+        .inner
+        .connections
+        .erp
+        .find_sales_order(&erp_reference(order))
+        .await?;
+    Ok(found.map(|d| d.id))
+}
+
+fn sales_order_effect_key(order_id: &str) -> String {
+    format!("erp:sales_order:{order_id}")
 }
 
 /// The id of the fulfilment request for `order` at `location`.
@@ -673,7 +741,7 @@ async fn accept_in_erp(cx: &StepCx<'_>) -> StepResult {
         &cx.inner.store,
         cx.now,
         EffectSpec {
-            key: format!("erp:sales_order:{}", order.id),
+            key: sales_order_effect_key(&order.id),
             target: "erp",
             kind: "create_sales_order",
             entity_key: cx.entity_key,
@@ -847,7 +915,16 @@ async fn warehouse_shipment(cx: &StepCx<'_>) -> StepResult {
         )
     })?;
     let mut changes = Changes::default();
-    if store.shipment(&shipment.id).await?.is_some() {
+    if let Some(known) = store.shipment(&shipment.id).await? {
+        if known.shipment.order_id != shipment.order_id {
+            return Err(StepError::fail(
+                ExceptionClass::Validation,
+                format!(
+                    "shipment {} was already recorded for order {}, now reported for {}",
+                    shipment.id, known.shipment.order_id, shipment.order_id
+                ),
+            ));
+        }
         changes.inbox.push((
             inbox_id,
             InboxStatus::Stale,

@@ -422,6 +422,20 @@ impl Store {
         Ok(batch.iter().map(|(j, _)| done.contains(&j.id)).collect())
     }
 
+    /// Extend a held lease to `until`. False when the claim is no longer
+    /// this worker's.
+    pub async fn extend_lease(&self, job: &Job, until: i64) -> Result<bool> {
+        let r = sqlx::query(
+            "UPDATE jobs SET lease_until = $1 WHERE id = $2 AND lease_owner = $3 AND status = 'running'",
+        )
+        .bind(until)
+        .bind(job.id)
+        .bind(&job.lease_token)
+        .execute(&self.writer)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
     /// Put a job back to run at `run_at`. With `count_attempt == false` the
     /// attempt is given back: the job waited (breaker open) rather than failed.
     pub async fn retry_job(
