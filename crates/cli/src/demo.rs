@@ -62,7 +62,9 @@ pub struct Summary {
     pub lost: u64,
     /// Open exceptions.
     pub exceptions: u64,
-    pub webhook_duplicates_dropped: i64,
+    /// Messages dropped at the inbox as duplicates (webhook redeliveries,
+    /// and polls that saw a version again).
+    pub duplicates_dropped: i64,
     pub stale_messages_ignored: i64,
     pub elapsed_secs: f64,
     pub data_dir: String,
@@ -288,7 +290,7 @@ pub async fn summarize(
                 .unwrap_or(0),
         lost,
         exceptions: open_exceptions,
-        webhook_duplicates_dropped: inbox.duplicates,
+        duplicates_dropped: inbox.duplicates,
         stale_messages_ignored: inbox.stale,
         elapsed_secs: elapsed.as_secs_f64(),
         data_dir: data_dir.display().to_string(),

@@ -785,7 +785,7 @@ async fn run_reconciler(engine: Engine, channel: String, cancel: CancellationTok
         match engine.reconcile_once(&channel).await {
             Ok(0) => {}
             Ok(n) => {
-                tracing::info!(%channel, new = n, "Reconciliation poll found orders the webhooks missed or changed.")
+                tracing::debug!(%channel, new = n, "Reconciliation poll committed order versions it had not seen; stale ones are dropped by their job.")
             }
             Err(e) => {
                 tracing::warn!(%channel, error = %e, "Reconciliation poll failed; next period tries again.")
