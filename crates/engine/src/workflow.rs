@@ -218,6 +218,34 @@ impl StepCx<'_> {
         ));
     }
 
+    /// The channel connection named `name`.
+    fn channel(&self, name: &str) -> Result<&crate::engine::ChannelConnection, StepError> {
+        self.inner.connections.channels.get(name).ok_or_else(|| {
+            StepError::fail(
+                ExceptionClass::Mapping,
+                format!("no channel connection named {name:?}"),
+            )
+        })
+    }
+
+    /// The warehouse connection named `name`.
+    fn warehouse(
+        &self,
+        name: &str,
+    ) -> Result<&std::sync::Arc<dyn crossdock_connectors::Warehouse>, StepError> {
+        self.inner
+            .connections
+            .warehouses
+            .iter()
+            .find(|w| w.name() == name)
+            .ok_or_else(|| {
+                StepError::fail(
+                    ExceptionClass::Mapping,
+                    format!("no warehouse connection named {name:?}"),
+                )
+            })
+    }
+
     /// Move the order on and write it, with the job of its next step.
     fn advance(
         &self,
@@ -282,17 +310,7 @@ async fn channel_message(cx: &StepCx<'_>) -> StepResult {
         )
     })?;
     let channel_name = msg.source.strip_prefix("channel:").unwrap_or(&msg.source);
-    let conn = cx
-        .inner
-        .connections
-        .channels
-        .get(channel_name)
-        .ok_or_else(|| {
-            StepError::fail(
-                ExceptionClass::Mapping,
-                format!("no channel connection named {channel_name:?}"),
-            )
-        })?;
+    let conn = cx.channel(channel_name)?;
     let event = match conn.connector.map_message(&msg.body) {
         Ok(e) => e,
         Err(e) => {
@@ -588,18 +606,7 @@ async fn cancel_at_warehouse(
         .target
         .strip_prefix("warehouse:")
         .unwrap_or(&effect.target);
-    let warehouse = cx
-        .inner
-        .connections
-        .warehouses
-        .iter()
-        .find(|w| w.name() == location)
-        .ok_or_else(|| {
-            StepError::fail(
-                ExceptionClass::Mapping,
-                format!("no warehouse connection named {location:?}"),
-            )
-        })?;
+    let warehouse = cx.warehouse(location)?;
     Ok(Some(
         warehouse
             .cancel_release(&fulfillment_request_id(&order.id, location))
@@ -812,18 +819,7 @@ async fn release(cx: &StepCx<'_>) -> StepResult {
             "no reservation to release against".into(),
         ));
     };
-    let warehouse = cx
-        .inner
-        .connections
-        .warehouses
-        .iter()
-        .find(|w| w.name() == location)
-        .ok_or_else(|| {
-            StepError::fail(
-                ExceptionClass::Mapping,
-                format!("no warehouse connection named {location:?}"),
-            )
-        })?;
+    let warehouse = cx.warehouse(&location)?;
     let request = FulfillmentRequest {
         id: fulfillment_request_id(&order.id, &location),
         order_id: order.id.clone(),
@@ -882,18 +878,7 @@ async fn warehouse_shipment(cx: &StepCx<'_>) -> StepResult {
         )
     })?;
     let name = msg.source.strip_prefix("warehouse:").unwrap_or(&msg.source);
-    let warehouse = cx
-        .inner
-        .connections
-        .warehouses
-        .iter()
-        .find(|w| w.name() == name)
-        .ok_or_else(|| {
-            StepError::fail(
-                ExceptionClass::Mapping,
-                format!("no warehouse connection named {name:?}"),
-            )
-        })?;
+    let warehouse = cx.warehouse(name)?;
     let shipment = warehouse.map_shipment(&msg.body).map_err(|e| {
         let mut changes = Changes::default();
         changes
@@ -993,17 +978,7 @@ async fn confirm_shipment(cx: &StepCx<'_>) -> StepResult {
             format!("shipment {shipment_id} does not exist"),
         )
     })?;
-    let conn = cx
-        .inner
-        .connections
-        .channels
-        .get(&order.channel)
-        .ok_or_else(|| {
-            StepError::fail(
-                ExceptionClass::Mapping,
-                format!("no channel connection named {:?}", order.channel),
-            )
-        })?;
+    let conn = cx.channel(&order.channel)?;
     let mut changes = Changes::default();
     if stored.confirmed_at.is_none() {
         let confirmation = ShipConfirmation {
