@@ -582,6 +582,10 @@ async fn corrected_version_of_a_held_order_is_validated_again() {
     assert_eq!(view["order"]["source_version"], 2, "{view}");
     assert_eq!(view["order"]["total"]["amount"], "48.17", "{view}");
     assert_eq!(app.sales_orders_for(ext).await, 1);
+    // The hold the correction answered is resolved, not left for a replay.
+    assert!(app.exceptions("?status=open").await.is_empty());
+    let resolved = app.exceptions("?status=resolved").await;
+    assert_eq!(resolved.len(), 1, "{resolved:?}");
     app.stop().await;
 }
 

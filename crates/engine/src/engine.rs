@@ -158,13 +158,16 @@ impl Engine {
         let (engine, dispatcher_cancel, dispatcher_tracker) =
             (self.clone(), cancel.clone(), tracker.clone());
         tracker.spawn(async move {
-            let loaded =
-                tokio::time::timeout(Duration::from_secs(5), engine.load_stock_if_empty()).await;
-            if let Ok(Ok(n @ 1..)) = loaded {
-                tracing::info!(positions = n, "Loaded inventory positions from the ERP.");
-            }
-            if !matches!(loaded, Ok(Ok(_))) {
-                dispatcher_tracker.spawn(ensure_stock(engine.clone(), dispatcher_cancel.clone()));
+            let loaded = tokio::select! {
+                _ = dispatcher_cancel.cancelled() => return,
+                r = tokio::time::timeout(Duration::from_secs(5), engine.load_stock_if_empty()) => r,
+            };
+            match loaded {
+                Ok(Ok(n)) => stock_loaded(&engine, n).await,
+                _ => {
+                    dispatcher_tracker
+                        .spawn(ensure_stock(engine.clone(), dispatcher_cancel.clone()));
+                }
             }
             run_dispatcher(engine.inner.clone(), dispatcher_cancel, dispatcher_tracker).await;
         });
@@ -651,15 +654,26 @@ async fn process_job(inner: &Inner, job: Job) {
 /// Renew `job`'s lease every third of its length; returns when renewal
 /// fails (the lease is gone, or the store did not answer in time).
 async fn keep_lease(inner: &Inner, job: &Job) {
-    let every = Duration::from_millis(u64::try_from(inner.options.lease_ms / 3).unwrap_or(1_000));
+    let lease = inner.options.lease_ms;
+    let every = Duration::from_millis(u64::try_from(lease / 3).unwrap_or(1_000));
+    let mut held_until = inner.clock.now_ms() + lease;
     loop {
         tokio::time::sleep(every).await;
-        let until = inner.clock.now_ms() + inner.options.lease_ms;
+        let until = inner.clock.now_ms() + lease;
         match tokio::time::timeout(every, inner.store.extend_lease(job, until)).await {
-            Ok(Ok(true)) => {}
+            Ok(Ok(true)) => held_until = until,
+            // The claim is someone else's now.
+            Ok(Ok(false)) => return,
+            // A slow or failing store: keep trying while the lease we hold
+            // lasts, then let the step go before another worker may start.
+            _ if inner.clock.now_ms() + every_ms(every) < held_until => {}
             _ => return,
         }
     }
+}
+
+fn every_ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
 async fn exception(
@@ -739,28 +753,57 @@ fn notify_waiters(inner: &Inner, order_id: &str, outcome: AcceptanceOutcome) {
 /// arrived before and were held for unknown SKUs are then validated again
 /// (an audited replay), so an ERP that was down at start delays orders but
 /// never strands them.
+/// After stock was first read (`n` positions; 0 when the hub already held
+/// some), validate again the orders held for SKUs that were unknown only
+/// because no stock was known yet: an ERP that was down — at this start or
+/// an earlier one — delays orders but never strands them. Audited replay.
+async fn stock_loaded(engine: &Engine, n: usize) {
+    if n == 0 {
+        // Positions were already held: orders held for unknown SKUs were
+        // judged against real stock and stay where they are.
+        return;
+    }
+    tracing::info!(positions = n, "Loaded inventory positions from the ERP.");
+    let filter = ExceptionFilter {
+        step: Some(Step::Validate.as_str().to_owned()),
+        class: Some("validation".to_owned()),
+        ..ExceptionFilter::default()
+    };
+    let held: Vec<_> = match engine
+        .inner
+        .store
+        .exceptions(&ExceptionFilter {
+            status: Some("open".into()),
+            ..filter.clone()
+        })
+        .await
+    {
+        Ok(list) => list
+            .into_iter()
+            .filter(|e| e.reason.contains("unknown SKU"))
+            .collect(),
+        Err(e) => {
+            tracing::warn!(error = %e, "Could not list orders held before stock was known.");
+            return;
+        }
+    };
+    for ex in held {
+        let one = ExceptionFilter {
+            id: Some(ex.id.clone()),
+            ..ExceptionFilter::default()
+        };
+        if let Err(e) = engine.replay(&one, "hub:stock-loaded").await {
+            tracing::warn!(error = %e, exception = %ex.id, "Could not replay an order held before stock was known.");
+        }
+    }
+}
+
 async fn ensure_stock(engine: Engine, cancel: CancellationToken) {
     let mut wait = Duration::from_millis(500);
     loop {
         match engine.load_stock_if_empty().await {
-            Ok(0) => return,
             Ok(n) => {
-                tracing::info!(positions = n, "Loaded inventory positions from the ERP.");
-                let filter = ExceptionFilter {
-                    step: Some(Step::Validate.as_str().to_owned()),
-                    class: Some("validation".to_owned()),
-                    ..ExceptionFilter::default()
-                };
-                match engine.replay(&filter, "hub:stock-loaded").await {
-                    Ok(r) if !r.is_empty() => tracing::info!(
-                        replayed = r.len(),
-                        "Revalidating orders held before stock was known."
-                    ),
-                    Ok(_) => {}
-                    Err(e) => {
-                        tracing::warn!(error = %e, "Could not replay orders held before stock was known.")
-                    }
-                }
+                stock_loaded(&engine, n).await;
                 return;
             }
             Err(e) => {

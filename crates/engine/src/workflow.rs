@@ -15,7 +15,8 @@ use crossdock_model::{
     ExceptionClass, FulfillmentLine, FulfillmentRequest, Order, OrderStatus, order_id_for,
 };
 use crossdock_store::{
-    Changes, InboxStatus, NewEvent, NewJob, ReservationChange, ReserveLine, StoreError,
+    Changes, EffectStatus, InboxStatus, NewEvent, NewJob, ReservationChange, ReserveLine,
+    StoreError,
 };
 use serde_json::json;
 
@@ -400,6 +401,12 @@ async fn channel_message(cx: &StepCx<'_>) -> StepResult {
                             let status = cur.status;
                             cur = Order { status, ..order };
                             if held {
+                                let superseded =
+                                    store.supersede_exceptions(cx.entity_key, cx.now).await?;
+                                changes.events.push(cx.event(
+                                    "exceptions_superseded",
+                                    json!({ "count": superseded, "version": cur.source_version }),
+                                ));
                                 changes
                                     .jobs
                                     .push(cx.next(Step::Validate, json!({ "order_id": cur.id })));
@@ -559,21 +566,44 @@ async fn erp_sales_order_to_cancel(
     else {
         return Ok(None);
     };
-    if let Some(id) = effect
-        .result
-        .as_ref()
-        .and_then(|r| r.get("id"))
-        .and_then(|v| v.as_str())
-    {
-        return Ok(Some(id.to_owned()));
+    match effect.status {
+        EffectStatus::Applied => Ok(effect
+            .result
+            .as_ref()
+            .and_then(|r| r.get("id"))
+            .and_then(|v| v.as_str())
+            .map(str::to_owned)),
+        // Known not applied: nothing to cancel.
+        EffectStatus::Failed => Ok(None),
+        // In doubt: the create may still be on its way. Cancel what the ERP
+        // holds; if it holds nothing yet, wait and ask again rather than
+        // leave a sales order behind a cancelled order.
+        EffectStatus::Pending => {
+            match cx
+                .inner
+                .connections
+                .erp
+                .find_sales_order(&erp_reference(order))
+                .await?
+            {
+                Some(doc) => {
+                    let json = serde_json::to_value(&doc)
+                        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                    cx.inner
+                        .store
+                        .resolve_effect(&effect.key, EffectStatus::Applied, Some(&json), cx.now)
+                        .await?;
+                    Ok(Some(doc.id))
+                }
+                None => Err(StepError::Retry {
+                    reason:
+                        "the ERP sales order create is in doubt; asking again before cancelling"
+                            .into(),
+                    retry_after: None,
+                }),
+            }
+        }
     }
-    let found = cx
-        .inner
-        .connections
-        .erp
-        .find_sales_order(&erp_reference(order))
-        .await?;
-    Ok(found.map(|d| d.id))
 }
 
 fn sales_order_effect_key(order_id: &str) -> String {

@@ -803,6 +803,27 @@ impl Store {
         Ok(replayed)
     }
 
+    /// A newer version of an entity made its failed steps moot: resolve its
+    /// open exceptions and drop their jobs, so no later replay runs them.
+    /// Returns how many were resolved.
+    pub async fn supersede_exceptions(&self, entity_key: &str, at: i64) -> Result<u64> {
+        let mut tx = self.writer.begin().await?;
+        let resolved = sqlx::query(
+            "UPDATE exceptions SET status = 'resolved', replayed_at = $1 WHERE entity_key = $2 AND status = 'open'",
+        )
+        .bind(at)
+        .bind(entity_key)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        sqlx::query("DELETE FROM jobs WHERE entity_key = $1 AND status = 'failed'")
+            .bind(entity_key)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(resolved)
+    }
+
     pub async fn exception_counts(&self) -> Result<Vec<(String, String, i64)>> {
         let rows = sqlx::query(
             "SELECT class, status, COUNT(*) AS n FROM exceptions GROUP BY class, status ORDER BY class, status",
@@ -1098,7 +1119,8 @@ async fn apply_changes(tx: &mut Tx, c: &Changes, now: i64) -> Result<()> {
     for (s, confirmed_at) in &c.shipments {
         sqlx::query(
             "INSERT INTO shipments (id, order_id, doc, confirmed_at, created_at) VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (id) DO UPDATE SET doc = excluded.doc, confirmed_at = excluded.confirmed_at",
+             ON CONFLICT (id) DO UPDATE SET doc = excluded.doc, confirmed_at = excluded.confirmed_at \
+             WHERE shipments.order_id = excluded.order_id",
         )
         .bind(&s.id)
         .bind(&s.order_id)

@@ -31,9 +31,6 @@ CREATE TABLE jobs (
 );
 CREATE INDEX jobs_runnable ON jobs (status, run_at);
 CREATE INDEX jobs_entity ON jobs (entity_key, id);
--- At most one running job per entity, whatever races between hub processes
--- sharing the store: a claim that would break it fails and is tried again.
-CREATE UNIQUE INDEX jobs_one_running ON jobs (entity_key) WHERE status = 'running';
 
 CREATE TABLE orders (
     id              TEXT    PRIMARY KEY,
