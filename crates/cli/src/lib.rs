@@ -6,4 +6,5 @@
 pub mod bench;
 pub mod config;
 pub mod demo;
+pub mod edi;
 pub mod hub;

@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use crossdock_store::{ExceptionFilter, OrderFilter, Store};
 
 use crossdock::config::Config;
-use crossdock::{bench, demo, hub};
+use crossdock::{bench, demo, edi, hub};
 
 #[derive(Parser)]
 #[command(
@@ -60,6 +60,11 @@ enum Command {
     Bench {
         #[command(subcommand)]
         command: bench::BenchCommand,
+    },
+    /// X12 EDI tools.
+    Edi {
+        #[command(subcommand)]
+        command: edi::EdiCommand,
     },
 }
 
@@ -266,6 +271,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Bench { command } => bench::run(command).await,
+        Command::Edi { command } => edi::run(command),
     }
 }
 

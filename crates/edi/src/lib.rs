@@ -13,6 +13,7 @@
 // so the larger `Err` is an accepted cost.
 #![allow(clippy::result_large_err)]
 
+pub mod canonical;
 mod common;
 mod envelope;
 mod error;
@@ -20,6 +21,10 @@ pub mod sets;
 mod token;
 mod write;
 
+pub use canonical::{
+    MappedShipments, MappingError, PackageTracking, SegmentRef, ShortShip, positions_from_846,
+    shipments_from_856, shipments_from_945,
+};
 pub use common::{DateTime, Mark, Party, ProductId, Reference, parse_decimal};
 pub use envelope::{FunctionalGroup, Interchange, TransactionSet};
 pub use error::{EdiError, Position, Warning, WriteError};
