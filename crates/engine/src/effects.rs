@@ -7,9 +7,10 @@
 //! can delay an effect but never apply it twice.
 
 use std::future::Future;
+use std::sync::Mutex;
 
 use crossdock_connectors::ConnectorError;
-use crossdock_store::{EffectStatus, NewEffect, Store, StoreError};
+use crossdock_store::{EffectResolution, EffectStatus, NewEffect, Store, StoreError};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -51,6 +52,7 @@ pub struct EffectSpec<'a> {
 pub async fn run_effect<T, F, FFut, C, CFut>(
     store: &Store,
     now: i64,
+    resolutions: &Mutex<Vec<EffectResolution>>,
     spec: EffectSpec<'_>,
     find: F,
     call: C,
@@ -88,9 +90,7 @@ where
             Ok(Some(found)) => {
                 let json =
                     serde_json::to_value(&found).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                store
-                    .resolve_effect(&spec.key, EffectStatus::Applied, Some(&json), now)
-                    .await?;
+                record_applied(resolutions, &spec.key, json, now);
                 telemetry::effect(spec.target, "found");
                 return Ok((found, EffectOutcome::FoundAtTarget));
             }
@@ -106,9 +106,7 @@ where
         Ok(result) => {
             let json =
                 serde_json::to_value(&result).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            store
-                .resolve_effect(&spec.key, EffectStatus::Applied, Some(&json), now)
-                .await?;
+            record_applied(resolutions, &spec.key, json, now);
             telemetry::effect(spec.target, "applied");
             Ok((result, EffectOutcome::Applied))
         }
@@ -138,4 +136,24 @@ where
             Err(e.into())
         }
     }
+}
+
+/// Note an applied effect; the runner writes it with the step's outcome.
+/// Until then it is pending, so a crash in between leaves it in doubt and
+/// the next attempt finds it at the target instead of applying it again.
+fn record_applied(
+    resolutions: &Mutex<Vec<EffectResolution>>,
+    key: &str,
+    result: serde_json::Value,
+    at: i64,
+) {
+    resolutions
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push(EffectResolution {
+            key: key.to_owned(),
+            status: EffectStatus::Applied,
+            result: Some(result),
+            at,
+        });
 }

@@ -528,6 +528,7 @@ async fn process_job(inner: &Inner, job: Job) {
         entity_key: &job.entity_key,
         payload: &job.payload,
         now,
+        resolutions: Mutex::default(),
     };
     // The lease is renewed while the step runs. If it is lost (the store
     // was unreachable for a whole lease, and another worker may now hold the
@@ -542,13 +543,20 @@ async fn process_job(inner: &Inner, job: Job) {
         }
     };
     let now = inner.clock.now_ms();
+    // Effects the step applied are recorded with whatever the step's outcome
+    // writes: its completion, its retry, or its exception.
+    let resolved = Changes {
+        effects: std::mem::take(&mut *cx.resolutions.lock().unwrap_or_else(|p| p.into_inner())),
+        ..Changes::default()
+    };
     let order_id = job
         .payload
         .get("order_id")
         .and_then(|v| v.as_str())
         .map(str::to_owned);
     let outcome = match result {
-        Ok(changes) => {
+        Ok(mut changes) => {
+            changes.effects.extend(resolved.effects.iter().cloned());
             let accepted = (step == Step::AcceptInErp)
                 .then(|| {
                     changes
@@ -584,7 +592,7 @@ async fn process_job(inner: &Inner, job: Job) {
                     let again = inner.clock.now_ms() + inner.options.backoff_base_ms;
                     if let Err(e) = inner
                         .store
-                        .retry_job(&job, again, &e, false, &Changes::default(), now)
+                        .retry_job(&job, again, &e, false, &resolved, now)
                         .await
                     {
                         tracing::warn!(job = job.id, error = %e, "Could not reschedule; the lease will expire and the step run again.");
@@ -607,7 +615,7 @@ async fn process_job(inner: &Inner, job: Job) {
                     now,
                 )
                 .await;
-                park(inner, &job, &ex, &Changes::default(), order_id.as_deref()).await;
+                park(inner, &job, &ex, &resolved, order_id.as_deref()).await;
                 "exception"
             } else {
                 let delay = {
@@ -628,7 +636,7 @@ async fn process_job(inner: &Inner, job: Job) {
                         now.saturating_add(delay),
                         &reason,
                         true,
-                        &Changes::default(),
+                        &resolved,
                         now,
                     )
                     .await
@@ -644,6 +652,8 @@ async fn process_job(inner: &Inner, job: Job) {
             changes,
         }) => {
             let ex = exception(inner, &job, step, class, reason, now).await;
+            let mut changes = *changes;
+            changes.effects.extend(resolved.effects);
             park(inner, &job, &ex, &changes, order_id.as_deref()).await;
             "exception"
         }

@@ -153,6 +153,8 @@ pub(crate) struct StepCx<'a> {
     pub entity_key: &'a str,
     pub payload: &'a serde_json::Value,
     pub now: i64,
+    /// Effects applied by this run, recorded with the step's outcome.
+    pub resolutions: std::sync::Mutex<Vec<crossdock_store::EffectResolution>>,
 }
 
 impl StepCx<'_> {
@@ -777,6 +779,7 @@ async fn accept_in_erp(cx: &StepCx<'_>) -> StepResult {
     let (doc, outcome) = run_effect(
         &cx.inner.store,
         cx.now,
+        &cx.resolutions,
         EffectSpec {
             key: sales_order_effect_key(&order.id),
             target: "erp",
@@ -791,6 +794,7 @@ async fn accept_in_erp(cx: &StepCx<'_>) -> StepResult {
             let (customer_id, _) = run_effect(
                 &cx.inner.store,
                 cx.now,
+                &cx.resolutions,
                 EffectSpec {
                     key: format!("erp:customer:{}", order.id),
                     target: "erp",
@@ -873,6 +877,7 @@ async fn release(cx: &StepCx<'_>) -> StepResult {
     let (warehouse_id, outcome) = run_effect(
         &cx.inner.store,
         cx.now,
+        &cx.resolutions,
         EffectSpec {
             key: format!("warehouse:release:{}", request.id),
             target: &target,
@@ -1020,6 +1025,7 @@ async fn confirm_shipment(cx: &StepCx<'_>) -> StepResult {
         let (confirmation_id, outcome) = run_effect(
             store,
             cx.now,
+            &cx.resolutions,
             EffectSpec {
                 key: format!("channel:ship_confirm:{}", stored.shipment.id),
                 target: &target,
@@ -1068,6 +1074,7 @@ async fn invoice(cx: &StepCx<'_>) -> StepResult {
     let (doc, outcome) = run_effect(
         &cx.inner.store,
         cx.now,
+        &cx.resolutions,
         EffectSpec {
             key: format!("erp:invoice:{}", order.id),
             target: "erp",

@@ -415,6 +415,7 @@ impl Store {
                 merged.events.extend(c.events.iter().cloned());
                 merged.inbox.extend(c.inbox.iter().cloned());
                 merged.reservations.extend(c.reservations.iter().cloned());
+                merged.effects.extend(c.effects.iter().cloned());
             }
         }
         apply_changes(&mut tx, &merged, now).await?;
@@ -1061,6 +1062,26 @@ async fn insert_jobs(tx: &mut Tx, jobs: &[NewJob], now: i64) -> Result<()> {
     Ok(())
 }
 
+async fn resolve_effects(tx: &mut Tx, effects: &[EffectResolution]) -> Result<()> {
+    for chunk in effects.chunks(INSERT_CHUNK) {
+        let mut sql = String::from(
+            "UPDATE effects SET status = v.column2, result = v.column3, resolved_at = v.column4 FROM (VALUES ",
+        );
+        sql.push_str(&rows_sql("(?, ?, ?, ?)", chunk.len()));
+        sql.push_str(") AS v WHERE effects.key = v.column1");
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for e in chunk {
+            q = q
+                .bind(&e.key)
+                .bind(e.status.as_str())
+                .bind(e.result.as_ref().map(|r| r.to_string()))
+                .bind(e.at);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
 async fn insert_events(tx: &mut Tx, events: &[NewEvent]) -> Result<()> {
     for chunk in events.chunks(INSERT_CHUNK) {
         let mut sql = String::from("INSERT INTO events (entity_key, at, kind, detail) VALUES ");
@@ -1141,6 +1162,7 @@ async fn apply_changes(tx: &mut Tx, c: &Changes, now: i64) -> Result<()> {
             .await?;
     }
     apply_reservations(tx, &c.reservations).await?;
+    resolve_effects(tx, &c.effects).await?;
     Ok(())
 }
 

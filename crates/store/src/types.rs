@@ -301,11 +301,25 @@ pub struct Changes {
     pub events: Vec<NewEvent>,
     pub inbox: Vec<(i64, InboxStatus, Option<String>)>,
     pub reservations: Vec<ReservationChange>,
+    /// Effects the step applied, resolved with its other writes. Until they
+    /// are written the effects stay pending (in doubt), which is safe: the
+    /// next attempt looks them up at the target.
+    pub effects: Vec<EffectResolution>,
+}
+
+/// The outcome of an effect, to record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EffectResolution {
+    pub key: String,
+    pub status: EffectStatus,
+    pub result: Option<serde_json::Value>,
+    pub at: i64,
 }
 
 impl Changes {
     pub fn is_empty(&self) -> bool {
-        self.orders.is_empty()
+        self.effects.is_empty()
+            && self.orders.is_empty()
             && self.shipments.is_empty()
             && self.jobs.is_empty()
             && self.events.is_empty()

@@ -18,9 +18,9 @@ use crossdock_model::{
     OrderStatus, Shipment, ShipmentLine, TaxTreatment, Tracking, order_id_for,
 };
 use crossdock_store::{
-    Accepted, Changes, EffectStatus, ExceptionFilter, InboxStatus, Job, NewEffect, NewEvent,
-    NewException, NewJob, NewMessage, OrderFilter, PositionRow, QueueStats, ReservationChange,
-    ReserveLine, Store, StoreError, StoredShipment,
+    Accepted, Changes, EffectResolution, EffectStatus, ExceptionFilter, InboxStatus, Job,
+    NewEffect, NewEvent, NewException, NewJob, NewMessage, OrderFilter, PositionRow, QueueStats,
+    ReservationChange, ReserveLine, Store, StoreError, StoredShipment,
 };
 use rust_decimal::dec;
 use serde_json::json;
@@ -76,6 +76,7 @@ conformance! {
     store scenario_effects,
     store scenario_orders_and_changes,
     store scenario_inventory,
+    store scenario_effects_resolved_with_their_step,
     db scenario_concurrent_jobs_two_handles,
     db scenario_no_oversell_two_handles,
     db scenario_migrations_idempotent,
@@ -1217,6 +1218,7 @@ async fn scenario_orders_and_changes(store: &Store) {
         ],
         inbox: vec![(inbox_id, InboxStatus::Processed, Some("mapped".to_owned()))],
         reservations: vec![],
+        effects: vec![],
     };
     assert!(!changes.is_empty());
     store
@@ -2066,4 +2068,89 @@ async fn replayed_job_waits_for_running_job_of_its_entity(store: &Store) {
         both.is_empty(),
         "claimed while {e} has a running job: {both:?}"
     );
+}
+
+/// Effects a step applied are resolved in the same transaction as the
+/// step's completion; a step that lost its lease resolves nothing.
+async fn scenario_effects_resolved_with_their_step(store: &Store) {
+    let e = "order:FX";
+    for key in ["erp:sales_order:FX", "warehouse:release:FX"] {
+        store
+            .begin_effect(&NewEffect {
+                key: key.to_owned(),
+                target: "erp".to_owned(),
+                kind: "k".to_owned(),
+                entity_key: e.to_owned(),
+                at: T0,
+            })
+            .await
+            .unwrap();
+    }
+    store
+        .enqueue(&[job(e, "accept_in_erp", 1, T0)], T0)
+        .await
+        .unwrap();
+    let claimed = claim_all(store, "w1", T0).await;
+    let resolution = |key: &str, id: &str| EffectResolution {
+        key: key.to_owned(),
+        status: EffectStatus::Applied,
+        result: Some(json!({ "id": id })),
+        at: T0 + 10,
+    };
+    let changes = Changes {
+        effects: vec![
+            resolution("erp:sales_order:FX", "SO-1"),
+            resolution("warehouse:release:FX", "R-1"),
+        ],
+        ..Changes::default()
+    };
+    store
+        .complete_job(&claimed[0], &changes, T0 + 10)
+        .await
+        .unwrap();
+    let so = store.effect("erp:sales_order:FX").await.unwrap().unwrap();
+    assert_eq!(
+        (so.status, so.result, so.resolved_at),
+        (
+            EffectStatus::Applied,
+            Some(json!({ "id": "SO-1" })),
+            Some(T0 + 10)
+        )
+    );
+    let rel = store.effect("warehouse:release:FX").await.unwrap().unwrap();
+    assert_eq!(rel.result, Some(json!({ "id": "R-1" })));
+    // A stale completion (lease lost) must not resolve anything.
+    store
+        .begin_effect(&NewEffect {
+            key: "channel:ship_confirm:FX".to_owned(),
+            target: "channel".to_owned(),
+            kind: "k".to_owned(),
+            entity_key: e.to_owned(),
+            at: T0,
+        })
+        .await
+        .unwrap();
+    store
+        .enqueue(&[job(e, "confirm", 2, T0 + 20)], T0 + 20)
+        .await
+        .unwrap();
+    let first = store.claim_jobs("w1", T0 + 20, 1_000, 10).await.unwrap();
+    let again = store.claim_jobs("w2", T0 + 5_000, 1_000, 10).await.unwrap();
+    assert_eq!(again.len(), 1);
+    let stale = Changes {
+        effects: vec![resolution("channel:ship_confirm:FX", "SC-1")],
+        ..Changes::default()
+    };
+    assert!(
+        store
+            .complete_job(&first[0], &stale, T0 + 5_001)
+            .await
+            .is_err()
+    );
+    let sc = store
+        .effect("channel:ship_confirm:FX")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((sc.status, sc.result), (EffectStatus::Pending, None));
 }
