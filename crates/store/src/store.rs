@@ -1,4 +1,3 @@
-use std::str::FromStr;
 use std::sync::Once;
 use std::time::Duration;
 
@@ -694,10 +693,6 @@ impl Store {
             .collect()
     }
 
-    pub async fn append_event(&self, event: &NewEvent) -> Result<()> {
-        insert_event(&self.writer, event).await
-    }
-
     pub async fn shipments_for(&self, order_id: &str) -> Result<Vec<StoredShipment>> {
         let rows = sqlx::query(
             "SELECT doc, confirmed_at FROM shipments WHERE order_id = $1 ORDER BY created_at, id",
@@ -1346,15 +1341,4 @@ fn exception_from_row(r: &AnyRow) -> Result<ExceptionRecord> {
         replayed_at: replayed_at.map(ms),
         replay_count: u32::try_from(r.try_get::<i64, _>("replay_count")?).unwrap_or(u32::MAX),
     })
-}
-
-impl FromStr for Backend {
-    type Err = StoreError;
-    fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "sqlite" => Ok(Backend::Sqlite),
-            "postgres" => Ok(Backend::Postgres),
-            other => Err(StoreError::UnsupportedUrl(other.to_owned())),
-        }
-    }
 }
