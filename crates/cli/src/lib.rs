@@ -8,3 +8,4 @@ pub mod config;
 pub mod demo;
 pub mod edi;
 pub mod hub;
+pub mod translate;

@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use crossdock_store::{ExceptionFilter, OrderFilter, Store};
 
 use crossdock::config::Config;
-use crossdock::{bench, demo, edi, hub};
+use crossdock::{bench, demo, edi, hub, translate};
 
 #[derive(Parser)]
 #[command(
@@ -65,6 +65,12 @@ enum Command {
     Edi {
         #[command(subcommand)]
         command: edi::EdiCommand,
+    },
+    /// Map a marketplace order payload to the canonical order (JSON on stdout).
+    Translate {
+        #[arg(long, value_enum)]
+        from: translate::Source,
+        file: PathBuf,
     },
 }
 
@@ -272,6 +278,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Bench { command } => bench::run(command).await,
         Command::Edi { command } => edi::run(command),
+        Command::Translate { from, file } => translate::run(from, &file),
     }
 }
 

@@ -112,3 +112,88 @@ pub(crate) fn non_empty(path: &str, value: &str) -> Result<(), InputError> {
         Ok(())
     }
 }
+
+/// The JSON text of a value: a string's content, or a number's digits as sent.
+/// Never passes through f64. Only works under `serde_json` (it reads a raw value).
+fn raw_text<'de, D: Deserializer<'de>>(d: D) -> Result<(bool, String), D::Error> {
+    let raw = Box::<serde_json::value::RawValue>::deserialize(d)?;
+    let text = raw.get().trim();
+    if text.starts_with('"') {
+        let s: String = serde_json::from_str(text).map_err(serde::de::Error::custom)?;
+        Ok((true, s))
+    } else {
+        Ok((false, text.to_owned()))
+    }
+}
+
+/// An amount sent as a JSON string (`"19.99"`) or a JSON number (`19.99`),
+/// read exactly from its text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct JsonDecimal(pub Decimal);
+
+impl<'de> Deserialize<'de> for JsonDecimal {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let (quoted, text) = raw_text(d)?;
+        let shown = if quoted {
+            format!("{text:?}")
+        } else {
+            text.clone()
+        };
+        let t = text.trim();
+        let number_like = !t.is_empty()
+            && t.bytes()
+                .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'+' | b'e' | b'E'));
+        let parsed = if !number_like {
+            None
+        } else if t.contains(['e', 'E']) {
+            Decimal::from_scientific(t).ok()
+        } else {
+            t.parse::<Decimal>().ok()
+        };
+        parsed
+            .map(JsonDecimal)
+            .ok_or_else(|| serde::de::Error::custom(format!("expected decimal, got {shown}")))
+    }
+}
+
+/// An id sent as a JSON string or a JSON integer, kept exactly as its text
+/// (Shopify ids exceed 2^53 and must never pass through f64).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct JsonId(pub String);
+
+impl<'de> Deserialize<'de> for JsonId {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let (quoted, text) = raw_text(d)?;
+        let ok = if quoted {
+            !text.trim().is_empty()
+        } else {
+            !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit())
+        };
+        if ok {
+            Ok(JsonId(text))
+        } else {
+            Err(serde::de::Error::custom(format!(
+                "expected an id (non-empty string or whole number), got {text}"
+            )))
+        }
+    }
+}
+
+/// Milliseconds since the epoch of an RFC 3339 time.
+pub(crate) fn timestamp_ms(path: &str, value: &str) -> Result<i64, InputError> {
+    Ok(timestamp(path, value)?.timestamp_millis())
+}
+
+/// Prefixes an error's path with where the parsed document sat in the input.
+pub(crate) fn under(prefix: &str) -> impl Fn(InputError) -> InputError + '_ {
+    move |mut e| {
+        if !prefix.is_empty() {
+            e.path = if e.path == "body" {
+                prefix.to_owned()
+            } else {
+                format!("{prefix}.{}", e.path)
+            };
+        }
+        e
+    }
+}

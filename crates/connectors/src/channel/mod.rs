@@ -1,5 +1,11 @@
 //! Sales channel connectors.
 
+pub mod amazon_mapping;
+pub mod shopify_mapping;
+pub mod walmart_mapping;
 pub mod webstore;
 
+pub use amazon_mapping::{AmazonOrder, amazon_order, amazon_order_bundle};
+pub use shopify_mapping::shopify_order;
+pub use walmart_mapping::walmart_order;
 pub use webstore::WebstoreChannel;
