@@ -459,26 +459,17 @@ async fn channel_message(cx: &StepCx<'_>) -> StepResult {
                             cx.event("stale_message_ignored", json!({ "inbox_id": inbox_id })),
                         );
                     } else if cur.any_shipped() {
-                        // The cancellation is understood but cannot be
-                        // honoured. Its version is recorded, so another copy
-                        // of it (a poll, a redelivery) is stale, not a second
-                        // exception.
-                        let mut changes = Changes::default();
-                        cur.source_version = source_version;
-                        changes.orders.push(cur.clone());
-                        changes.inbox.push((
+                        let reason = format!(
+                            "cancellation of {external_order_id} arrived when the order was {}: units have shipped; arrange a return or refund with the channel",
+                            cur.status
+                        );
+                        return Err(refuse_cancellation(
+                            cur,
+                            source_version,
                             inbox_id,
-                            InboxStatus::Failed,
-                            Some("cancellation after shipment".into()),
+                            "cancellation after shipment",
+                            reason,
                         ));
-                        return Err(StepError::Fail {
-                            class: ExceptionClass::Authority,
-                            reason: format!(
-                                "cancellation of {external_order_id} arrived when the order was {}: units have shipped; arrange a return or refund with the channel",
-                                cur.status
-                            ),
-                            changes: Box::new(changes),
-                        });
                     } else if cur.status.is_terminal() {
                         cur.source_version = source_version;
                         changes.inbox.push((
@@ -496,21 +487,16 @@ async fn channel_message(cx: &StepCx<'_>) -> StepResult {
                                 .events
                                 .push(cx.event("warehouse_cancel", json!({ "outcome": outcome })));
                             if outcome == CancelOutcome::TooLate {
-                                let mut changes = Changes::default();
-                                cur.source_version = source_version;
-                                changes.orders.push(cur.clone());
-                                changes.inbox.push((
+                                let reason = format!(
+                                    "cancellation of {external_order_id}: the warehouse says units are already leaving; arrange a return or refund with the channel"
+                                );
+                                return Err(refuse_cancellation(
+                                    cur,
+                                    source_version,
                                     inbox_id,
-                                    InboxStatus::Failed,
-                                    Some("cancellation too late at the warehouse".into()),
+                                    "cancellation too late at the warehouse",
+                                    reason,
                                 ));
-                                return Err(StepError::Fail {
-                                    class: ExceptionClass::Authority,
-                                    reason: format!(
-                                        "cancellation of {external_order_id}: the warehouse says units are already leaving; arrange a return or refund with the channel"
-                                    ),
-                                    changes: Box::new(changes),
-                                });
                             }
                         }
                         if let Some(erp_ref) = erp_sales_order_to_cancel(cx, &cur).await? {
@@ -548,6 +534,29 @@ async fn channel_message(cx: &StepCx<'_>) -> StepResult {
         }
     }
     Ok(changes)
+}
+
+/// A cancellation that is understood but cannot be honoured (units have
+/// left). Its version is recorded, so another copy of it (a poll, a
+/// redelivery) is stale rather than a second exception.
+fn refuse_cancellation(
+    mut order: Order,
+    version: i64,
+    inbox_id: i64,
+    note: &str,
+    reason: String,
+) -> StepError {
+    order.source_version = version;
+    let changes = Changes {
+        orders: vec![order],
+        inbox: vec![(inbox_id, InboxStatus::Failed, Some(note.to_owned()))],
+        ..Changes::default()
+    };
+    StepError::Fail {
+        class: ExceptionClass::Authority,
+        reason,
+        changes: Box::new(changes),
+    }
 }
 
 /// The ERP's sales order for `order`, if one exists or may exist: known
