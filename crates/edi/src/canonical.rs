@@ -298,24 +298,15 @@ pub fn shipments_from_945(
                 )
             })
             .transpose()?;
-        if let Some(ordered) = ordered
-            && shipped < ordered
-        {
-            short_ships.push(ShortShip {
-                shipment_id: id.clone(),
-                line_id: line_id.clone(),
-                sku: sku.clone(),
-                ordered,
-                shipped,
-            });
-        }
-        if shipped > 0 {
-            lines.push(ShipmentLine {
-                line_id,
-                sku,
-                quantity: shipped,
-            });
-        }
+        record_line(
+            &id,
+            line_id,
+            sku,
+            ordered,
+            shipped,
+            &mut lines,
+            &mut short_ships,
+        );
     }
     Ok(MappedShipments {
         shipments: vec![Shipment {
@@ -487,24 +478,15 @@ pub fn shipments_from_856(
                     )
                 })
                 .transpose()?;
-            if let Some(ordered) = ordered
-                && shipped < ordered
-            {
-                out.short_ships.push(ShortShip {
-                    shipment_id: id.clone(),
-                    line_id: line_id.clone(),
-                    sku: sku.clone(),
-                    ordered,
-                    shipped,
-                });
-            }
-            if shipped > 0 {
-                lines.push(ShipmentLine {
-                    line_id,
-                    sku,
-                    quantity: shipped,
-                });
-            }
+            record_line(
+                &id,
+                line_id,
+                sku,
+                ordered,
+                shipped,
+                &mut lines,
+                &mut out.short_ships,
+            );
         }
         let Some((tracking, more)) = split_tracking(&id, &carrier, numbers.clone()) else {
             continue; // unreachable: numbers is not empty
@@ -752,4 +734,36 @@ fn zone_offset_hours(code: &str) -> Option<i32> {
         "HS" => -10,
         _ => return None,
     })
+}
+
+/// One shipped line, the same rule for every document: fewer units shipped
+/// than ordered is a short ship (listed even when nothing shipped), and
+/// only units that left become a shipment line.
+fn record_line(
+    shipment_id: &str,
+    line_id: String,
+    sku: String,
+    ordered: Option<u32>,
+    shipped: u32,
+    lines: &mut Vec<ShipmentLine>,
+    short_ships: &mut Vec<ShortShip>,
+) {
+    if let Some(ordered) = ordered
+        && shipped < ordered
+    {
+        short_ships.push(ShortShip {
+            shipment_id: shipment_id.to_owned(),
+            line_id: line_id.clone(),
+            sku: sku.clone(),
+            ordered,
+            shipped,
+        });
+    }
+    if shipped > 0 {
+        lines.push(ShipmentLine {
+            line_id,
+            sku,
+            quantity: shipped,
+        });
+    }
 }
