@@ -49,6 +49,27 @@ pub enum BenchCommand {
         #[arg(long, value_parser = humantime::parse_duration, default_value = "300s")]
         timeout: Duration,
     },
+    /// The ERP governor against a simulated ERP that refuses anything over
+    /// its limits: orders offered at a multiple of what the ERP can take.
+    Governor {
+        #[arg(long, default_value_t = 300)]
+        orders: u64,
+        /// The ERP's limit (requests per second); the hub is told the same.
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+        /// The ERP's concurrent-request limit; the hub is told the same.
+        #[arg(long, default_value_t = 5)]
+        max_concurrent: u32,
+        /// Offered ERP work as a multiple of the limit.
+        #[arg(long, default_value_t = 3.0)]
+        load: f64,
+        /// The simulated ERP's latency per request: at 200 ms, 20 requests
+        /// per second keep about four in flight, so both limits bind.
+        #[arg(long, default_value_t = 200)]
+        latency_ms: u64,
+        #[arg(long, value_parser = humantime::parse_duration, default_value = "300s")]
+        timeout: Duration,
+    },
 }
 
 pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
@@ -69,6 +90,18 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
             timeout,
         } => {
             let report = lifecycle(orders, orders_per_sec, database_url, timeout).await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        }
+        BenchCommand::Governor {
+            orders,
+            limit,
+            max_concurrent,
+            load,
+            latency_ms,
+            timeout,
+        } => {
+            let report =
+                governor_bench(orders, limit, max_concurrent, load, latency_ms, timeout).await?;
             println!("{}", serde_json::to_string_pretty(&report)?);
         }
     }
@@ -270,6 +303,40 @@ async fn lifecycle(
     database_url: Option<String>,
     timeout: Duration,
 ) -> anyhow::Result<LifecycleReport> {
+    let run = run_estate(orders, rate, database_url, timeout, |_, _| {}).await?;
+    Ok(LifecycleReport {
+        backend: run.backend,
+        orders,
+        closed: run.closed,
+        elapsed_secs: run.elapsed.as_secs_f64(),
+        closed_per_sec: run.closed as f64 / run.elapsed.as_secs_f64(),
+        duplicates_at_erp: run.summary.duplicates_at_erp,
+        duplicate_shipments: run.summary.duplicate_shipments,
+        lost: run.summary.lost,
+        exceptions: run.summary.exceptions,
+    })
+}
+
+/// One run of the hub against the simulated estate until every order closed.
+struct EstateRun {
+    backend: String,
+    closed: u64,
+    elapsed: Duration,
+    summary: crate::demo::Summary,
+    /// The simulators' `/sim/stats` at the end.
+    stats: serde_json::Value,
+}
+
+/// Run `orders` orders offered at `rate` per second through the hub and
+/// the simulated estate (no duplicates, cancellations or partial
+/// shipments), after `tweak` adjusted the estate and the hub.
+async fn run_estate(
+    orders: u64,
+    rate: f64,
+    database_url: Option<String>,
+    timeout: Duration,
+    tweak: impl FnOnce(&mut SimConfig, &mut Config),
+) -> anyhow::Result<EstateRun> {
     let (dir, default_url) = temp_store_url();
     let url = database_url.unwrap_or(default_url);
     let mut config = Config::demo();
@@ -289,6 +356,7 @@ async fn lifecycle(
     for s in &mut sim.erp.stock {
         s.on_hand = 1_000_000;
     }
+    tweak(&mut sim, &mut config);
     let channel = sim.channel.name.clone();
     let estate = Estate::start(sim).await?;
     config.channels[0].base_url = estate.channel_url();
@@ -317,18 +385,100 @@ async fn lifecycle(
     let summary = crate::demo::summarize(&store, &estate, &channel, elapsed, &dir, &hub.url)
         .await
         .context("summarising")?;
+    let stats = estate.stats().await;
     hub.stop().await?;
     estate.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
-    Ok(LifecycleReport {
+    Ok(EstateRun {
         backend: backend_name(&url),
-        orders,
         closed,
-        elapsed_secs: elapsed.as_secs_f64(),
-        closed_per_sec: closed as f64 / elapsed.as_secs_f64(),
-        duplicates_at_erp: summary.duplicates_at_erp,
-        duplicate_shipments: summary.duplicate_shipments,
-        lost: summary.lost,
-        exceptions: summary.exceptions,
+        elapsed,
+        summary,
+        stats,
+    })
+}
+
+#[derive(Debug, Serialize)]
+pub struct GovernorReport {
+    pub erp_limit_per_sec: u32,
+    pub erp_max_concurrent: u32,
+    /// Order rate offered, as a multiple of what the ERP can take.
+    pub offered_load: f64,
+    pub orders: u64,
+    pub closed: u64,
+    pub elapsed_secs: f64,
+    pub erp_requests: u64,
+    /// Refused by the ERP for its rate or concurrency limit: must be 0.
+    pub erp_429s: u64,
+    /// Most requests the ERP admitted within any one second: must be ≤ the limit.
+    pub erp_peak_per_second: u64,
+    pub erp_peak_in_flight: u64,
+    /// Seconds during which the hub held ERP work back (the whole seconds
+    /// between the first and the last ERP request, ends excluded).
+    pub backlog_secs: usize,
+    /// Requests per second the ERP admitted during those seconds, over its limit.
+    pub utilisation: f64,
+    /// The lowest single second of those, over the limit.
+    pub worst_second: f64,
+    pub duplicates_at_erp: u64,
+    pub lost: u64,
+    pub exceptions: u64,
+}
+
+async fn governor_bench(
+    orders: u64,
+    limit: u32,
+    max_concurrent: u32,
+    load: f64,
+    latency_ms: u64,
+    timeout: Duration,
+) -> anyhow::Result<GovernorReport> {
+    // ERP calls per order on the happy path: customer, sales order, invoice.
+    const ERP_CALLS_PER_ORDER: f64 = 3.0;
+    let rate = load * f64::from(limit) / ERP_CALLS_PER_ORDER;
+    let run = run_estate(orders, rate, None, timeout, |sim, config| {
+        sim.erp.faults.rate_limit_per_sec = limit;
+        sim.erp.faults.max_concurrent = max_concurrent;
+        sim.erp.faults.latency_ms = latency_ms;
+        config.erp.governor.requests_per_sec = limit;
+        config.erp.governor.max_concurrency = max_concurrent as usize;
+    })
+    .await?;
+    let erp = &run.stats["erp"];
+    let n = |k: &str| erp[k].as_u64().unwrap_or(0);
+    let per_second: Vec<u64> = erp["admitted_per_second"]
+        .as_array()
+        .map(|a| a.iter().filter_map(serde_json::Value::as_u64).collect())
+        .unwrap_or_default();
+    let first = per_second.iter().position(|n| *n > 0).unwrap_or(0);
+    let last = per_second.iter().rposition(|n| *n > 0).unwrap_or(0);
+    let inner = per_second
+        .get(first + 1..last)
+        .map(<[u64]>::to_vec)
+        .unwrap_or_default();
+    let limit_f = f64::from(limit);
+    let utilisation = if inner.is_empty() {
+        0.0
+    } else {
+        inner.iter().sum::<u64>() as f64 / (limit_f * inner.len() as f64)
+    };
+    let worst_second = inner.iter().min().map_or(0.0, |n| *n as f64 / limit_f);
+    Ok(GovernorReport {
+        erp_limit_per_sec: limit,
+        erp_max_concurrent: max_concurrent,
+        offered_load: load,
+        orders,
+        closed: run.closed,
+        elapsed_secs: run.elapsed.as_secs_f64(),
+        erp_requests: n("requests"),
+        erp_429s: n("rate_limited") + n("concurrency_limited"),
+        erp_peak_per_second: n("peak_per_second"),
+        erp_peak_in_flight: n("peak_in_flight"),
+        backlog_secs: inner.len(),
+        utilisation,
+        worst_second,
+        duplicates_at_erp: run.summary.duplicates_at_erp,
+        lost: run.summary.lost,
+        exceptions: run.summary.exceptions,
     })
 }

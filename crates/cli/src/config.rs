@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crossdock_engine::EngineOptions;
+use crossdock_engine::{EngineOptions, GovernorOptions};
 use crossdock_model::ErpAcceptance;
 use crossdock_sim::SimConfig;
 use serde::{Deserialize, Serialize};
@@ -90,6 +90,9 @@ pub enum ErpKind {
 pub struct ErpConfig {
     pub kind: ErpKind,
     pub base_url: String,
+    /// The pace this ERP account can take: rate, concurrency, breaker.
+    #[serde(default)]
+    pub governor: GovernorOptions,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -208,6 +211,10 @@ impl Config {
             check_url(&w.base_url).map_err(|m| err(&format!("warehouses[{i}].base_url"), m))?;
         }
         check_url(&self.erp.base_url).map_err(|m| err("erp.base_url", m))?;
+        self.erp
+            .governor
+            .validate()
+            .map_err(|m| err("erp.governor", m))?;
         Ok(())
     }
 
@@ -243,6 +250,7 @@ impl Config {
             erp: ErpConfig {
                 kind: ErpKind::Rest,
                 base_url: url(&sim.erp.listen),
+                governor: GovernorOptions::default(),
             },
             warehouses: sim
                 .warehouses

@@ -9,7 +9,9 @@ use crossdock_connectors::channel::WebstoreChannel;
 use crossdock_connectors::erp::RestErp;
 use crossdock_connectors::warehouse::RestWarehouse;
 use crossdock_connectors::{Erp, HttpClient, HttpClientOptions, Warehouse};
-use crossdock_engine::{ChannelConnection, Connections, Engine, EngineHandle, SystemClock};
+use crossdock_engine::{
+    ChannelConnection, Connections, Engine, EngineHandle, ErpGovernor, GovernedErp, SystemClock,
+};
 use crossdock_server::ServerOptions;
 use crossdock_store::Store;
 use tokio_util::sync::CancellationToken;
@@ -41,6 +43,10 @@ pub fn connections(config: &Config) -> anyhow::Result<Connections> {
     let erp: Arc<dyn Erp> = match config.erp.kind {
         ErpKind::Rest => Arc::new(RestErp::new(&config.erp.base_url, http.clone())?),
     };
+    // Every ERP call goes through the account's governor.
+    let governor =
+        Arc::new(ErpGovernor::new("erp", &config.erp.governor).map_err(anyhow::Error::msg)?);
+    let erp: Arc<dyn Erp> = Arc::new(GovernedErp::new(erp, governor.clone()));
     let warehouses = config
         .warehouses
         .iter()
@@ -55,6 +61,7 @@ pub fn connections(config: &Config) -> anyhow::Result<Connections> {
     Ok(Connections {
         channels,
         erp,
+        erp_governor: Some(governor),
         warehouses,
     })
 }

@@ -42,6 +42,13 @@ pub enum ConnectorError {
     /// Credentials were refused.
     #[error("unauthorized: {reason}")]
     Unauthorized { reason: String },
+    /// Not sent: the endpoint's circuit breaker is open after repeated
+    /// failures. Known not applied; worth trying after `retry_after`.
+    #[error("circuit open: {endpoint}")]
+    CircuitOpen {
+        endpoint: String,
+        retry_after: Duration,
+    },
 }
 
 impl ConnectorError {

@@ -119,6 +119,7 @@ where
                 && matches!(
                     e,
                     ConnectorError::Throttled { .. }
+                        | ConnectorError::CircuitOpen { .. }
                         | ConnectorError::Rejected { .. }
                         | ConnectorError::Unauthorized { .. }
                 );
@@ -129,6 +130,7 @@ where
             }
             let outcome = match &e {
                 ConnectorError::Throttled { .. } => "throttled",
+                ConnectorError::CircuitOpen { .. } => "circuit_open",
                 ConnectorError::Rejected { .. } | ConnectorError::Unauthorized { .. } => "rejected",
                 ConnectorError::Transient { .. } => "transient",
             };

@@ -36,6 +36,8 @@ pub struct ChannelConnection {
 pub struct Connections {
     pub channels: HashMap<String, ChannelConnection>,
     pub erp: Arc<dyn Erp>,
+    /// The governor `erp` is behind, when it is (its state is reported).
+    pub erp_governor: Option<Arc<crate::governor::ErpGovernor>>,
     /// In routing preference order.
     pub warehouses: Vec<Arc<dyn Warehouse>>,
 }
@@ -142,6 +144,15 @@ impl Engine {
 
     pub fn clock(&self) -> &Arc<dyn Clock> {
         &self.inner.clock
+    }
+
+    /// Rate, queue and breaker state of the ERP governor, if there is one.
+    pub fn erp_governor_status(&self) -> Option<crate::governor::GovernorStatus> {
+        self.inner
+            .connections
+            .erp_governor
+            .as_ref()
+            .map(|g| g.status())
     }
 
     pub fn options(&self) -> &EngineOptions {
@@ -645,6 +656,46 @@ async fn process_job(inner: &Inner, job: Job) {
                 }
                 "retry"
             }
+        }
+        Err(StepError::Wait {
+            endpoint,
+            retry_after,
+        }) => {
+            // Not an attempt: nothing was sent. The wait is on the order's
+            // timeline so an operator sees why it is not moving.
+            let delay = {
+                let mut rng = inner.rng.lock().unwrap_or_else(|p| p.into_inner());
+                backoff_delay(1, 1, 1, Some(retry_after), &mut *rng)
+            };
+            let retry_at = now.saturating_add(delay);
+            let mut changes = resolved;
+            changes.events.push(crossdock_store::NewEvent {
+                entity_key: job.entity_key.clone(),
+                at: now,
+                kind: "waiting_for_target".to_owned(),
+                detail: serde_json::json!({
+                    "step": step.as_str(),
+                    "endpoint": endpoint,
+                    "breaker": "open",
+                    "retry_at": retry_at,
+                }),
+            });
+            if let Err(e) = inner
+                .store
+                .retry_job(
+                    &job,
+                    retry_at,
+                    &format!("circuit open: {endpoint}"),
+                    false,
+                    &changes,
+                    now,
+                )
+                .await
+            {
+                tracing::warn!(job = job.id, error = %e, "Could not put a waiting step back; the lease will expire and the step run again.");
+            }
+            telemetry::step_waited(step.as_str());
+            "waiting"
         }
         Err(StepError::Fail {
             class,

@@ -11,6 +11,7 @@
 pub mod clock;
 pub mod effects;
 mod engine;
+pub mod governor;
 mod ingest;
 pub mod options;
 mod retry;
@@ -21,6 +22,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use engine::{
     AcceptanceOutcome, ChannelConnection, Connections, Engine, EngineHandle, Receipt, Refusal,
 };
+pub use governor::{ErpGovernor, GovernedErp, GovernorOptions, Priority};
 pub use ingest::{IngestError, Ingestor};
 pub use options::EngineOptions;
 pub use retry::backoff_delay;

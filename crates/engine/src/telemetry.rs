@@ -12,6 +12,12 @@ pub const QUEUE_RUNNING: &str = "crossdock_jobs_running";
 pub const QUEUE_OLDEST_AGE: &str = "crossdock_jobs_oldest_ready_age_seconds";
 pub const EXCEPTIONS_OPEN: &str = "crossdock_exceptions_open";
 pub const ORDERS_BY_STATUS: &str = "crossdock_orders";
+pub const ERP_CALLS: &str = "crossdock_erp_calls_total";
+pub const ERP_CALL_SECONDS: &str = "crossdock_erp_call_duration_seconds";
+pub const ERP_BREAKER_STATE: &str = "crossdock_erp_breaker_state";
+pub const ERP_WAITING: &str = "crossdock_erp_governor_waiting";
+pub const ERP_OLDEST_WAIT: &str = "crossdock_erp_governor_oldest_wait_seconds";
+pub const STEP_WAITS: &str = "crossdock_step_waits_total";
 
 /// Outcome of one inbound message at the door.
 pub fn ingest(source: &str, outcome: &'static str) {
@@ -43,4 +49,34 @@ pub fn exceptions_open(class: &str, n: i64) {
 
 pub fn orders(status: &str, n: i64) {
     metrics::gauge!(ORDERS_BY_STATUS, "status" => status.to_owned()).set(n as f64);
+}
+
+/// One call through the ERP governor. `outcome`: ok, failed, throttled,
+/// refused, circuit_open.
+pub fn erp_call(account: &str, endpoint: &'static str, outcome: &'static str, took: Duration) {
+    metrics::counter!(ERP_CALLS, "account" => account.to_owned(), "endpoint" => endpoint, "outcome" => outcome)
+        .increment(1);
+    metrics::histogram!(ERP_CALL_SECONDS, "account" => account.to_owned(), "endpoint" => endpoint)
+        .record(took.as_secs_f64());
+}
+
+/// 0 closed, 1 half-open, 2 open.
+pub fn breaker_state(account: &str, endpoint: &'static str, state: f64) {
+    metrics::gauge!(ERP_BREAKER_STATE, "account" => account.to_owned(), "endpoint" => endpoint)
+        .set(state);
+}
+
+/// Calls waiting for a slot, per priority class.
+pub fn governor_waiting(account: &str, priority: &'static str, n: usize) {
+    metrics::gauge!(ERP_WAITING, "account" => account.to_owned(), "priority" => priority)
+        .set(n as f64);
+}
+
+pub fn governor_oldest_wait(account: &str, oldest: Duration) {
+    metrics::gauge!(ERP_OLDEST_WAIT, "account" => account.to_owned()).set(oldest.as_secs_f64());
+}
+
+/// A step put back without spending an attempt (a breaker was open).
+pub fn step_waited(step: &'static str) {
+    metrics::counter!(STEP_WAITS, "step" => step).increment(1);
 }

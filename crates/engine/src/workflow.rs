@@ -82,6 +82,12 @@ pub(crate) enum StepError {
         reason: String,
         retry_after: Option<std::time::Duration>,
     },
+    /// The target is known unavailable (its circuit breaker is open) and
+    /// nothing was sent: come back later without spending an attempt.
+    Wait {
+        endpoint: String,
+        retry_after: std::time::Duration,
+    },
     /// Give up: to the exception queue, with writes that record the failure.
     Fail {
         class: ExceptionClass,
@@ -134,6 +140,13 @@ impl From<ConnectorError> for StepError {
             } => StepError::Retry {
                 reason,
                 retry_after: Some(retry_after),
+            },
+            ConnectorError::CircuitOpen {
+                endpoint,
+                retry_after,
+            } => StepError::Wait {
+                endpoint,
+                retry_after,
             },
             ConnectorError::Rejected { reason } => {
                 StepError::fail(ExceptionClass::Permanent, reason)

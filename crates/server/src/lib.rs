@@ -313,6 +313,7 @@ async fn stats(State(s): State<AppState>) -> Result<Response, ApiError> {
             .map(|(class, status, n)| json!({ "class": class, "status": status, "count": n })).collect::<Vec<_>>(),
         "effects": store.effect_counts().await?.into_iter()
             .map(|(target, status, n)| json!({ "target": target, "status": status, "count": n })).collect::<Vec<_>>(),
+        "erp_governor": s.engine.erp_governor_status(),
     }))
     .into_response())
 }

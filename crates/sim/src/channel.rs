@@ -443,7 +443,7 @@ impl ChannelSim {
             "generation_done".into(),
             self.generation_done.load(Ordering::SeqCst).into(),
         );
-        self.gate.counters.write_stats(&mut out);
+        self.gate.write_stats(&mut out);
         Value::Object(out)
     }
 }

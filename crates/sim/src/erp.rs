@@ -165,7 +165,7 @@ impl ErpSim {
             "duplicate_invoices".into(),
             extra(&state.invoices_per_reference).into(),
         );
-        self.gate.counters.write_stats(&mut out);
+        self.gate.write_stats(&mut out);
         Value::Object(out)
     }
 }

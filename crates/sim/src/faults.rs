@@ -1,5 +1,6 @@
 //! Fault injection in front of a simulator's API routes.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -21,8 +22,11 @@ use crate::wire::{error, with_retry_after};
 pub struct Faults {
     /// Added to every API response.
     pub latency_ms: u64,
-    /// API requests admitted per second (fixed one-second windows); 0 = no limit.
+    /// API requests admitted in any one second (a sliding window, as strict
+    /// as a limit gets); 0 = no limit.
     pub rate_limit_per_sec: u32,
+    /// API requests in flight at most; one more gets 429; 0 = no limit.
+    pub max_concurrent: u32,
     /// Probability (0..1) of a 500 before the request is looked at.
     pub error_rate: f64,
     /// Windows, relative to simulator start, during which every API request gets a 503.
@@ -52,19 +56,37 @@ impl Faults {
     }
 }
 
+/// Seconds of per-second admission counts kept for `/sim/stats`.
+const ADMITTED_HISTORY_SECS: usize = 3_600;
+
 #[derive(Debug, Default)]
 pub(crate) struct FaultCounters {
     requests: AtomicU64,
     rate_limited: AtomicU64,
+    concurrency_limited: AtomicU64,
     errors_injected: AtomicU64,
     outage_refusals: AtomicU64,
 }
 
+/// What the gate let through, for judging a client's pacing.
+#[derive(Debug, Default)]
+struct Admissions {
+    /// Admission instants within the last second (sliding window).
+    recent: VecDeque<Instant>,
+    /// Most requests admitted within any one second.
+    peak_per_second: u32,
+    in_flight: u32,
+    peak_in_flight: u32,
+    /// Requests admitted per whole second since start.
+    per_second: Vec<u32>,
+}
+
 impl FaultCounters {
-    pub(crate) fn write_stats(&self, out: &mut Map<String, Value>) {
+    fn write_counters(&self, out: &mut Map<String, Value>) {
         for (key, counter) in [
             ("requests", &self.requests),
             ("rate_limited", &self.rate_limited),
+            ("concurrency_limited", &self.concurrency_limited),
             ("errors_injected", &self.errors_injected),
             ("outage_refusals", &self.outage_refusals),
         ] {
@@ -77,9 +99,8 @@ pub(crate) struct FaultGate {
     faults: Faults,
     started: Instant,
     rng: Arc<Mutex<SmallRng>>,
-    /// (second since start, requests admitted in it)
-    window: Mutex<(u64, u32)>,
-    pub(crate) counters: FaultCounters,
+    admissions: Mutex<Admissions>,
+    counters: FaultCounters,
 }
 
 impl FaultGate {
@@ -88,9 +109,73 @@ impl FaultGate {
             faults,
             started,
             rng,
-            window: Mutex::new((0, 0)),
+            admissions: Mutex::new(Admissions::default()),
             counters: FaultCounters::default(),
         }
+    }
+
+    pub(crate) fn write_stats(&self, out: &mut Map<String, Value>) {
+        self.counters.write_counters(out);
+        let a = self.admissions.lock().unwrap_or_else(|p| p.into_inner());
+        out.insert("peak_per_second".into(), a.peak_per_second.into());
+        out.insert("peak_in_flight".into(), a.peak_in_flight.into());
+        out.insert(
+            "admitted_per_second".into(),
+            serde_json::json!(a.per_second),
+        );
+    }
+
+    /// Admit a request past the rate and concurrency limits (`None`), or
+    /// answer why not.
+    fn admit(&self) -> Option<Response> {
+        let now = Instant::now();
+        let mut a = self.admissions.lock().unwrap_or_else(|p| p.into_inner());
+        while a
+            .recent
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(1))
+        {
+            a.recent.pop_front();
+        }
+        if self.faults.max_concurrent > 0 && a.in_flight >= self.faults.max_concurrent {
+            drop(a);
+            self.counters
+                .concurrency_limited
+                .fetch_add(1, Ordering::Relaxed);
+            return Some(with_retry_after(
+                error(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too many concurrent requests",
+                ),
+                1,
+            ));
+        }
+        let limit = self.faults.rate_limit_per_sec;
+        if limit > 0 && a.recent.len() >= limit as usize {
+            drop(a);
+            self.counters.rate_limited.fetch_add(1, Ordering::Relaxed);
+            return Some(with_retry_after(
+                error(StatusCode::TOO_MANY_REQUESTS, "rate limited"),
+                1,
+            ));
+        }
+        a.recent.push_back(now);
+        a.peak_per_second = a.peak_per_second.max(a.recent.len() as u32);
+        a.in_flight += 1;
+        a.peak_in_flight = a.peak_in_flight.max(a.in_flight);
+        let second = now.duration_since(self.started).as_secs() as usize;
+        if second < ADMITTED_HISTORY_SECS {
+            if a.per_second.len() <= second {
+                a.per_second.resize(second + 1, 0);
+            }
+            a.per_second[second] += 1;
+        }
+        None
+    }
+
+    fn done(&self) {
+        let mut a = self.admissions.lock().unwrap_or_else(|p| p.into_inner());
+        a.in_flight = a.in_flight.saturating_sub(1);
     }
 
     fn refusal(&self) -> Option<Response> {
@@ -109,22 +194,6 @@ impl FaultGate {
                 error(StatusCode::SERVICE_UNAVAILABLE, "outage"),
                 left,
             ));
-        }
-        if self.faults.rate_limit_per_sec > 0 {
-            let second = elapsed as u64;
-            let mut window = self.window.lock().unwrap_or_else(|p| p.into_inner());
-            if window.0 != second {
-                *window = (second, 0);
-            }
-            window.1 += 1;
-            if window.1 > self.faults.rate_limit_per_sec {
-                drop(window);
-                self.counters.rate_limited.fetch_add(1, Ordering::Relaxed);
-                return Some(with_retry_after(
-                    error(StatusCode::TOO_MANY_REQUESTS, "rate limited"),
-                    1,
-                ));
-            }
         }
         if self.faults.error_rate > 0.0 {
             let roll: f64 = self.rng.lock().unwrap_or_else(|p| p.into_inner()).random();
@@ -145,11 +214,23 @@ pub(crate) async fn gate(
     next: Next,
 ) -> Response {
     gate.counters.requests.fetch_add(1, Ordering::Relaxed);
+    if let Some(refusal) = gate.refusal() {
+        return refusal;
+    }
+    // Limits are judged on arrival, as a real API gateway does; the
+    // admitted request then stays in flight through its latency.
+    if let Some(refusal) = gate.admit() {
+        return refusal;
+    }
+    struct InFlight<'a>(&'a FaultGate);
+    impl Drop for InFlight<'_> {
+        fn drop(&mut self) {
+            self.0.done();
+        }
+    }
+    let _in_flight = InFlight(&gate);
     if gate.faults.latency_ms > 0 {
         tokio::time::sleep(Duration::from_millis(gate.faults.latency_ms)).await;
     }
-    match gate.refusal() {
-        Some(refusal) => refusal,
-        None => next.run(request).await,
-    }
+    next.run(request).await
 }

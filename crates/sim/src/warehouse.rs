@@ -155,7 +155,7 @@ impl WarehouseSim {
             self.deliveries.pending().into(),
         );
         self.deliveries.write_stats(&mut out);
-        self.gate.counters.write_stats(&mut out);
+        self.gate.write_stats(&mut out);
         Value::Object(out)
     }
 

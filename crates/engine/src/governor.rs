@@ -1,0 +1,978 @@
+//! The ERP governor: one per ERP account, between the workflow and the ERP
+//! connector. The ERP is usually the slowest system in the estate, so every
+//! call to it passes three gates, in this order:
+//!
+//! 1. **Circuit breaker**, per endpoint (operation). While it is open the call
+//!    is not sent at all: it fails at once with
+//!    [`ConnectorError::CircuitOpen`], which the engine turns into a wait
+//!    that costs the job no attempt and raises no exception.
+//! 2. **Concurrency slot**, handed out by priority class (order acceptance,
+//!    then shipment/invoice updates, then stock reads, then bulk work). A
+//!    waiting call climbs one class per `aging_ms` waited, so a steady flow
+//!    of acceptances delays stock reads but never starves them.
+//! 3. **Rate** (GCRA, the `governor` crate), shared by all endpoints of the
+//!    account; and a hold when the ERP itself answered 429 with `Retry-After`.
+//!
+//! The backlog itself is durable: it is the job table. What waits here is at
+//! most the engine's claimed jobs, whose leases are renewed while they wait.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::future::Future;
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use crossdock_connectors::{ConnectorError, Erp, ErpDocument};
+use crossdock_model::{Customer, InventoryPosition, Order};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use serde::{Deserialize, Serialize};
+use tokio::sync::oneshot;
+
+use crate::telemetry;
+
+/// Priority classes of ERP work, most urgent first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Priority {
+    /// Sales orders, customers, cancellations: a customer is waiting.
+    Acceptance,
+    /// Shipment completion and invoices.
+    Update,
+    /// Availability reads.
+    StockRead,
+    /// Reconciliation and other bulk work.
+    Bulk,
+}
+
+impl Priority {
+    pub const ALL: [Priority; 4] = [
+        Priority::Acceptance,
+        Priority::Update,
+        Priority::StockRead,
+        Priority::Bulk,
+    ];
+
+    fn rank(self) -> u64 {
+        match self {
+            Priority::Acceptance => 0,
+            Priority::Update => 1,
+            Priority::StockRead => 2,
+            Priority::Bulk => 3,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Priority::Acceptance => "acceptance",
+            Priority::Update => "update",
+            Priority::StockRead => "stock_read",
+            Priority::Bulk => "bulk",
+        }
+    }
+}
+
+/// Limits of one ERP account.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GovernorOptions {
+    /// Calls per second at most; 0 = no rate limit.
+    pub requests_per_sec: u32,
+    /// Calls that may go back to back after an idle spell. 1 spaces every
+    /// call evenly, which is what a limit counted over a sliding second needs.
+    pub burst: u32,
+    /// Percent of the rate left unused, so that calls bunched up on their
+    /// way (timer and network jitter) still arrive within the ERP's limit.
+    pub headroom_pct: u32,
+    /// Calls in flight at most.
+    pub max_concurrency: usize,
+    /// How long a waiting call takes to climb one priority class.
+    pub aging_ms: u64,
+    pub breaker: BreakerOptions,
+}
+
+impl Default for GovernorOptions {
+    fn default() -> Self {
+        GovernorOptions {
+            requests_per_sec: 0,
+            burst: 1,
+            headroom_pct: 2,
+            max_concurrency: 8,
+            aging_ms: 5_000,
+            breaker: BreakerOptions::default(),
+        }
+    }
+}
+
+/// When an endpoint's breaker opens and how it recovers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BreakerOptions {
+    /// Outcomes remembered per endpoint (a sliding window of calls).
+    pub window: usize,
+    /// Calls in the window before the failure ratio is judged.
+    pub min_calls: usize,
+    /// Share of failed calls in the window (0..1] that opens the breaker.
+    pub failure_ratio: f64,
+    /// First open period; doubled after each failed probe.
+    pub open_ms: u64,
+    pub max_open_ms: u64,
+}
+
+impl Default for BreakerOptions {
+    fn default() -> Self {
+        BreakerOptions {
+            window: 20,
+            min_calls: 5,
+            failure_ratio: 0.5,
+            open_ms: 2_000,
+            max_open_ms: 30_000,
+        }
+    }
+}
+
+impl GovernorOptions {
+    pub fn validate(&self) -> Result<(), String> {
+        let b = &self.breaker;
+        let checks = [
+            (self.burst == 0, "burst must be at least 1"),
+            (self.headroom_pct >= 100, "headroom_pct must be below 100"),
+            (
+                self.max_concurrency == 0,
+                "max_concurrency must be at least 1",
+            ),
+            (b.window == 0, "breaker.window must be at least 1"),
+            (
+                b.min_calls == 0 || b.min_calls > b.window,
+                "breaker.min_calls must be within 1..=breaker.window",
+            ),
+            (
+                !(b.failure_ratio > 0.0 && b.failure_ratio <= 1.0),
+                "breaker.failure_ratio must be within (0, 1]",
+            ),
+            (b.open_ms == 0, "breaker.open_ms must be at least 1"),
+            (
+                b.max_open_ms < b.open_ms,
+                "breaker.max_open_ms must be >= breaker.open_ms",
+            ),
+        ];
+        match checks.iter().find(|(bad, _)| *bad) {
+            Some((_, msg)) => Err((*msg).to_owned()),
+            None => Ok(()),
+        }
+    }
+}
+
+/// What an endpoint's breaker says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BreakerState {
+    Closed,
+    /// One probe call is let through; its outcome closes or reopens.
+    HalfOpen,
+    Open,
+}
+
+impl BreakerState {
+    fn gauge(self) -> f64 {
+        match self {
+            BreakerState::Closed => 0.0,
+            BreakerState::HalfOpen => 1.0,
+            BreakerState::Open => 2.0,
+        }
+    }
+}
+
+/// How a call was let through the breaker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    Normal,
+    Probe,
+}
+
+/// A circuit breaker over a sliding window of call outcomes. Pure: time is
+/// passed in, so its behaviour is tested without waiting.
+#[derive(Debug)]
+pub struct Breaker {
+    options: BreakerOptions,
+    /// `true` = failed.
+    outcomes: VecDeque<bool>,
+    state: BreakerState,
+    open_until: Option<Instant>,
+    /// Length of the current or last open period.
+    open_for: Duration,
+    /// A probe in flight since; a probe that never reports (its caller was
+    /// dropped) frees the slot after one open period.
+    probe_since: Option<Instant>,
+}
+
+impl Breaker {
+    pub fn new(options: BreakerOptions) -> Self {
+        let open_for = Duration::from_millis(options.open_ms);
+        Breaker {
+            options,
+            outcomes: VecDeque::new(),
+            state: BreakerState::Closed,
+            open_until: None,
+            open_for,
+            probe_since: None,
+        }
+    }
+
+    pub fn state(&self) -> BreakerState {
+        self.state
+    }
+
+    /// Whether a call may go now; if not, how long until it may try again.
+    pub fn admit(&mut self, now: Instant) -> Result<Admission, Duration> {
+        match self.state {
+            BreakerState::Closed => Ok(Admission::Normal),
+            BreakerState::Open => {
+                let until = self.open_until.unwrap_or(now);
+                if now < until {
+                    return Err(until - now);
+                }
+                self.state = BreakerState::HalfOpen;
+                self.probe_since = Some(now);
+                Ok(Admission::Probe)
+            }
+            BreakerState::HalfOpen => match self.probe_since {
+                Some(since) if now.duration_since(since) < self.open_for => {
+                    Err(self.open_for - now.duration_since(since))
+                }
+                _ => {
+                    self.probe_since = Some(now);
+                    Ok(Admission::Probe)
+                }
+            },
+        }
+    }
+
+    /// Record a call's outcome. Returns the new state when it changed.
+    pub fn record(
+        &mut self,
+        admission: Admission,
+        failed: bool,
+        now: Instant,
+    ) -> Option<BreakerState> {
+        let before = self.state;
+        match admission {
+            Admission::Probe => {
+                self.probe_since = None;
+                if failed {
+                    let doubled = self.open_for.saturating_mul(2);
+                    self.open_for = doubled.min(Duration::from_millis(self.options.max_open_ms));
+                    self.open(now);
+                } else {
+                    self.state = BreakerState::Closed;
+                    self.open_until = None;
+                    self.open_for = Duration::from_millis(self.options.open_ms);
+                    self.outcomes.clear();
+                }
+            }
+            // Calls admitted before the breaker opened may finish after it
+            // did; they no longer say anything new.
+            Admission::Normal if self.state != BreakerState::Closed => {}
+            Admission::Normal => {
+                self.outcomes.push_back(failed);
+                while self.outcomes.len() > self.options.window {
+                    self.outcomes.pop_front();
+                }
+                let failures = self.outcomes.iter().filter(|f| **f).count();
+                let calls = self.outcomes.len();
+                if calls >= self.options.min_calls
+                    && failures as f64 >= self.options.failure_ratio * calls as f64
+                {
+                    self.open(now);
+                }
+            }
+        }
+        (self.state != before).then_some(self.state)
+    }
+
+    fn open(&mut self, now: Instant) {
+        self.state = BreakerState::Open;
+        self.open_until = Some(now + self.open_for);
+        self.outcomes.clear();
+    }
+}
+
+/// Concurrency slots handed out by priority with ageing.
+struct Slots {
+    state: Mutex<SlotState>,
+    epoch: Instant,
+    aging_ms: u64,
+}
+
+struct SlotState {
+    free: usize,
+    /// (key, seq): the smallest key goes first. key = enqueue time +
+    /// rank × aging, so waiting `aging_ms` is worth one class.
+    queue: BinaryHeap<Reverse<(u64, u64)>>,
+    waiting: HashMap<u64, Waiting>,
+    next_seq: u64,
+}
+
+struct Waiting {
+    wake: oneshot::Sender<()>,
+    priority: Priority,
+    since: Instant,
+}
+
+impl SlotState {
+    /// Give a freed slot to the first waiter, or keep it.
+    fn release_one(&mut self) {
+        while let Some(Reverse((_, seq))) = self.queue.pop() {
+            // Entries of waiters that gave up stay in the heap; skip them.
+            if let Some(w) = self.waiting.remove(&seq)
+                && w.wake.send(()).is_ok()
+            {
+                return;
+            }
+        }
+        self.free += 1;
+    }
+}
+
+impl Slots {
+    fn new(slots: usize, aging_ms: u64) -> Self {
+        Slots {
+            state: Mutex::new(SlotState {
+                free: slots,
+                queue: BinaryHeap::new(),
+                waiting: HashMap::new(),
+                next_seq: 0,
+            }),
+            epoch: Instant::now(),
+            aging_ms,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, SlotState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    async fn acquire(self: &Arc<Self>, priority: Priority, account: &str) -> SlotPermit {
+        let rx = {
+            let mut st = self.lock();
+            if st.free > 0 && st.waiting.is_empty() {
+                st.free -= 1;
+                return SlotPermit {
+                    slots: self.clone(),
+                };
+            }
+            let now = Instant::now();
+            let waited_from =
+                u64::try_from(now.duration_since(self.epoch).as_millis()).unwrap_or(u64::MAX / 2);
+            let key = waited_from.saturating_add(priority.rank() * self.aging_ms);
+            let seq = st.next_seq;
+            st.next_seq += 1;
+            let (tx, rx) = oneshot::channel();
+            st.queue.push(Reverse((key, seq)));
+            st.waiting.insert(
+                seq,
+                Waiting {
+                    wake: tx,
+                    priority,
+                    since: now,
+                },
+            );
+            publish_waiting(account, &st);
+            Queued {
+                slots: self,
+                seq,
+                rx: Some(rx),
+                account,
+            }
+        };
+        rx.wait().await
+    }
+}
+
+/// A place in the slot queue. Dropped before its turn, it leaves the
+/// queue; dropped after being handed a slot it never used, it gives the
+/// slot on, so an abandoned wait cannot leak capacity.
+struct Queued<'a> {
+    slots: &'a Arc<Slots>,
+    seq: u64,
+    rx: Option<oneshot::Receiver<()>>,
+    account: &'a str,
+}
+
+impl Queued<'_> {
+    async fn wait(mut self) -> SlotPermit {
+        if let Some(rx) = self.rx.as_mut() {
+            // The sender lives in the queue until it is used: it is only
+            // dropped unsent by `Drop` below, which cannot run while we wait.
+            let _ = rx.await;
+        }
+        self.rx = None;
+        let st = self.slots.lock();
+        publish_waiting(self.account, &st);
+        drop(st);
+        SlotPermit {
+            slots: self.slots.clone(),
+        }
+    }
+}
+
+impl Drop for Queued<'_> {
+    fn drop(&mut self) {
+        let Some(mut rx) = self.rx.take() else {
+            return;
+        };
+        let mut st = self.slots.lock();
+        if st.waiting.remove(&self.seq).is_none() && rx.try_recv().is_ok() {
+            // Handed a slot (under this lock) that nobody will use.
+            st.release_one();
+        }
+        publish_waiting(self.account, &st);
+    }
+}
+
+struct SlotPermit {
+    slots: Arc<Slots>,
+}
+
+impl Drop for SlotPermit {
+    fn drop(&mut self) {
+        self.slots.lock().release_one();
+    }
+}
+
+fn publish_waiting(account: &str, st: &SlotState) {
+    let now = Instant::now();
+    let mut depth: HashMap<Priority, usize> = HashMap::new();
+    let mut oldest = Duration::ZERO;
+    for w in st.waiting.values() {
+        *depth.entry(w.priority).or_default() += 1;
+        oldest = oldest.max(now.duration_since(w.since));
+    }
+    for p in Priority::ALL {
+        telemetry::governor_waiting(account, p.as_str(), depth.get(&p).copied().unwrap_or(0));
+    }
+    telemetry::governor_oldest_wait(account, oldest);
+}
+
+/// Snapshot of a governor, for `/v1/stats` and the timeline.
+#[derive(Debug, Clone, Serialize)]
+pub struct GovernorStatus {
+    pub account: String,
+    pub waiting: usize,
+    pub oldest_wait_ms: u64,
+    pub breakers: Vec<(String, BreakerState)>,
+}
+
+/// The limits of one ERP account, shared by every call to it.
+pub struct ErpGovernor {
+    account: String,
+    limiter: Option<DefaultDirectRateLimiter>,
+    slots: Arc<Slots>,
+    breakers: Mutex<HashMap<&'static str, Breaker>>,
+    breaker_options: BreakerOptions,
+    /// The ERP said 429: nothing is sent before this instant.
+    hold_until: Mutex<Option<Instant>>,
+}
+
+impl ErpGovernor {
+    pub fn new(account: impl Into<String>, options: &GovernorOptions) -> Result<Self, String> {
+        options.validate()?;
+        let limiter = NonZeroU32::new(options.requests_per_sec).map(|rate| {
+            let period =
+                Duration::from_secs(1) * 100 / (rate.get() * (100 - options.headroom_pct.min(99)));
+            let burst = NonZeroU32::new(options.burst).unwrap_or(NonZeroU32::MIN);
+            let quota = Quota::with_period(period)
+                .unwrap_or_else(|| Quota::per_second(rate))
+                .allow_burst(burst);
+            RateLimiter::direct(quota)
+        });
+        Ok(ErpGovernor {
+            account: account.into(),
+            limiter,
+            slots: Arc::new(Slots::new(options.max_concurrency, options.aging_ms)),
+            breakers: Mutex::new(HashMap::new()),
+            breaker_options: options.breaker.clone(),
+            hold_until: Mutex::new(None),
+        })
+    }
+
+    pub fn status(&self) -> GovernorStatus {
+        let (waiting, oldest) = {
+            let st = self.slots.lock();
+            let now = Instant::now();
+            let oldest = st
+                .waiting
+                .values()
+                .map(|w| now.duration_since(w.since))
+                .max()
+                .unwrap_or_default();
+            (st.waiting.len(), oldest)
+        };
+        let mut breakers: Vec<(String, BreakerState)> = self
+            .breakers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(k, b)| ((*k).to_owned(), b.state()))
+            .collect();
+        breakers.sort_by(|a, b| a.0.cmp(&b.0));
+        GovernorStatus {
+            account: self.account.clone(),
+            waiting,
+            oldest_wait_ms: u64::try_from(oldest.as_millis()).unwrap_or(u64::MAX),
+            breakers,
+        }
+    }
+
+    fn admit(&self, endpoint: &'static str) -> Result<Admission, ConnectorError> {
+        let mut breakers = self.breakers.lock().unwrap_or_else(|p| p.into_inner());
+        let breaker = breakers
+            .entry(endpoint)
+            .or_insert_with(|| Breaker::new(self.breaker_options.clone()));
+        let before = breaker.state();
+        let admitted = breaker.admit(Instant::now());
+        if breaker.state() != before {
+            telemetry::breaker_state(&self.account, endpoint, breaker.state().gauge());
+        }
+        admitted.map_err(|retry_after| ConnectorError::CircuitOpen {
+            endpoint: format!("{}:{endpoint}", self.account),
+            retry_after,
+        })
+    }
+
+    fn record(&self, endpoint: &'static str, admission: Admission, failed: bool) {
+        let mut breakers = self.breakers.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(breaker) = breakers.get_mut(endpoint)
+            && let Some(state) = breaker.record(admission, failed, Instant::now())
+        {
+            tracing::warn!(account = %self.account, endpoint, ?state, "ERP circuit breaker changed state.");
+            telemetry::breaker_state(&self.account, endpoint, state.gauge());
+        }
+    }
+
+    /// Run `call` through the breaker, a slot and the rate limit.
+    pub async fn call<T, F, Fut>(
+        &self,
+        endpoint: &'static str,
+        priority: Priority,
+        call: F,
+    ) -> Result<T, ConnectorError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, ConnectorError>>,
+    {
+        // Fail fast while open: no slot, no rate token spent on a call
+        // that would not be sent.
+        self.admit_peek(endpoint)?;
+        let _slot = self.slots.acquire(priority, &self.account).await;
+        let admission = self.admit(endpoint)?;
+        let hold = *self.hold_until.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(until) = hold {
+            tokio::time::sleep_until(until.into()).await;
+        }
+        if let Some(limiter) = &self.limiter {
+            limiter.until_ready().await;
+        }
+        let started = Instant::now();
+        let result = call().await;
+        let outcome = match &result {
+            Ok(_) => "ok",
+            // Only a failure to answer says the ERP is unwell; a refusal
+            // is an answer.
+            Err(ConnectorError::Transient { .. }) => "failed",
+            Err(ConnectorError::Throttled { retry_after, .. }) => {
+                let until = Instant::now() + *retry_after;
+                let mut hold = self.hold_until.lock().unwrap_or_else(|p| p.into_inner());
+                if hold.is_none_or(|h| h < until) {
+                    *hold = Some(until);
+                }
+                "throttled"
+            }
+            Err(ConnectorError::CircuitOpen { .. }) => "circuit_open",
+            Err(ConnectorError::Rejected { .. } | ConnectorError::Unauthorized { .. }) => "refused",
+        };
+        self.record(endpoint, admission, outcome == "failed");
+        telemetry::erp_call(&self.account, endpoint, outcome, started.elapsed());
+        result
+    }
+
+    /// Like `admit`, without taking the probe: a call that will queue for
+    /// a slot should not hold the half-open probe while it waits.
+    fn admit_peek(&self, endpoint: &'static str) -> Result<(), ConnectorError> {
+        let breakers = self.breakers.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(breaker) = breakers.get(endpoint) else {
+            return Ok(());
+        };
+        match (breaker.state(), breaker.open_until) {
+            (BreakerState::Open, Some(until)) if Instant::now() < until => {
+                Err(ConnectorError::CircuitOpen {
+                    endpoint: format!("{}:{endpoint}", self.account),
+                    retry_after: until - Instant::now(),
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// An ERP connector behind its account's governor.
+pub struct GovernedErp {
+    erp: Arc<dyn Erp>,
+    governor: Arc<ErpGovernor>,
+}
+
+impl GovernedErp {
+    pub fn new(erp: Arc<dyn Erp>, governor: Arc<ErpGovernor>) -> Self {
+        GovernedErp { erp, governor }
+    }
+
+    pub fn governor(&self) -> &Arc<ErpGovernor> {
+        &self.governor
+    }
+}
+
+#[async_trait]
+impl Erp for GovernedErp {
+    async fn upsert_customer(&self, customer: &Customer) -> Result<String, ConnectorError> {
+        self.governor
+            .call("customer.upsert", Priority::Acceptance, || {
+                self.erp.upsert_customer(customer)
+            })
+            .await
+    }
+
+    async fn create_sales_order(
+        &self,
+        reference: &str,
+        customer_id: &str,
+        order: &Order,
+    ) -> Result<ErpDocument, ConnectorError> {
+        self.governor
+            .call("sales_order.create", Priority::Acceptance, || {
+                self.erp.create_sales_order(reference, customer_id, order)
+            })
+            .await
+    }
+
+    async fn find_sales_order(
+        &self,
+        reference: &str,
+    ) -> Result<Option<ErpDocument>, ConnectorError> {
+        self.governor
+            .call("sales_order.find", Priority::Acceptance, || {
+                self.erp.find_sales_order(reference)
+            })
+            .await
+    }
+
+    async fn post_invoice(
+        &self,
+        reference: &str,
+        order: &Order,
+    ) -> Result<ErpDocument, ConnectorError> {
+        self.governor
+            .call("invoice.post", Priority::Update, || {
+                self.erp.post_invoice(reference, order)
+            })
+            .await
+    }
+
+    async fn find_invoice(&self, reference: &str) -> Result<Option<ErpDocument>, ConnectorError> {
+        self.governor
+            .call("invoice.find", Priority::Update, || {
+                self.erp.find_invoice(reference)
+            })
+            .await
+    }
+
+    async fn read_stock(&self) -> Result<Vec<InventoryPosition>, ConnectorError> {
+        self.governor
+            .call("stock.read", Priority::StockRead, || self.erp.read_stock())
+            .await
+    }
+
+    async fn cancel_sales_order(&self, erp_id: &str) -> Result<(), ConnectorError> {
+        self.governor
+            .call("sales_order.cancel", Priority::Acceptance, || {
+                self.erp.cancel_sales_order(erp_id)
+            })
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn breaker() -> Breaker {
+        Breaker::new(BreakerOptions {
+            window: 10,
+            min_calls: 4,
+            failure_ratio: 0.5,
+            open_ms: 1_000,
+            max_open_ms: 4_000,
+        })
+    }
+
+    #[test]
+    fn opens_on_failure_ratio_only_after_min_calls() {
+        let mut b = breaker();
+        let t = Instant::now();
+        for _ in 0..3 {
+            assert_eq!(b.admit(t), Ok(Admission::Normal));
+            assert_eq!(b.record(Admission::Normal, true, t), None);
+        }
+        assert_eq!(
+            b.record(Admission::Normal, true, t),
+            Some(BreakerState::Open)
+        );
+        let wait = b.admit(t + Duration::from_millis(400)).unwrap_err();
+        assert_eq!(wait, Duration::from_millis(600));
+    }
+
+    #[test]
+    fn successes_keep_it_closed() {
+        let mut b = breaker();
+        let t = Instant::now();
+        for i in 0..40 {
+            // One failure in three stays under 50 %.
+            b.record(Admission::Normal, i % 3 == 2, t);
+            assert_eq!(b.state(), BreakerState::Closed, "call {i}");
+        }
+    }
+
+    #[test]
+    fn one_probe_at_a_time_and_success_closes() {
+        let mut b = breaker();
+        let t = Instant::now();
+        for _ in 0..4 {
+            b.record(Admission::Normal, true, t);
+        }
+        let later = t + Duration::from_millis(1_000);
+        assert_eq!(b.admit(later), Ok(Admission::Probe));
+        assert_eq!(b.state(), BreakerState::HalfOpen);
+        assert!(b.admit(later).is_err(), "a second call waits for the probe");
+        assert_eq!(
+            b.record(Admission::Probe, false, later),
+            Some(BreakerState::Closed)
+        );
+        assert_eq!(b.admit(later), Ok(Admission::Normal));
+    }
+
+    #[test]
+    fn failed_probes_double_the_open_period_up_to_the_cap() {
+        let mut b = breaker();
+        let mut t = Instant::now();
+        for _ in 0..4 {
+            b.record(Admission::Normal, true, t);
+        }
+        let mut expected = [2_000, 4_000, 4_000].into_iter();
+        for _ in 0..3 {
+            t += Duration::from_millis(5_000);
+            assert_eq!(b.admit(t), Ok(Admission::Probe));
+            b.record(Admission::Probe, true, t);
+            let wait = b.admit(t).unwrap_err();
+            assert_eq!(wait, Duration::from_millis(expected.next().unwrap()));
+        }
+    }
+
+    #[test]
+    fn late_outcomes_of_calls_admitted_before_opening_are_ignored() {
+        let mut b = breaker();
+        let t = Instant::now();
+        for _ in 0..4 {
+            b.record(Admission::Normal, true, t);
+        }
+        assert_eq!(b.record(Admission::Normal, false, t), None);
+        assert_eq!(b.state(), BreakerState::Open);
+    }
+
+    #[test]
+    fn an_abandoned_probe_frees_the_half_open_slot() {
+        let mut b = breaker();
+        let t = Instant::now();
+        for _ in 0..4 {
+            b.record(Admission::Normal, true, t);
+        }
+        let t1 = t + Duration::from_millis(1_000);
+        assert_eq!(b.admit(t1), Ok(Admission::Probe));
+        // Its caller vanished without reporting.
+        assert_eq!(
+            b.admit(t1 + Duration::from_millis(1_000)),
+            Ok(Admission::Probe)
+        );
+    }
+
+    async fn hold_slot(slots: Arc<Slots>, p: Priority, order: Arc<Mutex<Vec<Priority>>>) {
+        let _permit = slots.acquire(p, "test").await;
+        order.lock().unwrap().push(p);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+
+    #[tokio::test]
+    async fn slots_go_to_the_most_urgent_class_first() {
+        let slots = Arc::new(Slots::new(1, 60_000));
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let first = slots.acquire(Priority::Acceptance, "test").await;
+        let mut tasks = Vec::new();
+        for p in [
+            Priority::Bulk,
+            Priority::StockRead,
+            Priority::Update,
+            Priority::Acceptance,
+        ] {
+            tasks.push(tokio::spawn(hold_slot(slots.clone(), p, order.clone())));
+            // Enqueue in this order before the slot frees.
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        drop(first);
+        for t in tasks {
+            t.await.unwrap();
+        }
+        assert_eq!(
+            *order.lock().unwrap(),
+            vec![
+                Priority::Acceptance,
+                Priority::Update,
+                Priority::StockRead,
+                Priority::Bulk
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_long_wait_outranks_a_fresh_urgent_call() {
+        // Ageing of 10 ms per class: a bulk call that waited 100 ms goes
+        // before an acceptance that just arrived.
+        let slots = Arc::new(Slots::new(1, 10));
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let first = slots.acquire(Priority::Acceptance, "test").await;
+        let bulk = tokio::spawn(hold_slot(slots.clone(), Priority::Bulk, order.clone()));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let urgent = tokio::spawn(hold_slot(
+            slots.clone(),
+            Priority::Acceptance,
+            order.clone(),
+        ));
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        drop(first);
+        bulk.await.unwrap();
+        urgent.await.unwrap();
+        assert_eq!(
+            *order.lock().unwrap(),
+            vec![Priority::Bulk, Priority::Acceptance]
+        );
+    }
+
+    #[tokio::test]
+    async fn an_abandoned_wait_does_not_leak_the_slot() {
+        let slots = Arc::new(Slots::new(1, 1_000));
+        let first = slots.acquire(Priority::Acceptance, "test").await;
+        let waiter = {
+            let slots = slots.clone();
+            tokio::spawn(async move {
+                let _p = slots.acquire(Priority::Acceptance, "test").await;
+                std::future::pending::<()>().await;
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        waiter.abort();
+        let _ = waiter.await;
+        drop(first);
+        let got = tokio::time::timeout(
+            Duration::from_secs(1),
+            slots.acquire(Priority::Bulk, "test"),
+        )
+        .await;
+        assert!(got.is_ok(), "the slot came back");
+        assert_eq!(slots.lock().free, 0);
+    }
+
+    #[tokio::test]
+    async fn concurrency_never_exceeds_the_limit() {
+        let governor = Arc::new(
+            ErpGovernor::new(
+                "test",
+                &GovernorOptions {
+                    max_concurrency: 3,
+                    ..GovernorOptions::default()
+                },
+            )
+            .unwrap(),
+        );
+        let in_flight = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let peak = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let mut tasks = Vec::new();
+        for i in 0..30 {
+            let (g, f, pk) = (governor.clone(), in_flight.clone(), peak.clone());
+            tasks.push(tokio::spawn(async move {
+                let p = Priority::ALL[i % 4];
+                g.call("x", p, || async {
+                    use std::sync::atomic::Ordering::SeqCst;
+                    let now = f.fetch_add(1, SeqCst) + 1;
+                    pk.fetch_max(now, SeqCst);
+                    tokio::time::sleep(Duration::from_millis(3)).await;
+                    f.fetch_sub(1, SeqCst);
+                    Ok::<_, ConnectorError>(())
+                })
+                .await
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap().unwrap();
+        }
+        assert_eq!(peak.load(std::sync::atomic::Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn an_open_breaker_refuses_without_calling() {
+        let governor = ErpGovernor::new(
+            "test",
+            &GovernorOptions {
+                breaker: BreakerOptions {
+                    window: 4,
+                    min_calls: 2,
+                    failure_ratio: 1.0,
+                    open_ms: 60_000,
+                    max_open_ms: 60_000,
+                },
+                ..GovernorOptions::default()
+            },
+        )
+        .unwrap();
+        let calls = std::sync::atomic::AtomicUsize::new(0);
+        let down = || async {
+            calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Err::<(), _>(ConnectorError::transient("connection refused"))
+        };
+        for _ in 0..2 {
+            let e = governor
+                .call("sales_order.create", Priority::Acceptance, down)
+                .await;
+            assert!(matches!(e, Err(ConnectorError::Transient { .. })));
+        }
+        let e = governor
+            .call("sales_order.create", Priority::Acceptance, down)
+            .await;
+        assert!(
+            matches!(e, Err(ConnectorError::CircuitOpen { retry_after, .. }) if retry_after > Duration::from_secs(50)),
+            "{e:?}"
+        );
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 2);
+        // Another endpoint has its own breaker.
+        let ok = governor
+            .call("stock.read", Priority::StockRead, || async {
+                Ok::<_, ConnectorError>(1)
+            })
+            .await;
+        assert_eq!(ok, Ok(1));
+        assert_eq!(
+            governor.status().breakers,
+            vec![
+                ("sales_order.create".to_owned(), BreakerState::Open),
+                ("stock.read".to_owned(), BreakerState::Closed)
+            ]
+        );
+    }
+}
