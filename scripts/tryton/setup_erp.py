@@ -139,7 +139,15 @@ def create_chart(config, company):
     # invoiced without account setup of their own.
     wizard.form.account_receivable = accounts['receivable']
     wizard.form.account_payable = accounts['payable']
+    # Revenue/expense of lines without a product (the hub's shipping line).
+    wizard.form.category_account_revenue = accounts['revenue']
+    wizard.form.category_account_expense = accounts['expense']
     wizard.execute('create_properties')
+    # Round taxes per line, as channels do (Tryton's default is per document).
+    Configuration = Model.get('account.configuration')
+    configuration = Configuration(1)
+    configuration.tax_rounding = 'line'
+    configuration.save()
     return accounts
 
 

@@ -82,7 +82,53 @@ fn yes() -> bool {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErpKind {
+    /// A JSON REST ERP (the simulated one, or one shaped like it).
     Rest,
+    /// A Tryton server over JSON-RPC; `base_url` is the server's root and
+    /// `[erp.tryton]` says which database and user.
+    Tryton,
+}
+
+/// How the hub logs in to Tryton and where the stock it reads lives.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrytonConfig {
+    pub database: String,
+    pub username: String,
+    /// Read from this environment variable when set, so no secret needs to
+    /// be in the file; otherwise `password`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_env: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+    /// Code of the Tryton warehouse sales ship from and stock is read at.
+    #[serde(default = "default_tryton_warehouse")]
+    pub warehouse_code: String,
+    /// The hub's name for that warehouse's stock (a warehouse in `[[warehouses]]`).
+    pub location: String,
+    /// The Tryton web shop whose unique web id makes a duplicate sale impossible.
+    #[serde(default = "default_tryton_web_shop")]
+    pub web_shop: String,
+}
+
+fn default_tryton_warehouse() -> String {
+    "WH".to_owned()
+}
+
+fn default_tryton_web_shop() -> String {
+    "crossdock".to_owned()
+}
+
+impl TrytonConfig {
+    /// The password, from the environment variable if one is named.
+    pub fn password(&self) -> Result<String, String> {
+        match (&self.password_env, &self.password) {
+            (Some(var), _) => std::env::var(var)
+                .map_err(|_| format!("environment variable {var} (password_env) is not set")),
+            (None, Some(p)) => Ok(p.clone()),
+            (None, None) => Err("set password_env or password".to_owned()),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -93,6 +139,12 @@ pub struct ErpConfig {
     /// The pace this ERP account can take: rate, concurrency, breaker.
     #[serde(default)]
     pub governor: GovernorOptions,
+    /// Required when `kind = "tryton"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tryton: Option<TrytonConfig>,
+    /// How a REST ERP is authenticated (none, bearer, OAuth2 client credentials).
+    #[serde(default)]
+    pub auth: crossdock_connectors::auth::AuthConfig,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -215,6 +267,28 @@ impl Config {
             .governor
             .validate()
             .map_err(|m| err("erp.governor", m))?;
+        self.erp.auth.validate().map_err(|m| err("erp.auth", m))?;
+        match (self.erp.kind, &self.erp.tryton) {
+            (ErpKind::Tryton, None) => {
+                return Err(err(
+                    "erp.tryton",
+                    "required when erp.kind = \"tryton\"".into(),
+                ));
+            }
+            (ErpKind::Tryton, Some(t)) => {
+                t.password().map_err(|m| err("erp.tryton", m))?;
+                if !self.warehouses.iter().any(|w| w.name == t.location) {
+                    return Err(err(
+                        "erp.tryton.location",
+                        format!("{:?} is not one of the [[warehouses]]", t.location),
+                    ));
+                }
+            }
+            (ErpKind::Rest, Some(_)) => {
+                return Err(err("erp.tryton", "only for erp.kind = \"tryton\"".into()));
+            }
+            (ErpKind::Rest, None) => {}
+        }
         Ok(())
     }
 
@@ -251,6 +325,8 @@ impl Config {
                 kind: ErpKind::Rest,
                 base_url: url(&sim.erp.listen),
                 governor: GovernorOptions::default(),
+                tryton: None,
+                auth: Default::default(),
             },
             warehouses: sim
                 .warehouses

@@ -127,7 +127,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             c.base_url = estate.channel_url();
         }
     }
-    config.erp.base_url = estate.erp_url();
+    // A real ERP (Tryton) stays where the configuration says.
+    if config.erp.kind == crate::config::ErpKind::Rest {
+        config.erp.base_url = estate.erp_url();
+    }
     for (name, url) in estate.warehouse_urls() {
         if let Some(w) = config.warehouses.iter_mut().find(|w| w.name == name) {
             w.base_url = url;

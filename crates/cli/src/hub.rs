@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use crossdock_connectors::channel::WebstoreChannel;
-use crossdock_connectors::erp::RestErp;
+use crossdock_connectors::erp::{RestErp, TrytonErp, TrytonErpOptions};
 use crossdock_connectors::warehouse::RestWarehouse;
 use crossdock_connectors::{Erp, HttpClient, HttpClientOptions, Warehouse};
 use crossdock_engine::{
@@ -41,7 +41,28 @@ pub fn connections(config: &Config) -> anyhow::Result<Connections> {
         );
     }
     let erp: Arc<dyn Erp> = match config.erp.kind {
-        ErpKind::Rest => Arc::new(RestErp::new(&config.erp.base_url, http.clone())?),
+        ErpKind::Rest => Arc::new(RestErp::with_auth(
+            &config.erp.base_url,
+            config.erp.auth.clone(),
+            http.clone(),
+        )?),
+        ErpKind::Tryton => {
+            let t = config
+                .erp
+                .tryton
+                .as_ref()
+                .context("erp.tryton is required for erp.kind = \"tryton\"")?;
+            let mut options = TrytonErpOptions::new(
+                &config.erp.base_url,
+                &t.database,
+                &t.username,
+                t.password().map_err(anyhow::Error::msg)?,
+                &t.location,
+            );
+            options.warehouse_code = t.warehouse_code.clone();
+            options.web_shop_name = t.web_shop.clone();
+            Arc::new(TrytonErp::new(options, http.clone())?)
+        }
     };
     // Every ERP call goes through the account's governor.
     let governor =

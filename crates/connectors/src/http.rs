@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use reqwest::header::{HeaderMap, RETRY_AFTER};
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER};
 use reqwest::{Method, StatusCode, Url};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -35,6 +35,8 @@ impl Default for HttpClientOptions {
 #[derive(Debug, Clone)]
 pub struct HttpClient {
     client: reqwest::Client,
+    /// Sent as `Authorization` with every request (see `with_authorization`).
+    authorization: Option<HeaderValue>,
 }
 
 impl HttpClient {
@@ -44,7 +46,39 @@ impl HttpClient {
             .connect_timeout(options.connect_timeout)
             .build()
             .map_err(|e| ConnectorError::rejected(format!("cannot build HTTP client: {e}")))?;
-        Ok(HttpClient { client })
+        Ok(HttpClient {
+            client,
+            authorization: None,
+        })
+    }
+
+    /// A client on the same connection pool that sends `value` as the
+    /// `Authorization` header of every request. The value is marked
+    /// sensitive: `Debug` does not print it.
+    pub(crate) fn with_authorization(&self, mut value: HeaderValue) -> HttpClient {
+        value.set_sensitive(true);
+        HttpClient {
+            client: self.client.clone(),
+            authorization: Some(value),
+        }
+    }
+
+    /// `POST url` with an `application/x-www-form-urlencoded` body (already
+    /// encoded) and HTTP Basic credentials: an OAuth2 token request. Every
+    /// answer comes back as is; only a missing one is an error.
+    pub(crate) async fn post_form_basic(
+        &self,
+        url: &Url,
+        (user, password): (&str, &str),
+        form: String,
+    ) -> Result<(StatusCode, HeaderMap, Vec<u8>), ConnectorError> {
+        let request = self
+            .client
+            .post(url.clone())
+            .basic_auth(user, Some(password))
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(form);
+        answer(request).await
     }
 
     /// `GET url` with query pairs, decoding a JSON answer.
@@ -118,15 +152,24 @@ impl HttpClient {
         body: Option<&B>,
     ) -> Result<(StatusCode, HeaderMap, Vec<u8>), ConnectorError> {
         let mut request = self.client.request(method, url);
+        if let Some(value) = &self.authorization {
+            request = request.header(AUTHORIZATION, value.clone());
+        }
         if let Some(body) = body {
             request = request.json(body);
         }
-        let response = request.send().await.map_err(|e| in_doubt(&e))?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = response.bytes().await.map_err(|e| in_doubt(&e))?;
-        Ok((status, headers, body.to_vec()))
+        answer(request).await
     }
+}
+
+async fn answer(
+    request: reqwest::RequestBuilder,
+) -> Result<(StatusCode, HeaderMap, Vec<u8>), ConnectorError> {
+    let response = request.send().await.map_err(|e| in_doubt(&e))?;
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response.bytes().await.map_err(|e| in_doubt(&e))?;
+    Ok((status, headers, body.to_vec()))
 }
 
 /// A request that failed without an answer may still have been applied.

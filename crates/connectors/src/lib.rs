@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use crossdock_model::{Customer, FulfillmentRequest, InventoryPosition, Order, Shipment};
 use reqwest::header::HeaderMap;
 
+pub mod auth;
 pub mod channel;
 pub mod erp;
 mod http;

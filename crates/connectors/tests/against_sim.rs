@@ -865,3 +865,268 @@ async fn erp_cancels_sales_orders_idempotently_and_refuses_their_invoices() {
     assert_eq!(stats["invoices"], 0);
     estate.shutdown().await;
 }
+
+// --- OAuth2 client credentials against the simulated ERP ---
+
+use crossdock_connectors::auth::AuthConfig;
+
+const CLIENT_ID: &str = "crossdock-hub";
+/// Characters that RFC 6749 §2.3.1 form-encodes before HTTP Basic.
+const CLIENT_SECRET: &str = "s3cret+/:é x";
+
+/// A quiet estate whose ERP wants client credentials, tokens living `ttl` seconds.
+async fn erp_with_auth(hub_url: &str, token_ttl_secs: u64) -> EstateHandle {
+    let mut config = quiet_config(hub_url);
+    config.erp.auth = serde_json::from_value(serde_json::json!({
+        "client_id": CLIENT_ID,
+        "client_secret": CLIENT_SECRET,
+        "token_ttl_secs": token_ttl_secs,
+    }))
+    .unwrap();
+    Estate::start(config).await.unwrap()
+}
+
+fn client_credentials(estate: &EstateHandle, secret: &str) -> AuthConfig {
+    AuthConfig::ClientCredentials {
+        token_url: format!("{}/oauth2/token", estate.erp_url()),
+        client_id: CLIENT_ID.into(),
+        client_secret: secret.into(),
+        scope: Some("erp.write".into()),
+    }
+}
+
+fn erp_stat(stats: &serde_json::Value, key: &str) -> u64 {
+    stats["erp"][key]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no erp.{key} in {stats}"))
+}
+
+#[tokio::test]
+async fn erp_client_credentials_create_a_sales_order_with_one_token() {
+    let hub = Hub::start().await;
+    let estate = erp_with_auth(&hub.url, 3600).await;
+    let erp = RestErp::with_auth(
+        &estate.erp_url(),
+        client_credentials(&estate, CLIENT_SECRET),
+        http(),
+    )
+    .unwrap();
+    let mut order = order();
+
+    let customer = erp.upsert_customer(&order.customer).await.unwrap();
+    let so = erp
+        .create_sales_order("ref-1", &customer, &order)
+        .await
+        .unwrap();
+    assert_eq!(
+        erp.find_sales_order("ref-1").await.unwrap(),
+        Some(so.clone())
+    );
+    order.erp_ref = Some(so.id.clone());
+    order.lines[0].shipped_quantity = 2;
+    let invoice = erp.post_invoice("inv-1", &order).await.unwrap();
+    assert_eq!(erp.find_invoice("inv-1").await.unwrap(), Some(invoice));
+    for _ in 0..20 {
+        assert_eq!(erp.read_stock().await.unwrap().len(), 40);
+    }
+    erp.cancel_sales_order(&so.id).await.unwrap();
+
+    let stats = estate.stats().await;
+    assert_eq!(erp_stat(&stats, "sales_orders"), 1);
+    assert_eq!(erp_stat(&stats, "invoices"), 1);
+    assert_eq!(
+        erp_stat(&stats, "tokens_issued"),
+        1,
+        "one token for 27 calls"
+    );
+    assert_eq!(erp_stat(&stats, "unauthorized"), 0);
+
+    // Without credentials the same ERP refuses, and nothing is retried.
+    let anonymous = RestErp::new(&estate.erp_url(), http()).unwrap();
+    match anonymous.read_stock().await.unwrap_err() {
+        ConnectorError::Unauthorized { reason } => {
+            assert!(reason.contains("invalid_token"), "{reason}")
+        }
+        other => panic!("expected Unauthorized, got {other:?}"),
+    }
+    assert_eq!(erp_stat(&estate.stats().await, "unauthorized"), 1);
+    estate.shutdown().await;
+}
+
+#[tokio::test]
+async fn erp_concurrent_first_calls_fetch_one_token() {
+    let hub = Hub::start().await;
+    let estate = erp_with_auth(&hub.url, 3600).await;
+    let erp = Arc::new(
+        RestErp::with_auth(
+            &estate.erp_url(),
+            client_credentials(&estate, CLIENT_SECRET),
+            http(),
+        )
+        .unwrap(),
+    );
+    let mut calls = tokio::task::JoinSet::new();
+    for _ in 0..16 {
+        let erp = erp.clone();
+        calls.spawn(async move { erp.read_stock().await.map(|p| p.len()) });
+    }
+    while let Some(done) = calls.join_next().await {
+        assert_eq!(done.unwrap().unwrap(), 40);
+    }
+    assert_eq!(erp_stat(&estate.stats().await, "tokens_issued"), 1);
+    estate.shutdown().await;
+}
+
+#[tokio::test]
+async fn erp_expired_token_is_refreshed_before_a_call_fails() {
+    let hub = Hub::start().await;
+    let estate = erp_with_auth(&hub.url, 1).await;
+    let erp = RestErp::with_auth(
+        &estate.erp_url(),
+        client_credentials(&estate, CLIENT_SECRET),
+        http(),
+    )
+    .unwrap();
+    let order = order();
+    let customer = erp.upsert_customer(&order.customer).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let so = erp
+        .create_sales_order("ref-1", &customer, &order)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(erp.find_sales_order("ref-1").await.unwrap(), Some(so));
+
+    let stats = estate.stats().await;
+    assert_eq!(
+        erp_stat(&stats, "tokens_issued"),
+        3,
+        "one per token lifetime"
+    );
+    assert_eq!(
+        erp_stat(&stats, "unauthorized"),
+        0,
+        "refreshed ahead of expiry, not after a refusal"
+    );
+    assert_eq!(erp_stat(&stats, "sales_orders"), 1);
+    estate.shutdown().await;
+}
+
+#[tokio::test]
+async fn erp_wrong_secret_is_unauthorized_and_creates_nothing() {
+    let hub = Hub::start().await;
+    let estate = erp_with_auth(&hub.url, 3600).await;
+    let auth = client_credentials(&estate, "not-the-secret");
+    assert!(!format!("{auth:?}").contains("not-the-secret"));
+    let erp = RestErp::with_auth(&estate.erp_url(), auth, http()).unwrap();
+    let order = order();
+
+    for result in [
+        erp.upsert_customer(&order.customer).await.map(drop),
+        erp.create_sales_order("ref-1", "C-000001", &order)
+            .await
+            .map(drop),
+    ] {
+        match result.unwrap_err() {
+            ConnectorError::Unauthorized { reason } => {
+                assert!(reason.contains("invalid_client"), "{reason}");
+                assert!(reason.contains("/oauth2/token"), "{reason}");
+                assert!(!reason.contains("not-the-secret"), "{reason}");
+            }
+            other => panic!("expected Unauthorized, got {other:?}"),
+        }
+    }
+    let stats = estate.stats().await;
+    assert_eq!(erp_stat(&stats, "customers"), 0);
+    assert_eq!(erp_stat(&stats, "sales_orders"), 0);
+    assert_eq!(erp_stat(&stats, "tokens_issued"), 0);
+    assert_eq!(erp_stat(&stats, "token_refusals"), 2);
+    assert_eq!(
+        erp_stat(&stats, "unauthorized"),
+        0,
+        "the API was never called"
+    );
+    estate.shutdown().await;
+}
+
+#[tokio::test]
+async fn erp_revoked_token_is_replaced_and_the_call_applied_once() {
+    let hub = Hub::start().await;
+    let estate = erp_with_auth(&hub.url, 3600).await;
+    let erp = RestErp::with_auth(
+        &estate.erp_url(),
+        client_credentials(&estate, CLIENT_SECRET),
+        http(),
+    )
+    .unwrap();
+    let order = order();
+    let customer = erp.upsert_customer(&order.customer).await.unwrap();
+
+    let revoked: serde_json::Value = reqwest::Client::new()
+        .post(format!("{}/sim/revoke-tokens", estate.erp_url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(revoked["revoked"], 1);
+
+    let so = erp
+        .create_sales_order("ref-1", &customer, &order)
+        .await
+        .expect("refused once, then sent again with a new token");
+    assert_eq!(erp.find_sales_order("ref-1").await.unwrap(), Some(so));
+
+    let stats = estate.stats().await;
+    assert_eq!(erp_stat(&stats, "unauthorized"), 1, "one 401");
+    assert_eq!(erp_stat(&stats, "tokens_issued"), 2);
+    assert_eq!(erp_stat(&stats, "sales_orders"), 1);
+    assert_eq!(erp_stat(&stats, "duplicate_sales_orders"), 0);
+    estate.shutdown().await;
+}
+
+#[tokio::test]
+async fn erp_static_bearer_token_is_sent_and_never_refreshed() {
+    let hub = Hub::start().await;
+    let estate = erp_with_auth(&hub.url, 3600).await;
+    let client = reqwest::Client::new();
+    let answer: serde_json::Value = client
+        .post(format!("{}/oauth2/token", estate.erp_url()))
+        .basic_auth(CLIENT_ID, Some("s3cret%2B%2F%3A%C3%A9+x"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("grant_type=client_credentials")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = answer["access_token"].as_str().expect("a token").to_owned();
+    let erp = RestErp::with_auth(
+        &estate.erp_url(),
+        AuthConfig::Bearer {
+            token: token.clone(),
+        },
+        http(),
+    )
+    .unwrap();
+    assert_eq!(erp.read_stock().await.unwrap().len(), 40);
+
+    client
+        .post(format!("{}/sim/revoke-tokens", estate.erp_url()))
+        .send()
+        .await
+        .unwrap();
+    match erp.read_stock().await.unwrap_err() {
+        ConnectorError::Unauthorized { reason } => {
+            assert!(reason.contains("401"), "{reason}");
+            assert!(!reason.contains(&token), "{reason}");
+        }
+        other => panic!("expected Unauthorized, got {other:?}"),
+    }
+    let stats = estate.stats().await;
+    assert_eq!(erp_stat(&stats, "tokens_issued"), 1, "nothing to refresh");
+    assert_eq!(erp_stat(&stats, "unauthorized"), 1);
+    estate.shutdown().await;
+}

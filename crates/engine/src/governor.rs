@@ -552,21 +552,52 @@ impl ErpGovernor {
     }
 
     /// Run `call` through the breaker, a slot and the rate limit.
-    pub async fn call<T, F, Fut>(
+    ///
+    /// When an open breaker's time is up, `probe` (a harmless read) goes
+    /// first: only if the ERP answers it is `call` sent. A failed probe
+    /// reopens the breaker and this call fails as `CircuitOpen`: it was
+    /// never sent, so the job waits without spending an attempt, and no
+    /// job's effect is ever the guinea pig for a sick ERP.
+    pub async fn call<T, F, Fut, P, PFut>(
         &self,
         endpoint: &'static str,
         priority: Priority,
+        probe: P,
         call: F,
     ) -> Result<T, ConnectorError>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, ConnectorError>>,
+        P: FnOnce() -> PFut,
+        PFut: Future<Output = Result<(), ConnectorError>>,
     {
         // Fail fast while open: no slot, no rate token spent on a call
         // that would not be sent.
         self.admit_peek(endpoint)?;
         let _slot = self.slots.acquire(priority, &self.account).await;
         let admission = self.admit(endpoint)?;
+        self.pace().await;
+        if admission == Admission::Probe {
+            let started = Instant::now();
+            let probed = probe().await;
+            let outcome = self.outcome(&probed);
+            self.record(endpoint, Admission::Probe, outcome == "failed");
+            telemetry::erp_call(&self.account, "probe", outcome, started.elapsed());
+            if outcome == "failed" {
+                return Err(self.open_error(endpoint));
+            }
+            self.pace().await;
+        }
+        let started = Instant::now();
+        let result = call().await;
+        let outcome = self.outcome(&result);
+        self.record(endpoint, Admission::Normal, outcome == "failed");
+        telemetry::erp_call(&self.account, endpoint, outcome, started.elapsed());
+        result
+    }
+
+    /// Wait for the ERP's own hold (after a 429) and for a rate token.
+    async fn pace(&self) {
         let hold = *self.hold_until.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(until) = hold {
             tokio::time::sleep_until(until.into()).await;
@@ -574,9 +605,12 @@ impl ErpGovernor {
         if let Some(limiter) = &self.limiter {
             limiter.until_ready().await;
         }
-        let started = Instant::now();
-        let result = call().await;
-        let outcome = match &result {
+    }
+
+    /// Classify a result for the breaker and the metrics; a 429 also holds
+    /// every call of the account for as long as the ERP asked.
+    fn outcome<T>(&self, result: &Result<T, ConnectorError>) -> &'static str {
+        match result {
             Ok(_) => "ok",
             // Only a failure to answer says the ERP is unwell; a refusal
             // is an answer.
@@ -591,10 +625,20 @@ impl ErpGovernor {
             }
             Err(ConnectorError::CircuitOpen { .. }) => "circuit_open",
             Err(ConnectorError::Rejected { .. } | ConnectorError::Unauthorized { .. }) => "refused",
-        };
-        self.record(endpoint, admission, outcome == "failed");
-        telemetry::erp_call(&self.account, endpoint, outcome, started.elapsed());
-        result
+        }
+    }
+
+    fn open_error(&self, endpoint: &'static str) -> ConnectorError {
+        let breakers = self.breakers.lock().unwrap_or_else(|p| p.into_inner());
+        let retry_after = breakers
+            .get(endpoint)
+            .and_then(|b| b.open_until)
+            .map(|until| until.saturating_duration_since(Instant::now()))
+            .unwrap_or(Duration::from_millis(self.breaker_options.open_ms));
+        ConnectorError::CircuitOpen {
+            endpoint: format!("{}:{endpoint}", self.account),
+            retry_after,
+        }
     }
 
     /// Like `admit`, without taking the probe: a call that will queue for
@@ -622,9 +666,17 @@ pub struct GovernedErp {
     governor: Arc<ErpGovernor>,
 }
 
+/// The reference the breaker's probe looks up: a read that changes
+/// nothing and finds nothing.
+const PROBE_REFERENCE: &str = "crossdock:breaker-probe";
+
 impl GovernedErp {
     pub fn new(erp: Arc<dyn Erp>, governor: Arc<ErpGovernor>) -> Self {
         GovernedErp { erp, governor }
+    }
+
+    async fn probe(&self) -> Result<(), ConnectorError> {
+        self.erp.find_sales_order(PROBE_REFERENCE).await.map(|_| ())
     }
 
     pub fn governor(&self) -> &Arc<ErpGovernor> {
@@ -636,9 +688,12 @@ impl GovernedErp {
 impl Erp for GovernedErp {
     async fn upsert_customer(&self, customer: &Customer) -> Result<String, ConnectorError> {
         self.governor
-            .call("customer.upsert", Priority::Acceptance, || {
-                self.erp.upsert_customer(customer)
-            })
+            .call(
+                "customer.upsert",
+                Priority::Acceptance,
+                || self.probe(),
+                || self.erp.upsert_customer(customer),
+            )
             .await
     }
 
@@ -649,9 +704,12 @@ impl Erp for GovernedErp {
         order: &Order,
     ) -> Result<ErpDocument, ConnectorError> {
         self.governor
-            .call("sales_order.create", Priority::Acceptance, || {
-                self.erp.create_sales_order(reference, customer_id, order)
-            })
+            .call(
+                "sales_order.create",
+                Priority::Acceptance,
+                || self.probe(),
+                || self.erp.create_sales_order(reference, customer_id, order),
+            )
             .await
     }
 
@@ -660,9 +718,12 @@ impl Erp for GovernedErp {
         reference: &str,
     ) -> Result<Option<ErpDocument>, ConnectorError> {
         self.governor
-            .call("sales_order.find", Priority::Acceptance, || {
-                self.erp.find_sales_order(reference)
-            })
+            .call(
+                "sales_order.find",
+                Priority::Acceptance,
+                || self.probe(),
+                || self.erp.find_sales_order(reference),
+            )
             .await
     }
 
@@ -672,31 +733,45 @@ impl Erp for GovernedErp {
         order: &Order,
     ) -> Result<ErpDocument, ConnectorError> {
         self.governor
-            .call("invoice.post", Priority::Update, || {
-                self.erp.post_invoice(reference, order)
-            })
+            .call(
+                "invoice.post",
+                Priority::Update,
+                || self.probe(),
+                || self.erp.post_invoice(reference, order),
+            )
             .await
     }
 
     async fn find_invoice(&self, reference: &str) -> Result<Option<ErpDocument>, ConnectorError> {
         self.governor
-            .call("invoice.find", Priority::Update, || {
-                self.erp.find_invoice(reference)
-            })
+            .call(
+                "invoice.find",
+                Priority::Update,
+                || self.probe(),
+                || self.erp.find_invoice(reference),
+            )
             .await
     }
 
     async fn read_stock(&self) -> Result<Vec<InventoryPosition>, ConnectorError> {
         self.governor
-            .call("stock.read", Priority::StockRead, || self.erp.read_stock())
+            .call(
+                "stock.read",
+                Priority::StockRead,
+                || self.probe(),
+                || self.erp.read_stock(),
+            )
             .await
     }
 
     async fn cancel_sales_order(&self, erp_id: &str) -> Result<(), ConnectorError> {
         self.governor
-            .call("sales_order.cancel", Priority::Acceptance, || {
-                self.erp.cancel_sales_order(erp_id)
-            })
+            .call(
+                "sales_order.cancel",
+                Priority::Acceptance,
+                || self.probe(),
+                || self.erp.cancel_sales_order(erp_id),
+            )
             .await
     }
 }
@@ -908,14 +983,19 @@ mod tests {
             let (g, f, pk) = (governor.clone(), in_flight.clone(), peak.clone());
             tasks.push(tokio::spawn(async move {
                 let p = Priority::ALL[i % 4];
-                g.call("x", p, || async {
-                    use std::sync::atomic::Ordering::SeqCst;
-                    let now = f.fetch_add(1, SeqCst) + 1;
-                    pk.fetch_max(now, SeqCst);
-                    tokio::time::sleep(Duration::from_millis(3)).await;
-                    f.fetch_sub(1, SeqCst);
-                    Ok::<_, ConnectorError>(())
-                })
+                g.call(
+                    "x",
+                    p,
+                    || async { Ok(()) },
+                    || async {
+                        use std::sync::atomic::Ordering::SeqCst;
+                        let now = f.fetch_add(1, SeqCst) + 1;
+                        pk.fetch_max(now, SeqCst);
+                        tokio::time::sleep(Duration::from_millis(3)).await;
+                        f.fetch_sub(1, SeqCst);
+                        Ok::<_, ConnectorError>(())
+                    },
+                )
                 .await
             }));
         }
@@ -923,6 +1003,10 @@ mod tests {
             t.await.unwrap().unwrap();
         }
         assert_eq!(peak.load(std::sync::atomic::Ordering::SeqCst), 3);
+    }
+
+    async fn no_probe() -> Result<(), ConnectorError> {
+        panic!("no probe expected")
     }
 
     #[tokio::test]
@@ -948,12 +1032,12 @@ mod tests {
         };
         for _ in 0..2 {
             let e = governor
-                .call("sales_order.create", Priority::Acceptance, down)
+                .call("sales_order.create", Priority::Acceptance, no_probe, down)
                 .await;
             assert!(matches!(e, Err(ConnectorError::Transient { .. })));
         }
         let e = governor
-            .call("sales_order.create", Priority::Acceptance, down)
+            .call("sales_order.create", Priority::Acceptance, no_probe, down)
             .await;
         assert!(
             matches!(e, Err(ConnectorError::CircuitOpen { retry_after, .. }) if retry_after > Duration::from_secs(50)),
@@ -962,7 +1046,7 @@ mod tests {
         assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 2);
         // Another endpoint has its own breaker.
         let ok = governor
-            .call("stock.read", Priority::StockRead, || async {
+            .call("stock.read", Priority::StockRead, no_probe, || async {
                 Ok::<_, ConnectorError>(1)
             })
             .await;
@@ -973,6 +1057,62 @@ mod tests {
                 ("sales_order.create".to_owned(), BreakerState::Open),
                 ("stock.read".to_owned(), BreakerState::Closed)
             ]
+        );
+    }
+
+    #[tokio::test]
+    async fn the_probe_goes_first_and_a_failed_probe_sends_nothing() {
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+        let governor = ErpGovernor::new(
+            "test",
+            &GovernorOptions {
+                breaker: BreakerOptions {
+                    window: 2,
+                    min_calls: 1,
+                    failure_ratio: 1.0,
+                    open_ms: 20,
+                    max_open_ms: 40,
+                },
+                ..GovernorOptions::default()
+            },
+        )
+        .unwrap();
+        let up = AtomicBool::new(false);
+        let (probes, calls) = (AtomicUsize::new(0), AtomicUsize::new(0));
+        let probe = || async {
+            probes.fetch_add(1, SeqCst);
+            if up.load(SeqCst) {
+                Ok(())
+            } else {
+                Err(ConnectorError::transient("connection refused"))
+            }
+        };
+        let call = || async {
+            calls.fetch_add(1, SeqCst);
+            if up.load(SeqCst) {
+                Ok(7)
+            } else {
+                Err(ConnectorError::transient("connection refused"))
+            }
+        };
+        let first = governor.call("e", Priority::Update, probe, call).await;
+        assert!(matches!(first, Err(ConnectorError::Transient { .. })));
+        tokio::time::sleep(Duration::from_millis(25)).await;
+        // Time is up: the probe fails, the call is not sent.
+        let second = governor.call("e", Priority::Update, probe, call).await;
+        assert!(
+            matches!(second, Err(ConnectorError::CircuitOpen { retry_after, .. }) if retry_after > Duration::from_millis(20)),
+            "{second:?}"
+        );
+        assert_eq!((probes.load(SeqCst), calls.load(SeqCst)), (1, 1));
+        up.store(true, SeqCst);
+        tokio::time::sleep(Duration::from_millis(45)).await;
+        let third = governor.call("e", Priority::Update, probe, call).await;
+        assert_eq!(third, Ok(7));
+        assert_eq!((probes.load(SeqCst), calls.load(SeqCst)), (2, 2));
+        assert_eq!(
+            governor.status().breakers,
+            vec![("e".to_owned(), BreakerState::Closed)]
         );
     }
 }

@@ -11,6 +11,7 @@
 pub mod clock;
 pub mod effects;
 mod engine;
+mod failpoint;
 pub mod governor;
 mod ingest;
 pub mod options;

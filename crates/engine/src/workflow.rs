@@ -831,8 +831,13 @@ async fn accept_in_erp(cx: &StepCx<'_>) -> StepResult {
                 EffectError::Connector(c) => c,
                 EffectError::Store(s) => ConnectorError::transient(format!("store: {s}")),
             })?;
-            erp.create_sales_order(&reference, &customer_id, &order)
-                .await
+            let doc = erp
+                .create_sales_order(&reference, &customer_id, &order)
+                .await?;
+            // The crash tests kill the hub here: created at the ERP, not yet
+            // recorded by the hub.
+            crate::failpoint::hit("erp.sales_order.created").await;
+            Ok(doc)
         },
     )
     .await

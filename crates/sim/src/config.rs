@@ -68,6 +68,9 @@ pub struct ErpSimConfig {
     pub skus: Vec<String>,
     pub stock: Vec<StockSeed>,
     pub faults: Faults,
+    /// OAuth2 client credentials (`[sim.erp.auth]`); absent = no auth.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth: Option<ErpAuthSimConfig>,
 }
 
 impl Default for ErpSimConfig {
@@ -77,8 +80,35 @@ impl Default for ErpSimConfig {
             skus: Vec::new(),
             stock: Vec::new(),
             faults: Faults::default(),
+            auth: None,
         }
     }
+}
+
+/// The one client the simulated ERP's token endpoint knows. `Debug`
+/// redacts the secret.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ErpAuthSimConfig {
+    pub client_id: String,
+    pub client_secret: String,
+    /// Lifetime of an issued access token (`expires_in`).
+    #[serde(default = "default_token_ttl_secs")]
+    pub token_ttl_secs: u64,
+}
+
+impl std::fmt::Debug for ErpAuthSimConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ErpAuthSimConfig")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"<redacted>")
+            .field("token_ttl_secs", &self.token_ttl_secs)
+            .finish()
+    }
+}
+
+fn default_token_ttl_secs() -> u64 {
+    3600
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -194,6 +224,16 @@ impl SimConfig {
         );
         c.faults.validate("sim.channel")?;
         self.erp.faults.validate("sim.erp")?;
+        if let Some(auth) = &self.erp.auth {
+            anyhow::ensure!(
+                !auth.client_id.is_empty() && !auth.client_secret.is_empty(),
+                "sim.erp.auth: client_id and client_secret must not be empty"
+            );
+            anyhow::ensure!(
+                auth.token_ttl_secs >= 1,
+                "sim.erp.auth.token_ttl_secs must be at least 1"
+            );
+        }
         let mut names = std::collections::HashSet::new();
         for w in &self.warehouses {
             anyhow::ensure!(!w.name.is_empty(), "sim.warehouses: name must not be empty");

@@ -1,24 +1,29 @@
 //! The simulated ERP: customers, sales orders, invoices and stock. Sales
 //! orders and invoices are deliberately not idempotent.
+//!
+//! With `auth` configured it wants OAuth2 client credentials: tokens from
+//! `POST /oauth2/token`, and a valid one on every API call.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{get, post};
 use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::config::ErpSimConfig;
 use crate::faults::{FaultGate, gate};
-use crate::wire::{Amount, Invalid, invalid, is_currency_code, not_found, parse_body};
+use crate::wire::{Amount, Invalid, error, invalid, is_currency_code, not_found, parse_body};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -88,17 +93,31 @@ struct ErpState {
     invoices: Vec<Document>,
     invoices_per_reference: BTreeMap<String, u64>,
     sales_orders_cancelled: u64,
+    /// Access tokens issued and when each expires.
+    tokens: HashMap<String, Instant>,
+    tokens_issued: u64,
+    /// API calls refused for a missing, unknown or expired token.
+    unauthorized: u64,
+    /// Token requests refused (bad client, grant type or form).
+    token_refusals: u64,
 }
 
 pub(crate) struct ErpSim {
     config: ErpSimConfig,
     known_skus: HashSet<String>,
     state: Mutex<ErpState>,
+    /// Draws access tokens; split off the ERP's RNG only when auth is on,
+    /// so the fault draws of an estate without auth stay as they were.
+    token_rng: Mutex<SmallRng>,
     pub(crate) gate: Arc<FaultGate>,
 }
 
 impl ErpSim {
-    pub(crate) fn new(config: ErpSimConfig, rng: SmallRng, started: Instant) -> Arc<Self> {
+    pub(crate) fn new(config: ErpSimConfig, mut rng: SmallRng, started: Instant) -> Arc<Self> {
+        let token_rng = match config.auth {
+            Some(_) => SmallRng::from_rng(&mut rng),
+            None => SmallRng::seed_from_u64(0),
+        };
         let gate = Arc::new(FaultGate::new(
             config.faults.clone(),
             started,
@@ -108,6 +127,7 @@ impl ErpSim {
             known_skus: config.skus.iter().cloned().collect(),
             config,
             state: Mutex::new(ErpState::default()),
+            token_rng: Mutex::new(token_rng),
             gate,
         })
     }
@@ -122,6 +142,11 @@ impl ErpSim {
             .route("/sales-orders/{id}/cancel", post(cancel_sales_order))
             .route("/invoices", post(create_invoice).get(find_invoices))
             .route("/stock", get(stock))
+            .route_layer(axum::middleware::from_fn_with_state(
+                self.clone(),
+                require_token,
+            ))
+            .route("/oauth2/token", post(issue_token))
             .layer(axum::middleware::from_fn_with_state(
                 self.gate.clone(),
                 gate,
@@ -131,6 +156,7 @@ impl ErpSim {
                 get(|State(sim): State<Arc<ErpSim>>| async move { Json(sim.stats()) }),
             )
             .route("/sim/health", get(|| async { Json(json!({ "ok": true })) }))
+            .route("/sim/revoke-tokens", post(revoke_tokens))
             .with_state(self.clone())
     }
 
@@ -165,6 +191,9 @@ impl ErpSim {
             "duplicate_invoices".into(),
             extra(&state.invoices_per_reference).into(),
         );
+        out.insert("tokens_issued".into(), state.tokens_issued.into());
+        out.insert("unauthorized".into(), state.unauthorized.into());
+        out.insert("token_refusals".into(), state.token_refusals.into());
         self.gate.write_stats(&mut out);
         Value::Object(out)
     }
@@ -380,4 +409,419 @@ async fn find_invoices(
 
 async fn stock(State(sim): State<Arc<ErpSim>>) -> Response {
     Json(json!({ "positions": sim.config.stock })).into_response()
+}
+
+/// RFC 6749 §5.2 error answer.
+fn oauth_error(status: StatusCode, code: &str, description: &str) -> Response {
+    let mut response = (
+        status,
+        Json(json!({ "error": code, "error_description": description })),
+    )
+        .into_response();
+    no_store(response.headers_mut());
+    response
+}
+
+fn no_store(headers: &mut HeaderMap) {
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+}
+
+/// `POST /oauth2/token`: the client credentials grant, strictly (RFC 6749
+/// §4.4): form body, client authenticated by HTTP Basic only.
+async fn issue_token(State(sim): State<Arc<ErpSim>>, headers: HeaderMap, body: Bytes) -> Response {
+    let Some(auth) = &sim.config.auth else {
+        return not_found();
+    };
+    let refused = |response: Response| {
+        sim.lock().token_refusals += 1;
+        response
+    };
+    let Some((client_id, client_secret)) = basic_credentials(&headers) else {
+        let mut response = oauth_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            "client authentication by HTTP Basic required",
+        );
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"sim-erp\""),
+        );
+        return refused(response);
+    };
+    if client_id != auth.client_id || client_secret != auth.client_secret {
+        let mut response = oauth_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            "unknown client or wrong secret",
+        );
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"sim-erp\""),
+        );
+        return refused(response);
+    }
+    let form_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| {
+            v.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        });
+    if !form_type {
+        return refused(oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "body must be application/x-www-form-urlencoded",
+        ));
+    }
+    let Some(form) = parse_form(&body) else {
+        return refused(oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "malformed form body or repeated parameter",
+        ));
+    };
+    if form.contains_key("client_id") || form.contains_key("client_secret") {
+        return refused(oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "client credentials go in the Authorization header, not the body",
+        ));
+    }
+    match form.get("grant_type").map(String::as_str) {
+        Some("client_credentials") => {}
+        Some(_) => {
+            return refused(oauth_error(
+                StatusCode::BAD_REQUEST,
+                "unsupported_grant_type",
+                "only client_credentials is supported",
+            ));
+        }
+        None => {
+            return refused(oauth_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "grant_type is missing",
+            ));
+        }
+    }
+    let token = {
+        let mut rng = sim.token_rng.lock().unwrap_or_else(|p| p.into_inner());
+        format!("sim-{:032x}", rng.random::<u128>())
+    };
+    let ttl = Duration::from_secs(auth.token_ttl_secs);
+    {
+        let mut state = sim.lock();
+        let now = Instant::now();
+        state.tokens.retain(|_, expires| *expires > now);
+        state.tokens.insert(token.clone(), now + ttl);
+        state.tokens_issued += 1;
+    }
+    let mut answer = json!({
+        "access_token": token,
+        "token_type": "Bearer",
+        "expires_in": auth.token_ttl_secs,
+    });
+    if let Some(scope) = form.get("scope") {
+        answer["scope"] = json!(scope);
+    }
+    let mut response = Json(answer).into_response();
+    no_store(response.headers_mut());
+    response
+}
+
+/// With auth on, an API call needs a valid, unexpired bearer token.
+async fn require_token(State(sim): State<Arc<ErpSim>>, request: Request, next: Next) -> Response {
+    if sim.config.auth.is_none() {
+        return next.run(request).await;
+    }
+    let token = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim());
+    let valid = {
+        let mut state = sim.lock();
+        let now = Instant::now();
+        let valid = token
+            .and_then(|t| state.tokens.get(t))
+            .is_some_and(|expires| *expires > now);
+        if !valid {
+            state.unauthorized += 1;
+        }
+        valid
+    };
+    if valid {
+        return next.run(request).await;
+    }
+    let mut response = error(StatusCode::UNAUTHORIZED, "invalid_token");
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer error=\"invalid_token\""),
+    );
+    response
+}
+
+/// `POST /sim/revoke-tokens`: every issued token stops working.
+async fn revoke_tokens(State(sim): State<Arc<ErpSim>>) -> Response {
+    let mut state = sim.lock();
+    let revoked = state.tokens.len();
+    state.tokens.clear();
+    Json(json!({ "revoked": revoked })).into_response()
+}
+
+/// `(client_id, client_secret)` from `Authorization: Basic …`, each
+/// form-decoded (RFC 6749 §2.3.1).
+fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, encoded) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = String::from_utf8(base64_decode(encoded.trim())?).ok()?;
+    let (id, secret) = decoded.split_once(':')?;
+    Some((form_decode(id)?, form_decode(secret)?))
+}
+
+/// An `application/x-www-form-urlencoded` body; `None` when malformed or
+/// when a parameter repeats (RFC 6749 §3.2).
+fn parse_form(body: &[u8]) -> Option<HashMap<String, String>> {
+    let text = std::str::from_utf8(body).ok()?;
+    let mut form = HashMap::new();
+    for pair in text.split('&').filter(|p| !p.is_empty()) {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        if form
+            .insert(form_decode(name)?, form_decode(value)?)
+            .is_some()
+        {
+            return None;
+        }
+    }
+    Some(form)
+}
+
+fn form_decode(raw: &str) -> Option<String> {
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 2;
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).ok()
+}
+
+/// Standard base64 with padding (RFC 4648 §4), as HTTP Basic uses it.
+fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    fn sextet(c: u8) -> Option<u32> {
+        Some(u32::from(match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        }))
+    }
+    let bytes = text.as_bytes();
+    if !bytes.len().is_multiple_of(4) {
+        return None;
+    }
+    let mut out = Vec::with_capacity(bytes.len() / 4 * 3);
+    for (n, chunk) in bytes.chunks(4).enumerate() {
+        let last = n == bytes.len() / 4 - 1;
+        let padding = chunk.iter().rev().take_while(|&&c| c == b'=').count();
+        if padding > 2 || (padding > 0 && !last) {
+            return None;
+        }
+        let mut group = 0u32;
+        for &c in &chunk[..4 - padding] {
+            group = (group << 6) | sextet(c)?;
+        }
+        group <<= 6 * padding as u32;
+        let decoded = group.to_be_bytes();
+        out.extend_from_slice(&decoded[1..4 - padding]);
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_and_form_decoding() {
+        assert_eq!(base64_decode("aHViOnMzY3JldA==").unwrap(), b"hub:s3cret");
+        assert_eq!(base64_decode("YWJj").unwrap(), b"abc");
+        assert_eq!(base64_decode("YWI=").unwrap(), b"ab");
+        assert_eq!(base64_decode("").unwrap(), b"");
+        assert!(base64_decode("YWI").is_none());
+        assert!(base64_decode("YW=j").is_none());
+        assert!(base64_decode("YQ==YWJj").is_none());
+        assert_eq!(form_decode("a+b%2Bc%3A%C3%A9").unwrap(), "a b+c:é");
+        assert!(form_decode("%4").is_none());
+        let form = parse_form(b"grant_type=client_credentials&scope=a+b").unwrap();
+        assert_eq!(form["grant_type"], "client_credentials");
+        assert_eq!(form["scope"], "a b");
+        assert!(
+            parse_form(b"grant_type=a&grant_type=b").is_none(),
+            "repeated"
+        );
+    }
+
+    #[test]
+    fn auth_config_defaults_and_redacts() {
+        let config: ErpSimConfig = serde_json::from_value(json!({
+            "auth": { "client_id": "hub", "client_secret": "s3cret" }
+        }))
+        .unwrap();
+        let auth = config.auth.as_ref().unwrap();
+        assert_eq!(auth.token_ttl_secs, 3600);
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(
+            serde_json::from_value::<ErpSimConfig>(json!({
+                "auth": { "client_id": "hub", "client_secret": "s", "ttl": 5 }
+            }))
+            .is_err()
+        );
+        assert!(ErpSimConfig::default().auth.is_none(), "off by default");
+    }
+
+    #[tokio::test]
+    async fn token_endpoint_is_strict_and_api_wants_a_valid_token() {
+        let mut config = crate::SimConfig::demo("http://127.0.0.1:9");
+        config.channel.orders_per_sec = 0.0;
+        config.erp.auth = Some(crate::config::ErpAuthSimConfig {
+            client_id: "hub".into(),
+            client_secret: "s3cret".into(),
+            token_ttl_secs: 60,
+        });
+        let estate = crate::Estate::start(config).await.unwrap();
+        let url = estate.erp_url();
+        let client = reqwest::Client::new();
+        let token_request = |id: &str, secret: &str, body: &'static str| {
+            client
+                .post(format!("{url}/oauth2/token"))
+                .basic_auth(id, Some(secret))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body)
+                .send()
+        };
+        let oauth_error = |r: reqwest::Response| async move {
+            let status = r.status().as_u16();
+            let body: Value = r.json().await.unwrap();
+            (
+                status,
+                body["error"].as_str().unwrap_or_default().to_owned(),
+            )
+        };
+
+        let r = token_request("hub", "wrong", "grant_type=client_credentials")
+            .await
+            .unwrap();
+        assert!(r.headers().contains_key("www-authenticate"));
+        assert_eq!(oauth_error(r).await, (401, "invalid_client".into()));
+        let r = token_request("hub", "s3cret", "grant_type=password")
+            .await
+            .unwrap();
+        assert_eq!(oauth_error(r).await, (400, "unsupported_grant_type".into()));
+        let r = token_request(
+            "hub",
+            "s3cret",
+            "grant_type=client_credentials&client_secret=s3cret",
+        )
+        .await
+        .unwrap();
+        assert_eq!(oauth_error(r).await, (400, "invalid_request".into()));
+        let r = client
+            .post(format!("{url}/oauth2/token"))
+            .basic_auth("hub", Some("s3cret"))
+            .json(&json!({ "grant_type": "client_credentials" }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(oauth_error(r).await, (400, "invalid_request".into()));
+
+        // The API wants a token; the simulator's own routes do not.
+        let r = client.get(format!("{url}/stock")).send().await.unwrap();
+        assert_eq!(
+            r.headers()["www-authenticate"],
+            "Bearer error=\"invalid_token\""
+        );
+        assert_eq!(oauth_error(r).await, (401, "invalid_token".into()));
+        let r = client
+            .get(format!("{url}/sim/health"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+
+        let r = token_request("hub", "s3cret", "grant_type=client_credentials&scope=erp")
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()["cache-control"], "no-store");
+        let answer: Value = r.json().await.unwrap();
+        assert_eq!(answer["token_type"], "Bearer");
+        assert_eq!(answer["expires_in"], 60);
+        assert_eq!(answer["scope"], "erp");
+        let token = answer["access_token"].as_str().unwrap().to_owned();
+        let stock = || {
+            client
+                .get(format!("{url}/stock"))
+                .bearer_auth(&token)
+                .send()
+        };
+        assert_eq!(stock().await.unwrap().status(), 200);
+
+        let r = client
+            .post(format!("{url}/sim/revoke-tokens"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.json::<Value>().await.unwrap()["revoked"], 1);
+        assert_eq!(stock().await.unwrap().status(), 401);
+
+        let stats = &estate.stats().await["erp"];
+        assert_eq!(stats["tokens_issued"], 1);
+        assert_eq!(stats["unauthorized"], 2);
+        assert_eq!(stats["token_refusals"], 4);
+        estate.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn without_auth_there_is_no_token_endpoint() {
+        let estate = crate::Estate::start(crate::SimConfig::demo("http://127.0.0.1:9"))
+            .await
+            .unwrap();
+        estate.stop_generating();
+        let client = reqwest::Client::new();
+        let r = client
+            .post(format!("{}/oauth2/token", estate.erp_url()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 404);
+        let r = client
+            .get(format!("{}/stock", estate.erp_url()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(estate.stats().await["erp"]["tokens_issued"], 0);
+        estate.shutdown().await;
+    }
 }

@@ -26,7 +26,9 @@ use serde_json::{Map, Value, json};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-pub use config::{ChannelSimConfig, ErpSimConfig, SimConfig, StockSeed, WarehouseSimConfig};
+pub use config::{
+    ChannelSimConfig, ErpAuthSimConfig, ErpSimConfig, SimConfig, StockSeed, WarehouseSimConfig,
+};
 pub use faults::{Faults, Outage};
 
 use channel::ChannelSim;

@@ -1,5 +1,10 @@
 //! The REST ERP API. Sales orders and invoices are not idempotent there, so
 //! each has a lookup by our reference for resolving an in-doubt create.
+//!
+//! Auth is none, a static bearer token or OAuth2 client credentials
+//! ([`AuthConfig`]). With client credentials a call refused with 401 (the
+//! token was revoked or expired early) runs once more with a new token: a
+//! 401 means the API did not apply it.
 
 use async_trait::async_trait;
 use chrono::Utc;
@@ -7,6 +12,7 @@ use crossdock_model::{Customer, InventoryPosition, Order};
 use reqwest::Url;
 use serde::{Deserialize, Serialize};
 
+use crate::auth::{AuthConfig, Authorizer};
 use crate::http::{base_url, endpoint};
 use crate::{ConnectorError, Erp, ErpDocument, HttpClient};
 
@@ -15,15 +21,47 @@ const STOCK_SOURCE: &str = "erp";
 
 pub struct RestErp {
     base: Url,
-    http: HttpClient,
+    auth: Authorizer,
 }
 
 impl RestErp {
+    /// An ERP that takes calls without credentials.
     pub fn new(base_url_str: &str, http: HttpClient) -> Result<Self, ConnectorError> {
+        Self::with_auth(base_url_str, AuthConfig::None, http)
+    }
+
+    /// An ERP that wants every call authenticated as `auth` says.
+    pub fn with_auth(
+        base_url_str: &str,
+        auth: AuthConfig,
+        http: HttpClient,
+    ) -> Result<Self, ConnectorError> {
         Ok(RestErp {
             base: base_url(base_url_str)?,
-            http,
+            auth: Authorizer::new(&auth, http)?,
         })
+    }
+
+    async fn post<B: Serialize + Sync, T: serde::de::DeserializeOwned>(
+        &self,
+        collection: &str,
+        body: &B,
+    ) -> Result<T, ConnectorError> {
+        let url = &endpoint(&self.base, &[collection]);
+        self.auth
+            .run(|http| async move { http.post_json(url, body).await })
+            .await
+    }
+
+    async fn get<T: serde::de::DeserializeOwned>(
+        &self,
+        collection: &str,
+        query: &[(&str, &str)],
+    ) -> Result<T, ConnectorError> {
+        let url = &endpoint(&self.base, &[collection]);
+        self.auth
+            .run(|http| async move { http.get_json(url, query).await })
+            .await
     }
 
     async fn find(
@@ -31,13 +69,8 @@ impl RestErp {
         collection: &str,
         reference: &str,
     ) -> Result<Option<ErpDocument>, ConnectorError> {
-        let answer: serde_json::Map<String, serde_json::Value> = self
-            .http
-            .get_json(
-                &endpoint(&self.base, &[collection]),
-                &[("reference", reference)],
-            )
-            .await?;
+        let answer: serde_json::Map<String, serde_json::Value> =
+            self.get(collection, &[("reference", reference)]).await?;
         let key = collection.replace('-', "_");
         let documents: Vec<ErpDocument> = answer
             .get(&key)
@@ -177,10 +210,7 @@ impl Erp for RestErp {
             phone: customer.phone.as_deref(),
             external_id: customer.external_id.as_deref(),
         };
-        let answer: IdWire = self
-            .http
-            .post_json(&endpoint(&self.base, &["customers"]), &body)
-            .await?;
+        let answer: IdWire = self.post("customers", &body).await?;
         Ok(answer.id)
     }
 
@@ -191,10 +221,7 @@ impl Erp for RestErp {
         order: &Order,
     ) -> Result<ErpDocument, ConnectorError> {
         let body = sales_order_body(reference, customer_id, order);
-        let answer: IdWire = self
-            .http
-            .post_json(&endpoint(&self.base, &["sales-orders"]), &body)
-            .await?;
+        let answer: IdWire = self.post("sales-orders", &body).await?;
         Ok(ErpDocument {
             id: answer.id,
             reference: reference.to_owned(),
@@ -214,10 +241,7 @@ impl Erp for RestErp {
         order: &Order,
     ) -> Result<ErpDocument, ConnectorError> {
         let body = invoice_body(reference, order)?;
-        let answer: IdWire = self
-            .http
-            .post_json(&endpoint(&self.base, &["invoices"]), &body)
-            .await?;
+        let answer: IdWire = self.post("invoices", &body).await?;
         Ok(ErpDocument {
             id: answer.id,
             reference: reference.to_owned(),
@@ -229,16 +253,15 @@ impl Erp for RestErp {
     }
 
     async fn cancel_sales_order(&self, erp_id: &str) -> Result<(), ConnectorError> {
-        let url = endpoint(&self.base, &["sales-orders", erp_id, "cancel"]);
-        self.http.post_expecting(&url, &[]).await?;
+        let url = &endpoint(&self.base, &["sales-orders", erp_id, "cancel"]);
+        self.auth
+            .run(|http| async move { http.post_expecting(url, &[]).await })
+            .await?;
         Ok(())
     }
 
     async fn read_stock(&self) -> Result<Vec<InventoryPosition>, ConnectorError> {
-        let answer: StockWire = self
-            .http
-            .get_json(&endpoint(&self.base, &["stock"]), &[])
-            .await?;
+        let answer: StockWire = self.get("stock", &[]).await?;
         let as_of = Utc::now();
         Ok(answer
             .positions
