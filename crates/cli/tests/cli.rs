@@ -70,6 +70,53 @@ fn config_check_reports_environment_override_errors() {
     assert!(err.contains("CROSSDOCK__ENGINE__MAX_ATTEMPTS"), "{err}");
 }
 
+/// The shipped Tryton demo configuration is valid, and the Tryton
+/// settings it needs are checked: a Tryton ERP without `[erp.tryton]`, or
+/// with a location that is no warehouse, is refused by name.
+#[test]
+fn tryton_demo_config_is_valid_and_its_settings_are_checked() {
+    let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/../../config/demo-tryton.toml");
+    let ok = crossdock()
+        .args(["config", "check", shipped])
+        .output()
+        .unwrap();
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let text = std::fs::read_to_string(shipped).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hub.toml");
+    for (broken, expected) in [
+        (
+            text.replace("location = \"east\"", "location = \"north\""),
+            "erp.tryton.location: \"north\" is not one of the [[warehouses]]",
+        ),
+        (
+            text.replace("password = \"crossdock-admin\"", ""),
+            "erp.tryton: set password_env or password",
+        ),
+        (
+            text.replace(
+                "requests_per_sec = 10",
+                "requests_per_sec = 10\nheadroom_pct = 100",
+            ),
+            "erp.governor: headroom_pct must be below 100",
+        ),
+    ] {
+        std::fs::write(&path, broken).unwrap();
+        let out = crossdock()
+            .args(["config", "check"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{expected}");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert!(err.contains(expected), "{err}");
+    }
+}
+
 #[test]
 fn schema_covers_the_canonical_types() {
     let out = crossdock().arg("schema").output().unwrap();
