@@ -17,6 +17,9 @@ pub struct SimConfig {
     #[serde(default)]
     pub erp: ErpSimConfig,
     pub warehouses: Vec<WarehouseSimConfig>,
+    /// `[sim.tpl]`: a 3PL exchanging X12 files; absent = none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tpl: Option<crate::tpl::TplSimConfig>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -190,6 +193,7 @@ impl SimConfig {
                 ..ErpSimConfig::default()
             },
             warehouses,
+            tpl: None,
         }
     }
 
@@ -248,6 +252,9 @@ impl SimConfig {
                 w.name
             );
             w.faults.validate(&format!("sim.warehouses.{}", w.name))?;
+        }
+        if let Some(tpl) = &self.tpl {
+            tpl.validate()?;
         }
         Ok(())
     }

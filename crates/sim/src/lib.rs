@@ -11,6 +11,7 @@ mod config;
 mod delivery;
 mod erp;
 mod faults;
+mod tpl;
 mod warehouse;
 mod wire;
 
@@ -30,6 +31,7 @@ pub use config::{
     ChannelSimConfig, ErpAuthSimConfig, ErpSimConfig, SimConfig, StockSeed, WarehouseSimConfig,
 };
 pub use faults::{Faults, Outage};
+pub use tpl::{TplSim, TplSimConfig};
 
 use channel::ChannelSim;
 use delivery::Deliverer;
@@ -48,6 +50,7 @@ pub struct EstateHandle {
     channel_url: String,
     erp_url: String,
     warehouse_urls: Vec<(String, String)>,
+    tpl: Option<Arc<TplSim>>,
     pending: Arc<AtomicUsize>,
     cancel: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
@@ -105,6 +108,10 @@ impl Estate {
             warehouse_urls.push((w.name.clone(), url));
             warehouses.push(sim);
         }
+        let tpl = config.tpl.clone().map(|c| TplSim::new(c, rng(200)));
+        if let Some(tpl) = &tpl {
+            tasks.push(tokio::spawn(tpl.clone().run(cancel.clone())));
+        }
         tasks.push(tokio::spawn(channel.clone().generate()));
         tracing::info!(%channel_url, %erp_url, warehouses = ?warehouse_urls, "simulated estate started");
         Ok(EstateHandle {
@@ -114,6 +121,7 @@ impl Estate {
             channel_url,
             erp_url,
             warehouse_urls,
+            tpl,
             pending,
             cancel,
             tasks,
@@ -165,7 +173,17 @@ impl EstateHandle {
             .iter()
             .map(|w| (w.name().to_owned(), w.stats()))
             .collect();
-        json!({ "channel": self.channel.stats(), "erp": self.erp.stats(), "warehouses": warehouses })
+        let mut stats = json!({ "channel": self.channel.stats(), "erp": self.erp.stats(), "warehouses": warehouses });
+        if let Some(tpl) = &self.tpl {
+            stats["tpl"] = tpl.stats();
+        }
+        stats
+    }
+
+    /// The 3PL's counters (`orders_received`, `shipments_sent`,
+    /// `short_shipped_lines`, `duplicate_requests`, ...), when `[sim.tpl]` is set.
+    pub fn tpl_stats(&self) -> Option<Value> {
+        self.tpl.as_ref().map(|t| t.stats())
     }
 
     /// Whether the channel has finished generating orders (limit reached or stopped).
