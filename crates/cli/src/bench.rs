@@ -173,7 +173,7 @@ async fn ingest(
     let config = Config::demo();
     let engine = Engine::new(
         store.clone(),
-        crate::hub::connections(&config)?,
+        crate::hub::connections(&config).await?.connections,
         Arc::new(SystemClock),
         config.engine.clone(),
     );

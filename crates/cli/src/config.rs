@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crossdock_engine::{EngineOptions, GovernorOptions};
+use crossdock_engine::{EngineOptions, GovernorOptions, ShortShipPolicy};
 use crossdock_model::ErpAcceptance;
 use crossdock_sim::SimConfig;
 use serde::{Deserialize, Serialize};
@@ -73,6 +73,10 @@ pub struct ChannelConfig {
     /// Reconciliation polling (catches webhooks the channel lost).
     #[serde(default = "yes")]
     pub poll: bool,
+    /// Units a warehouse says it will not ship: `reroute` (to another
+    /// warehouse that has them, else cancel) or `cancel`.
+    #[serde(default)]
+    pub short_ship: ShortShipPolicy,
 }
 
 fn yes() -> bool {
@@ -150,7 +154,10 @@ pub struct ErpConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum WarehouseKind {
+    /// JSON over HTTP, shipments by webhook.
     Rest,
+    /// A 3PL on EDI X12 over a folder exchange (940 out, 945/846/997 in).
+    X12Files,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -158,7 +165,51 @@ pub enum WarehouseKind {
 pub struct WarehouseConfig {
     pub name: String,
     pub kind: WarehouseKind,
+    /// For `kind = "rest"`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub base_url: String,
+    /// For `kind = "x12_files"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub x12: Option<X12WarehouseConfig>,
+}
+
+/// The folder exchange with one EDI trading partner.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct X12WarehouseConfig {
+    /// Holds outbound/, inbound/, archive/, quarantine/ (created if missing).
+    pub root: PathBuf,
+    /// ISA08/GS03 of the partner; default: the warehouse name in upper case.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partner_id: Option<String>,
+    /// ISA06/GS02 of the hub.
+    #[serde(default = "default_x12_sender")]
+    pub sender_id: String,
+    /// How often queued 940s go out as one interchange.
+    #[serde(default = "default_x12_batch_ms")]
+    pub batch_interval_ms: u64,
+    /// How often inbound/ is read.
+    #[serde(default = "default_x12_poll_ms")]
+    pub poll_interval_ms: u64,
+    /// ISA15: `P` or `T`.
+    #[serde(default = "default_x12_usage")]
+    pub usage: char,
+}
+
+fn default_x12_sender() -> String {
+    "CROSSDOCK".to_owned()
+}
+
+fn default_x12_batch_ms() -> u64 {
+    3_600_000
+}
+
+fn default_x12_poll_ms() -> u64 {
+    5_000
+}
+
+fn default_x12_usage() -> char {
+    'T'
 }
 
 /// A configuration problem, located as precisely as the input allows.
@@ -260,7 +311,36 @@ impl Config {
                     format!("duplicate warehouse {:?}", w.name),
                 ));
             }
-            check_url(&w.base_url).map_err(|m| err(&format!("warehouses[{i}].base_url"), m))?;
+            match (w.kind, &w.x12) {
+                (WarehouseKind::Rest, None) => check_url(&w.base_url)
+                    .map_err(|m| err(&format!("warehouses[{i}].base_url"), m))?,
+                (WarehouseKind::X12Files, Some(x)) => {
+                    if x.batch_interval_ms == 0 || x.poll_interval_ms == 0 {
+                        return Err(err(
+                            &format!("warehouses[{i}].x12"),
+                            "batch_interval_ms and poll_interval_ms must be at least 1".into(),
+                        ));
+                    }
+                    if !matches!(x.usage, 'P' | 'T') {
+                        return Err(err(
+                            &format!("warehouses[{i}].x12.usage"),
+                            format!("{:?} must be 'P' or 'T'", x.usage),
+                        ));
+                    }
+                }
+                (WarehouseKind::X12Files, None) => {
+                    return Err(err(
+                        &format!("warehouses[{i}].x12"),
+                        "required when kind = \"x12_files\"".into(),
+                    ));
+                }
+                (WarehouseKind::Rest, Some(_)) => {
+                    return Err(err(
+                        &format!("warehouses[{i}].x12"),
+                        "only for kind = \"x12_files\"".into(),
+                    ));
+                }
+            }
         }
         check_url(&self.erp.base_url).map_err(|m| err("erp.base_url", m))?;
         self.erp
@@ -320,6 +400,7 @@ impl Config {
                 base_url: url(&sim.channel.listen),
                 erp_acceptance: ErpAcceptance::Async,
                 poll: true,
+                short_ship: ShortShipPolicy::default(),
             }],
             erp: ErpConfig {
                 kind: ErpKind::Rest,
@@ -335,6 +416,7 @@ impl Config {
                     name: w.name.clone(),
                     kind: WarehouseKind::Rest,
                     base_url: url(&w.listen),
+                    x12: None,
                 })
                 .collect(),
             hub,

@@ -8,6 +8,9 @@ use anyhow::Context;
 use crossdock_connectors::channel::WebstoreChannel;
 use crossdock_connectors::erp::{RestErp, TrytonErp, TrytonErpOptions};
 use crossdock_connectors::warehouse::RestWarehouse;
+use crossdock_connectors::warehouse::x12_files::{
+    InboundKind, X12FileWarehouse, X12PartnerOptions,
+};
 use crossdock_connectors::{Erp, HttpClient, HttpClientOptions, Warehouse};
 use crossdock_engine::{
     ChannelConnection, Connections, Engine, EngineHandle, ErpGovernor, GovernedErp, SystemClock,
@@ -18,8 +21,15 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{ChannelKind, Config, ErpKind, WarehouseKind};
 
+/// The connectors named in the configuration, and the EDI partners among
+/// the warehouses (their batches and inbound folders need tending).
+pub struct Wiring {
+    pub connections: Connections,
+    pub file_partners: Vec<Arc<X12FileWarehouse>>,
+}
+
 /// Build the connectors named in the configuration.
-pub fn connections(config: &Config) -> anyhow::Result<Connections> {
+pub async fn connections(config: &Config) -> anyhow::Result<Wiring> {
     let http = HttpClient::new(HttpClientOptions {
         timeout: Duration::from_millis(config.hub.http_timeout_ms),
         ..HttpClientOptions::default()
@@ -37,6 +47,7 @@ pub fn connections(config: &Config) -> anyhow::Result<Connections> {
                 connector,
                 acceptance: c.erp_acceptance,
                 poll: c.poll,
+                short_ship: c.short_ship,
             },
         );
     }
@@ -68,22 +79,41 @@ pub fn connections(config: &Config) -> anyhow::Result<Connections> {
     let governor =
         Arc::new(ErpGovernor::new("erp", &config.erp.governor).map_err(anyhow::Error::msg)?);
     let erp: Arc<dyn Erp> = Arc::new(GovernedErp::new(erp, governor.clone()));
-    let warehouses = config
-        .warehouses
-        .iter()
-        .map(|w| -> anyhow::Result<Arc<dyn Warehouse>> {
-            Ok(match w.kind {
-                WarehouseKind::Rest => {
-                    Arc::new(RestWarehouse::new(&w.name, &w.base_url, http.clone())?)
+    let mut warehouses: Vec<Arc<dyn Warehouse>> = Vec::new();
+    let mut file_partners = Vec::new();
+    for w in &config.warehouses {
+        match (w.kind, &w.x12) {
+            (WarehouseKind::X12Files, Some(x)) => {
+                let mut options = X12PartnerOptions::new(&w.name, &x.root);
+                if let Some(id) = &x.partner_id {
+                    options.receiver_id = id.clone();
                 }
-            })
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    Ok(Connections {
-        channels,
-        erp,
-        erp_governor: Some(governor),
-        warehouses,
+                options.sender_id = x.sender_id.clone();
+                options.usage = x.usage;
+                options.batch_interval = Duration::from_millis(x.batch_interval_ms);
+                let partner = Arc::new(
+                    X12FileWarehouse::open(options)
+                        .await
+                        .with_context(|| format!("opening the EDI folders of {}", w.name))?,
+                );
+                warehouses.push(partner.clone());
+                file_partners.push(partner);
+            }
+            _ => warehouses.push(Arc::new(RestWarehouse::new(
+                &w.name,
+                &w.base_url,
+                http.clone(),
+            )?)),
+        }
+    }
+    Ok(Wiring {
+        connections: Connections {
+            channels,
+            erp,
+            erp_governor: Some(governor),
+            warehouses,
+        },
+        file_partners,
     })
 }
 
@@ -94,12 +124,17 @@ pub struct RunningHub {
     engine_handle: EngineHandle,
     shutdown: CancellationToken,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
+    /// EDI partners' flushers and inbound readers.
+    partners: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl RunningHub {
     /// Stop accepting requests, finish running steps, close the store.
     pub async fn stop(self) -> anyhow::Result<()> {
         self.shutdown.cancel();
+        for p in self.partners {
+            p.abort();
+        }
         self.server.await.context("server task")??;
         self.engine_handle.shutdown().await;
         self.engine.store().close().await;
@@ -116,9 +151,10 @@ pub async fn start(
     let store = Store::open(&config.database_url())
         .await
         .with_context(|| format!("opening the store at {}", config.database_url()))?;
+    let wiring = connections(config).await?;
     let engine = Engine::new(
         store,
-        connections(config)?,
+        wiring.connections,
         Arc::new(SystemClock),
         config.engine.clone(),
     );
@@ -136,6 +172,22 @@ pub async fn start(
         ready.clone(),
     );
     let server = tokio::spawn(crossdock_server::serve(listener, router, shutdown.clone()));
+    let mut partners = Vec::new();
+    for (partner, w) in wiring.file_partners.iter().zip(
+        config
+            .warehouses
+            .iter()
+            .filter(|w| w.kind == WarehouseKind::X12Files),
+    ) {
+        let poll = Duration::from_millis(w.x12.as_ref().map_or(5_000, |x| x.poll_interval_ms));
+        partners.push(partner.spawn_flusher());
+        partners.push(tokio::spawn(tend_inbound(
+            engine.clone(),
+            partner.clone(),
+            poll,
+            shutdown.clone(),
+        )));
+    }
     ready.cancel();
     Ok(RunningHub {
         engine,
@@ -143,5 +195,83 @@ pub async fn start(
         engine_handle,
         shutdown,
         server,
+        partners,
     })
+}
+
+/// Read an EDI partner's inbound folder on a schedule: every shipment set
+/// into the inbox (keyed by partner, control numbers and content hash, so
+/// a file read twice is committed once), stock advice onto the partner's
+/// own positions, then archive the file (which also sends the 997). A file
+/// is archived only after all its messages are committed: a crash in
+/// between reads it again, and the inbox drops the repeats.
+async fn tend_inbound(
+    engine: Engine,
+    partner: Arc<X12FileWarehouse>,
+    every: Duration,
+    stop: CancellationToken,
+) {
+    let name = partner.options().name.clone();
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(every) => {}
+        }
+        let files = match partner.poll_inbound().await {
+            Ok(files) => files,
+            Err(e) => {
+                tracing::warn!(partner = %name, error = %e, "Reading the EDI inbound folder failed.");
+                continue;
+            }
+        };
+        'file: for file in files {
+            for message in &file.messages {
+                match &message.kind {
+                    InboundKind::Shipment { .. } => {
+                        let Some(envelope) = message.shipment_envelope() else {
+                            continue;
+                        };
+                        if let Err(e) = engine
+                            .receive_warehouse_message(&name, envelope, &message.body)
+                            .await
+                        {
+                            tracing::warn!(partner = %name, file = %file.name, error = %e, "Could not commit an EDI shipment; the file is read again later.");
+                            continue 'file;
+                        }
+                    }
+                    InboundKind::Positions(positions) => {
+                        // The partner reports its own stock; advice about
+                        // other locations is not its to give.
+                        let rows: Vec<crossdock_store::PositionRow> = positions
+                            .iter()
+                            .filter(|p| p.location == name)
+                            .map(|p| crossdock_store::PositionRow {
+                                sku: p.sku.clone(),
+                                location: p.location.clone(),
+                                on_hand: p.on_hand,
+                                reserved: 0,
+                                source: format!("warehouse:{name}"),
+                                as_of: p.as_of.timestamp_millis(),
+                            })
+                            .collect();
+                        if let Err(e) = engine.store().set_positions(&rows).await {
+                            tracing::warn!(partner = %name, file = %file.name, error = %e, "Could not apply stock advice; the file is read again later.");
+                            continue 'file;
+                        }
+                        tracing::info!(partner = %name, positions = rows.len(), "Applied stock advice (846).");
+                    }
+                    InboundKind::Ack(ack) => {
+                        if crossdock_connectors::warehouse::x12_files::ack_accepted(ack) {
+                            tracing::info!(partner = %name, file = %file.name, "Partner acknowledged an interchange (997).");
+                        } else {
+                            tracing::warn!(partner = %name, file = %file.name, ?ack, "Partner REJECTED an interchange (997).");
+                        }
+                    }
+                }
+            }
+            if let Err(e) = partner.archive(&file).await {
+                tracing::warn!(partner = %name, file = %file.name, error = %e, "Could not archive an EDI file; it is read again later.");
+            }
+        }
+    }
 }

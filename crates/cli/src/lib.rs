@@ -8,4 +8,5 @@ pub mod config;
 pub mod demo;
 pub mod edi;
 pub mod hub;
+pub mod routing;
 pub mod translate;

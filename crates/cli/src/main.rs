@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use crossdock_store::{ExceptionFilter, OrderFilter, Store};
 
 use crossdock::config::Config;
-use crossdock::{bench, demo, edi, hub, translate};
+use crossdock::{bench, demo, edi, hub, routing, translate};
 
 #[derive(Parser)]
 #[command(
@@ -71,6 +71,11 @@ enum Command {
         #[arg(long, value_enum)]
         from: translate::Source,
         file: PathBuf,
+    },
+    /// Fulfilment routing: explain decisions, try other rules.
+    Routing {
+        #[command(subcommand)]
+        command: routing::RoutingCommand,
     },
 }
 
@@ -279,6 +284,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench { command } => bench::run(command).await,
         Command::Edi { command } => edi::run(command),
         Command::Translate { from, file } => translate::run(from, &file),
+        Command::Routing { command } => routing::run(command).await,
     }
 }
 

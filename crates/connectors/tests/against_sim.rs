@@ -502,6 +502,7 @@ async fn channel_delivers_orders_and_takes_confirmations() {
             url: None,
         },
         shipped_at: Utc::now(),
+        completes_request: false,
     };
     let confirmation = ShipConfirmation {
         package_id: "pkg-1".into(),

@@ -318,6 +318,8 @@ pub fn shipments_from_945(
             lines,
             tracking,
             shipped_at,
+            // A 945 is the warehouse's final word on the order it answers.
+            completes_request: true,
         }],
         short_ships,
         more_tracking,
@@ -501,6 +503,8 @@ pub fn shipments_from_856(
             lines,
             tracking,
             shipped_at,
+            // An ASN announces one shipment; more may follow.
+            completes_request: false,
         });
     }
     Ok(out)

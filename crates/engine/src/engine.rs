@@ -29,6 +29,20 @@ pub struct ChannelConnection {
     pub acceptance: ErpAcceptance,
     /// Reconciliation polling for this channel.
     pub poll: bool,
+    /// What happens to units a warehouse says it will not ship.
+    pub short_ship: ShortShipPolicy,
+}
+
+/// What the hub does with the units of a short shipment (the warehouse's
+/// final word on a request left some open).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ShortShipPolicy {
+    /// Send them from another warehouse that has them; cancel them if none has.
+    #[default]
+    Reroute,
+    /// Cancel them.
+    Cancel,
 }
 
 /// The external systems the engine works with.
@@ -61,6 +75,50 @@ pub(crate) struct Inner {
     completer: Completer,
     owner: String,
     waiters: Mutex<HashMap<String, Vec<oneshot::Sender<AcceptanceOutcome>>>>,
+    /// Per warehouse: when it counts as down, releases go elsewhere.
+    warehouse_breakers: Mutex<HashMap<String, crate::governor::Breaker>>,
+}
+
+impl Inner {
+    /// Whether `warehouse`'s breaker is open now (a release there would not
+    /// be sent).
+    pub(crate) fn warehouse_down(&self, warehouse: &str) -> bool {
+        let mut breakers = self
+            .warehouse_breakers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let breaker = breakers.entry(warehouse.to_owned()).or_insert_with(|| {
+            crate::governor::Breaker::new(self.options.warehouse_breaker.clone())
+        });
+        match breaker.state() {
+            crate::governor::BreakerState::Closed => false,
+            _ => breaker.admit(Instant::now()).is_err(),
+        }
+    }
+
+    /// Record how a call to `warehouse` went: `failed` when it got no answer.
+    pub(crate) fn warehouse_outcome(&self, warehouse: &str, failed: bool) {
+        let mut breakers = self
+            .warehouse_breakers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let breaker = breakers.entry(warehouse.to_owned()).or_insert_with(|| {
+            crate::governor::Breaker::new(self.options.warehouse_breaker.clone())
+        });
+        let admission = if breaker.state() == crate::governor::BreakerState::HalfOpen {
+            crate::governor::Admission::Probe
+        } else {
+            crate::governor::Admission::Normal
+        };
+        if let Some(state) = breaker.record(admission, failed, Instant::now()) {
+            tracing::warn!(
+                warehouse,
+                ?state,
+                "Warehouse circuit breaker changed state."
+            );
+            telemetry::breaker_state(warehouse, "warehouse.release", state.gauge());
+        }
+    }
 }
 
 /// The order engine. Cheap to clone.
@@ -134,6 +192,7 @@ impl Engine {
                 completer,
                 owner: format!("hub-{}", uuid::Uuid::now_v7()),
                 waiters: Mutex::new(HashMap::new()),
+                warehouse_breakers: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -278,16 +337,7 @@ impl Engine {
         body: &[u8],
     ) -> Result<Receipt, Refusal> {
         let source = format!("warehouse:{warehouse}");
-        let conn = self
-            .inner
-            .connections
-            .warehouses
-            .iter()
-            .find(|w| w.name() == warehouse)
-            .ok_or_else(|| Refusal::UnknownSource {
-                kind: "warehouse",
-                name: warehouse.to_owned(),
-            })?;
+        let conn = self.warehouse_connection(warehouse)?;
         let now = self.inner.clock.now_ms();
         let envelope = match conn.read_webhook(headers, body) {
             Ok(e) => e,
@@ -296,14 +346,28 @@ impl Engine {
                 return Err(Refusal::BadPayload(e));
             }
         };
+        self.receive_warehouse_message(warehouse, envelope, body)
+            .await
+    }
+
+    /// Commit a shipment message a warehouse connector read itself (from a
+    /// file exchange rather than a webhook). Answers after the commit; a
+    /// message whose key was seen before is a duplicate.
+    pub async fn receive_warehouse_message(
+        &self,
+        warehouse: &str,
+        envelope: crossdock_connectors::ShipmentEnvelope,
+        body: &[u8],
+    ) -> Result<Receipt, Refusal> {
+        self.warehouse_connection(warehouse)?;
         let accepted = self
             .submit(NewMessage {
-                source,
+                source: format!("warehouse:{warehouse}"),
                 message_key: envelope.message_key,
                 entity_key: order_entity_key(&envelope.order_id),
                 source_version: None,
                 body: body.to_vec(),
-                received_at: now,
+                received_at: self.inner.clock.now_ms(),
                 step: Step::WarehouseShipment.as_str().to_owned(),
             })
             .await?;
@@ -319,6 +383,18 @@ impl Engine {
                 acceptance: None,
             },
         })
+    }
+
+    fn warehouse_connection(&self, warehouse: &str) -> Result<&Arc<dyn Warehouse>, Refusal> {
+        self.inner
+            .connections
+            .warehouses
+            .iter()
+            .find(|w| w.name() == warehouse)
+            .ok_or_else(|| Refusal::UnknownSource {
+                kind: "warehouse",
+                name: warehouse.to_owned(),
+            })
     }
 
     /// Keep a refused message. Failure to record it is logged, not fatal:

@@ -175,7 +175,7 @@ pub enum BreakerState {
 }
 
 impl BreakerState {
-    fn gauge(self) -> f64 {
+    pub(crate) fn gauge(self) -> f64 {
         match self {
             BreakerState::Closed => 0.0,
             BreakerState::HalfOpen => 1.0,

@@ -16,12 +16,14 @@ pub mod governor;
 mod ingest;
 pub mod options;
 mod retry;
+pub mod routing;
 pub mod telemetry;
 mod workflow;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use engine::{
     AcceptanceOutcome, ChannelConnection, Connections, Engine, EngineHandle, Receipt, Refusal,
+    ShortShipPolicy,
 };
 pub use governor::{ErpGovernor, GovernedErp, GovernorOptions, Priority};
 pub use ingest::{IngestError, Ingestor};

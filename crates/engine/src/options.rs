@@ -1,5 +1,7 @@
 use serde::{Deserialize, Serialize};
 
+use crate::governor::BreakerOptions;
+
 /// Tuning of the job runner and the ingest path. Defaults suit the embedded
 /// store on a small machine.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -29,6 +31,9 @@ pub struct EngineOptions {
     pub reconcile_overlap_ms: i64,
     /// Seed of the jitter source, for reproducible simulations.
     pub seed: u64,
+    /// When a warehouse counts as down: releases then go to the next
+    /// warehouse that can serve the order.
+    pub warehouse_breaker: BreakerOptions,
 }
 
 impl Default for EngineOptions {
@@ -46,6 +51,7 @@ impl Default for EngineOptions {
             reconcile_interval_ms: 30_000,
             reconcile_overlap_ms: 120_000,
             seed: 0,
+            warehouse_breaker: BreakerOptions::default(),
         }
     }
 }

@@ -867,20 +867,39 @@ async fn accept_in_erp(cx: &StepCx<'_>) -> StepResult {
 
 async fn release(cx: &StepCx<'_>) -> StepResult {
     let order = cx.order().await?;
+    // A re-route (after a fallback or a short ship) releases what the order
+    // still holds to the warehouse it was moved to.
+    let rerouting = cx
+        .payload
+        .get("reroute")
+        .and_then(serde_json::Value::as_bool)
+        .unwrap_or(false);
     if order.status.is_terminal()
-        || order.status >= OrderStatus::ReleasedToWarehouse && order.status != OrderStatus::OnHold
+        || !rerouting
+            && order.status >= OrderStatus::ReleasedToWarehouse
+            && order.status != OrderStatus::OnHold
     {
         return Ok(Changes::default());
     }
+    if let Some(from) = cx.payload.get("short_from").and_then(|v| v.as_str()) {
+        return reroute_short_ship(cx, order, from).await;
+    }
     let reservations = cx.inner.store.reservations(&order.id).await?;
-    let Some(location) = reservations.first().map(|r| r.location.clone()) else {
+    let Some(location) = reservations
+        .iter()
+        .find(|r| r.state == "held")
+        .map(|r| r.location.clone())
+    else {
+        if rerouting {
+            // Already released and shipped, or given back: nothing to send.
+            return Ok(Changes::default());
+        }
         return Err(cx.hold(
             order,
             ExceptionClass::Validation,
             "no reservation to release against".into(),
         ));
     };
-    let warehouse = cx.warehouse(&location)?;
     let request = FulfillmentRequest {
         id: fulfillment_request_id(&order.id, &location),
         order_id: order.id.clone(),
@@ -900,13 +919,28 @@ async fn release(cx: &StepCx<'_>) -> StepResult {
             })
             .collect(),
     };
+    let effect_key = format!("warehouse:release:{}", request.id);
+    // A warehouse that counts as down gets nothing new: if nothing was sent
+    // to it for this request, the order moves to the next warehouse now.
+    if cx.inner.warehouse_down(&location) {
+        return fall_back(
+            cx,
+            order,
+            &location,
+            &effect_key,
+            "its circuit breaker is open",
+            false,
+        )
+        .await;
+    }
+    let warehouse = cx.warehouse(&location)?;
     let target = format!("warehouse:{location}");
-    let (warehouse_id, outcome) = run_effect(
+    let released = run_effect(
         &cx.inner.store,
         cx.now,
         &cx.resolutions,
         EffectSpec {
-            key: format!("warehouse:release:{}", request.id),
+            key: effect_key.clone(),
             target: &target,
             kind: "release",
             entity_key: cx.entity_key,
@@ -914,12 +948,35 @@ async fn release(cx: &StepCx<'_>) -> StepResult {
         || warehouse.find_release(&request.id),
         || warehouse.release(&request),
     )
-    .await?;
+    .await;
+    let (warehouse_id, outcome) = match released {
+        Ok(done) => {
+            cx.inner.warehouse_outcome(&location, false);
+            done
+        }
+        Err(EffectError::Connector(e)) => {
+            cx.inner.warehouse_outcome(&location, e.is_in_doubt());
+            if let ConnectorError::Rejected { reason } = &e {
+                let why = format!("it refused the request: {reason}");
+                return fall_back(cx, order, &location, &effect_key, &why, true).await;
+            }
+            return Err(e.into());
+        }
+        Err(e) => return Err(e.into()),
+    };
     let mut changes = Changes::default();
     changes.events.push(cx.event(
         "effect",
         json!({ "effect": "release", "warehouse": location, "request_id": request.id, "warehouse_id": warehouse_id, "outcome": outcome }),
     ));
+    if rerouting {
+        changes.events.push(cx.event(
+            "released_elsewhere",
+            json!({ "warehouse": location, "request_id": request.id }),
+        ));
+        changes.orders.push(order);
+        return Ok(changes);
+    }
     cx.advance(
         order,
         OrderStatus::ReleasedToWarehouse,
@@ -928,6 +985,182 @@ async fn release(cx: &StepCx<'_>) -> StepResult {
         &mut changes,
     );
     Ok(changes)
+}
+
+/// Warehouses an order may move to from `from`: every other one the order
+/// was never released to (a request id is per order and warehouse, so a
+/// second release there would be the first one again; and one that refused
+/// is not asked twice), and, when `skip_down`, none whose breaker is open.
+async fn move_candidates(
+    cx: &StepCx<'_>,
+    order_id: &str,
+    from: &str,
+    skip_down: bool,
+) -> Result<Vec<String>, StepError> {
+    let used: Vec<String> = cx
+        .inner
+        .store
+        .effects_for(cx.entity_key)
+        .await?
+        .into_iter()
+        .filter(|e| e.kind == "release")
+        .map(|e| e.key)
+        .collect();
+    Ok(cx
+        .inner
+        .connections
+        .warehouses
+        .iter()
+        .map(|w| w.name().to_owned())
+        .filter(|w| w != from)
+        .filter(|w| {
+            let key = format!("warehouse:release:{}", fulfillment_request_id(order_id, w));
+            !used.contains(&key)
+        })
+        .filter(|w| !skip_down || !cx.inner.warehouse_down(w))
+        .collect())
+}
+
+/// Cancel the units a warehouse will not ship and give their stock back.
+fn cancel_remainder(
+    cx: &StepCx<'_>,
+    order: &mut Order,
+    short: &[(String, u32)],
+    changes: &mut Changes,
+) {
+    for (line_id, quantity) in short {
+        if let Some(line) = order.lines.iter_mut().find(|l| l.line_id == *line_id) {
+            line.cancelled_quantity += (*quantity).min(line.open_quantity());
+        }
+    }
+    changes.reservations.push(ReservationChange::ReleaseOrder {
+        order_id: order.id.clone(),
+    });
+    changes.events.push(cx.event(
+        "remainder_cancelled",
+        json!({ "reason": "short ship", "lines": short.iter().map(|(l, q)| json!({"line_id": l, "quantity": q})).collect::<Vec<_>>() }),
+    ));
+}
+
+/// A short ship's remainder: move it to another warehouse and release it
+/// there, or cancel it when none has it. Runs after the shipment's own
+/// step, so only the unshipped units are still held at `from`.
+async fn reroute_short_ship(cx: &StepCx<'_>, mut order: Order, from: &str) -> StepResult {
+    let short: Vec<(String, u32)> = order
+        .lines
+        .iter()
+        .filter(|l| l.open_quantity() > 0)
+        .map(|l| (l.line_id.clone(), l.open_quantity()))
+        .collect();
+    // A warehouse that is down now still counts: the release there waits
+    // for it rather than cancelling units it could ship.
+    let candidates = move_candidates(cx, &order.id, from, false).await?;
+    let moved = cx
+        .inner
+        .store
+        .move_reservation(&order.id, from, &candidates)
+        .await?
+        .filter(|to| to != from);
+    let mut changes = Changes::default();
+    if let Some(to) = moved {
+        changes.events.push(cx.event(
+            "rerouted",
+            json!({ "from": from, "to": to, "reason": "short ship" }),
+        ));
+        changes.jobs.push(cx.next(
+            Step::Release,
+            json!({ "order_id": order.id, "reroute": true }),
+        ));
+        return Ok(changes);
+    }
+    cancel_remainder(cx, &mut order, &short, &mut changes);
+    if order.fully_resolved() {
+        cx.transition(
+            &mut order,
+            OrderStatus::Shipped,
+            &mut changes,
+            json!({ "remainder": "cancelled" }),
+        );
+        let all_confirmed = cx
+            .inner
+            .store
+            .shipments_for(&order.id)
+            .await?
+            .iter()
+            .all(|s| s.confirmed_at.is_some());
+        if all_confirmed {
+            cx.advance(
+                order,
+                OrderStatus::ConfirmedToChannel,
+                json!({}),
+                Some(Step::Invoice),
+                &mut changes,
+            );
+            return Ok(changes);
+        }
+    }
+    changes.orders.push(order);
+    Ok(changes)
+}
+
+/// Move what the order holds at `from` to another warehouse and release it
+/// there. Only when nothing may have reached `from`: a release to it in
+/// doubt (sent, no answer) could still ship, so the order waits for `from`
+/// to answer rather than risk shipping twice.
+async fn fall_back(
+    cx: &StepCx<'_>,
+    order: Order,
+    from: &str,
+    effect_key: &str,
+    why: &str,
+    refused: bool,
+) -> StepResult {
+    let wait = StepError::Wait {
+        endpoint: format!("warehouse:{from}"),
+        retry_after: std::time::Duration::from_millis(cx.inner.options.warehouse_breaker.open_ms),
+    };
+    let sent = cx.inner.store.effect(effect_key).await?;
+    if sent.as_ref().is_some_and(|e| {
+        e.status == crossdock_store::EffectStatus::Pending
+            || e.status == crossdock_store::EffectStatus::Applied
+    }) {
+        return Err(wait);
+    }
+    let all = move_candidates(cx, &order.id, from, false).await?;
+    let up: Vec<String> = all
+        .iter()
+        .filter(|w| !cx.inner.warehouse_down(w))
+        .cloned()
+        .collect();
+    if let Some(to) = cx
+        .inner
+        .store
+        .move_reservation(&order.id, from, &up)
+        .await?
+        .filter(|to| to != from)
+    {
+        let mut changes = Changes::default();
+        changes.events.push(cx.event(
+            "rerouted",
+            json!({ "from": from, "to": to, "reason": format!("{from}: {why}") }),
+        ));
+        changes.jobs.push(cx.next(
+            Step::Release,
+            json!({ "order_id": order.id, "reroute": true }),
+        ));
+        return Ok(changes);
+    }
+    // Nowhere to go now. A warehouse that is only down comes back (its own
+    // or another one); one that refused, with no other that can take the
+    // order, needs a person.
+    if !refused || all.len() > up.len() {
+        return Err(wait);
+    }
+    let reason = format!(
+        "{from} refused the order ({why}) and no other warehouse can serve it (tried: [{}])",
+        up.join(", ")
+    );
+    Err(cx.hold(order, ExceptionClass::Authority, reason))
 }
 
 async fn warehouse_shipment(cx: &StepCx<'_>) -> StepResult {
@@ -1004,6 +1237,41 @@ async fn warehouse_shipment(cx: &StepCx<'_>) -> StepResult {
             quantity: i64::from(sl.quantity),
         });
     }
+    // The warehouse's last word on its request: what it left open will not
+    // come from there.
+    let mut follow_up = None;
+    let short: Vec<(String, u32)> = if shipment.completes_request {
+        order
+            .lines
+            .iter()
+            .filter(|l| l.open_quantity() > 0)
+            .map(|l| (l.line_id.clone(), l.open_quantity()))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    if !short.is_empty() {
+        let policy = cx
+            .inner
+            .connections
+            .channels
+            .get(&order.channel)
+            .map(|c| c.short_ship)
+            .unwrap_or_default();
+        changes.events.push(cx.event(
+            "short_shipped",
+            json!({ "shipment_id": shipment.id, "warehouse": shipment.warehouse, "policy": policy,
+                    "lines": short.iter().map(|(l, q)| json!({"line_id": l, "quantity": q})).collect::<Vec<_>>() }),
+        ));
+        match policy {
+            // After this step's writes (the shipped units leave the
+            // reservation), a release step moves what is still held.
+            crate::engine::ShortShipPolicy::Reroute => follow_up = Some(shipment.warehouse.clone()),
+            crate::engine::ShortShipPolicy::Cancel => {
+                cancel_remainder(cx, &mut order, &short, &mut changes);
+            }
+        }
+    }
     let status = if order.fully_resolved() {
         OrderStatus::Shipped
     } else {
@@ -1024,6 +1292,14 @@ async fn warehouse_shipment(cx: &StepCx<'_>) -> StepResult {
         Step::ConfirmShipment,
         json!({ "order_id": order.id, "shipment_id": shipment.id }),
     ));
+    if let Some(from) = follow_up {
+        // Runs after the confirmation: the channel hears of the shipped
+        // part first, then the rest goes out from elsewhere or is cancelled.
+        changes.jobs.push(cx.next(
+            Step::Release,
+            json!({ "order_id": order.id, "reroute": true, "short_from": from }),
+        ));
+    }
     changes.shipments.push((shipment, None));
     changes.orders.push(order);
     changes.inbox.push((inbox_id, InboxStatus::Processed, None));

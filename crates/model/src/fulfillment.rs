@@ -56,4 +56,9 @@ pub struct Shipment {
     pub lines: Vec<ShipmentLine>,
     pub tracking: Tracking,
     pub shipped_at: DateTime<Utc>,
+    /// The warehouse's last word on its request: units of it still open
+    /// after this shipment will not ship from there (a 945's W12-03 below
+    /// W12-02). The hub then re-routes or cancels them per channel policy.
+    #[serde(default)]
+    pub completes_request: bool,
 }

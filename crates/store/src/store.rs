@@ -880,6 +880,87 @@ impl Store {
             .collect()
     }
 
+    /// Move what `order_id` still holds at `from` to the first of
+    /// `candidates` that has the stock (fallback when `from` is down or
+    /// refused, re-routing after a short ship), in one transaction per
+    /// candidate like [`reserve`](Self::reserve). Returns the new location;
+    /// `None` leaves everything at `from`. Idempotent: when nothing is held
+    /// at `from` any more but the order holds elsewhere, that location is
+    /// returned.
+    pub async fn move_reservation(
+        &self,
+        order_id: &str,
+        from: &str,
+        candidates: &[String],
+    ) -> Result<Option<String>> {
+        let rows = sqlx::query(
+            "SELECT sku, location, quantity FROM reservations WHERE order_id = $1 AND state = 'held' \
+             ORDER BY line_id",
+        )
+        .bind(order_id)
+        .fetch_all(&self.writer)
+        .await?;
+        let mut per_sku: Vec<(String, i64)> = Vec::new();
+        let mut elsewhere = None;
+        for r in &rows {
+            let location: String = r.try_get("location")?;
+            if location != from {
+                elsewhere.get_or_insert(location);
+                continue;
+            }
+            let sku: String = r.try_get("sku")?;
+            let quantity: i64 = r.try_get("quantity")?;
+            match per_sku.iter_mut().find(|(s, _)| *s == sku) {
+                Some((_, q)) => *q += quantity,
+                None => per_sku.push((sku, quantity)),
+            }
+        }
+        if per_sku.is_empty() {
+            return Ok(elsewhere);
+        }
+        per_sku.sort();
+        'location: for location in candidates.iter().filter(|c| c.as_str() != from) {
+            let mut tx = self.writer.begin().await?;
+            for (sku, qty) in &per_sku {
+                let r = sqlx::query(
+                    "UPDATE inventory_positions SET reserved = reserved + $1 \
+                     WHERE sku = $2 AND location = $3 AND on_hand - reserved >= $4",
+                )
+                .bind(*qty)
+                .bind(sku)
+                .bind(location)
+                .bind(*qty)
+                .execute(&mut *tx)
+                .await?;
+                if r.rows_affected() != 1 {
+                    tx.rollback().await?;
+                    continue 'location;
+                }
+                sqlx::query(
+                    "UPDATE inventory_positions SET reserved = reserved - $1 \
+                     WHERE sku = $2 AND location = $3",
+                )
+                .bind(*qty)
+                .bind(sku)
+                .bind(from)
+                .execute(&mut *tx)
+                .await?;
+            }
+            sqlx::query(
+                "UPDATE reservations SET location = $1 \
+                 WHERE order_id = $2 AND state = 'held' AND location = $3",
+            )
+            .bind(location)
+            .bind(order_id)
+            .bind(from)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            return Ok(Some(location.clone()));
+        }
+        Ok(None)
+    }
+
     /// Reserve every line of an order at one location, trying `candidates`
     /// in order. Idempotent per order: if the order already holds
     /// reservations their location is returned and nothing changes. The

@@ -77,6 +77,7 @@ conformance! {
     store scenario_orders_and_changes,
     store scenario_inventory,
     store scenario_effects_resolved_with_their_step,
+    store scenario_move_reservation,
     db scenario_concurrent_jobs_two_handles,
     db scenario_no_oversell_two_handles,
     db scenario_migrations_idempotent,
@@ -1190,6 +1191,7 @@ async fn scenario_orders_and_changes(store: &Store) {
             url: Some("https://www.ups.com/track?tracknum=1Z999AA10123456784".to_owned()),
         },
         shipped_at: ms(T0 + 50),
+        completes_request: false,
     };
     // Events deliberately out of `at` order: the timeline keeps write order.
     let changes = Changes {
@@ -2153,4 +2155,87 @@ async fn scenario_effects_resolved_with_their_step(store: &Store) {
         .unwrap()
         .unwrap();
     assert_eq!((sc.status, sc.result), (EffectStatus::Pending, None));
+}
+
+/// Fallback and re-routing move what an order holds from one warehouse to
+/// the first other that has the stock, all or nothing, and say where it is.
+async fn scenario_move_reservation(store: &Store) {
+    let pos = |sku: &str, location: &str, on_hand| PositionRow {
+        sku: sku.to_owned(),
+        location: location.to_owned(),
+        on_hand,
+        reserved: 0,
+        source: "erp".to_owned(),
+        as_of: T0,
+    };
+    store
+        .set_positions(&[
+            pos("SKU-A", "EAST", 10),
+            pos("SKU-B", "EAST", 10),
+            pos("SKU-A", "WEST", 1),
+            pos("SKU-B", "WEST", 10),
+            pos("SKU-A", "NORTH", 10),
+            pos("SKU-B", "NORTH", 10),
+        ])
+        .await
+        .unwrap();
+    let line = |id: &str, sku: &str, q| ReserveLine {
+        line_id: id.to_owned(),
+        sku: sku.to_owned(),
+        quantity: q,
+    };
+    let east = vec!["EAST".to_owned()];
+    let o = [line("1", "SKU-A", 2), line("2", "SKU-B", 3)];
+    assert_eq!(
+        store.reserve("O", &o, &east).await.unwrap().as_deref(),
+        Some("EAST")
+    );
+    let held = |p: PositionRow| p.reserved;
+    // WEST lacks SKU-A: skipped whole; NORTH takes both lines.
+    let others = vec!["EAST".to_owned(), "WEST".to_owned(), "NORTH".to_owned()];
+    assert_eq!(
+        store
+            .move_reservation("O", "EAST", &others)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("NORTH")
+    );
+    assert_eq!(held(position(store, "SKU-A", "EAST").await), 0);
+    assert_eq!(held(position(store, "SKU-B", "EAST").await), 0);
+    assert_eq!(
+        held(position(store, "SKU-B", "WEST").await),
+        0,
+        "no partial move"
+    );
+    assert_eq!(held(position(store, "SKU-A", "NORTH").await), 2);
+    assert_eq!(held(position(store, "SKU-B", "NORTH").await), 3);
+    assert!(
+        store
+            .reservations("O")
+            .await
+            .unwrap()
+            .iter()
+            .all(|r| r.location == "NORTH")
+    );
+    // Again (a step run twice): nothing at EAST, the order holds at NORTH.
+    assert_eq!(
+        store
+            .move_reservation("O", "EAST", &others)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("NORTH")
+    );
+    assert_eq!(held(position(store, "SKU-A", "NORTH").await), 2);
+    // Nowhere to go: everything stays.
+    assert_eq!(
+        store
+            .move_reservation("O", "NORTH", &["WEST".to_owned()])
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(held(position(store, "SKU-A", "NORTH").await), 2);
+    assert_eq!(held(position(store, "SKU-B", "WEST").await), 0);
 }

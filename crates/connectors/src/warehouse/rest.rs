@@ -155,6 +155,8 @@ impl Warehouse for RestWarehouse {
                 url: None,
             },
             shipped_at,
+            // The REST warehouse may ship a request in several parcels.
+            completes_request: false,
         })
     }
 }
