@@ -23,6 +23,9 @@ pub struct Config {
     pub erp: ErpConfig,
     #[serde(default)]
     pub warehouses: Vec<WarehouseConfig>,
+    /// Fulfilment routing: CEL rules and warehouse profiles.
+    #[serde(default)]
+    pub routing: crossdock_engine::routing::RoutingOptions,
     /// The simulated estate, for `crossdock sim` and `crossdock demo`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sim: Option<SimConfig>,
@@ -343,6 +346,16 @@ impl Config {
             }
         }
         check_url(&self.erp.base_url).map_err(|m| err("erp.base_url", m))?;
+        crossdock_engine::routing::Router::new(&self.routing)
+            .map_err(|e| err("routing", e.to_string()))?;
+        for (i, p) in self.routing.warehouses.iter().enumerate() {
+            if !self.warehouses.iter().any(|w| w.name == p.name) {
+                return Err(err(
+                    &format!("routing.warehouses[{i}].name"),
+                    format!("{:?} is not one of the [[warehouses]]", p.name),
+                ));
+            }
+        }
         self.erp
             .governor
             .validate()
@@ -419,6 +432,7 @@ impl Config {
                     x12: None,
                 })
                 .collect(),
+            routing: Default::default(),
             hub,
             engine: EngineOptions {
                 reconcile_interval_ms: 10_000,

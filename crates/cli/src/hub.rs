@@ -112,6 +112,10 @@ pub async fn connections(config: &Config) -> anyhow::Result<Wiring> {
             erp,
             erp_governor: Some(governor),
             warehouses,
+            router: Arc::new(
+                crossdock_engine::routing::Router::new(&config.routing)
+                    .map_err(|e| anyhow::anyhow!("routing: {e}"))?,
+            ),
         },
         file_partners,
     })

@@ -14,7 +14,7 @@ use serde_json::json;
 use crate::config::Config;
 
 /// The timeline event kind the engine records for every routing.
-pub const ROUTING_EVENT: &str = "routing_decision";
+pub use crossdock_engine::routing::ROUTING_EVENT;
 
 #[derive(Subcommand)]
 pub enum RoutingCommand {

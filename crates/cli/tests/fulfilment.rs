@@ -99,6 +99,26 @@ async fn run(policy: ShortShipPolicy) -> (usize, usize) {
             usage: 'T',
         }),
     };
+    // East is cheaper; expedited orders stay off the 3PL's batches when
+    // they can.
+    config.routing = toml::from_str(
+        r#"
+        [[warehouses]]
+        name = "east"
+        cost = 1
+        [[warehouses]]
+        name = "west"
+        cost = 2
+        [[rules]]
+        name = "cheapest"
+        score = "warehouse.cost"
+        [[rules]]
+        name = "expedited-not-batched"
+        when = "order.service_level == 'expedited'"
+        score = "warehouse.name == 'west' ? 50 : 0"
+        "#,
+    )
+    .expect("routing rules");
     config.validate("test").expect("valid config");
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -197,6 +217,31 @@ async fn run(policy: ShortShipPolicy) -> (usize, usize) {
             .timeline(&crossdock_engine::order_entity_key(&o.id))
             .await
             .expect("timeline");
+        // Every order was routed by the rules, and the decision says why.
+        let decisions: Vec<&Value> = timeline
+            .iter()
+            .filter(|e| e.kind == "routing_decision")
+            .map(|e| &e.detail)
+            .collect();
+        assert!(!decisions.is_empty(), "order {}: no routing decision", o.id);
+        for d in &decisions {
+            assert!(
+                d["decision"]["reason"]
+                    .as_str()
+                    .is_some_and(|r| !r.is_empty()),
+                "{d}"
+            );
+            let ranking = d["decision"]["ranking"].as_array().expect("ranking");
+            assert_eq!(ranking.len(), 2, "{d}");
+            if d["input"]["candidates"]
+                .as_array()
+                .expect("candidates")
+                .iter()
+                .all(|c| c["down"] == false && c["can_serve_all"] == true)
+            {
+                assert_eq!(d["decision"]["order"][0], "east", "cheapest first: {d}");
+            }
+        }
         for e in &timeline {
             match e.kind.as_str() {
                 "rerouted" if e.detail["reason"] == "short ship" => short_rerouted += 1,

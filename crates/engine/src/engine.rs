@@ -52,8 +52,10 @@ pub struct Connections {
     pub erp: Arc<dyn Erp>,
     /// The governor `erp` is behind, when it is (its state is reported).
     pub erp_governor: Option<Arc<crate::governor::ErpGovernor>>,
-    /// In routing preference order.
+    /// Candidates for routing; configuration order breaks ties.
     pub warehouses: Vec<Arc<dyn Warehouse>>,
+    /// Fulfilment routing rules over the order and its candidate warehouses.
+    pub router: Arc<crate::routing::Router>,
 }
 
 /// What a sync-acceptance webhook learns about its order.

@@ -24,6 +24,10 @@ use cel::{Context, Env, Program, Value};
 use serde::{Deserialize, Serialize};
 
 /// The `[routing]` configuration: rules and warehouse profiles.
+/// Kind of the timeline event that records a routing decision, with
+/// `{"input": RoutingInput, "decision": RoutingDecision}` as its detail.
+pub const ROUTING_EVENT: &str = "routing_decision";
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RoutingOptions {

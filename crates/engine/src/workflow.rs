@@ -749,39 +749,120 @@ async fn reserve(cx: &StepCx<'_>) -> StepResult {
             quantity: i64::from(l.open_quantity()),
         })
         .collect();
-    let candidates: Vec<String> = cx
-        .inner
-        .connections
-        .warehouses
-        .iter()
-        .map(|w| w.name().to_owned())
-        .collect();
+    let input = routing_input(cx, &order, &lines).await?;
+    let decision = cx.inner.connections.router.decide(&input);
+    let decided = cx.event(
+        crate::routing::ROUTING_EVENT,
+        json!({ "input": input, "decision": decision }),
+    );
     let Some(location) = cx
         .inner
         .store
-        .reserve(&order.id, &lines, &candidates)
+        .reserve(&order.id, &lines, &decision.order)
         .await?
     else {
+        // Eligible but for being down: wait for a warehouse to come back
+        // rather than hold an order that will be shippable.
+        if input.candidates.iter().any(|c| c.down && c.can_serve_all) {
+            return Err(StepError::Wait {
+                endpoint: "warehouses".to_owned(),
+                retry_after: std::time::Duration::from_millis(
+                    cx.inner.options.warehouse_breaker.open_ms,
+                ),
+            });
+        }
         let reason = format!(
-            "insufficient stock: no warehouse of [{}] can serve every line ({})",
-            candidates.join(", "),
+            "no warehouse can take the order ({}): {}",
             lines
                 .iter()
                 .map(|l| format!("{} x{}", l.sku, l.quantity))
                 .collect::<Vec<_>>()
-                .join(", ")
+                .join(", "),
+            decision.reason
         );
-        return Err(cx.hold(order, ExceptionClass::Validation, reason));
+        let mut held = cx.hold(order, ExceptionClass::Validation, reason);
+        if let StepError::Fail { changes, .. } = &mut held {
+            changes.events.push(decided);
+        }
+        return Err(held);
     };
     let mut changes = Changes::default();
+    changes.events.push(decided);
     cx.advance(
         order,
         OrderStatus::Reserved,
-        json!({ "location": location }),
+        json!({ "location": location, "reason": decision.reason }),
         Some(Step::AcceptInErp),
         &mut changes,
     );
     Ok(changes)
+}
+
+/// What routing sees: the order's open lines and, per warehouse, what is
+/// available of them right now and whether it is down.
+async fn routing_input(
+    cx: &StepCx<'_>,
+    order: &Order,
+    lines: &[ReserveLine],
+) -> Result<crate::routing::RoutingInput, StepError> {
+    let mut quantities: std::collections::BTreeMap<String, i64> = Default::default();
+    let mut skus = Vec::new();
+    for l in lines {
+        if !quantities.contains_key(&l.sku) {
+            skus.push(l.sku.clone());
+        }
+        *quantities.entry(l.sku.clone()).or_default() += l.quantity;
+    }
+    let mut positions = Vec::new();
+    for sku in &skus {
+        positions.extend(cx.inner.store.positions(Some(sku)).await?);
+    }
+    let address = order.shipping_address.as_ref();
+    let candidates = cx
+        .inner
+        .connections
+        .warehouses
+        .iter()
+        .map(|w| {
+            let name = w.name().to_owned();
+            let available: std::collections::BTreeMap<String, i64> = skus
+                .iter()
+                .map(|sku| {
+                    let units = positions
+                        .iter()
+                        .find(|p| p.sku == *sku && p.location == name)
+                        .map_or(0, |p| p.on_hand - p.reserved);
+                    (sku.clone(), units)
+                })
+                .collect();
+            let can_serve_all = quantities
+                .iter()
+                .all(|(sku, q)| available.get(sku).is_some_and(|a| a >= q));
+            crate::routing::CandidateFacts {
+                down: cx.inner.warehouse_down(&name),
+                name,
+                can_serve_all,
+                available,
+                shipped_today: 0,
+            }
+        })
+        .collect();
+    Ok(crate::routing::RoutingInput {
+        order: crate::routing::OrderFacts {
+            id: order.id.clone(),
+            channel: order.channel.clone(),
+            service_level: order.service_level.clone(),
+            country: address.map(|a| a.country.clone()).unwrap_or_default(),
+            region: address.and_then(|a| a.region.clone()).unwrap_or_default(),
+            postal_code: address.map(|a| a.postal_code.clone()).unwrap_or_default(),
+            units: quantities.values().sum(),
+            line_count: lines.len() as i64,
+            total_minor: order.total.minor_units().unwrap_or(i64::MAX),
+            skus,
+            quantities,
+        },
+        candidates,
+    })
 }
 
 /// Our reference on ERP documents: unique per channel order, readable by people.
