@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crossdock_engine::{EngineOptions, GovernorOptions, ShortShipPolicy};
+use crossdock_engine::{EngineOptions, GovernorOptions, ShortShipPolicy, SplitPolicy};
 use crossdock_model::ErpAcceptance;
 use crossdock_sim::SimConfig;
 use serde::{Deserialize, Serialize};
@@ -80,6 +80,10 @@ pub struct ChannelConfig {
     /// warehouse that has them, else cancel) or `cancel`.
     #[serde(default)]
     pub short_ship: ShortShipPolicy,
+    /// `{ allowed, max_shipments }`: may an order no single warehouse can
+    /// serve ship from several? Default: no.
+    #[serde(default)]
+    pub split: SplitPolicy,
 }
 
 fn yes() -> bool {
@@ -94,6 +98,10 @@ pub enum ErpKind {
     /// A Tryton server over JSON-RPC; `base_url` is the server's root and
     /// `[erp.tryton]` says which database and user.
     Tryton,
+    /// Any JSON REST ERP (NetSuite-, Business-Central-shaped) described by
+    /// `[erp.mapping]`: paths, jq programs for bodies and answers, lookups
+    /// by our reference.
+    MappedRest,
 }
 
 /// How the hub logs in to Tryton and where the stock it reads lives.
@@ -152,6 +160,9 @@ pub struct ErpConfig {
     /// How a REST ERP is authenticated (none, bearer, OAuth2 client credentials).
     #[serde(default)]
     pub auth: crossdock_connectors::auth::AuthConfig,
+    /// Required when `kind = "mapped_rest"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mapping: Option<crossdock_connectors::erp::ErpMapping>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -377,10 +388,28 @@ impl Config {
                     ));
                 }
             }
-            (ErpKind::Rest, Some(_)) => {
+            (_, Some(_)) => {
                 return Err(err("erp.tryton", "only for erp.kind = \"tryton\"".into()));
             }
-            (ErpKind::Rest, None) => {}
+            (_, None) => {}
+        }
+        match (self.erp.kind, &self.erp.mapping) {
+            (ErpKind::MappedRest, None) => {
+                return Err(err(
+                    "erp.mapping",
+                    "required when erp.kind = \"mapped_rest\"".into(),
+                ));
+            }
+            (ErpKind::MappedRest, Some(m)) => {
+                m.validate().map_err(|e| err("erp.mapping", e))?;
+            }
+            (_, Some(_)) => {
+                return Err(err(
+                    "erp.mapping",
+                    "only for erp.kind = \"mapped_rest\"".into(),
+                ));
+            }
+            (_, None) => {}
         }
         Ok(())
     }
@@ -414,6 +443,7 @@ impl Config {
                 erp_acceptance: ErpAcceptance::Async,
                 poll: true,
                 short_ship: ShortShipPolicy::default(),
+                split: SplitPolicy::default(),
             }],
             erp: ErpConfig {
                 kind: ErpKind::Rest,
@@ -421,6 +451,7 @@ impl Config {
                 governor: GovernorOptions::default(),
                 tryton: None,
                 auth: Default::default(),
+                mapping: None,
             },
             warehouses: sim
                 .warehouses

@@ -128,7 +128,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         }
     }
     // A real ERP (Tryton) stays where the configuration says.
-    if config.erp.kind == crate::config::ErpKind::Rest {
+    if config.erp.kind != crate::config::ErpKind::Tryton {
         config.erp.base_url = estate.erp_url();
     }
     for (name, url) in estate.warehouse_urls() {

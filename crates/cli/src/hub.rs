@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use crossdock_connectors::channel::WebstoreChannel;
-use crossdock_connectors::erp::{RestErp, TrytonErp, TrytonErpOptions};
+use crossdock_connectors::erp::{MappedRestErp, RestErp, TrytonErp, TrytonErpOptions};
 use crossdock_connectors::warehouse::RestWarehouse;
 use crossdock_connectors::warehouse::x12_files::{
     InboundKind, X12FileWarehouse, X12PartnerOptions,
@@ -48,12 +48,23 @@ pub async fn connections(config: &Config) -> anyhow::Result<Wiring> {
                 acceptance: c.erp_acceptance,
                 poll: c.poll,
                 short_ship: c.short_ship,
+                split: c.split,
             },
         );
     }
     let erp: Arc<dyn Erp> = match config.erp.kind {
         ErpKind::Rest => Arc::new(RestErp::with_auth(
             &config.erp.base_url,
+            config.erp.auth.clone(),
+            http.clone(),
+        )?),
+        ErpKind::MappedRest => Arc::new(MappedRestErp::with_auth(
+            &config.erp.base_url,
+            config
+                .erp
+                .mapping
+                .as_ref()
+                .context("erp.mapping is required for erp.kind = \"mapped_rest\"")?,
             config.erp.auth.clone(),
             http.clone(),
         )?),

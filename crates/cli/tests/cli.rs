@@ -171,3 +171,43 @@ fn demo_runs_end_to_end_with_no_loss_and_no_duplicates() {
     let cancelled = s["orders_cancelled"].as_u64().unwrap();
     assert!(closed + cancelled > 0, "{s}");
 }
+
+/// The generic REST ERP connector, described entirely by a mapping (here
+/// the one for the simulated ERP's API), runs the whole order lifecycle.
+#[test]
+fn demo_runs_through_a_mapped_rest_erp() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = crossdock::config::Config::demo();
+    config.erp.kind = crossdock::config::ErpKind::MappedRest;
+    config.erp.mapping = Some(crossdock_connectors::erp::ErpMapping::simulated());
+    let path = dir.path().join("hub.toml");
+    std::fs::write(&path, toml::to_string(&config).unwrap()).unwrap();
+    let out = crossdock()
+        .args([
+            "demo",
+            "--duration",
+            "3s",
+            "--orders-per-sec",
+            "20",
+            "--any-ports",
+            "--json",
+        ])
+        .arg("--config")
+        .arg(&path)
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let generated = s["orders_generated"].as_u64().unwrap();
+    assert!(generated >= 30, "{s}");
+    assert_eq!(s["lost"], 0, "{s}");
+    assert_eq!(s["duplicates_at_erp"], 0, "{s}");
+    assert_eq!(s["exceptions"], 0, "{s}");
+    assert!(s["orders_closed"].as_u64().unwrap() > 0, "{s}");
+}

@@ -49,28 +49,59 @@ fn generated(stats: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// What one run varies.
+struct Scenario {
+    short_ship: ShortShipPolicy,
+    /// Stock of SKU-001..010 only at east, SKU-011..020 only at the 3PL,
+    /// and splitting allowed: most orders need both warehouses. No outage.
+    split: bool,
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn outage_falls_back_to_the_3pl_and_short_ships_are_rerouted() {
-    let (rerouted, cancelled) = run(ShortShipPolicy::Reroute).await;
+    let (rerouted, cancelled) = run(Scenario {
+        short_ship: ShortShipPolicy::Reroute,
+        split: false,
+    })
+    .await;
     assert!(rerouted > 0, "short-shipped units went out from east");
     assert_eq!(cancelled, 0, "east was back and had the stock");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn short_ships_are_cancelled_when_the_channel_says_so() {
-    let (rerouted, cancelled) = run(ShortShipPolicy::Cancel).await;
+    let (rerouted, cancelled) = run(Scenario {
+        short_ship: ShortShipPolicy::Cancel,
+        split: false,
+    })
+    .await;
     assert_eq!(rerouted, 0);
     assert!(cancelled > 0, "short-shipped units were cancelled");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orders_no_single_warehouse_can_serve_are_split() {
+    // East has none of the 3PL's SKUs: a short ship there is cancelled.
+    let (rerouted, _) = run(Scenario {
+        short_ship: ShortShipPolicy::Reroute,
+        split: true,
+    })
+    .await;
+    assert_eq!(rerouted, 0, "no other warehouse has the 3PL's SKUs");
+}
+
 /// One run; returns how many short ships were re-routed and cancelled.
-async fn run(policy: ShortShipPolicy) -> (usize, usize) {
+async fn run(scenario: Scenario) -> (usize, usize) {
     let tmp = tempfile::tempdir().expect("tempdir");
     let edi_root = tmp.path().join("edi-west");
     let mut config = Config::demo();
     config.hub.data_dir = tmp.path().join("data");
     config.hub.database_url = None;
-    config.channels[0].short_ship = policy;
+    config.channels[0].short_ship = scenario.short_ship;
+    config.channels[0].split = crossdock_engine::SplitPolicy {
+        allowed: scenario.split,
+        max_shipments: 2,
+    };
     config.engine.reconcile_interval_ms = 0;
     config.engine.backoff_base_ms = 100;
     config.engine.backoff_max_ms = 1_000;
@@ -135,16 +166,25 @@ async fn run(policy: ShortShipPolicy) -> (usize, usize) {
     sim.erp.listen = "127.0.0.1:0".into();
     for s in &mut sim.erp.stock {
         s.on_hand = 10_000;
+        if scenario.split {
+            let n: u32 = s.sku.trim_start_matches("SKU-").parse().expect("SKU-nnn");
+            let home = if n <= 10 { "east" } else { "west" };
+            if s.location != home {
+                s.on_hand = 0;
+            }
+        }
     }
     sim.warehouses.retain(|w| w.name == "east");
     let east = &mut sim.warehouses[0];
     east.listen = "127.0.0.1:0".into();
     east.ship_delay_ms = 100;
     east.partial_ship_rate = 0.0;
-    east.faults.outages = vec![Outage {
-        start_secs: 2.0,
-        end_secs: 7.0,
-    }];
+    if !scenario.split {
+        east.faults.outages = vec![Outage {
+            start_secs: 2.0,
+            end_secs: 7.0,
+        }];
+    }
     sim.tpl = Some(TplSimConfig {
         name: "west".into(),
         root: edi_root.clone(),
@@ -203,6 +243,7 @@ async fn run(policy: ShortShipPolicy) -> (usize, usize) {
     let mut fell_back = 0;
     let mut short_rerouted = 0;
     let mut short_cancelled = 0;
+    let mut split = 0;
     for o in &orders {
         for l in &o.lines {
             assert_eq!(
@@ -247,6 +288,7 @@ async fn run(policy: ShortShipPolicy) -> (usize, usize) {
                 "rerouted" if e.detail["reason"] == "short ship" => short_rerouted += 1,
                 "rerouted" if e.detail["from"] == "east" => fell_back += 1,
                 "remainder_cancelled" => short_cancelled += 1,
+                "split" => split += 1,
                 _ => {}
             }
         }
@@ -254,10 +296,15 @@ async fn run(policy: ShortShipPolicy) -> (usize, usize) {
 
     let stats = estate.stats().await;
     let tpl = &stats["tpl"];
-    assert!(
-        fell_back > 0,
-        "some orders fell back from east to the 3PL during its outage"
-    );
+    if scenario.split {
+        assert!(split > 0, "some orders were split across the warehouses");
+    } else {
+        assert_eq!(split, 0, "splitting is off");
+        assert!(
+            fell_back > 0,
+            "some orders fell back from east to the 3PL during its outage"
+        );
+    }
     assert!(
         tpl["shipments_sent"].as_u64().unwrap_or(0) > 0,
         "the 3PL shipped: {tpl}"
@@ -299,7 +346,7 @@ async fn run(policy: ShortShipPolicy) -> (usize, usize) {
         "997s sent: {outbound:?}"
     );
     eprintln!(
-        "fulfilment: {fell_back} fallbacks, {short_lines} short lines, {short_rerouted} rerouted, {short_cancelled} cancelled"
+        "fulfilment: {fell_back} fallbacks, {split} split, {short_lines} short lines, {short_rerouted} rerouted, {short_cancelled} cancelled"
     );
     hub.stop().await.expect("stop");
     estate.shutdown().await;

@@ -311,7 +311,7 @@ async fn orders_become_tryton_sales_shipments_and_invoices() {
         assert_eq!(pos.source, "erp");
     }
 
-    let orders = run.wait_closed(ORDERS, Duration::from_secs(300)).await;
+    let orders = run.wait_closed(ORDERS, Duration::from_secs(240)).await;
     let mut shipped: BTreeMap<String, u32> = BTreeMap::new();
     for order in &orders {
         let sale = check_sale(&rpc, &tryton, order);

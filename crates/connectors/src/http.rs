@@ -145,6 +145,18 @@ impl HttpClient {
         check(status, Some(&headers), body)
     }
 
+    /// Like [`send`](Self::send), but also returns the answer's headers
+    /// (a created document's id may be in `Location`).
+    pub(crate) async fn send_with_headers<B: Serialize + ?Sized>(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<&B>,
+    ) -> Result<(HeaderMap, Vec<u8>), ConnectorError> {
+        let (status, headers, body) = self.exchange(method, url, body).await?;
+        check(status, Some(&headers), body).map(|body| (headers, body))
+    }
+
     async fn exchange<B: Serialize + ?Sized>(
         &self,
         method: Method,

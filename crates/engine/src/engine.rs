@@ -31,6 +31,28 @@ pub struct ChannelConnection {
     pub poll: bool,
     /// What happens to units a warehouse says it will not ship.
     pub short_ship: ShortShipPolicy,
+    /// Whether an order may ship from several warehouses.
+    pub split: SplitPolicy,
+}
+
+/// Whether a channel's orders may be split across warehouses when no single
+/// one can serve every line, and into how many shipments at most.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SplitPolicy {
+    pub allowed: bool,
+    /// Warehouses (so fulfilment requests, and at least as many shipments)
+    /// an order may be split into.
+    pub max_shipments: u32,
+}
+
+impl Default for SplitPolicy {
+    fn default() -> Self {
+        SplitPolicy {
+            allowed: false,
+            max_shipments: 2,
+        }
+    }
 }
 
 /// What the hub does with the units of a short shipment (the warehouse's

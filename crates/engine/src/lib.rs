@@ -23,7 +23,7 @@ mod workflow;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use engine::{
     AcceptanceOutcome, ChannelConnection, Connections, Engine, EngineHandle, Receipt, Refusal,
-    ShortShipPolicy,
+    ShortShipPolicy, SplitPolicy,
 };
 pub use governor::{ErpGovernor, GovernedErp, GovernorOptions, Priority};
 pub use ingest::{IngestError, Ingestor};

@@ -755,12 +755,47 @@ async fn reserve(cx: &StepCx<'_>) -> StepResult {
         crate::routing::ROUTING_EVENT,
         json!({ "input": input, "decision": decision }),
     );
-    let Some(location) = cx
+    let mut location = cx
         .inner
         .store
         .reserve(&order.id, &lines, &decision.order)
-        .await?
-    else {
+        .await?;
+    let split = cx
+        .inner
+        .connections
+        .channels
+        .get(&order.channel)
+        .map(|c| c.split)
+        .unwrap_or_default();
+    let mut split_event = None;
+    if location.is_none() && split.allowed && split.max_shipments > 1 {
+        // No one warehouse has it all: rank again as if each could (the
+        // rules still apply), and place whole lines by that ranking.
+        let mut partial = input.clone();
+        for c in &mut partial.candidates {
+            c.can_serve_all = c.available.values().any(|a| *a > 0);
+        }
+        let ranked = cx.inner.connections.router.decide(&partial);
+        if let Some(placed) = cx
+            .inner
+            .store
+            .reserve_split(
+                &order.id,
+                &lines,
+                &ranked.order,
+                split.max_shipments as usize,
+            )
+            .await?
+        {
+            location = placed.first().map(|(_, l)| l.clone());
+            split_event = Some(cx.event(
+                "split",
+                json!({ "lines": placed.iter().map(|(l, w)| json!({"line_id": l, "warehouse": w})).collect::<Vec<_>>(),
+                        "reason": ranked.reason }),
+            ));
+        }
+    }
+    let Some(location) = location else {
         // Eligible but for being down: wait for a warehouse to come back
         // rather than hold an order that will be shippable.
         if input.candidates.iter().any(|c| c.down && c.can_serve_all) {
@@ -788,6 +823,7 @@ async fn reserve(cx: &StepCx<'_>) -> StepResult {
     };
     let mut changes = Changes::default();
     changes.events.push(decided);
+    changes.events.extend(split_event);
     cx.advance(
         order,
         OrderStatus::Reserved,
@@ -966,11 +1002,30 @@ async fn release(cx: &StepCx<'_>) -> StepResult {
         return reroute_short_ship(cx, order, from).await;
     }
     let reservations = cx.inner.store.reservations(&order.id).await?;
-    let Some(location) = reservations
+    // One warehouse per run: the first holding lines it was not sent yet.
+    // A split order's other warehouses get a run each, queued below.
+    let mut held_at: Vec<String> = reservations
         .iter()
-        .find(|r| r.state == "held")
+        .filter(|r| r.state == "held")
         .map(|r| r.location.clone())
-    else {
+        .collect();
+    held_at.sort();
+    held_at.dedup();
+    let mut unsent = Vec::new();
+    for l in &held_at {
+        let key = format!("warehouse:release:{}", fulfillment_request_id(&order.id, l));
+        let applied = cx
+            .inner
+            .store
+            .effect(&key)
+            .await?
+            .is_some_and(|e| e.status == crossdock_store::EffectStatus::Applied);
+        if !applied {
+            unsent.push(l.clone());
+        }
+    }
+    let more_after = unsent.len() > 1;
+    let Some(location) = unsent.first().cloned() else {
         if rerouting {
             // Already released and shipped, or given back: nothing to send.
             return Ok(Changes::default());
@@ -993,6 +1048,11 @@ async fn release(cx: &StepCx<'_>) -> StepResult {
             .lines
             .iter()
             .filter(|l| l.open_quantity() > 0)
+            .filter(|l| {
+                reservations
+                    .iter()
+                    .any(|r| r.line_id == l.line_id && r.state == "held" && r.location == location)
+            })
             .map(|l| FulfillmentLine {
                 line_id: l.line_id.clone(),
                 sku: l.sku.clone(),
@@ -1050,6 +1110,12 @@ async fn release(cx: &StepCx<'_>) -> StepResult {
         "effect",
         json!({ "effect": "release", "warehouse": location, "request_id": request.id, "warehouse_id": warehouse_id, "outcome": outcome }),
     ));
+    if more_after {
+        changes.jobs.push(cx.next(
+            Step::Release,
+            json!({ "order_id": order.id, "reroute": true }),
+        ));
+    }
     if rerouting {
         changes.events.push(cx.event(
             "released_elsewhere",
@@ -1114,9 +1180,12 @@ fn cancel_remainder(
             line.cancelled_quantity += (*quantity).min(line.open_quantity());
         }
     }
-    changes.reservations.push(ReservationChange::ReleaseOrder {
-        order_id: order.id.clone(),
-    });
+    for (line_id, _) in short {
+        changes.reservations.push(ReservationChange::ReleaseLine {
+            order_id: order.id.clone(),
+            line_id: line_id.clone(),
+        });
+    }
     changes.events.push(cx.event(
         "remainder_cancelled",
         json!({ "reason": "short ship", "lines": short.iter().map(|(l, q)| json!({"line_id": l, "quantity": q})).collect::<Vec<_>>() }),
@@ -1127,12 +1196,20 @@ fn cancel_remainder(
 /// there, or cancel it when none has it. Runs after the shipment's own
 /// step, so only the unshipped units are still held at `from`.
 async fn reroute_short_ship(cx: &StepCx<'_>, mut order: Order, from: &str) -> StepResult {
+    let held = cx.inner.store.reservations(&order.id).await?;
     let short: Vec<(String, u32)> = order
         .lines
         .iter()
         .filter(|l| l.open_quantity() > 0)
+        .filter(|l| {
+            held.iter()
+                .any(|r| r.line_id == l.line_id && r.state == "held" && r.location == from)
+        })
         .map(|l| (l.line_id.clone(), l.open_quantity()))
         .collect();
+    if short.is_empty() {
+        return Ok(Changes::default());
+    }
     // A warehouse that is down now still counts: the release there waits
     // for it rather than cancelling units it could ship.
     let candidates = move_candidates(cx, &order.id, from, false).await?;
@@ -1322,10 +1399,18 @@ async fn warehouse_shipment(cx: &StepCx<'_>) -> StepResult {
     // come from there.
     let mut follow_up = None;
     let short: Vec<(String, u32)> = if shipment.completes_request {
+        // Only the lines of this warehouse's request: a split order's
+        // other lines are another warehouse's business.
+        let held = store.reservations(&order.id).await?;
         order
             .lines
             .iter()
             .filter(|l| l.open_quantity() > 0)
+            .filter(|l| {
+                held.iter().any(|r| {
+                    r.line_id == l.line_id && r.state == "held" && r.location == shipment.warehouse
+                })
+            })
             .map(|l| (l.line_id.clone(), l.open_quantity()))
             .collect()
     } else {

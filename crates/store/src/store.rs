@@ -880,6 +880,84 @@ impl Store {
             .collect()
     }
 
+    /// Reserve `lines` across several locations when no single one has
+    /// them all: whole lines only, locations in `candidates` order (each
+    /// takes every remaining line it can), at most `max_locations`, in one
+    /// transaction — all lines reserved or none. Returns each line's
+    /// location. Idempotent like [`reserve`](Self::reserve): an order that
+    /// already holds gets what it holds.
+    pub async fn reserve_split(
+        &self,
+        order_id: &str,
+        lines: &[ReserveLine],
+        candidates: &[String],
+        max_locations: usize,
+    ) -> Result<Option<Vec<(String, String)>>> {
+        let held = sqlx::query(
+            "SELECT line_id, location FROM reservations WHERE order_id = $1 AND state = 'held' \
+             ORDER BY line_id",
+        )
+        .bind(order_id)
+        .fetch_all(&self.writer)
+        .await?;
+        if !held.is_empty() {
+            return held
+                .iter()
+                .map(|r| Ok((r.try_get("line_id")?, r.try_get("location")?)))
+                .collect::<Result<Vec<_>>>()
+                .map(Some);
+        }
+        let mut tx = self.writer.begin().await?;
+        let mut placed: Vec<(String, String)> = Vec::new();
+        let mut used = 0;
+        for location in candidates {
+            if placed.len() == lines.len() || used == max_locations {
+                break;
+            }
+            let mut took_any = false;
+            for l in lines {
+                if placed.iter().any(|(id, _)| *id == l.line_id) {
+                    continue;
+                }
+                let r = sqlx::query(
+                    "UPDATE inventory_positions SET reserved = reserved + $1 \
+                     WHERE sku = $2 AND location = $3 AND on_hand - reserved >= $4",
+                )
+                .bind(l.quantity)
+                .bind(&l.sku)
+                .bind(location)
+                .bind(l.quantity)
+                .execute(&mut *tx)
+                .await?;
+                if r.rows_affected() != 1 {
+                    continue;
+                }
+                sqlx::query(
+                    "INSERT INTO reservations (order_id, line_id, sku, location, quantity, state) \
+                     VALUES ($1, $2, $3, $4, $5, 'held')",
+                )
+                .bind(order_id)
+                .bind(&l.line_id)
+                .bind(&l.sku)
+                .bind(location)
+                .bind(l.quantity)
+                .execute(&mut *tx)
+                .await?;
+                placed.push((l.line_id.clone(), location.clone()));
+                took_any = true;
+            }
+            if took_any {
+                used += 1;
+            }
+        }
+        if placed.len() != lines.len() {
+            tx.rollback().await?;
+            return Ok(None);
+        }
+        tx.commit().await?;
+        Ok(Some(placed))
+    }
+
     /// Move what `order_id` still holds at `from` to the first of
     /// `candidates` that has the stock (fallback when `from` is down or
     /// refused, re-routing after a short ship), in one transaction per
@@ -1306,6 +1384,23 @@ async fn apply_reservation(
             let d = deltas.entry((sku, location)).or_default();
             d.0 -= take;
             d.1 -= take;
+        }
+        ReservationChange::ReleaseLine { order_id, line_id } => {
+            let rows = sqlx::query(
+                "UPDATE reservations SET state = 'released' \
+                 WHERE order_id = $1 AND line_id = $2 AND state = 'held' \
+                 RETURNING sku, location, quantity",
+            )
+            .bind(order_id)
+            .bind(line_id)
+            .fetch_all(&mut **tx)
+            .await?;
+            for r in rows {
+                let d = deltas
+                    .entry((r.try_get("sku")?, r.try_get("location")?))
+                    .or_default();
+                d.1 -= r.try_get::<i64, _>("quantity")?;
+            }
         }
         ReservationChange::ReleaseOrder { order_id } => {
             let rows = sqlx::query(

@@ -287,8 +287,10 @@ pub enum ReservationChange {
         line_id: String,
         quantity: i64,
     },
-    /// Give back whatever the order still holds (cancel, short-ship).
+    /// Give back whatever the order still holds (cancel).
     ReleaseOrder { order_id: String },
+    /// Give back what one line still holds (its short-shipped remainder).
+    ReleaseLine { order_id: String, line_id: String },
 }
 
 /// Everything one workflow step writes, applied atomically together with the

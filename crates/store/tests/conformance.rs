@@ -78,6 +78,7 @@ conformance! {
     store scenario_inventory,
     store scenario_effects_resolved_with_their_step,
     store scenario_move_reservation,
+    store scenario_reserve_split,
     db scenario_concurrent_jobs_two_handles,
     db scenario_no_oversell_two_handles,
     db scenario_migrations_idempotent,
@@ -2238,4 +2239,69 @@ async fn scenario_move_reservation(store: &Store) {
     );
     assert_eq!(held(position(store, "SKU-A", "NORTH").await), 2);
     assert_eq!(held(position(store, "SKU-B", "WEST").await), 0);
+}
+
+/// An order no single warehouse can serve is split by whole lines, in
+/// candidate order, within the location limit — all lines or none.
+async fn scenario_reserve_split(store: &Store) {
+    let pos = |sku: &str, location: &str, on_hand| PositionRow {
+        sku: sku.to_owned(),
+        location: location.to_owned(),
+        on_hand,
+        reserved: 0,
+        source: "erp".to_owned(),
+        as_of: T0,
+    };
+    store
+        .set_positions(&[
+            pos("SKU-A", "EAST", 5),
+            pos("SKU-B", "WEST", 5),
+            pos("SKU-C", "NORTH", 5),
+        ])
+        .await
+        .unwrap();
+    let line = |id: &str, sku: &str, q| ReserveLine {
+        line_id: id.to_owned(),
+        sku: sku.to_owned(),
+        quantity: q,
+    };
+    let all = vec!["EAST".to_owned(), "WEST".to_owned(), "NORTH".to_owned()];
+    let ab = [line("1", "SKU-A", 2), line("2", "SKU-B", 2)];
+    assert_eq!(store.reserve("AB", &ab, &all).await.unwrap(), None);
+    let placed = store.reserve_split("AB", &ab, &all, 2).await.unwrap();
+    assert_eq!(
+        placed,
+        Some(vec![
+            ("1".to_owned(), "EAST".to_owned()),
+            ("2".to_owned(), "WEST".to_owned())
+        ])
+    );
+    assert_eq!(position(store, "SKU-A", "EAST").await.reserved, 2);
+    assert_eq!(position(store, "SKU-B", "WEST").await.reserved, 2);
+    // Again: what it holds.
+    assert_eq!(
+        store.reserve_split("AB", &ab, &all, 2).await.unwrap(),
+        placed
+    );
+    assert_eq!(position(store, "SKU-A", "EAST").await.reserved, 2);
+    // Three locations needed, two allowed: nothing is reserved.
+    let abc = [
+        line("1", "SKU-A", 1),
+        line("2", "SKU-B", 1),
+        line("3", "SKU-C", 1),
+    ];
+    assert_eq!(
+        store.reserve_split("ABC", &abc, &all, 2).await.unwrap(),
+        None
+    );
+    assert_eq!(position(store, "SKU-A", "EAST").await.reserved, 2);
+    assert_eq!(position(store, "SKU-C", "NORTH").await.reserved, 0);
+    assert!(store.reservations("ABC").await.unwrap().is_empty());
+    // A line that fits nowhere: none.
+    let big = [line("1", "SKU-A", 4), line("2", "SKU-B", 1)];
+    assert_eq!(
+        store.reserve_split("BIG", &big, &all, 3).await.unwrap(),
+        None
+    );
+    assert_eq!(position(store, "SKU-B", "WEST").await.reserved, 2);
 }
