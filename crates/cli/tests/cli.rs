@@ -180,6 +180,8 @@ fn demo_runs_through_a_mapped_rest_erp() {
     let mut config = crossdock::config::Config::demo();
     config.erp.kind = crossdock::config::ErpKind::MappedRest;
     config.erp.mapping = Some(crossdock_connectors::erp::ErpMapping::simulated());
+    // No cancellations: every order must go all the way through the ERP.
+    config.sim.as_mut().unwrap().channel.cancel_rate = 0.0;
     let path = dir.path().join("hub.toml");
     std::fs::write(&path, toml::to_string(&config).unwrap()).unwrap();
     let out = crossdock()

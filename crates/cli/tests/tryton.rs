@@ -407,8 +407,20 @@ async fn a_tryton_outage_opens_the_breaker_and_loses_nothing() {
             )))
             .await
             .expect("timeline");
-        if timeline.iter().any(|e| e.kind == "waiting_for_target") {
+        if let Some(wait) = timeline.iter().find(|e| e.kind == "waiting_for_target") {
             waiting_orders += 1;
+            // The wait says which breaker held it and how the ERP's queue
+            // stood.
+            let breakers = wait.detail["erp_governor"]["breakers"]
+                .as_array()
+                .unwrap_or_else(|| panic!("no governor state in {}", wait.detail));
+            assert!(
+                breakers
+                    .iter()
+                    .any(|b| b[1] == "open" || b[1] == "half_open"),
+                "{}",
+                wait.detail
+            );
         }
     }
     tokio::task::block_in_place(|| tryton.restart());

@@ -318,12 +318,23 @@ pub fn shipments_from_945(
             lines,
             tracking,
             shipped_at,
-            // A 945 is the warehouse's final word on the order it answers.
-            completes_request: true,
+            // A 945 is the warehouse's final word on the order it answers,
+            // unless a line says the balance is still to follow.
+            completes_request: !balance_to_follow(advice),
         }],
         short_ships,
         more_tracking,
     })
+}
+
+/// W12-01 `PR` (partial shipment) or `BP` (shipment partial, balance to
+/// follow): another 945 will answer the same 940. `CP` (partial, no
+/// backorder) and `CC` (complete) close it.
+fn balance_to_follow(advice: &WarehouseShippingAdvice) -> bool {
+    advice
+        .lines
+        .iter()
+        .any(|l| matches!(l.status.as_deref(), Some("PR" | "BP")))
 }
 
 fn ship_time_945(advice: &WarehouseShippingAdvice) -> Result<DateTime<Utc>, MappingError> {

@@ -117,6 +117,20 @@ fn reference_945_short_ship_is_reported() {
         ("WH1:2144", "2", "100021")
     );
     assert_eq!((short.ordered, short.shipped), (400, 350));
+    // CP: partial, no backorder — the 945 closes the request.
+    assert!(m.shipments[0].completes_request);
+}
+
+/// Several 945s may answer one 940: a line marked PR (partial, balance to
+/// follow) leaves the request open, so the remainder is not re-routed or
+/// cancelled before the next 945 comes.
+#[test]
+fn reference_945_with_balance_to_follow_leaves_the_request_open() {
+    let text =
+        edited(S945, "W06*N**", "W06*N*ORD-1*").replacen("W12*CL*400*400", "W12*PR*400*350", 1);
+    let m = map_945(&text).unwrap();
+    assert_eq!(m.shipments[0].lines[1].quantity, 350);
+    assert!(!m.shipments[0].completes_request);
 }
 
 #[test]

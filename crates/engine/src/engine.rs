@@ -778,6 +778,12 @@ async fn process_job(inner: &Inner, job: Job) {
                     "endpoint": endpoint,
                     "breaker": "open",
                     "retry_at": retry_at,
+                    // What the ERP's queue looked like then: calls waiting
+                    // for a slot, the oldest wait, each endpoint's breaker.
+                    "erp_governor": endpoint
+                        .starts_with("erp:")
+                        .then(|| inner.connections.erp_governor.as_ref().map(|g| g.status()))
+                        .flatten(),
                 }),
             });
             if let Err(e) = inner
