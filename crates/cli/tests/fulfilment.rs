@@ -55,6 +55,8 @@ struct Scenario {
     /// Stock of SKU-001..010 only at east, SKU-011..020 only at the 3PL,
     /// and splitting allowed: most orders need both warehouses. No outage.
     split: bool,
+    /// East's daily capacity in the routing profile.
+    east_capacity: Option<u32>,
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -62,6 +64,7 @@ async fn outage_falls_back_to_the_3pl_and_short_ships_are_rerouted() {
     let (rerouted, cancelled) = run(Scenario {
         short_ship: ShortShipPolicy::Reroute,
         split: false,
+        east_capacity: None,
     })
     .await;
     assert!(rerouted > 0, "short-shipped units went out from east");
@@ -73,6 +76,9 @@ async fn short_ships_are_cancelled_when_the_channel_says_so() {
     let (rerouted, cancelled) = run(Scenario {
         short_ship: ShortShipPolicy::Cancel,
         split: false,
+        // Full after 10 requests: later orders go to the 3PL while east is
+        // up, so (with the outage) it gets most of them.
+        east_capacity: Some(10),
     })
     .await;
     assert_eq!(rerouted, 0);
@@ -85,6 +91,7 @@ async fn orders_no_single_warehouse_can_serve_are_split() {
     let (rerouted, _) = run(Scenario {
         short_ship: ShortShipPolicy::Reroute,
         split: true,
+        east_capacity: None,
     })
     .await;
     assert_eq!(rerouted, 0, "no other warehouse has the 3PL's SKUs");
@@ -150,6 +157,7 @@ async fn run(scenario: Scenario) -> (usize, usize) {
         "#,
     )
     .expect("routing rules");
+    config.routing.warehouses[0].daily_capacity = scenario.east_capacity;
     config.validate("test").expect("valid config");
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -244,6 +252,7 @@ async fn run(scenario: Scenario) -> (usize, usize) {
     let mut short_rerouted = 0;
     let mut short_cancelled = 0;
     let mut split = 0;
+    let mut east_full = 0;
     for o in &orders {
         for l in &o.lines {
             assert_eq!(
@@ -266,6 +275,20 @@ async fn run(scenario: Scenario) -> (usize, usize) {
             .collect();
         assert!(!decisions.is_empty(), "order {}: no routing decision", o.id);
         for d in &decisions {
+            if d["decision"]["ranking"]
+                .as_array()
+                .expect("ranking")
+                .iter()
+                .any(|r| {
+                    r["warehouse"] == "east"
+                        && r["reasons"].as_array().is_some_and(|rs| {
+                            rs.iter()
+                                .any(|x| x.as_str().is_some_and(|x| x.contains("capacity")))
+                        })
+                })
+            {
+                east_full += 1;
+            }
             assert!(
                 d["decision"]["reason"]
                     .as_str()
@@ -279,6 +302,9 @@ async fn run(scenario: Scenario) -> (usize, usize) {
                 .expect("candidates")
                 .iter()
                 .all(|c| c["down"] == false && c["can_serve_all"] == true)
+                && !d["decision"]["reason"]
+                    .as_str()
+                    .is_some_and(|r| r.contains("capacity"))
             {
                 assert_eq!(d["decision"]["order"][0], "east", "cheapest first: {d}");
             }
@@ -300,6 +326,16 @@ async fn run(scenario: Scenario) -> (usize, usize) {
         assert!(split > 0, "some orders were split across the warehouses");
     } else {
         assert_eq!(split, 0, "splitting is off");
+    }
+    if scenario.east_capacity.is_some() {
+        assert!(
+            east_full > 0,
+            "east's daily capacity sent later orders to the 3PL"
+        );
+    } else {
+        assert_eq!(east_full, 0, "no capacity limit in this scenario");
+    }
+    if !scenario.split && scenario.east_capacity.is_none() {
         assert!(
             fell_back > 0,
             "some orders fell back from east to the 3PL during its outage"

@@ -502,6 +502,29 @@ pub fn write_997(
     params: &EnvelopeParams,
     cn: ControlNumbers,
 ) -> Result<String, WriteError> {
+    // AK1-01 and AK1-02 are mandatory: a group read leniently without its
+    // GS cannot be acknowledged in a 997 (the partner needs a TA1 or a
+    // person), and writing one would produce a 997 nobody can read.
+    // Likewise AK2-01/AK2-02 for a set read without its ST elements.
+    let required = |field: &'static str, value: &String| {
+        if value.trim().is_empty() {
+            Err(WriteError::InvalidField {
+                field,
+                value: value.clone(),
+                reason: "required: the acknowledged group or set has none",
+            })
+        } else {
+            Ok(())
+        }
+    };
+    for a in acks {
+        required("AK1-01 functional identifier", &a.functional_id)?;
+        required("AK1-02 group control number", &a.group_control_number)?;
+        for set in &a.sets {
+            required("AK2-01 transaction set identifier", &set.set_id)?;
+            required("AK2-02 transaction set control number", &set.control_number)?;
+        }
+    }
     let sets: Vec<_> = acks.iter().map(|a| ("997", segments_997(a))).collect();
     write_interchange(params, cn, "FA", &sets)
 }

@@ -129,6 +129,22 @@ fn writer_rejects_delimiters_in_data() {
     );
 }
 
+/// Found by the fuzzer: a lenient parse accepts a group with an empty GS;
+/// a 997 for it would lack the mandatory AK1-02 and could not be read
+/// back. The writer refuses it, naming the element.
+#[test]
+fn a_group_without_control_number_cannot_be_acknowledged_in_a_997() {
+    let input = b"ISA*\x97*********1*E**3***>~GS~GE*~IEA";
+    let parsed = crossdock_edi::parse_lenient(input).expect("lenient parse");
+    let acks = acknowledge(&parsed.interchange);
+    assert_eq!(acks.len(), 1);
+    let err = write_997(&acks, &params(Delimiters::STANDARD, "00501"), CN).unwrap_err();
+    assert!(
+        err.to_string().contains("AK1-0"),
+        "the error names the element: {err}"
+    );
+}
+
 #[test]
 fn ack_997_round_trip() {
     let inbound =

@@ -313,6 +313,12 @@ impl Router {
         })
     }
 
+    /// Whether any warehouse has a daily capacity, i.e. whether callers
+    /// need to count what each released today.
+    pub fn uses_capacity(&self) -> bool {
+        self.profiles.iter().any(|p| p.daily_capacity.is_some())
+    }
+
     /// Short hash of the options this router was built from.
     pub fn digest(&self) -> &str {
         &self.digest

@@ -854,6 +854,13 @@ async fn routing_input(
         positions.extend(cx.inner.store.positions(Some(sku)).await?);
     }
     let address = order.shipping_address.as_ref();
+    // Today's releases per warehouse, only when a capacity rule needs them.
+    let released_today = if cx.inner.connections.router.uses_capacity() {
+        let day_start = cx.now - cx.now.rem_euclid(86_400_000);
+        cx.inner.store.releases_since(day_start).await?
+    } else {
+        Vec::new()
+    };
     let candidates = cx
         .inner
         .connections
@@ -876,10 +883,13 @@ async fn routing_input(
                 .all(|(sku, q)| available.get(sku).is_some_and(|a| a >= q));
             crate::routing::CandidateFacts {
                 down: cx.inner.warehouse_down(&name),
+                shipped_today: released_today
+                    .iter()
+                    .find(|(w, _)| *w == name)
+                    .map_or(0, |(_, n)| *n),
                 name,
                 can_serve_all,
                 available,
-                shipped_today: 0,
             }
         })
         .collect();

@@ -615,6 +615,30 @@ impl Store {
     }
 
     /// Effect counts by (target, status), for metrics and summaries.
+    /// Fulfilment requests released per warehouse since `since_ms` (applied
+    /// release effects, keyed by warehouse name): a warehouse's load today,
+    /// for capacity rules.
+    pub async fn releases_since(&self, since_ms: i64) -> Result<Vec<(String, i64)>> {
+        let rows = sqlx::query(
+            "SELECT target, COUNT(*) AS n FROM effects \
+             WHERE kind = 'release' AND status = 'applied' AND created_at >= $1 \
+             GROUP BY target ORDER BY target",
+        )
+        .bind(since_ms)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let target: String = r.try_get("target")?;
+                let name = target
+                    .strip_prefix("warehouse:")
+                    .unwrap_or(&target)
+                    .to_owned();
+                Ok((name, r.try_get("n")?))
+            })
+            .collect()
+    }
+
     pub async fn effect_counts(&self) -> Result<Vec<(String, String, i64)>> {
         let rows = sqlx::query(
             "SELECT target, status, COUNT(*) AS n FROM effects GROUP BY target, status ORDER BY target, status",

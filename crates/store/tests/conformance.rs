@@ -79,6 +79,7 @@ conformance! {
     store scenario_effects_resolved_with_their_step,
     store scenario_move_reservation,
     store scenario_reserve_split,
+    store scenario_releases_since,
     db scenario_concurrent_jobs_two_handles,
     db scenario_no_oversell_two_handles,
     db scenario_migrations_idempotent,
@@ -2304,4 +2305,38 @@ async fn scenario_reserve_split(store: &Store) {
         None
     );
     assert_eq!(position(store, "SKU-B", "WEST").await.reserved, 2);
+}
+
+/// Capacity rules count each warehouse's applied releases since a moment.
+async fn scenario_releases_since(store: &Store) {
+    let effect = |key: &str, target: &str, kind: &str, at| NewEffect {
+        key: key.to_owned(),
+        target: target.to_owned(),
+        kind: kind.to_owned(),
+        entity_key: "order:x".to_owned(),
+        at,
+    };
+    for (key, target, kind, at, applied) in [
+        ("r1", "warehouse:east", "release", T0, true),
+        ("r2", "warehouse:east", "release", T0 + 10, true),
+        ("r3", "warehouse:west", "release", T0 + 20, true),
+        ("r4", "warehouse:west", "release", T0 + 30, false),
+        ("r5", "warehouse:east", "release", T0 - 1_000, true),
+        ("c1", "channel:webstore", "ship_confirm", T0, true),
+    ] {
+        store
+            .begin_effect(&effect(key, target, kind, at))
+            .await
+            .unwrap();
+        if applied {
+            store
+                .resolve_effect(key, EffectStatus::Applied, None, at)
+                .await
+                .unwrap();
+        }
+    }
+    assert_eq!(
+        store.releases_since(T0).await.unwrap(),
+        vec![("east".to_owned(), 2), ("west".to_owned(), 1)]
+    );
 }
