@@ -62,7 +62,56 @@ impl Default for HubConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ChannelKind {
+    /// The simulated webstore's own API.
     Webstore,
+    /// A Shopify shop: signed webhooks as triggers, the Admin REST API for
+    /// orders and fulfilments; `[channels.shopify]` holds the credentials.
+    Shopify,
+}
+
+/// Credentials of a Shopify shop connection. Each secret comes from the
+/// named environment variable when one is given.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShopifyConfig {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_token: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_token_env: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook_secret: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook_secret_env: Option<String>,
+    #[serde(default = "default_shopify_api_version")]
+    pub api_version: String,
+}
+
+fn default_shopify_api_version() -> String {
+    crossdock_connectors::channel::shopify::DEFAULT_API_VERSION.to_owned()
+}
+
+/// A secret from an environment variable if one is named, else the value.
+fn secret(name: &str, value: &Option<String>, env: &Option<String>) -> Result<String, String> {
+    match (env, value) {
+        (Some(var), _) => std::env::var(var)
+            .map_err(|_| format!("environment variable {var} ({name}_env) is not set")),
+        (None, Some(v)) => Ok(v.clone()),
+        (None, None) => Err(format!("set {name}_env or {name}")),
+    }
+}
+
+impl ShopifyConfig {
+    pub fn access_token(&self) -> Result<String, String> {
+        secret("access_token", &self.access_token, &self.access_token_env)
+    }
+
+    pub fn webhook_secret(&self) -> Result<String, String> {
+        secret(
+            "webhook_secret",
+            &self.webhook_secret,
+            &self.webhook_secret_env,
+        )
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -84,6 +133,9 @@ pub struct ChannelConfig {
     /// serve ship from several? Default: no.
     #[serde(default)]
     pub split: SplitPolicy,
+    /// Required when `kind = "shopify"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shopify: Option<ShopifyConfig>,
 }
 
 fn yes() -> bool {
@@ -310,6 +362,26 @@ impl Config {
                 ));
             }
             check_url(&c.base_url).map_err(|m| err(&format!("channels[{i}].base_url"), m))?;
+            match (c.kind, &c.shopify) {
+                (ChannelKind::Shopify, Some(s)) => {
+                    let key = format!("channels[{i}].shopify");
+                    s.access_token().map_err(|m| err(&key, m))?;
+                    s.webhook_secret().map_err(|m| err(&key, m))?;
+                }
+                (ChannelKind::Shopify, None) => {
+                    return Err(err(
+                        &format!("channels[{i}].shopify"),
+                        "required when kind = \"shopify\"".into(),
+                    ));
+                }
+                (_, Some(_)) => {
+                    return Err(err(
+                        &format!("channels[{i}].shopify"),
+                        "only for kind = \"shopify\"".into(),
+                    ));
+                }
+                (_, None) => {}
+            }
         }
         let mut names = std::collections::HashSet::new();
         for (i, w) in self.warehouses.iter().enumerate() {
@@ -444,6 +516,7 @@ impl Config {
                 poll: true,
                 short_ship: ShortShipPolicy::default(),
                 split: SplitPolicy::default(),
+                shopify: None,
             }],
             erp: ErpConfig {
                 kind: ErpKind::Rest,

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use crossdock_connectors::channel::WebstoreChannel;
+use crossdock_connectors::channel::{ShopifyChannel, ShopifyOptions, WebstoreChannel};
 use crossdock_connectors::erp::{MappedRestErp, RestErp, TrytonErp, TrytonErpOptions};
 use crossdock_connectors::warehouse::RestWarehouse;
 use crossdock_connectors::warehouse::x12_files::{
@@ -36,8 +36,21 @@ pub async fn connections(config: &Config) -> anyhow::Result<Wiring> {
     })?;
     let mut channels = HashMap::new();
     for c in &config.channels {
-        let connector = match c.kind {
-            ChannelKind::Webstore => {
+        let connector: Arc<dyn crossdock_connectors::Channel> = match (c.kind, &c.shopify) {
+            (ChannelKind::Shopify, Some(s)) => {
+                let mut options = ShopifyOptions::new(
+                    &c.name,
+                    &c.base_url,
+                    s.access_token().map_err(anyhow::Error::msg)?,
+                    s.webhook_secret().map_err(anyhow::Error::msg)?,
+                );
+                options.api_version = s.api_version.clone();
+                Arc::new(ShopifyChannel::new(options, http.clone())?)
+            }
+            (ChannelKind::Shopify, None) => {
+                anyhow::bail!("channel {}: [channels.shopify] is required", c.name)
+            }
+            (ChannelKind::Webstore, _) => {
                 Arc::new(WebstoreChannel::new(&c.name, &c.base_url, http.clone())?)
             }
         };

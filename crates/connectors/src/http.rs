@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER};
+use reqwest::header::{
+    AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER,
+};
 use reqwest::{Method, StatusCode, Url};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -35,8 +37,8 @@ impl Default for HttpClientOptions {
 #[derive(Debug, Clone)]
 pub struct HttpClient {
     client: reqwest::Client,
-    /// Sent as `Authorization` with every request (see `with_authorization`).
-    authorization: Option<HeaderValue>,
+    /// Sent with every request (see `with_authorization`, `with_header`).
+    authorization: Option<(HeaderName, HeaderValue)>,
 }
 
 impl HttpClient {
@@ -55,11 +57,18 @@ impl HttpClient {
     /// A client on the same connection pool that sends `value` as the
     /// `Authorization` header of every request. The value is marked
     /// sensitive: `Debug` does not print it.
-    pub(crate) fn with_authorization(&self, mut value: HeaderValue) -> HttpClient {
+    pub(crate) fn with_authorization(&self, value: HeaderValue) -> HttpClient {
+        self.with_header(AUTHORIZATION, value)
+    }
+
+    /// Like [`with_authorization`](Self::with_authorization), for a credential
+    /// sent in another header (Shopify's `X-Shopify-Access-Token`). It
+    /// replaces any credential header the client had.
+    pub(crate) fn with_header(&self, name: HeaderName, mut value: HeaderValue) -> HttpClient {
         value.set_sensitive(true);
         HttpClient {
             client: self.client.clone(),
-            authorization: Some(value),
+            authorization: Some((name, value)),
         }
     }
 
@@ -164,8 +173,8 @@ impl HttpClient {
         body: Option<&B>,
     ) -> Result<(StatusCode, HeaderMap, Vec<u8>), ConnectorError> {
         let mut request = self.client.request(method, url);
-        if let Some(value) = &self.authorization {
-            request = request.header(AUTHORIZATION, value.clone());
+        if let Some((name, value)) = &self.authorization {
+            request = request.header(name.clone(), value.clone());
         }
         if let Some(body) = body {
             request = request.json(body);

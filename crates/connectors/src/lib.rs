@@ -81,6 +81,9 @@ pub struct InputError {
     /// Where in the payload the problem is (`items[3].unit_price`, or `body`).
     pub path: String,
     pub message: String,
+    /// The sender could not be authenticated (a missing or wrong signature),
+    /// rather than the payload being malformed: answered 401, not 400.
+    pub unauthenticated: bool,
 }
 
 impl InputError {
@@ -88,6 +91,15 @@ impl InputError {
         InputError {
             path: path.into(),
             message: message.into(),
+            unauthenticated: false,
+        }
+    }
+
+    /// A signature or credential that does not check out.
+    pub fn unauthenticated(path: impl Into<String>, message: impl Into<String>) -> Self {
+        InputError {
+            unauthenticated: true,
+            ..InputError::new(path, message)
         }
     }
 }
@@ -138,6 +150,13 @@ pub trait Channel: Send + Sync {
 
     /// Map a stored message body to canonical form. Errors name the failing field.
     fn map_message(&self, body: &[u8]) -> Result<ChannelEvent, InputError>;
+
+    /// For channels whose webhooks are only triggers: the order's current
+    /// state from the channel's API, as a body `map_message` accepts, given
+    /// the delivered body. `None` (the default) processes what was delivered.
+    async fn refetch(&self, _delivered: &[u8]) -> Result<Option<Vec<u8>>, ConnectorError> {
+        Ok(None)
+    }
 
     /// Raw order messages updated at or after `since_ms` (reconciliation poll).
     /// Each comes back as a body `map_message` accepts, with its envelope.

@@ -327,7 +327,11 @@ async fn channel_message(cx: &StepCx<'_>) -> StepResult {
     })?;
     let channel_name = msg.source.strip_prefix("channel:").unwrap_or(&msg.source);
     let conn = cx.channel(channel_name)?;
-    let event = match conn.connector.map_message(&msg.body) {
+    // Where the webhook is only a trigger, the order's current state comes
+    // from the channel's API (a retry may carry a payload hours old).
+    let refetched = conn.connector.refetch(&msg.body).await?;
+    let body = refetched.as_deref().unwrap_or(&msg.body);
+    let event = match conn.connector.map_message(body) {
         Ok(e) => e,
         Err(e) => {
             let mut changes = Changes::default();

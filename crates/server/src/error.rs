@@ -65,6 +65,9 @@ impl From<Refusal> for ApiError {
             Refusal::UnknownSource { .. } => {
                 ApiError::new(StatusCode::NOT_FOUND, "CD-IN-0404", r.to_string())
             }
+            Refusal::BadPayload(e) if e.unauthenticated => {
+                ApiError::new(StatusCode::UNAUTHORIZED, "CD-IN-0401", e.to_string())
+            }
             Refusal::BadPayload(e) => {
                 ApiError::new(StatusCode::BAD_REQUEST, "CD-IN-0400", e.to_string())
             }
