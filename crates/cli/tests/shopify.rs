@@ -150,20 +150,20 @@ async fn admin(
             let f = &request["fulfillment"];
             // Fulfillment order line ids are 7 + the line item id's last six digits.
             let mut lines = Vec::new();
-            let mut order_id = String::new();
-            for group in f["line_items_by_fulfillment_order"]
+            let groups = f["line_items_by_fulfillment_order"]
                 .as_array()
-                .expect("groups")
-            {
-                let fo = group["fulfillment_order_id"]
-                    .as_u64()
-                    .expect("fulfillment order id");
-                order_id = s
-                    .orders
-                    .keys()
-                    .find(|o| fulfillment_order_id(o) == fo)
-                    .cloned()
-                    .expect("a known fulfillment order");
+                .expect("groups");
+            // One location here, so one fulfillment order and one order.
+            let fo = groups[0]["fulfillment_order_id"]
+                .as_u64()
+                .expect("fulfillment order id");
+            let order_id = s
+                .orders
+                .keys()
+                .find(|o| fulfillment_order_id(o) == fo)
+                .cloned()
+                .expect("a known fulfillment order");
+            for group in groups {
                 for l in group["fulfillment_order_line_items"]
                     .as_array()
                     .expect("lines")
