@@ -67,6 +67,71 @@ pub enum ChannelKind {
     /// A Shopify shop: signed webhooks as triggers, the Admin REST API for
     /// orders and fulfilments; `[channels.shopify]` holds the credentials.
     Shopify,
+    /// Walmart Marketplace (v3 API, client-credentials token);
+    /// `[channels.walmart]`.
+    Walmart,
+    /// Amazon Selling Partner API (LWA refresh token); `[channels.amazon]`.
+    Amazon,
+}
+
+/// Credentials of a Walmart Marketplace seller account.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WalmartConfig {
+    pub client_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret_env: Option<String>,
+    /// The `Authorization` header value webhook deliveries must carry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook_authorization: Option<String>,
+}
+
+impl WalmartConfig {
+    pub fn client_secret(&self) -> Result<String, String> {
+        secret(
+            "client_secret",
+            &self.client_secret,
+            &self.client_secret_env,
+        )
+    }
+}
+
+/// An Amazon selling partner's LWA credentials and marketplace.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AmazonConfig {
+    /// LWA token endpoint (`https://api.amazon.com/auth/o2/token`).
+    pub lwa_url: String,
+    pub client_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret_env: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_token_env: Option<String>,
+    pub marketplace_id: String,
+}
+
+impl AmazonConfig {
+    pub fn client_secret(&self) -> Result<String, String> {
+        secret(
+            "client_secret",
+            &self.client_secret,
+            &self.client_secret_env,
+        )
+    }
+
+    pub fn refresh_token(&self) -> Result<String, String> {
+        secret(
+            "refresh_token",
+            &self.refresh_token,
+            &self.refresh_token_env,
+        )
+    }
 }
 
 /// Credentials of a Shopify shop connection. Each secret comes from the
@@ -136,6 +201,12 @@ pub struct ChannelConfig {
     /// Required when `kind = "shopify"`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shopify: Option<ShopifyConfig>,
+    /// Required when `kind = "walmart"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub walmart: Option<WalmartConfig>,
+    /// Required when `kind = "amazon"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amazon: Option<AmazonConfig>,
 }
 
 fn yes() -> bool {
@@ -362,25 +433,40 @@ impl Config {
                 ));
             }
             check_url(&c.base_url).map_err(|m| err(&format!("channels[{i}].base_url"), m))?;
-            match (c.kind, &c.shopify) {
-                (ChannelKind::Shopify, Some(s)) => {
-                    let key = format!("channels[{i}].shopify");
-                    s.access_token().map_err(|m| err(&key, m))?;
-                    s.webhook_secret().map_err(|m| err(&key, m))?;
+            let key = |t: &str| format!("channels[{i}].{t}");
+            let present = [
+                ("shopify", c.shopify.is_some()),
+                ("walmart", c.walmart.is_some()),
+                ("amazon", c.amazon.is_some()),
+            ];
+            let wanted = match c.kind {
+                ChannelKind::Webstore => None,
+                ChannelKind::Shopify => Some("shopify"),
+                ChannelKind::Walmart => Some("walmart"),
+                ChannelKind::Amazon => Some("amazon"),
+            };
+            for (table, set) in present {
+                if set && wanted != Some(table) {
+                    return Err(err(&key(table), format!("only for kind = \"{table}\"")));
                 }
-                (ChannelKind::Shopify, None) => {
+                if !set && wanted == Some(table) {
                     return Err(err(
-                        &format!("channels[{i}].shopify"),
-                        "required when kind = \"shopify\"".into(),
+                        &key(table),
+                        format!("required when kind = \"{table}\""),
                     ));
                 }
-                (_, Some(_)) => {
-                    return Err(err(
-                        &format!("channels[{i}].shopify"),
-                        "only for kind = \"shopify\"".into(),
-                    ));
-                }
-                (_, None) => {}
+            }
+            if let Some(s) = &c.shopify {
+                s.access_token().map_err(|m| err(&key("shopify"), m))?;
+                s.webhook_secret().map_err(|m| err(&key("shopify"), m))?;
+            }
+            if let Some(w) = &c.walmart {
+                w.client_secret().map_err(|m| err(&key("walmart"), m))?;
+            }
+            if let Some(a) = &c.amazon {
+                a.client_secret().map_err(|m| err(&key("amazon"), m))?;
+                a.refresh_token().map_err(|m| err(&key("amazon"), m))?;
+                check_url(&a.lwa_url).map_err(|m| err(&key("amazon.lwa_url"), m))?;
             }
         }
         let mut names = std::collections::HashSet::new();
@@ -517,6 +603,8 @@ impl Config {
                 short_ship: ShortShipPolicy::default(),
                 split: SplitPolicy::default(),
                 shopify: None,
+                walmart: None,
+                amazon: None,
             }],
             erp: ErpConfig {
                 kind: ErpKind::Rest,

@@ -5,7 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use crossdock_connectors::channel::{ShopifyChannel, ShopifyOptions, WebstoreChannel};
+use crossdock_connectors::channel::{
+    AmazonChannel, AmazonOptions, ShopifyChannel, ShopifyOptions, WalmartChannel, WalmartOptions,
+    WebstoreChannel,
+};
 use crossdock_connectors::erp::{MappedRestErp, RestErp, TrytonErp, TrytonErpOptions};
 use crossdock_connectors::warehouse::RestWarehouse;
 use crossdock_connectors::warehouse::x12_files::{
@@ -36,8 +39,10 @@ pub async fn connections(config: &Config) -> anyhow::Result<Wiring> {
     })?;
     let mut channels = HashMap::new();
     for c in &config.channels {
-        let connector: Arc<dyn crossdock_connectors::Channel> = match (c.kind, &c.shopify) {
-            (ChannelKind::Shopify, Some(s)) => {
+        let missing = || anyhow::anyhow!("channel {}: its [channels.*] table is required", c.name);
+        let connector: Arc<dyn crossdock_connectors::Channel> = match c.kind {
+            ChannelKind::Shopify => {
+                let s = c.shopify.as_ref().ok_or_else(missing)?;
                 let mut options = ShopifyOptions::new(
                     &c.name,
                     &c.base_url,
@@ -47,10 +52,33 @@ pub async fn connections(config: &Config) -> anyhow::Result<Wiring> {
                 options.api_version = s.api_version.clone();
                 Arc::new(ShopifyChannel::new(options, http.clone())?)
             }
-            (ChannelKind::Shopify, None) => {
-                anyhow::bail!("channel {}: [channels.shopify] is required", c.name)
+            ChannelKind::Walmart => {
+                let w = c.walmart.as_ref().ok_or_else(missing)?;
+                let mut options = WalmartOptions::new(
+                    &c.name,
+                    &c.base_url,
+                    &w.client_id,
+                    w.client_secret().map_err(anyhow::Error::msg)?,
+                );
+                options.webhook_authorization = w.webhook_authorization.clone();
+                Arc::new(WalmartChannel::new(options, http.clone())?)
             }
-            (ChannelKind::Webstore, _) => {
+            ChannelKind::Amazon => {
+                let a = c.amazon.as_ref().ok_or_else(missing)?;
+                Arc::new(AmazonChannel::new(
+                    AmazonOptions {
+                        name: c.name.clone(),
+                        endpoint: c.base_url.clone(),
+                        lwa_url: a.lwa_url.clone(),
+                        client_id: a.client_id.clone(),
+                        client_secret: a.client_secret().map_err(anyhow::Error::msg)?,
+                        refresh_token: a.refresh_token().map_err(anyhow::Error::msg)?,
+                        marketplace_id: a.marketplace_id.clone(),
+                    },
+                    http.clone(),
+                )?)
+            }
+            ChannelKind::Webstore => {
                 Arc::new(WebstoreChannel::new(&c.name, &c.base_url, http.clone())?)
             }
         };

@@ -213,3 +213,70 @@ fn demo_runs_through_a_mapped_rest_erp() {
     assert_eq!(s["exceptions"], 0, "{s}");
     assert!(s["orders_closed"].as_u64().unwrap() > 0, "{s}");
 }
+
+/// Marketplace channels need their credential tables, and only their own.
+#[test]
+fn marketplace_channels_need_their_credentials() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = crossdock::config::Config::demo();
+    let mut walmart = config.channels[0].clone();
+    walmart.name = "walmart".into();
+    walmart.kind = crossdock::config::ChannelKind::Walmart;
+    walmart.walmart = Some(crossdock::config::WalmartConfig {
+        client_id: "id".into(),
+        client_secret: Some("secret".into()),
+        client_secret_env: None,
+        webhook_authorization: None,
+    });
+    let mut amazon = config.channels[0].clone();
+    amazon.name = "amazon".into();
+    amazon.kind = crossdock::config::ChannelKind::Amazon;
+    amazon.amazon = Some(crossdock::config::AmazonConfig {
+        lwa_url: "https://api.amazon.com/auth/o2/token".into(),
+        client_id: "amzn1.application-oa2-client.x".into(),
+        client_secret: None,
+        client_secret_env: Some("CROSSDOCK_TEST_LWA_SECRET_UNSET".into()),
+        refresh_token: Some("Atzr|x".into()),
+        refresh_token_env: None,
+        marketplace_id: "ATVPDKIKX0DER".into(),
+    });
+    config.channels.push(walmart);
+    config.channels.push(amazon);
+    let path = dir.path().join("hub.toml");
+    let check = |config: &crossdock::config::Config| {
+        std::fs::write(&path, toml::to_string(config).unwrap()).unwrap();
+        crossdock()
+            .args(["config", "check"])
+            .arg(&path)
+            .output()
+            .unwrap()
+    };
+    // The secret's variable is not set: named precisely.
+    let out = check(&config);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        err.contains("channels[2].amazon")
+            && err.contains("CROSSDOCK_TEST_LWA_SECRET_UNSET (client_secret_env) is not set"),
+        "{err}"
+    );
+    // With the secret given, it checks out.
+    let last = config.channels.len() - 1;
+    let a = config.channels[last].amazon.as_mut().unwrap();
+    a.client_secret = Some("s".into());
+    a.client_secret_env = None;
+    let out = check(&config);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A Walmart channel without its table is refused by name.
+    config.channels[1].walmart = None;
+    let out = check(&config);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        err.contains("channels[1].walmart: required when kind = \"walmart\""),
+        "{err}"
+    );
+}

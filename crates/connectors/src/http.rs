@@ -166,6 +166,24 @@ impl HttpClient {
         check(status, Some(&headers), body).map(|body| (headers, body))
     }
 
+    /// A request with extra headers (Walmart's per-call `WM_*` headers,
+    /// which change on every call) and an optional raw body with its
+    /// content type. Every answer comes back as is; only a missing one is
+    /// an error. The client's own credential header is not sent.
+    pub(crate) async fn exchange_raw(
+        &self,
+        method: Method,
+        url: Url,
+        headers: HeaderMap,
+        body: Option<(&'static str, Vec<u8>)>,
+    ) -> Result<(StatusCode, HeaderMap, Vec<u8>), ConnectorError> {
+        let mut request = self.client.request(method, url).headers(headers);
+        if let Some((content_type, body)) = body {
+            request = request.header(CONTENT_TYPE, content_type).body(body);
+        }
+        answer(request).await
+    }
+
     async fn exchange<B: Serialize + ?Sized>(
         &self,
         method: Method,
