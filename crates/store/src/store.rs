@@ -943,30 +943,10 @@ impl Store {
                 if placed.iter().any(|(id, _)| *id == l.line_id) {
                     continue;
                 }
-                let r = sqlx::query(
-                    "UPDATE inventory_positions SET reserved = reserved + $1 \
-                     WHERE sku = $2 AND location = $3 AND on_hand - reserved >= $4",
-                )
-                .bind(l.quantity)
-                .bind(&l.sku)
-                .bind(location)
-                .bind(l.quantity)
-                .execute(&mut *tx)
-                .await?;
-                if r.rows_affected() != 1 {
+                if !hold_stock(&mut tx, &l.sku, location, l.quantity).await? {
                     continue;
                 }
-                sqlx::query(
-                    "INSERT INTO reservations (order_id, line_id, sku, location, quantity, state) \
-                     VALUES ($1, $2, $3, $4, $5, 'held')",
-                )
-                .bind(order_id)
-                .bind(&l.line_id)
-                .bind(&l.sku)
-                .bind(location)
-                .bind(l.quantity)
-                .execute(&mut *tx)
-                .await?;
+                insert_reservation(&mut tx, order_id, l, location).await?;
                 placed.push((l.line_id.clone(), location.clone()));
                 took_any = true;
             }
@@ -1002,7 +982,7 @@ impl Store {
         .bind(order_id)
         .fetch_all(&self.writer)
         .await?;
-        let mut per_sku: Vec<(String, i64)> = Vec::new();
+        let mut held_here = Vec::new();
         let mut elsewhere = None;
         for r in &rows {
             let location: String = r.try_get("location")?;
@@ -1010,31 +990,16 @@ impl Store {
                 elsewhere.get_or_insert(location);
                 continue;
             }
-            let sku: String = r.try_get("sku")?;
-            let quantity: i64 = r.try_get("quantity")?;
-            match per_sku.iter_mut().find(|(s, _)| *s == sku) {
-                Some((_, q)) => *q += quantity,
-                None => per_sku.push((sku, quantity)),
-            }
+            held_here.push((r.try_get("sku")?, r.try_get("quantity")?));
         }
+        let per_sku = per_sku(held_here);
         if per_sku.is_empty() {
             return Ok(elsewhere);
         }
-        per_sku.sort();
         'location: for location in candidates.iter().filter(|c| c.as_str() != from) {
             let mut tx = self.writer.begin().await?;
             for (sku, qty) in &per_sku {
-                let r = sqlx::query(
-                    "UPDATE inventory_positions SET reserved = reserved + $1 \
-                     WHERE sku = $2 AND location = $3 AND on_hand - reserved >= $4",
-                )
-                .bind(*qty)
-                .bind(sku)
-                .bind(location)
-                .bind(*qty)
-                .execute(&mut *tx)
-                .await?;
-                if r.rows_affected() != 1 {
+                if !hold_stock(&mut tx, sku, location, *qty).await? {
                     tx.rollback().await?;
                     continue 'location;
                 }
@@ -1084,44 +1049,17 @@ impl Store {
             return Ok(existing);
         }
         // Lines sharing a SKU must be checked against stock together.
-        let mut per_sku: Vec<(String, i64)> = Vec::new();
-        for l in lines {
-            match per_sku.iter_mut().find(|(s, _)| *s == l.sku) {
-                Some((_, q)) => *q += l.quantity,
-                None => per_sku.push((l.sku.clone(), l.quantity)),
-            }
-        }
-        per_sku.sort();
+        let per_sku = per_sku(lines.iter().map(|l| (l.sku.clone(), l.quantity)));
         'location: for location in candidates {
             let mut tx = self.writer.begin().await?;
             for (sku, qty) in &per_sku {
-                let r = sqlx::query(
-                    "UPDATE inventory_positions SET reserved = reserved + $1 \
-                     WHERE sku = $2 AND location = $3 AND on_hand - reserved >= $4",
-                )
-                .bind(*qty)
-                .bind(sku)
-                .bind(location)
-                .bind(*qty)
-                .execute(&mut *tx)
-                .await?;
-                if r.rows_affected() != 1 {
+                if !hold_stock(&mut tx, sku, location, *qty).await? {
                     tx.rollback().await?;
                     continue 'location;
                 }
             }
             for l in lines {
-                sqlx::query(
-                    "INSERT INTO reservations (order_id, line_id, sku, location, quantity, state) \
-                     VALUES ($1, $2, $3, $4, $5, 'held')",
-                )
-                .bind(order_id)
-                .bind(&l.line_id)
-                .bind(&l.sku)
-                .bind(location)
-                .bind(l.quantity)
-                .execute(&mut *tx)
-                .await?;
+                insert_reservation(&mut tx, order_id, l, location).await?;
             }
             tx.commit().await?;
             return Ok(Some(location.clone()));
@@ -1173,6 +1111,57 @@ impl Store {
 }
 
 type Tx = sqlx::Transaction<'static, sqlx::Any>;
+
+/// Quantities summed per SKU, in SKU order (a stable lock order for the
+/// position rows, so two transactions never wait on each other in a ring).
+fn per_sku(items: impl IntoIterator<Item = (String, i64)>) -> Vec<(String, i64)> {
+    let mut sums: Vec<(String, i64)> = Vec::new();
+    for (sku, quantity) in items {
+        match sums.iter_mut().find(|(s, _)| *s == sku) {
+            Some((_, q)) => *q += quantity,
+            None => sums.push((sku, quantity)),
+        }
+    }
+    sums.sort();
+    sums
+}
+
+/// Take `quantity` of `sku` at `location` into `reserved` if that much is
+/// available. The guarded UPDATE (`on_hand - reserved >= qty`) is what keeps
+/// two concurrent orders from taking the same last unit, on both backends.
+async fn hold_stock(tx: &mut Tx, sku: &str, location: &str, quantity: i64) -> Result<bool> {
+    let r = sqlx::query(
+        "UPDATE inventory_positions SET reserved = reserved + $1 \
+         WHERE sku = $2 AND location = $3 AND on_hand - reserved >= $4",
+    )
+    .bind(quantity)
+    .bind(sku)
+    .bind(location)
+    .bind(quantity)
+    .execute(&mut **tx)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+async fn insert_reservation(
+    tx: &mut Tx,
+    order_id: &str,
+    line: &ReserveLine,
+    location: &str,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO reservations (order_id, line_id, sku, location, quantity, state) \
+         VALUES ($1, $2, $3, $4, $5, 'held')",
+    )
+    .bind(order_id)
+    .bind(&line.line_id)
+    .bind(&line.sku)
+    .bind(location)
+    .bind(line.quantity)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
 
 /// Copy the WAL back into the database file once a second without blocking
 /// the writer (PASSIVE), until the pool is closed.
