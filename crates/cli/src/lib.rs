@@ -9,4 +9,5 @@ pub mod demo;
 pub mod edi;
 pub mod hub;
 pub mod routing;
+pub mod store_args;
 pub mod translate;

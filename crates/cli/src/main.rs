@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use crossdock_store::{ExceptionFilter, OrderFilter, Store};
+use crossdock_store::{ExceptionFilter, OrderFilter};
 
 use crossdock::config::Config;
+use crossdock::store_args::StoreArgs;
 use crossdock::{bench, demo, edi, hub, routing, translate};
 
 #[derive(Parser)]
@@ -77,37 +78,6 @@ enum Command {
         #[command(subcommand)]
         command: routing::RoutingCommand,
     },
-}
-
-/// Where the store is: a configuration file, a PostgreSQL URL, or a data directory.
-#[derive(Args, Clone)]
-struct StoreArgs {
-    #[arg(long)]
-    config: Option<PathBuf>,
-    #[arg(long, env = "CROSSDOCK_DATABASE_URL")]
-    database_url: Option<String>,
-    #[arg(long)]
-    data_dir: Option<PathBuf>,
-}
-
-impl StoreArgs {
-    async fn open(&self) -> anyhow::Result<Store> {
-        let url = if let Some(u) = &self.database_url {
-            u.clone()
-        } else if let Some(d) = &self.data_dir {
-            format!("sqlite://{}", d.join("crossdock.db").display())
-        } else if let Some(c) = &self.config {
-            Config::load(c)?.database_url()
-        } else {
-            format!(
-                "sqlite://{}",
-                PathBuf::from(".crossdock").join("crossdock.db").display()
-            )
-        };
-        Store::open(&url)
-            .await
-            .with_context(|| format!("opening the store at {url}"))
-    }
 }
 
 #[derive(Subcommand)]

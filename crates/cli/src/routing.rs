@@ -5,13 +5,13 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
-use clap::{Args, Subcommand};
+use clap::Subcommand;
 use crossdock_engine::routing::{Router, RoutingDecision, RoutingInput, RoutingOptions};
 use crossdock_store::{AuditEvent, OrderFilter, Store};
 use serde::Serialize;
 use serde_json::json;
 
-use crate::config::Config;
+use crate::store_args::StoreArgs;
 
 /// The timeline event kind the engine records for every routing.
 pub use crossdock_engine::routing::ROUTING_EVENT;
@@ -23,7 +23,7 @@ pub enum RoutingCommand {
     Explain {
         order_id: String,
         #[command(flatten)]
-        store: RoutingStoreArgs,
+        store: StoreArgs,
         #[arg(long)]
         json: bool,
     },
@@ -37,42 +37,10 @@ pub enum RoutingCommand {
         #[arg(long)]
         since: String,
         #[command(flatten)]
-        store: RoutingStoreArgs,
+        store: StoreArgs,
         #[arg(long)]
         json: bool,
     },
-}
-
-/// Where the store is: a configuration file, a PostgreSQL URL, or a data
-/// directory (the same flags as the other store commands).
-#[derive(Args, Clone)]
-pub struct RoutingStoreArgs {
-    #[arg(long)]
-    config: Option<PathBuf>,
-    #[arg(long, env = "CROSSDOCK_DATABASE_URL")]
-    database_url: Option<String>,
-    #[arg(long)]
-    data_dir: Option<PathBuf>,
-}
-
-impl RoutingStoreArgs {
-    async fn open(&self) -> anyhow::Result<Store> {
-        let url = if let Some(u) = &self.database_url {
-            u.clone()
-        } else if let Some(d) = &self.data_dir {
-            format!("sqlite://{}", d.join("crossdock.db").display())
-        } else if let Some(c) = &self.config {
-            Config::load(c)?.database_url()
-        } else {
-            format!(
-                "sqlite://{}",
-                PathBuf::from(".crossdock").join("crossdock.db").display()
-            )
-        };
-        Store::open(&url)
-            .await
-            .with_context(|| format!("opening the store at {url}"))
-    }
 }
 
 pub async fn run(command: RoutingCommand) -> anyhow::Result<()> {
