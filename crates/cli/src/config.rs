@@ -260,12 +260,7 @@ fn default_tryton_web_shop() -> String {
 impl TrytonConfig {
     /// The password, from the environment variable if one is named.
     pub fn password(&self) -> Result<String, String> {
-        match (&self.password_env, &self.password) {
-            (Some(var), _) => std::env::var(var)
-                .map_err(|_| format!("environment variable {var} (password_env) is not set")),
-            (None, Some(p)) => Ok(p.clone()),
-            (None, None) => Err("set password_env or password".to_owned()),
-        }
+        secret("password", &self.password, &self.password_env)
     }
 }
 

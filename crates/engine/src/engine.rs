@@ -104,37 +104,41 @@ pub(crate) struct Inner {
 }
 
 impl Inner {
-    /// Whether `warehouse`'s breaker is open now (a release there would not
-    /// be sent).
-    pub(crate) fn warehouse_down(&self, warehouse: &str) -> bool {
+    fn with_warehouse_breaker<R>(
+        &self,
+        warehouse: &str,
+        f: impl FnOnce(&mut crate::governor::Breaker) -> R,
+    ) -> R {
         let mut breakers = self
             .warehouse_breakers
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        let breaker = breakers.entry(warehouse.to_owned()).or_insert_with(|| {
+        f(breakers.entry(warehouse.to_owned()).or_insert_with(|| {
             crate::governor::Breaker::new(self.options.warehouse_breaker.clone())
-        });
-        match breaker.state() {
+        }))
+    }
+
+    /// Whether `warehouse`'s breaker is open now (a release there would not
+    /// be sent). When its open period is over, the asking caller takes the
+    /// half-open probe.
+    pub(crate) fn warehouse_down(&self, warehouse: &str) -> bool {
+        self.with_warehouse_breaker(warehouse, |b| match b.state() {
             crate::governor::BreakerState::Closed => false,
-            _ => breaker.admit(Instant::now()).is_err(),
-        }
+            _ => b.admit(Instant::now()).is_err(),
+        })
     }
 
     /// Record how a call to `warehouse` went: `failed` when it got no answer.
     pub(crate) fn warehouse_outcome(&self, warehouse: &str, failed: bool) {
-        let mut breakers = self
-            .warehouse_breakers
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        let breaker = breakers.entry(warehouse.to_owned()).or_insert_with(|| {
-            crate::governor::Breaker::new(self.options.warehouse_breaker.clone())
+        let changed = self.with_warehouse_breaker(warehouse, |b| {
+            let admission = if b.state() == crate::governor::BreakerState::HalfOpen {
+                crate::governor::Admission::Probe
+            } else {
+                crate::governor::Admission::Normal
+            };
+            b.record(admission, failed, Instant::now())
         });
-        let admission = if breaker.state() == crate::governor::BreakerState::HalfOpen {
-            crate::governor::Admission::Probe
-        } else {
-            crate::governor::Admission::Normal
-        };
-        if let Some(state) = breaker.record(admission, failed, Instant::now()) {
+        if let Some(state) = changed {
             tracing::warn!(
                 warehouse,
                 ?state,

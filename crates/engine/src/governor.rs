@@ -224,6 +224,15 @@ impl Breaker {
         self.state
     }
 
+    /// How long the breaker stays open from `now`, if it is open and its
+    /// time is not up. Asks only: no probe is taken.
+    pub fn open_remaining(&self, now: Instant) -> Option<Duration> {
+        match (self.state, self.open_until) {
+            (BreakerState::Open, Some(until)) if now < until => Some(until - now),
+            _ => None,
+        }
+    }
+
     /// Whether a call may go now; if not, how long until it may try again.
     pub fn admit(&mut self, now: Instant) -> Result<Admission, Duration> {
         match self.state {
@@ -648,14 +657,12 @@ impl ErpGovernor {
         let Some(breaker) = breakers.get(endpoint) else {
             return Ok(());
         };
-        match (breaker.state(), breaker.open_until) {
-            (BreakerState::Open, Some(until)) if Instant::now() < until => {
-                Err(ConnectorError::CircuitOpen {
-                    endpoint: format!("{}:{endpoint}", self.account),
-                    retry_after: until - Instant::now(),
-                })
-            }
-            _ => Ok(()),
+        match breaker.open_remaining(Instant::now()) {
+            Some(retry_after) => Err(ConnectorError::CircuitOpen {
+                endpoint: format!("{}:{endpoint}", self.account),
+                retry_after,
+            }),
+            None => Ok(()),
         }
     }
 }
