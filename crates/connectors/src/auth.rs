@@ -132,7 +132,7 @@ pub struct AccessToken {
 }
 
 impl AccessToken {
-    /// The `Authorization` header value (`Bearer …`), marked sensitive.
+    /// The header value to send (`Bearer …` for OAuth2), marked sensitive.
     pub fn header(&self) -> HeaderValue {
         self.header.clone()
     }
@@ -168,6 +168,90 @@ struct TokenState {
     last_failure: Option<(Instant, ConnectorError)>,
 }
 
+/// One cached access token with a single fetch at a time: callers that
+/// find it missing or stale while a fetch is under way wait for it and use
+/// its result (or its failure). Every token source of the crate keeps its
+/// token here; `label` names the source in the logs.
+#[derive(Default)]
+pub(crate) struct TokenCache {
+    state: Mutex<TokenState>,
+}
+
+impl TokenCache {
+    /// The cached token while fresh, else one from `fetch`, which answers
+    /// `(header value, lifetime)`.
+    pub(crate) async fn get<F, Fut>(
+        &self,
+        label: &str,
+        fetch: F,
+    ) -> Result<AccessToken, ConnectorError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<(HeaderValue, Option<Duration>), ConnectorError>>,
+    {
+        let asked = Instant::now();
+        let mut state = self.state.lock().await;
+        let now = Instant::now();
+        if let Some(cached) = &state.current
+            && cached.refresh_at.is_none_or(|at| now < at)
+        {
+            return Ok(cached.token.clone());
+        }
+        if let Some((failed_at, error)) = &state.last_failure
+            && *failed_at >= asked
+        {
+            return Err(error.clone());
+        }
+        // Fetched with the lock held: whoever comes meanwhile waits for this.
+        match fetch().await {
+            Ok((header, lifetime)) => {
+                state.generation += 1;
+                let token = AccessToken {
+                    header,
+                    generation: state.generation,
+                };
+                let fetched = Instant::now();
+                let refresh_at = lifetime.and_then(|l| fetched.checked_add(usable_for(l)));
+                tracing::debug!(
+                    source = label,
+                    generation = token.generation,
+                    expires_in = ?lifetime,
+                    "fetched an access token"
+                );
+                state.current = Some(Cached {
+                    token: token.clone(),
+                    refresh_at,
+                });
+                state.last_failure = None;
+                Ok(token)
+            }
+            Err(error) => {
+                state.current = None;
+                state.last_failure = Some((Instant::now(), error.clone()));
+                Err(error)
+            }
+        }
+    }
+
+    /// The API refused `token` (401): forget it, unless a newer one has
+    /// replaced it already, so the next `get` fetches anew.
+    pub(crate) async fn refused(&self, label: &str, token: &AccessToken) {
+        let mut state = self.state.lock().await;
+        if state
+            .current
+            .as_ref()
+            .is_some_and(|c| c.token.generation == token.generation)
+        {
+            tracing::info!(
+                source = label,
+                generation = token.generation,
+                "access token refused by the API; a new one will be fetched"
+            );
+            state.current = None;
+        }
+    }
+}
+
 /// OAuth2 client credentials: fetches, caches and refreshes access tokens.
 ///
 /// One fetch at a time: callers that find the token missing or stale while a
@@ -178,7 +262,7 @@ pub struct TokenSource {
     client_id: String,
     client_secret: String,
     scope: Option<String>,
-    state: Mutex<TokenState>,
+    cache: TokenCache,
 }
 
 impl fmt::Debug for TokenSource {
@@ -223,72 +307,21 @@ impl TokenSource {
             client_id: client_id.into(),
             client_secret: client_secret.into(),
             scope,
-            state: Mutex::new(TokenState::default()),
+            cache: TokenCache::default(),
         })
     }
 
     /// A token fresh enough to send: the cached one, or a newly fetched one.
     pub async fn token(&self) -> Result<AccessToken, ConnectorError> {
-        let asked = Instant::now();
-        let mut state = self.state.lock().await;
-        let now = Instant::now();
-        if let Some(cached) = &state.current
-            && cached.refresh_at.is_none_or(|at| now < at)
-        {
-            return Ok(cached.token.clone());
-        }
-        if let Some((failed_at, error)) = &state.last_failure
-            && *failed_at >= asked
-        {
-            return Err(error.clone());
-        }
-        // Fetched with the lock held: whoever comes meanwhile waits for this.
-        match self.fetch().await {
-            Ok((header, lifetime)) => {
-                state.generation += 1;
-                let token = AccessToken {
-                    header,
-                    generation: state.generation,
-                };
-                let fetched = Instant::now();
-                let refresh_at = lifetime.and_then(|l| fetched.checked_add(usable_for(l)));
-                tracing::debug!(
-                    token_url = %self.token_url,
-                    generation = token.generation,
-                    expires_in = ?lifetime,
-                    "fetched an access token"
-                );
-                state.current = Some(Cached {
-                    token: token.clone(),
-                    refresh_at,
-                });
-                state.last_failure = None;
-                Ok(token)
-            }
-            Err(error) => {
-                state.current = None;
-                state.last_failure = Some((Instant::now(), error.clone()));
-                Err(error)
-            }
-        }
+        self.cache
+            .get(self.token_url.as_str(), || self.fetch())
+            .await
     }
 
     /// The API refused `token` (401): forget it, unless a newer one has
     /// replaced it already, so the next [`token`](Self::token) fetches anew.
     pub async fn refused(&self, token: &AccessToken) {
-        let mut state = self.state.lock().await;
-        if state
-            .current
-            .as_ref()
-            .is_some_and(|c| c.token.generation == token.generation)
-        {
-            tracing::info!(
-                token_url = %self.token_url,
-                generation = token.generation,
-                "access token refused by the API; a new one will be fetched"
-            );
-            state.current = None;
-        }
+        self.cache.refused(self.token_url.as_str(), token).await;
     }
 
     /// One token request: `(Authorization header value, lifetime)`.

@@ -67,10 +67,9 @@ use reqwest::{Method, StatusCode, Url};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
-use tokio::sync::Mutex;
 use tokio::time::Instant;
 
-use crate::auth::usable_for;
+use crate::auth::{AccessToken, TokenCache};
 use crate::channel::amazon_mapping::{AmazonOrder, amazon_order_bundle};
 use crate::http::{base_url, check, endpoint, retry_after};
 use crate::input::{parse_json, timestamp_ms, under};
@@ -188,11 +187,6 @@ impl Bucket {
     }
 }
 
-struct LwaToken {
-    value: HeaderValue,
-    refresh_at: Instant,
-}
-
 #[derive(Deserialize)]
 struct LwaAnswer {
     access_token: String,
@@ -215,7 +209,7 @@ pub struct AmazonChannel {
     lwa_form: String,
     marketplace_id: String,
     http: HttpClient,
-    token: Mutex<Option<LwaToken>>,
+    token: TokenCache,
     buckets: SyncMutex<HashMap<Operation, Bucket>>,
     /// Token requests sent, for tests and metrics.
     token_requests: SyncMutex<u64>,
@@ -464,7 +458,7 @@ impl AmazonChannel {
             lwa_form: form.query().unwrap_or_default().to_owned(),
             marketplace_id,
             http,
-            token: Mutex::new(None),
+            token: TokenCache::default(),
             buckets: SyncMutex::new(HashMap::new()),
             token_requests: SyncMutex::new(0),
         })
@@ -484,13 +478,12 @@ impl AmazonChannel {
 
     /// A valid access token: the cached one, or one fetched now (one fetch
     /// at a time; callers that find the token stale wait for it).
-    async fn access_token(&self) -> Result<HeaderValue, ConnectorError> {
-        let mut current = self.token.lock().await;
-        if let Some(t) = current.as_ref()
-            && Instant::now() < t.refresh_at
-        {
-            return Ok(t.value.clone());
-        }
+    async fn access_token(&self) -> Result<AccessToken, ConnectorError> {
+        self.token.get(&self.name, || self.fetch_lwa_token()).await
+    }
+
+    /// One LWA exchange of the refresh token: `(access token, lifetime)`.
+    async fn fetch_lwa_token(&self) -> Result<(HeaderValue, Option<Duration>), ConnectorError> {
         *self.token_requests.lock().expect("not poisoned") += 1;
         let (status, headers, body) = self
             .http
@@ -528,19 +521,7 @@ impl AmazonChannel {
         let lifetime = answer
             .expires_in
             .map_or(DEFAULT_TOKEN_LIFETIME, Duration::from_secs);
-        *current = Some(LwaToken {
-            value: value.clone(),
-            refresh_at: Instant::now() + usable_for(lifetime),
-        });
-        Ok(value)
-    }
-
-    /// Drops the cached token if it is still `used` (a refused one).
-    async fn drop_token(&self, used: &HeaderValue) {
-        let mut current = self.token.lock().await;
-        if current.as_ref().is_some_and(|t| t.value == *used) {
-            *current = None;
-        }
+        Ok((value, Some(lifetime)))
     }
 
     /// Takes a token from the operation's bucket, waiting up to [`MAX_WAIT`].
@@ -604,7 +585,7 @@ impl AmazonChannel {
             self.take_token(op).await?;
             let token = self.access_token().await?;
             let mut headers = HeaderMap::new();
-            headers.insert(HeaderName::from_static(ACCESS_TOKEN_HEADER), token.clone());
+            headers.insert(HeaderName::from_static(ACCESS_TOKEN_HEADER), token.header());
             headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
             let (status, answer_headers, answer) = self
                 .http
@@ -626,7 +607,7 @@ impl AmazonChannel {
                     });
                 }
                 StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN if !retried => {
-                    self.drop_token(&token).await;
+                    self.token.refused(&self.name, &token).await;
                     retried = true;
                 }
                 _ => return check(status, Some(&answer_headers), answer).map(Some),

@@ -61,10 +61,8 @@ use reqwest::{Method, StatusCode, Url};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
-use tokio::sync::Mutex;
-use tokio::time::Instant;
 
-use crate::auth::usable_for;
+use crate::auth::{AccessToken, TokenCache};
 use crate::channel::walmart_mapping::walmart_order;
 use crate::http::{base_url, check, endpoint};
 use crate::input::parse_json;
@@ -222,20 +220,6 @@ pub struct RateBudget {
     pub replenish_at_ms: Option<i64>,
 }
 
-#[derive(Clone)]
-struct Token {
-    value: HeaderValue,
-    generation: u64,
-}
-
-#[derive(Default)]
-struct TokenState {
-    current: Option<(Token, Option<Instant>)>,
-    generation: u64,
-    /// The last fetch that failed: callers that waited for it share it.
-    last_failure: Option<(Instant, ConnectorError)>,
-}
-
 pub struct WalmartChannel {
     name: String,
     api: Url,
@@ -244,7 +228,7 @@ pub struct WalmartChannel {
     client_secret: String,
     service_name: HeaderValue,
     webhook_authorization: Option<Vec<u8>>,
-    token: Mutex<TokenState>,
+    token: TokenCache,
     budgets: std::sync::Mutex<HashMap<&'static str, RateBudget>>,
 }
 
@@ -652,7 +636,7 @@ impl WalmartChannel {
             client_secret,
             service_name,
             webhook_authorization: webhook_authorization.map(String::into_bytes),
-            token: Mutex::new(TokenState::default()),
+            token: TokenCache::default(),
             budgets: std::sync::Mutex::new(HashMap::new()),
         })
     }
@@ -722,52 +706,8 @@ impl WalmartChannel {
     }
 
     /// A token fresh enough to send: the cached one, or a newly fetched one.
-    async fn token(&self) -> Result<Token, ConnectorError> {
-        let asked = Instant::now();
-        let mut state = self.token.lock().await;
-        if let Some((token, refresh_at)) = &state.current
-            && refresh_at.is_none_or(|at| Instant::now() < at)
-        {
-            return Ok(token.clone());
-        }
-        if let Some((failed_at, error)) = &state.last_failure
-            && *failed_at >= asked
-        {
-            return Err(error.clone());
-        }
-        // Fetched with the lock held: whoever comes meanwhile waits for this.
-        match self.fetch_token().await {
-            Ok((value, lifetime)) => {
-                state.generation += 1;
-                let token = Token {
-                    value,
-                    generation: state.generation,
-                };
-                let refresh_at = lifetime.and_then(|l| Instant::now().checked_add(usable_for(l)));
-                tracing::debug!(channel = %self.name, generation = token.generation, expires_in = ?lifetime, "fetched a Walmart access token");
-                state.current = Some((token.clone(), refresh_at));
-                state.last_failure = None;
-                Ok(token)
-            }
-            Err(error) => {
-                state.current = None;
-                state.last_failure = Some((Instant::now(), error.clone()));
-                Err(error)
-            }
-        }
-    }
-
-    /// The API refused `token` (401): forget it unless a newer one replaced it.
-    async fn refused(&self, token: &Token) {
-        let mut state = self.token.lock().await;
-        if state
-            .current
-            .as_ref()
-            .is_some_and(|(t, _)| t.generation == token.generation)
-        {
-            tracing::info!(channel = %self.name, generation = token.generation, "Walmart refused the access token; fetching a new one");
-            state.current = None;
-        }
+    async fn token(&self) -> Result<AccessToken, ConnectorError> {
+        self.token.get(&self.name, || self.fetch_token()).await
     }
 
     async fn fetch_token(&self) -> Result<(HeaderValue, Option<Duration>), ConnectorError> {
@@ -848,7 +788,7 @@ impl WalmartChannel {
         loop {
             let token = self.token().await?;
             let mut headers = self.base_headers();
-            headers.insert(ACCESS_TOKEN_HEADER, token.value.clone());
+            headers.insert(ACCESS_TOKEN_HEADER, token.header());
             let (status, answer_headers, answer) = self
                 .http
                 .exchange_raw(
@@ -860,7 +800,7 @@ impl WalmartChannel {
                 .await?;
             self.record_budget(operation, &answer_headers);
             if status == StatusCode::UNAUTHORIZED && !retried {
-                self.refused(&token).await;
+                self.token.refused(&self.name, &token).await;
                 retried = true;
                 continue;
             }
