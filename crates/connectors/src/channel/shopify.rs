@@ -45,6 +45,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use sha2::Sha256;
 
+use crate::channel::polled_order;
 use crate::channel::shopify_mapping::shopify_order;
 use crate::http::{base_url, endpoint};
 use crate::input::{JsonId, parse_json, timestamp, timestamp_ms, under};
@@ -622,24 +623,10 @@ impl Channel for ShopifyChannel {
                 .await?;
             let page: OrdersPage =
                 serde_json::from_slice(&body).map_err(|e| unreadable(&url, e))?;
-            for order in page.orders {
+            out.extend(page.orders.iter().filter_map(|order| {
                 let raw = order.get().as_bytes().to_vec();
-                match read_envelope(&raw) {
-                    Ok((id, version)) => out.push((
-                        InboundEnvelope {
-                            message_key: format!("shopify:poll:{id}:{version}"),
-                            external_order_id: id,
-                            source_version: version,
-                        },
-                        raw,
-                    )),
-                    // Its webhook twin is refused at the door the same way; one
-                    // bad order must not hold up reconciliation of the rest.
-                    Err(error) => {
-                        tracing::warn!(channel = %self.name, %error, "skipping unreadable polled order")
-                    }
-                }
-            }
+                polled_order(&self.name, "shopify", raw, read_envelope)
+            }));
             let Some(page_info) = next_page_info(&headers) else {
                 return Ok(out);
             };

@@ -63,6 +63,7 @@ use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 
 use crate::auth::{AccessToken, TokenCache};
+use crate::channel::polled_order;
 use crate::channel::walmart_mapping::walmart_order;
 use crate::http::{base_url, check, endpoint};
 use crate::input::parse_json;
@@ -1054,22 +1055,11 @@ impl Channel for WalmartChannel {
             let body = self.finish(status, &headers, body)?;
             let page: ListAnswer =
                 serde_json::from_slice(&body).map_err(|e| unreadable(&url, e))?;
-            for order in page.list.elements.map(|e| e.order).unwrap_or_default() {
+            let orders = page.list.elements.map(|e| e.order).unwrap_or_default();
+            out.extend(orders.iter().filter_map(|order| {
                 let raw = order.get().as_bytes().to_vec();
-                match read_envelope(&raw) {
-                    Ok((id, version)) => out.push((
-                        InboundEnvelope {
-                            message_key: format!("walmart:poll:{id}:{version}"),
-                            external_order_id: id,
-                            source_version: version,
-                        },
-                        raw,
-                    )),
-                    Err(error) => {
-                        tracing::warn!(channel = %self.name, %error, "skipping unreadable polled Walmart order")
-                    }
-                }
-            }
+                polled_order(&self.name, "walmart", raw, read_envelope)
+            }));
             let Some(cursor) = page
                 .list
                 .meta
