@@ -661,29 +661,33 @@ impl TrytonErp {
     /// database has no countries until they are imported).
     async fn country(&self, code: &str) -> Result<Option<i64>, ConnectorError> {
         let code = code.trim().to_ascii_uppercase();
-        if let Some(id) = self.ids().countries.get(&code) {
-            return Ok(*id);
-        }
-        let id = self
-            .search("country.country", json!([["code", "=", code]]), Some(1))
-            .await?
-            .first()
-            .copied();
-        self.ids().countries.insert(code, id);
-        Ok(id)
+        self.by_code("country.country", code, |ids| &mut ids.countries)
+            .await
     }
 
     /// The subdivision by ISO 3166-2 code (`US-TX`).
     async fn subdivision(&self, code: String) -> Result<Option<i64>, ConnectorError> {
-        if let Some(id) = self.ids().subdivisions.get(&code) {
+        self.by_code("country.subdivision", code, |ids| &mut ids.subdivisions)
+            .await
+    }
+
+    /// The record of `model` with `code`, looked up once: found or not, the
+    /// answer is kept in the map `cache` picks.
+    async fn by_code(
+        &self,
+        model: &str,
+        code: String,
+        cache: fn(&mut Ids) -> &mut HashMap<String, Option<i64>>,
+    ) -> Result<Option<i64>, ConnectorError> {
+        if let Some(id) = cache(&mut self.ids()).get(&code) {
             return Ok(*id);
         }
         let id = self
-            .search("country.subdivision", json!([["code", "=", code]]), Some(1))
+            .search(model, json!([["code", "=", code]]), Some(1))
             .await?
             .first()
             .copied();
-        self.ids().subdivisions.insert(code, id);
+        cache(&mut self.ids()).insert(code, id);
         Ok(id)
     }
 
