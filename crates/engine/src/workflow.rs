@@ -1182,6 +1182,21 @@ async fn move_candidates(
         .collect())
 }
 
+/// The order's holding moved from `from` to `to`: say so on its timeline
+/// and release it there.
+fn rerouted(cx: &StepCx<'_>, order_id: &str, from: &str, to: &str, reason: &str) -> Changes {
+    let mut changes = Changes::default();
+    changes.events.push(cx.event(
+        "rerouted",
+        json!({ "from": from, "to": to, "reason": reason }),
+    ));
+    changes.jobs.push(cx.next(
+        Step::Release,
+        json!({ "order_id": order_id, "reroute": true }),
+    ));
+    changes
+}
+
 /// Cancel the units a warehouse will not ship and give their stock back.
 fn cancel_remainder(
     cx: &StepCx<'_>,
@@ -1233,18 +1248,10 @@ async fn reroute_short_ship(cx: &StepCx<'_>, mut order: Order, from: &str) -> St
         .move_reservation(&order.id, from, &candidates)
         .await?
         .filter(|to| to != from);
-    let mut changes = Changes::default();
     if let Some(to) = moved {
-        changes.events.push(cx.event(
-            "rerouted",
-            json!({ "from": from, "to": to, "reason": "short ship" }),
-        ));
-        changes.jobs.push(cx.next(
-            Step::Release,
-            json!({ "order_id": order.id, "reroute": true }),
-        ));
-        return Ok(changes);
+        return Ok(rerouted(cx, &order.id, from, &to, "short ship"));
     }
+    let mut changes = Changes::default();
     cancel_remainder(cx, &mut order, &short, &mut changes);
     if order.fully_resolved() {
         cx.transition(
@@ -1311,16 +1318,13 @@ async fn fall_back(
         .await?
         .filter(|to| to != from)
     {
-        let mut changes = Changes::default();
-        changes.events.push(cx.event(
-            "rerouted",
-            json!({ "from": from, "to": to, "reason": format!("{from}: {why}") }),
+        return Ok(rerouted(
+            cx,
+            &order.id,
+            from,
+            &to,
+            &format!("{from}: {why}"),
         ));
-        changes.jobs.push(cx.next(
-            Step::Release,
-            json!({ "order_id": order.id, "reroute": true }),
-        ));
-        return Ok(changes);
     }
     // Nowhere to go now. A warehouse that is only down comes back (its own
     // or another one); one that refused, with no other that can take the
