@@ -138,6 +138,51 @@ pub struct ShipConfirmation {
     pub shipment: Shipment,
 }
 
+/// Units a channel should offer for one SKU, as the hub computed them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AvailabilityUpdate {
+    pub sku: String,
+    /// Absolute quantity to show (never negative).
+    pub quantity: i64,
+    /// What the hub last saw the channel acknowledge for this SKU, for
+    /// channels that compare-and-set (`None`: unknown, no comparison).
+    pub previous: Option<i64>,
+    /// Stable per (channel, SKU, change): a resend after a timeout carries
+    /// the same key, so a channel that honours idempotency keys applies it once.
+    pub idempotency_key: String,
+}
+
+/// What a channel said about one SKU of an availability push.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AvailabilityOutcome {
+    /// The channel now shows the quantity.
+    Accepted,
+    /// The channel's quantity was not `previous` (compare-and-set refused);
+    /// `current` is what it holds, when it said.
+    Stale { current: Option<i64> },
+    /// Refused for this SKU (unknown listing, invalid quantity, …); the
+    /// channel's message, kept for operators.
+    Rejected { reason: String },
+}
+
+/// One SKU's result of an availability push, matched by SKU.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AvailabilityResult {
+    pub sku: String,
+    pub outcome: AvailabilityOutcome,
+}
+
+/// How urgently a batch of availability must reach the channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AvailabilityCadence {
+    /// A hot SKU (selling fast or nearly out): use the channel's fastest
+    /// per-item API (Amazon `patchListingsItem`, Walmart single-item update).
+    Urgent,
+    /// The long tail on a schedule: the channel's native bulk format
+    /// (Amazon `JSON_LISTINGS_FEED`, Walmart bulk inventory feed, …).
+    Batch,
+}
+
 /// A marketplace, storefront or regional sales channel.
 #[async_trait]
 pub trait Channel: Send + Sync {
@@ -177,6 +222,26 @@ pub trait Channel: Send + Sync {
         external_order_id: &str,
         package_id: &str,
     ) -> Result<Option<String>, ConnectorError>;
+    /// The most SKUs one `publish_availability` call takes at `cadence`.
+    fn availability_batch_limit(&self, _cadence: AvailabilityCadence) -> usize {
+        1
+    }
+
+    /// Set the quantity the channel offers for each SKU in `updates` (at most
+    /// `availability_batch_limit`), in its native format, and report a result
+    /// per SKU. A call-level failure (transport, 429, auth) is an error; a
+    /// per-SKU refusal is a result. The default refuses: the channel does
+    /// not take availability from the hub.
+    async fn publish_availability(
+        &self,
+        _updates: &[AvailabilityUpdate],
+        _cadence: AvailabilityCadence,
+    ) -> Result<Vec<AvailabilityResult>, ConnectorError> {
+        Err(ConnectorError::rejected(format!(
+            "channel {} does not take availability updates",
+            self.name()
+        )))
+    }
 }
 
 /// The ERP's id for a document it holds.

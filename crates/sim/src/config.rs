@@ -20,6 +20,15 @@ pub struct SimConfig {
     /// `[sim.tpl]`: a 3PL exchanging X12 files; absent = none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tpl: Option<crate::tpl::TplSimConfig>,
+    /// `[sim.shopify]`: a simulated Shopify shop; absent = none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shopify: Option<crate::shopify::ShopifySimConfig>,
+    /// `[sim.amazon]`: a simulated Amazon seller account; absent = none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amazon: Option<crate::amazon::AmazonSimConfig>,
+    /// `[sim.walmart]`: a simulated Walmart Marketplace seller; absent = none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub walmart: Option<crate::walmart::WalmartSimConfig>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -194,6 +203,9 @@ impl SimConfig {
             },
             warehouses,
             tpl: None,
+            shopify: None,
+            amazon: None,
+            walmart: None,
         }
     }
 
@@ -228,6 +240,15 @@ impl SimConfig {
         );
         c.faults.validate("sim.channel")?;
         self.erp.faults.validate("sim.erp")?;
+        if let Some(shopify) = &self.shopify {
+            shopify.validate()?;
+        }
+        if let Some(amazon) = &self.amazon {
+            amazon.validate()?;
+        }
+        if let Some(walmart) = &self.walmart {
+            walmart.validate()?;
+        }
         if let Some(auth) = &self.erp.auth {
             anyhow::ensure!(
                 !auth.client_id.is_empty() && !auth.client_secret.is_empty(),

@@ -98,6 +98,22 @@ impl Deliverer {
         });
     }
 
+    /// Like [`Deliverer::spawn`] for a body whose exact bytes matter (a
+    /// signature covers them), sent with `content-type: application/json`.
+    pub(crate) fn spawn_raw(
+        &self,
+        slot: PendingSlot,
+        url: String,
+        headers: Vec<(&'static str, String)>,
+        body: Vec<u8>,
+    ) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            this.deliver_bytes(&slot, &url, &headers, body.into()).await;
+            drop(slot);
+        });
+    }
+
     async fn deliver(
         &self,
         slot: &PendingSlot,
@@ -105,11 +121,26 @@ impl Deliverer {
         headers: &[(&'static str, String)],
         body: &Value,
     ) {
+        let bytes = serde_json::to_vec(body).expect("a JSON value serializes");
+        self.deliver_bytes(slot, url, headers, bytes.into()).await;
+    }
+
+    async fn deliver_bytes(
+        &self,
+        slot: &PendingSlot,
+        url: &str,
+        headers: &[(&'static str, String)],
+        body: bytes::Bytes,
+    ) {
         let counters = &slot.counters;
         let mut backoff = FIRST_BACKOFF;
         loop {
             counters.attempts.fetch_add(1, Ordering::Relaxed);
-            let mut request = self.client.post(url).json(body);
+            let mut request = self
+                .client
+                .post(url)
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body.clone());
             for (name, value) in headers {
                 request = request.header(*name, value);
             }

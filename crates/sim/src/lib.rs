@@ -6,12 +6,15 @@
 //! fulfilment requests, ship confirmations): their counters are how a test
 //! catches a hub that sends an effect twice.
 
+mod amazon;
 mod channel;
 mod config;
 mod delivery;
 mod erp;
 mod faults;
+mod shopify;
 mod tpl;
+mod walmart;
 mod warehouse;
 mod wire;
 
@@ -31,7 +34,14 @@ pub use config::{
     ChannelSimConfig, ErpAuthSimConfig, ErpSimConfig, SimConfig, StockSeed, WarehouseSimConfig,
 };
 pub use faults::{Faults, Outage};
+pub use amazon::AmazonSimConfig;
+pub use shopify::ShopifySimConfig;
 pub use tpl::{TplSim, TplSimConfig};
+pub use walmart::WalmartSimConfig;
+
+use amazon::AmazonSim;
+use shopify::ShopifySim;
+use walmart::WalmartSim;
 
 use channel::ChannelSim;
 use delivery::Deliverer;
@@ -40,6 +50,14 @@ use warehouse::WarehouseSim;
 
 /// Starts simulated estates.
 pub struct Estate;
+
+/// The simulated marketplaces that are configured, with their base URLs.
+#[derive(Default)]
+struct Marketplaces {
+    shopify: Option<(Arc<ShopifySim>, String)>,
+    amazon: Option<(Arc<AmazonSim>, String)>,
+    walmart: Option<(Arc<WalmartSim>, String)>,
+}
 
 /// A running estate. Dropping it leaves the servers running until the runtime
 /// ends; call [`EstateHandle::shutdown`] to stop them.
@@ -51,6 +69,7 @@ pub struct EstateHandle {
     erp_url: String,
     warehouse_urls: Vec<(String, String)>,
     tpl: Option<Arc<TplSim>>,
+    marketplaces: Marketplaces,
     pending: Arc<AtomicUsize>,
     cancel: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
@@ -113,6 +132,31 @@ impl Estate {
             tasks.push(tokio::spawn(tpl.clone().run(cancel.clone())));
         }
         tasks.push(tokio::spawn(channel.clone().generate()));
+        let mut marketplaces = Marketplaces::default();
+        if let Some(c) = config.shopify.clone() {
+            let sim = ShopifySim::new(c, &config.hub_url, rng(301), started, deliverer.clone());
+            let url = serve(&sim.config_listen(), sim.router(), &cancel, &mut tasks)
+                .await
+                .context("starting the Shopify simulator")?;
+            tasks.push(tokio::spawn(sim.clone().generate()));
+            marketplaces.shopify = Some((sim, url));
+        }
+        if let Some(c) = config.amazon.clone() {
+            let sim = AmazonSim::new(c, &config.hub_url, rng(302), started, deliverer.clone());
+            let url = serve(&sim.config_listen(), sim.router(), &cancel, &mut tasks)
+                .await
+                .context("starting the Amazon simulator")?;
+            tasks.push(tokio::spawn(sim.clone().generate()));
+            marketplaces.amazon = Some((sim, url));
+        }
+        if let Some(c) = config.walmart.clone() {
+            let sim = WalmartSim::new(c, &config.hub_url, rng(303), started, deliverer.clone());
+            let url = serve(&sim.config_listen(), sim.router(), &cancel, &mut tasks)
+                .await
+                .context("starting the Walmart simulator")?;
+            tasks.push(tokio::spawn(sim.clone().generate()));
+            marketplaces.walmart = Some((sim, url));
+        }
         tracing::info!(%channel_url, %erp_url, warehouses = ?warehouse_urls, "simulated estate started");
         Ok(EstateHandle {
             channel,
@@ -122,6 +166,7 @@ impl Estate {
             erp_url,
             warehouse_urls,
             tpl,
+            marketplaces,
             pending,
             cancel,
             tasks,
@@ -177,7 +222,31 @@ impl EstateHandle {
         if let Some(tpl) = &self.tpl {
             stats["tpl"] = tpl.stats();
         }
+        if let Some((sim, _)) = &self.marketplaces.shopify {
+            stats["shopify"] = sim.stats();
+        }
+        if let Some((sim, _)) = &self.marketplaces.amazon {
+            stats["amazon"] = sim.stats();
+        }
+        if let Some((sim, _)) = &self.marketplaces.walmart {
+            stats["walmart"] = sim.stats();
+        }
         stats
+    }
+
+    /// Base URL of the simulated Shopify shop, when `[sim.shopify]` is set.
+    pub fn shopify_url(&self) -> Option<String> {
+        self.marketplaces.shopify.as_ref().map(|(_, url)| url.clone())
+    }
+
+    /// Base URL of the simulated Amazon SP-API (and LWA), when `[sim.amazon]` is set.
+    pub fn amazon_url(&self) -> Option<String> {
+        self.marketplaces.amazon.as_ref().map(|(_, url)| url.clone())
+    }
+
+    /// Base URL of the simulated Walmart Marketplace API, when `[sim.walmart]` is set.
+    pub fn walmart_url(&self) -> Option<String> {
+        self.marketplaces.walmart.as_ref().map(|(_, url)| url.clone())
     }
 
     /// The 3PL's counters (`orders_received`, `shipments_sent`,
@@ -188,12 +257,26 @@ impl EstateHandle {
 
     /// Whether the channel has finished generating orders (limit reached or stopped).
     pub fn generation_done(&self) -> bool {
+        let m = &self.marketplaces;
         self.channel.generation_done.load(Ordering::SeqCst)
+            && m.shopify.as_ref().is_none_or(|(s, _)| s.generation_done())
+            && m.amazon.as_ref().is_none_or(|(s, _)| s.generation_done())
+            && m.walmart.as_ref().is_none_or(|(s, _)| s.generation_done())
     }
 
     /// Stops placing new orders; deliveries already owed still go out.
     pub fn stop_generating(&self) {
         self.channel.stop.cancel();
+        let m = &self.marketplaces;
+        if let Some((s, _)) = &m.shopify {
+            s.stop_generating();
+        }
+        if let Some((s, _)) = &m.amazon {
+            s.stop_generating();
+        }
+        if let Some((s, _)) = &m.walmart {
+            s.stop_generating();
+        }
     }
 
     /// Webhook deliveries owed to the hub and not yet acknowledged (or
