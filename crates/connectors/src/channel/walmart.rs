@@ -40,6 +40,21 @@
 //!   same line (a resend); `find_shipment_confirmation` finds a line status
 //!   whose tracking number is the package id (i.e. untracked packages; a
 //!   tracked one is recognised by the resend check instead).
+//! - **Availability**: [`AvailabilityCadence::Urgent`] is one
+//!   `PUT /v3/inventory?sku=…` (`{sku, quantity: {unit: "EACH", amount}}`)
+//!   per SKU, at most [`URGENT_BATCH_LIMIT`] per call; Walmart's refusal of
+//!   one SKU (404 unknown item, 400 invalid) is that SKU's `Rejected`.
+//!   [`AvailabilityCadence::Batch`] is one bulk inventory feed
+//!   (`POST /v3/feeds?feedType=inventory`, the spec's multipart upload with
+//!   a JSON file `{InventoryHeader: {version: "1.4"}, Inventory: […]}`, at
+//!   most [`FEED_BATCH_LIMIT`] SKUs), then `GET /v3/feeds/{feedId}?includeDetails=true`
+//!   until it is PROCESSED (for at most [`WalmartOptions::feed_wait`]),
+//!   paging the item details 50 at a time; each item's `ingestionStatus` is
+//!   its SKU's result (matched by `index`). A feed still in progress at the
+//!   deadline is `Transient` (quantities are absolute: sending again is
+//!   harmless). Before each call, when the operation's budget is known to
+//!   be 0 until a replenish time at most [`MAX_PACING_WAIT`] away, the push
+//!   waits for it instead of being turned away.
 //! - **429** is [`ConnectorError::Throttled`] with its `Retry-After`, or
 //!   else the time to `X-Next-Replenishment-Time`. `X-Current-Token-Count`
 //!   and the replenish time are recorded per operation
@@ -68,8 +83,8 @@ use crate::channel::walmart_mapping::walmart_order;
 use crate::http::{base_url, check, endpoint};
 use crate::input::parse_json;
 use crate::{
-    Channel, ChannelEvent, ConnectorError, HttpClient, InboundEnvelope, InputError,
-    ShipConfirmation,
+    AvailabilityCadence, AvailabilityOutcome, AvailabilityResult, AvailabilityUpdate, Channel,
+    ChannelEvent, ConnectorError, HttpClient, InboundEnvelope, InputError, ShipConfirmation,
 };
 
 /// Walmart's production API.
@@ -93,6 +108,23 @@ const CREATED_WINDOW_MS: i64 = 180 * 24 * 3_600 * 1_000;
 const MAX_PAGES: usize = 1_000;
 /// Used when a 429 carries neither `Retry-After` nor a replenish time.
 const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(1);
+/// SKUs one urgent push sends (one `PUT /v3/inventory` each).
+pub const URGENT_BATCH_LIMIT: usize = 10;
+/// SKUs one bulk inventory feed carries.
+pub const FEED_BATCH_LIMIT: usize = 5_000;
+/// How long a batch push waits for its feed to be processed by default.
+pub const DEFAULT_FEED_WAIT: Duration = Duration::from_secs(120);
+/// The longest a push waits for a spent budget to replenish before it
+/// gives up as `Throttled`.
+pub const MAX_PACING_WAIT: Duration = Duration::from_secs(5);
+/// `getFeedItemStatus` returns at most 50 item details per call.
+const FEED_DETAIL_PAGE: usize = 50;
+const FEED_POLL_FIRST: Duration = Duration::from_millis(250);
+const FEED_POLL_MAX: Duration = Duration::from_secs(5);
+/// Our own multipart boundary: a fixed one, checked not to occur in the file.
+const FEED_BOUNDARY: &str = "crossdock-walmart-inventory-feed-5f0c2b7e9d41";
+const FEED_CONTENT_TYPE: &str =
+    "multipart/form-data; boundary=crossdock-walmart-inventory-feed-5f0c2b7e9d41";
 /// `methodCode` values `TrackingInfoType` accepts.
 const METHOD_CODES: [&str; 6] = [
     "Standard",
@@ -176,6 +208,9 @@ pub struct WalmartOptions {
     /// The exact `Authorization` header value webhook deliveries must carry
     /// (the destination's `BASIC_AUTH`); `None` accepts any delivery.
     pub webhook_authorization: Option<String>,
+    /// How long a batch availability push waits for its inventory feed to
+    /// be processed ([`DEFAULT_FEED_WAIT`]).
+    pub feed_wait: Duration,
 }
 
 impl WalmartOptions {
@@ -192,6 +227,7 @@ impl WalmartOptions {
             client_secret: client_secret.into(),
             service_name: DEFAULT_SERVICE_NAME.to_owned(),
             webhook_authorization: None,
+            feed_wait: DEFAULT_FEED_WAIT,
         }
     }
 }
@@ -208,6 +244,7 @@ impl fmt::Debug for WalmartOptions {
                 "webhook_authorization",
                 &self.webhook_authorization.as_ref().map(|_| "<redacted>"),
             )
+            .field("feed_wait", &self.feed_wait)
             .finish()
     }
 }
@@ -231,6 +268,7 @@ pub struct WalmartChannel {
     webhook_authorization: Option<Vec<u8>>,
     token: TokenCache,
     budgets: std::sync::Mutex<HashMap<&'static str, RateBudget>>,
+    feed_wait: Duration,
 }
 
 impl fmt::Debug for WalmartChannel {
@@ -472,6 +510,149 @@ struct CancelStatus<'a> {
     status_quantity: Quantity,
 }
 
+#[derive(Serialize)]
+struct InventoryItem<'a> {
+    sku: &'a str,
+    quantity: InventoryQuantity,
+}
+
+#[derive(Serialize)]
+struct InventoryQuantity {
+    unit: &'static str,
+    amount: i64,
+}
+
+/// The bulk inventory feed file (`InventoryHeader` spec 1.4).
+#[derive(Serialize)]
+struct InventoryFeed<'a> {
+    #[serde(rename = "InventoryHeader")]
+    header: InventoryHeader,
+    #[serde(rename = "Inventory")]
+    inventory: Vec<InventoryItem<'a>>,
+}
+
+#[derive(Serialize)]
+struct InventoryHeader {
+    version: &'static str,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct FeedIdAnswer {
+    feed_id: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct FeedStatusAnswer {
+    feed_status: String,
+    #[serde(default)]
+    items_received: Option<u64>,
+    #[serde(default)]
+    ingestion_errors: Option<IngestionErrorsWire>,
+    #[serde(default)]
+    item_details: Option<ItemDetailsWire>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ItemDetailsWire {
+    #[serde(default)]
+    item_ingestion_status: Vec<ItemStatusWire>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ItemStatusWire {
+    #[serde(default)]
+    sku: Option<String>,
+    #[serde(default)]
+    index: Option<usize>,
+    ingestion_status: String,
+    #[serde(default)]
+    ingestion_errors: Option<IngestionErrorsWire>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct IngestionErrorsWire {
+    #[serde(default)]
+    ingestion_error: Vec<IngestionErrorWire>,
+}
+
+#[derive(Deserialize)]
+struct IngestionErrorWire {
+    #[serde(default)]
+    code: Option<String>,
+    #[serde(default)]
+    description: Option<String>,
+}
+
+impl IngestionErrorsWire {
+    fn describe(&self) -> Option<String> {
+        let parts: Vec<String> = self
+            .ingestion_error
+            .iter()
+            .map(|e| match (&e.code, &e.description) {
+                (Some(c), Some(d)) => format!("{c}: {d}"),
+                (None, Some(d)) => d.clone(),
+                (Some(c), None) => c.clone(),
+                (None, None) => "unspecified error".to_owned(),
+            })
+            .collect();
+        (!parts.is_empty()).then(|| parts.join("; "))
+    }
+}
+
+/// The descriptions of Walmart's error body (`{"errors":{"error":[…]}}`
+/// or `{"error":[…]}`), or the body's text.
+fn walmart_message(status: StatusCode, body: &[u8]) -> String {
+    let text = || {
+        String::from_utf8_lossy(body)
+            .chars()
+            .take(300)
+            .collect::<String>()
+    };
+    let described = serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| {
+            let list = v
+                .pointer("/errors/error")
+                .or_else(|| v.get("error"))
+                .and_then(serde_json::Value::as_array)?
+                .iter()
+                .filter_map(|e| {
+                    let description = e.get("description")?.as_str()?;
+                    Some(match e.get("code").and_then(serde_json::Value::as_str) {
+                        Some(code) => format!("{code}: {description}"),
+                        None => description.to_owned(),
+                    })
+                })
+                .collect::<Vec<_>>();
+            (!list.is_empty()).then(|| list.join("; "))
+        });
+    format!(
+        "Walmart HTTP {}: {}",
+        status.as_u16(),
+        described.unwrap_or_else(text)
+    )
+}
+
+/// An update the hub should never send: refused before any call.
+fn invalid_update(update: &AvailabilityUpdate) -> Option<AvailabilityResult> {
+    let reason = if update.sku.trim().is_empty() {
+        "sku must not be empty".to_owned()
+    } else if update.quantity < 0 {
+        format!("quantity must not be negative, got {}", update.quantity)
+    } else {
+        return None;
+    };
+    Some(AvailabilityResult {
+        sku: update.sku.clone(),
+        outcome: AvailabilityOutcome::Rejected { reason },
+    })
+}
+
 /// A fresh `WM_QOS.CORRELATION_ID`: a UUID v4 from a hash of the time, the
 /// process and a counter (unique per call; not a secret).
 fn correlation_id() -> String {
@@ -615,6 +796,7 @@ impl WalmartChannel {
             client_secret,
             service_name,
             webhook_authorization,
+            feed_wait,
         } = options;
         if client_id.is_empty() || client_secret.is_empty() {
             return Err(ConnectorError::rejected(
@@ -639,6 +821,7 @@ impl WalmartChannel {
             webhook_authorization: webhook_authorization.map(String::into_bytes),
             token: TokenCache::default(),
             budgets: std::sync::Mutex::new(HashMap::new()),
+            feed_wait,
         })
     }
 
@@ -784,6 +967,18 @@ impl WalmartChannel {
         url: &Url,
         body: Option<Vec<u8>>,
     ) -> Result<(StatusCode, HeaderMap, Vec<u8>), ConnectorError> {
+        self.call_typed(operation, method, url, body.map(|b| (JSON, b)))
+            .await
+    }
+
+    /// [`Self::call`] with a body of any content type.
+    async fn call_typed(
+        &self,
+        operation: &'static str,
+        method: Method,
+        url: &Url,
+        body: Option<(&'static str, Vec<u8>)>,
+    ) -> Result<(StatusCode, HeaderMap, Vec<u8>), ConnectorError> {
         self.check_budget(operation)?;
         let mut retried = false;
         loop {
@@ -792,12 +987,7 @@ impl WalmartChannel {
             headers.insert(ACCESS_TOKEN_HEADER, token.header());
             let (status, answer_headers, answer) = self
                 .http
-                .exchange_raw(
-                    method.clone(),
-                    url.clone(),
-                    headers,
-                    body.clone().map(|b| (JSON, b)),
-                )
+                .exchange_raw(method.clone(), url.clone(), headers, body.clone())
                 .await?;
             self.record_budget(operation, &answer_headers);
             if status == StatusCode::UNAUTHORIZED && !retried {
@@ -923,6 +1113,271 @@ impl WalmartChannel {
         self.call_ok("cancelOrderLines", Method::POST, &url, Some(body))
             .await
             .map(drop)
+    }
+}
+
+impl WalmartChannel {
+    /// Waits for `operation`'s budget when Walmart said it is spent until a
+    /// replenish time at most [`MAX_PACING_WAIT`] away; a longer wait is
+    /// left to [`Self::check_budget`], which refuses as `Throttled`.
+    async fn pace(&self, operation: &'static str) {
+        let Some(RateBudget {
+            remaining: Some(0),
+            replenish_at_ms: Some(at),
+        }) = self.rate_budget(operation)
+        else {
+            return;
+        };
+        let wait = at - now_ms();
+        if wait > 0 {
+            let wait = Duration::from_millis(wait.unsigned_abs());
+            if wait <= MAX_PACING_WAIT {
+                tracing::debug!(channel = %self.name, operation, ?wait, "waiting for Walmart's rate budget");
+                tokio::time::sleep(wait).await;
+            }
+        }
+    }
+
+    /// One SKU by `PUT /v3/inventory?sku=…`: its result, or the call's failure.
+    async fn put_inventory(
+        &self,
+        update: &AvailabilityUpdate,
+    ) -> Result<AvailabilityResult, ConnectorError> {
+        const OPERATION: &str = "updateInventoryForAnItem";
+        let mut url = self.url(&["v3", "inventory"]);
+        url.query_pairs_mut().append_pair("sku", &update.sku);
+        let body = serde_json::to_vec(&InventoryItem {
+            sku: &update.sku,
+            quantity: InventoryQuantity {
+                unit: "EACH",
+                amount: update.quantity,
+            },
+        })
+        .expect("serializable");
+        self.pace(OPERATION).await;
+        let (status, headers, answer) = self.call(OPERATION, Method::PUT, &url, Some(body)).await?;
+        let outcome = if status.is_success() {
+            AvailabilityOutcome::Accepted
+        } else if status.is_client_error()
+            && !matches!(
+                status,
+                StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN | StatusCode::TOO_MANY_REQUESTS
+            )
+        {
+            // Walmart's word on this SKU (unknown item, invalid quantity).
+            AvailabilityOutcome::Rejected {
+                reason: walmart_message(status, &answer),
+            }
+        } else {
+            self.finish(status, &headers, answer)?;
+            unreachable!("finish refuses every status that is not a success")
+        };
+        Ok(AvailabilityResult {
+            sku: update.sku.clone(),
+            outcome,
+        })
+    }
+
+    /// Uploads one bulk inventory feed (spec 1.4); returns its `feedId`.
+    async fn submit_inventory_feed(
+        &self,
+        updates: &[&AvailabilityUpdate],
+    ) -> Result<String, ConnectorError> {
+        const OPERATION: &str = "updateBulkInventory";
+        let feed = InventoryFeed {
+            header: InventoryHeader { version: "1.4" },
+            inventory: updates
+                .iter()
+                .map(|u| InventoryItem {
+                    sku: &u.sku,
+                    quantity: InventoryQuantity {
+                        unit: "EACH",
+                        amount: u.quantity,
+                    },
+                })
+                .collect(),
+        };
+        let file = serde_json::to_vec(&feed).expect("serializable");
+        if file
+            .windows(FEED_BOUNDARY.len())
+            .any(|w| w == FEED_BOUNDARY.as_bytes())
+        {
+            return Err(ConnectorError::rejected(
+                "a SKU in the inventory feed contains the multipart boundary",
+            ));
+        }
+        let mut body = Vec::with_capacity(file.len() + 256);
+        body.extend_from_slice(
+            format!(
+                "--{FEED_BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"inventory.json\"\r\nContent-Type: application/json\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(&file);
+        body.extend_from_slice(format!("\r\n--{FEED_BOUNDARY}--\r\n").as_bytes());
+        let mut url = self.url(&["v3", "feeds"]);
+        url.query_pairs_mut().append_pair("feedType", "inventory");
+        self.pace(OPERATION).await;
+        let (status, headers, answer) = self
+            .call_typed(
+                OPERATION,
+                Method::POST,
+                &url,
+                Some((FEED_CONTENT_TYPE, body)),
+            )
+            .await?;
+        let answer = self.finish(status, &headers, answer)?;
+        let id: FeedIdAnswer = serde_json::from_slice(&answer).map_err(|e| unreadable(&url, e))?;
+        if id.feed_id.trim().is_empty() {
+            return Err(unreadable(&url, "empty feedId"));
+        }
+        Ok(id.feed_id)
+    }
+
+    /// One page of a feed's status with item details. A 429 whose wait
+    /// fits before `deadline` is waited out and the page asked again.
+    async fn feed_page(
+        &self,
+        feed_id: &str,
+        offset: usize,
+        deadline: tokio::time::Instant,
+    ) -> Result<FeedStatusAnswer, ConnectorError> {
+        const OPERATION: &str = "getFeedItemStatus";
+        let mut url = self.url(&["v3", "feeds", feed_id]);
+        url.query_pairs_mut()
+            .append_pair("includeDetails", "true")
+            .append_pair("offset", &offset.to_string())
+            .append_pair("limit", &FEED_DETAIL_PAGE.to_string());
+        loop {
+            self.pace(OPERATION).await;
+            match self.call_ok(OPERATION, Method::GET, &url, None).await {
+                Ok(body) => {
+                    return serde_json::from_slice(&body).map_err(|e| unreadable(&url, e));
+                }
+                Err(ConnectorError::Throttled { retry_after, .. })
+                    if tokio::time::Instant::now() + retry_after < deadline =>
+                {
+                    tokio::time::sleep(retry_after).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Waits (bounded by `feed_wait`) for the feed to be processed and
+    /// returns every item's status.
+    async fn await_feed(
+        &self,
+        feed_id: &str,
+        items: usize,
+    ) -> Result<(String, Option<String>, Vec<ItemStatusWire>), ConnectorError> {
+        let started = tokio::time::Instant::now();
+        let deadline = started + self.feed_wait;
+        let mut delay = FEED_POLL_FIRST;
+        let first = loop {
+            tokio::time::sleep(delay).await;
+            let page = self.feed_page(feed_id, 0, deadline).await?;
+            if matches!(page.feed_status.as_str(), "PROCESSED" | "ERROR") {
+                break page;
+            }
+            if tokio::time::Instant::now() + delay > deadline {
+                return Err(ConnectorError::transient(format!(
+                    "Walmart inventory feed {feed_id} still {} after {:?}",
+                    page.feed_status,
+                    started.elapsed()
+                )));
+            }
+            delay = (delay * 2).min(FEED_POLL_MAX);
+        };
+        let feed_error = first
+            .ingestion_errors
+            .as_ref()
+            .and_then(IngestionErrorsWire::describe);
+        let received = first
+            .items_received
+            .map_or(items, |n| usize::try_from(n).unwrap_or(items));
+        let mut details = first
+            .item_details
+            .map(|d| d.item_ingestion_status)
+            .unwrap_or_default();
+        let mut offset = FEED_DETAIL_PAGE;
+        while offset < received && details.len() < received {
+            let page = self.feed_page(feed_id, offset, deadline).await?;
+            let more = page
+                .item_details
+                .map(|d| d.item_ingestion_status)
+                .unwrap_or_default();
+            if more.is_empty() {
+                break;
+            }
+            details.extend(more);
+            offset += FEED_DETAIL_PAGE;
+        }
+        Ok((first.feed_status, feed_error, details))
+    }
+
+    async fn publish_feed(
+        &self,
+        updates: &[AvailabilityUpdate],
+    ) -> Result<Vec<AvailabilityResult>, ConnectorError> {
+        let mut results: Vec<Option<AvailabilityResult>> =
+            updates.iter().map(invalid_update).collect();
+        // Feed index → update index, for the updates actually sent.
+        let sent: Vec<usize> = (0..updates.len())
+            .filter(|i| results[*i].is_none())
+            .collect();
+        if !sent.is_empty() {
+            let batch: Vec<&AvailabilityUpdate> = sent.iter().map(|i| &updates[*i]).collect();
+            let feed_id = self.submit_inventory_feed(&batch).await?;
+            let (status, feed_error, details) = self.await_feed(&feed_id, batch.len()).await?;
+            for (n, detail) in details.iter().enumerate() {
+                // Matched by the feed's index; by SKU when Walmart omits it.
+                let position = detail
+                    .index
+                    .filter(|i| *i < sent.len())
+                    .or_else(|| {
+                        let sku = detail.sku.as_deref()?;
+                        sent.iter()
+                            .position(|i| updates[*i].sku == sku && results[*i].is_none())
+                    })
+                    .unwrap_or(n);
+                let Some(&index) = sent.get(position) else {
+                    continue;
+                };
+                let outcome = if detail.ingestion_status == "SUCCESS" {
+                    AvailabilityOutcome::Accepted
+                } else {
+                    AvailabilityOutcome::Rejected {
+                        reason: format!(
+                            "Walmart feed {feed_id}: {}",
+                            detail
+                                .ingestion_errors
+                                .as_ref()
+                                .and_then(IngestionErrorsWire::describe)
+                                .unwrap_or_else(|| detail.ingestion_status.clone())
+                        ),
+                    }
+                };
+                results[index] = Some(AvailabilityResult {
+                    sku: updates[index].sku.clone(),
+                    outcome,
+                });
+            }
+            for &index in &sent {
+                if results[index].is_none() {
+                    let reason = match (&feed_error, status.as_str()) {
+                        (Some(e), _) => format!("Walmart feed {feed_id} failed: {e}"),
+                        (None, "ERROR") => format!("Walmart feed {feed_id} failed"),
+                        _ => format!("Walmart feed {feed_id} reported nothing for this SKU"),
+                    };
+                    results[index] = Some(AvailabilityResult {
+                        sku: updates[index].sku.clone(),
+                        outcome: AvailabilityOutcome::Rejected { reason },
+                    });
+                }
+            }
+        }
+        Ok(results.into_iter().flatten().collect())
     }
 }
 
@@ -1196,6 +1651,43 @@ impl Channel for WalmartChannel {
             .iter()
             .any(|l| shipped_under(l, package_id) > 0);
         Ok(found.then(|| external_order_id.to_owned()))
+    }
+
+    fn availability_batch_limit(&self, cadence: AvailabilityCadence) -> usize {
+        match cadence {
+            AvailabilityCadence::Urgent => URGENT_BATCH_LIMIT,
+            AvailabilityCadence::Batch => FEED_BATCH_LIMIT,
+        }
+    }
+
+    /// Urgent: one `PUT /v3/inventory` per SKU. Batch: one bulk inventory
+    /// feed, awaited. A 429, an auth failure or a transport error fails the
+    /// call (quantities are absolute: the whole batch may be sent again).
+    async fn publish_availability(
+        &self,
+        updates: &[AvailabilityUpdate],
+        cadence: AvailabilityCadence,
+    ) -> Result<Vec<AvailabilityResult>, ConnectorError> {
+        let limit = self.availability_batch_limit(cadence);
+        if updates.len() > limit {
+            return Err(ConnectorError::rejected(format!(
+                "{} availability updates; Walmart takes at most {limit} per {cadence:?} push",
+                updates.len()
+            )));
+        }
+        match cadence {
+            AvailabilityCadence::Urgent => {
+                let mut results = Vec::with_capacity(updates.len());
+                for update in updates {
+                    match invalid_update(update) {
+                        Some(refused) => results.push(refused),
+                        None => results.push(self.put_inventory(update).await?),
+                    }
+                }
+                Ok(results)
+            }
+            AvailabilityCadence::Batch => self.publish_feed(updates).await,
+        }
     }
 }
 
