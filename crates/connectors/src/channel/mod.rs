@@ -2,6 +2,7 @@
 
 pub mod amazon;
 pub mod amazon_mapping;
+pub mod mapped;
 pub mod shopify;
 pub mod shopify_mapping;
 pub mod walmart;
@@ -16,9 +17,6 @@ pub use walmart::{WalmartChannel, WalmartOptions};
 pub use walmart_mapping::walmart_order;
 pub use webstore::WebstoreChannel;
 
-/// Reads a channel order's id and source version from its raw body.
-pub(crate) type ReadEnvelope = fn(&[u8]) -> Result<(String, i64), crate::InputError>;
-
 /// A polled order as an inbox message keyed `<source>:poll:<id>:<version>`,
 /// or `None` when its id or version cannot be read: logged and left out,
 /// since one bad order must not hold up the reconciliation of the rest (its
@@ -27,7 +25,8 @@ pub(crate) fn polled_order(
     channel: &str,
     source: &str,
     raw: Vec<u8>,
-    read_envelope: ReadEnvelope,
+    // Reads the order's id and source version from its raw body.
+    read_envelope: impl Fn(&[u8]) -> Result<(String, i64), crate::InputError>,
 ) -> Option<(crate::InboundEnvelope, Vec<u8>)> {
     match read_envelope(&raw) {
         Ok((id, version)) => Some((

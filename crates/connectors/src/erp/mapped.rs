@@ -40,23 +40,22 @@ use std::str::FromStr;
 use async_trait::async_trait;
 use chrono::Utc;
 use crossdock_model::{Customer, InventoryPosition, Order};
-use jaq_core::load::{Arena, File, Loader};
-use jaq_core::{Compiler, Ctx, Vars, data, unwrap_valr};
-use jaq_json::{Num, Val};
+use jaq_json::Val;
 use reqwest::header::LOCATION;
 use reqwest::{Method, Url};
-use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use crate::auth::{AuthConfig, Authorizer};
 use crate::http::{base_url, endpoint};
+use crate::jq::{
+    Program, check_template, exact_number, field, fill, fill_path, id_text, kind, optional,
+    read_answer, render, text, to_val,
+};
 use crate::{ConnectorError, Erp, ErpDocument, HttpClient};
 
 /// `source` of positions read from this ERP.
 const STOCK_SOURCE: &str = "erp";
-/// The marker object that becomes an exact JSON number in a body.
-const DECIMAL_MARKER: &str = "$decimal";
 
 /// How to talk to one ERP's REST API. Versioned: the version is quoted in
 /// every mapping error so an operator knows which mapping misbehaved.
@@ -630,233 +629,6 @@ impl Read {
     }
 }
 
-fn optional(code: &str) -> Option<&str> {
-    Some(code).filter(|c| !c.trim().is_empty())
-}
-
-type JqFilter = jaq_core::Filter<data::JustLut<Val>>;
-
-/// One compiled jq program.
-struct Program {
-    filter: JqFilter,
-}
-
-impl Program {
-    fn compile(field: &str, code: &str) -> Result<Program, String> {
-        let defs = jaq_core::defs()
-            .chain(jaq_std::defs())
-            .chain(jaq_json::defs());
-        let funs = jaq_core::funs()
-            .chain(jaq_std::funs())
-            .chain(jaq_json::funs());
-        let arena = Arena::default();
-        let at = |s: &str| {
-            let offset = (s.as_ptr() as usize).saturating_sub(code.as_ptr() as usize);
-            if offset <= code.len() {
-                format!("at {offset}")
-            } else {
-                "in the standard library".to_owned()
-            }
-        };
-        let modules = Loader::new(defs)
-            .load(&arena, File { code, path: () })
-            .map_err(|errors| {
-                let mut parts = Vec::new();
-                for (_, error) in errors {
-                    match error {
-                        jaq_core::load::Error::Io(items) => {
-                            parts.extend(items.into_iter().map(|(path, e)| format!("{path}: {e}")))
-                        }
-                        jaq_core::load::Error::Lex(items) => {
-                            parts.extend(items.into_iter().map(|(expect, s)| {
-                                format!("expected {} {}", expect.as_str(), at(s))
-                            }))
-                        }
-                        jaq_core::load::Error::Parse(items) => {
-                            parts.extend(items.into_iter().map(|(expect, s)| {
-                                format!("expected {} {}", expect.as_str(), at(s))
-                            }))
-                        }
-                    }
-                }
-                format!("{field}: jq syntax error: {}", parts.join("; "))
-            })?;
-        let filter = Compiler::default()
-            .with_funs(funs)
-            .compile(modules)
-            .map_err(|errors| {
-                let parts: Vec<String> = errors
-                    .into_iter()
-                    .flat_map(|(_, errors)| errors)
-                    .map(|(name, undefined)| {
-                        format!("undefined {} {name:?} {}", undefined.as_str(), at(name))
-                    })
-                    .collect();
-                format!("{field}: jq compile error: {}", parts.join("; "))
-            })?;
-        Ok(Program { filter })
-    }
-
-    /// Runs the program over `input`; it must yield exactly one value.
-    fn run_one(&self, input: Val) -> Result<Val, String> {
-        let ctx = Ctx::<data::JustLut<Val>>::new(&self.filter.lut, Vars::new([]));
-        let mut out = self.filter.id.run((ctx, input)).map(unwrap_valr);
-        let first = match out.next() {
-            None => return Err("the program yielded no value".to_owned()),
-            Some(Err(e)) => return Err(format!("jq error: {e}")),
-            Some(Ok(v)) => v,
-        };
-        match out.next() {
-            None => Ok(first),
-            Some(Err(e)) => Err(format!("jq error: {e}")),
-            Some(Ok(_)) => Err("the program yielded more than one value".to_owned()),
-        }
-    }
-}
-
-/// A canonical input as a jq value. serde_json writes our model's numbers
-/// as integers and its money as strings, and jaq's reader keeps literals.
-fn to_val(input: &serde_json::Value) -> Val {
-    let text = input.to_string();
-    jaq_json::read::parse_single(text.as_bytes()).unwrap_or_default()
-}
-
-/// An answer as a jq value, numbers kept as written. A 2xx we cannot read
-/// took effect with an unknown result: in doubt, like `http::decode`.
-fn read_answer(url: &Url, body: &[u8]) -> Result<Val, ConnectorError> {
-    let body = if body.iter().all(u8::is_ascii_whitespace) {
-        b"null".as_slice()
-    } else {
-        body
-    };
-    jaq_json::read::parse_single(body).map_err(|e| ConnectorError::Transient {
-        reason: format!("unreadable answer from {url}: {e}"),
-        retry_after: None,
-    })
-}
-
-fn kind(v: &Val) -> &'static str {
-    match v {
-        Val::Null => "null",
-        Val::Bool(_) => "a boolean",
-        Val::Num(_) => "a number",
-        Val::BStr(_) => "a byte string",
-        Val::TStr(_) => "a string",
-        Val::Arr(_) => "an array",
-        Val::Obj(_) => "an object",
-    }
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// An exact number's text; floats only come from arithmetic and are refused.
-fn exact_number(n: &Num) -> Result<String, String> {
-    match n {
-        Num::Float(_) => Err(format!(
-            "floating-point number {n} (jq arithmetic or tonumber on money? \
-             pass amounts as strings or {{\"{DECIMAL_MARKER}\": …}})"
-        )),
-        other => Ok(other.to_string()),
-    }
-}
-
-/// Writes a body value as JSON text, replacing `{"$decimal": "…"}` markers
-/// by exact numbers.
-fn render(v: &Val) -> Result<String, String> {
-    let mut out = String::new();
-    write_json(v, &mut out)?;
-    Ok(out)
-}
-
-fn write_json(v: &Val, out: &mut String) -> Result<(), String> {
-    match v {
-        Val::Null => out.push_str("null"),
-        Val::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Val::Num(n) => out.push_str(&exact_number(n)?),
-        Val::TStr(s) => out.push_str(&serde_json::Value::String(text(s)).to_string()),
-        Val::BStr(_) => return Err("a byte string cannot be sent as JSON".to_owned()),
-        Val::Arr(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_json(item, out)?;
-            }
-            out.push(']');
-        }
-        Val::Obj(map) => {
-            if map.len() == 1
-                && let Some((Val::TStr(key), value)) = map.iter().next()
-                && key.as_ref().as_ref() == DECIMAL_MARKER.as_bytes()
-            {
-                out.push_str(&decimal(value)?);
-                return Ok(());
-            }
-            out.push('{');
-            for (i, (key, value)) in map.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                let Val::TStr(key) = key else {
-                    return Err(format!("object key is {}, not a string", kind(key)));
-                };
-                out.push_str(&serde_json::Value::String(text(key)).to_string());
-                out.push(':');
-                write_json(value, out)?;
-            }
-            out.push('}');
-        }
-    }
-    Ok(())
-}
-
-/// The text of an exact JSON number for a `$decimal` marker's value.
-fn decimal(value: &Val) -> Result<String, String> {
-    let raw = match value {
-        Val::TStr(s) => text(s),
-        Val::Num(n) => exact_number(n)?,
-        other => {
-            return Err(format!(
-                "\"{DECIMAL_MARKER}\" holds {}, not a decimal string",
-                kind(other)
-            ));
-        }
-    };
-    let parsed = Decimal::from_str_exact(raw.trim())
-        .or_else(|_| Decimal::from_scientific(raw.trim()))
-        .map_err(|_| format!("\"{DECIMAL_MARKER}\" holds {raw:?}, not a decimal"))?;
-    // `Decimal`'s text keeps the scale ("12.50") and is a valid JSON number.
-    Ok(parsed.to_string())
-}
-
-/// An id as written: a string, or a number's literal text.
-fn id_text(v: &Val) -> Result<String, String> {
-    let id = match v {
-        Val::TStr(s) => text(s),
-        Val::Num(n) => exact_number(n)?,
-        other => {
-            return Err(format!(
-                "expected an id (string or number), got {}",
-                kind(other)
-            ));
-        }
-    };
-    if id.is_empty() {
-        return Err("the id is empty".to_owned());
-    }
-    Ok(id)
-}
-
-fn field<'v>(obj: &'v Val, key: &str) -> Option<&'v Val> {
-    let Val::Obj(map) = obj else { return None };
-    map.iter()
-        .find(|(k, _)| matches!(k, Val::TStr(s) if s.as_ref().as_ref() == key.as_bytes()))
-        .map(|(_, v)| v)
-}
-
 fn items(v: &Val, what: &str) -> Result<Vec<Val>, String> {
     match v {
         Val::Arr(items) => Ok(items.iter().cloned().collect()),
@@ -918,52 +690,6 @@ fn positions(v: &Val) -> Result<Vec<(String, String, i64)>, String> {
             };
             Ok((string("sku")?, string("location")?, on_hand))
         })
-        .collect()
-}
-
-/// Checks that a template's `{name}` placeholders are all known.
-fn check_template(field: &str, template: &str, known: &[&str]) -> Result<(), String> {
-    let mut rest = template;
-    while let Some(open) = rest.find('{') {
-        let after = &rest[open + 1..];
-        let close = after
-            .find('}')
-            .ok_or_else(|| format!("{field}: unclosed {{ in {template:?}"))?;
-        let name = &after[..close];
-        if !known.contains(&name) {
-            return Err(format!(
-                "{field}: unknown placeholder {{{name}}} (known: {})",
-                if known.is_empty() {
-                    "none".to_owned()
-                } else {
-                    known
-                        .iter()
-                        .map(|k| format!("{{{k}}}"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                }
-            ));
-        }
-        rest = &after[close + 1..];
-    }
-    Ok(())
-}
-
-fn fill(template: &str, placeholders: &[(&str, &str)]) -> String {
-    placeholders
-        .iter()
-        .fold(template.to_owned(), |acc, (name, value)| {
-            acc.replace(&format!("{{{name}}}"), value)
-        })
-}
-
-/// Path segments with placeholders filled; `endpoint` percent-encodes each
-/// segment, so a filled value holding `/` or `?` stays inside its segment.
-fn fill_path(template: &str, placeholders: &[(&str, &str)]) -> Vec<String> {
-    template
-        .split('/')
-        .filter(|s| !s.is_empty())
-        .map(|segment| fill(segment, placeholders))
         .collect()
 }
 
