@@ -14,6 +14,7 @@ pub mod channel;
 pub mod erp;
 mod http;
 mod input;
+mod jq;
 pub mod warehouse;
 
 pub use http::{HttpClient, HttpClientOptions};
