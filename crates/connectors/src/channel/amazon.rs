@@ -50,10 +50,25 @@
 //!   the `packageReferenceId`.
 //! - **Rate limits**: a client-side token bucket per operation with the
 //!   documented default rate and burst, its rate replaced by the
-//!   `x-amzn-RateLimit-Limit` Amazon sends. A call waits for its token when
-//!   that takes at most [`MAX_WAIT`], else comes back `Throttled` unsent. A
-//!   429 is `Throttled` with its `Retry-After`, else one token's time at the
+//!   `x-amzn-RateLimit-Limit` Amazon sends. The token is taken after the
+//!   access token is in hand, and a call that waits for its token waits a
+//!   margin more (a tenth of a token's time, at most 1 s), since Amazon's
+//!   bucket counts arrivals. A call waits for its token when that takes at
+//!   most [`MAX_WAIT`], else comes back `Throttled` unsent. A 429 is
+//!   `Throttled` with its `Retry-After`, else one token's time at the
 //!   operation's rate.
+//! - **Availability** (needs [`AmazonChannel::with_seller_id`]): `Urgent`
+//!   pushes call `patchListingsItem` per SKU (at most [`URGENT_BATCH`]),
+//!   replacing `/attributes/fulfillment_availability` with
+//!   `[{fulfillment_channel_code: "DEFAULT", quantity}]` under product type
+//!   `PRODUCT`; `ACCEPTED` is Accepted, `INVALID` (or a 400) Rejected with
+//!   Amazon's issues. `Batch` pushes send one `JSON_LISTINGS_FEED` (at most
+//!   [`FEED_BATCH`] messages, `messageId` = position + 1): createFeedDocument,
+//!   PUT to its presigned URL, createFeed, getFeed every
+//!   [`FEED_POLL_INTERVAL`] up to [`FEED_MAX_WAIT`] (then `Transient`; the
+//!   quantities are absolute, so a resend is harmless), then the processing
+//!   report, whose ERROR issues reject their `messageId`'s SKU. A `FATAL`
+//!   feed is `Rejected` as a whole.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -74,8 +89,8 @@ use crate::channel::amazon_mapping::{AmazonOrder, amazon_order_bundle};
 use crate::http::{base_url, check, endpoint, retry_after};
 use crate::input::{parse_json, timestamp_ms, under};
 use crate::{
-    Channel, ChannelEvent, ConnectorError, HttpClient, InboundEnvelope, InputError,
-    ShipConfirmation,
+    AvailabilityCadence, AvailabilityOutcome, AvailabilityResult, AvailabilityUpdate, Channel,
+    ChannelEvent, ConnectorError, HttpClient, InboundEnvelope, InputError, ShipConfirmation,
 };
 
 const ACCESS_TOKEN_HEADER: &str = "x-amz-access-token";
@@ -86,8 +101,25 @@ const PAGE_SIZE: &str = "100";
 const MAX_PAGES: usize = 1_000;
 /// Longest a call waits for its rate-limit token before it is refused unsent.
 pub const MAX_WAIT: Duration = Duration::from_secs(10);
+/// Share of one token's time a paced call waits beyond its slot, at most
+/// [`MAX_PACING_MARGIN`].
+const PACING_MARGIN: f64 = 0.1;
+const MAX_PACING_MARGIN: Duration = Duration::from_secs(1);
 /// Used when LWA gives no `expires_in` (its tokens live an hour).
 const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
+/// SKUs one urgent push takes: `patchListingsItem`'s burst, so a push
+/// never waits on its own rate limit.
+const URGENT_BATCH: usize = 5;
+/// Messages one `JSON_LISTINGS_FEED` may carry.
+const FEED_BATCH: usize = 10_000;
+const LISTINGS_FEED: &str = "JSON_LISTINGS_FEED";
+const FEED_CONTENT_TYPE: &str = "application/json; charset=UTF-8";
+/// The product type Amazon takes for offer-only changes (quantity, price)
+/// of a listing whose catalogue product type is not known to us.
+const AVAILABILITY_PRODUCT_TYPE: &str = "PRODUCT";
+/// Default `getFeed` interval and longest wait for a listings feed.
+pub const FEED_POLL_INTERVAL: Duration = Duration::from_secs(15);
+pub const FEED_MAX_WAIT: Duration = Duration::from_secs(600);
 /// When a notification about a Pending order is tried again.
 pub const PENDING_RETRY: Duration = Duration::from_secs(300);
 /// Carrier codes Amazon knows, as it spells them; any other carrier is sent
@@ -144,15 +176,26 @@ pub enum Operation {
     GetOrder,
     GetOrderItems,
     ConfirmShipment,
+    PatchListingsItem,
+    CreateFeedDocument,
+    CreateFeed,
+    GetFeed,
+    GetFeedDocument,
 }
 
 impl Operation {
-    /// Documented default (rate per second, burst) (ordersV0.json).
+    /// Documented default (rate per second, burst) (ordersV0.json,
+    /// listingsItems_2021-08-01.json, feeds_2021-06-30.json).
     fn default_plan(self) -> (f64, f64) {
         match self {
             Operation::GetOrders => (0.0167, 20.0),
             Operation::GetOrder | Operation::GetOrderItems => (0.5, 30.0),
             Operation::ConfirmShipment => (2.0, 10.0),
+            Operation::PatchListingsItem => (5.0, 5.0),
+            Operation::CreateFeedDocument => (0.5, 15.0),
+            Operation::CreateFeed => (0.0083, 15.0),
+            Operation::GetFeed => (2.0, 15.0),
+            Operation::GetFeedDocument => (0.0222, 10.0),
         }
     }
 }
@@ -213,6 +256,17 @@ pub struct AmazonChannel {
     buckets: SyncMutex<HashMap<Operation, Bucket>>,
     /// Token requests sent, for tests and metrics.
     token_requests: SyncMutex<u64>,
+    /// The selling partner id listings are addressed by; availability
+    /// pushes are refused without it.
+    seller_id: Option<String>,
+    feed_polling: FeedPolling,
+}
+
+/// How `JSON_LISTINGS_FEED` processing is waited for.
+#[derive(Debug, Clone, Copy)]
+struct FeedPolling {
+    interval: Duration,
+    max_wait: Duration,
 }
 
 impl fmt::Debug for AmazonChannel {
@@ -461,7 +515,28 @@ impl AmazonChannel {
             token: TokenCache::default(),
             buckets: SyncMutex::new(HashMap::new()),
             token_requests: SyncMutex::new(0),
+            seller_id: None,
+            feed_polling: FeedPolling {
+                interval: FEED_POLL_INTERVAL,
+                max_wait: FEED_MAX_WAIT,
+            },
         })
+    }
+
+    /// The selling partner id (`sellerId` of the Listings API and of a
+    /// listings feed header); required for [`Channel::publish_availability`].
+    pub fn with_seller_id(mut self, seller_id: impl Into<String>) -> Self {
+        let seller_id = seller_id.into();
+        self.seller_id = Some(seller_id.trim().to_owned()).filter(|s| !s.is_empty());
+        self
+    }
+
+    /// How often `getFeed` is asked while a listings feed is processed, and
+    /// how long at most before the push gives up with `Transient`
+    /// (defaults [`FEED_POLL_INTERVAL`], [`FEED_MAX_WAIT`]).
+    pub fn with_feed_polling(mut self, interval: Duration, max_wait: Duration) -> Self {
+        self.feed_polling = FeedPolling { interval, max_wait };
+        self
     }
 
     /// LWA token requests sent so far.
@@ -524,8 +599,8 @@ impl AmazonChannel {
         Ok((value, Some(lifetime)))
     }
 
-    /// Takes a token from the operation's bucket, waiting up to [`MAX_WAIT`].
-    async fn take_token(&self, op: Operation) -> Result<(), ConnectorError> {
+    /// Takes a token from the operation's bucket, waiting up to `max_wait`.
+    async fn take_token(&self, op: Operation, max_wait: Duration) -> Result<(), ConnectorError> {
         let wait = {
             let mut buckets = self.buckets.lock().expect("not poisoned");
             let bucket = buckets.entry(op).or_insert_with(|| Bucket::new(op));
@@ -534,8 +609,15 @@ impl AmazonChannel {
             if bucket.tokens >= 0.0 {
                 return Ok(());
             }
-            let wait = Duration::from_secs_f64(-bucket.tokens / bucket.rate);
-            if wait > MAX_WAIT {
+            // Sent a little after our bucket allows: Amazon counts arrivals,
+            // and network jitter can bring a request in earlier than its
+            // slot relative to the one before.
+            let wait = Duration::from_secs_f64(-bucket.tokens / bucket.rate)
+                + bucket
+                    .interval()
+                    .mul_f64(PACING_MARGIN)
+                    .min(MAX_PACING_MARGIN);
+            if wait > max_wait {
                 bucket.tokens += 1.0;
                 return Err(ConnectorError::Throttled {
                     reason: format!(
@@ -580,10 +662,25 @@ impl AmazonChannel {
         url: &Url,
         body: Option<Vec<u8>>,
     ) -> Result<Option<Vec<u8>>, ConnectorError> {
+        self.call_waiting(op, method, url, body, MAX_WAIT).await
+    }
+
+    /// [`Self::call`], waiting up to `max_wait` for the rate-limit token.
+    async fn call_waiting(
+        &self,
+        op: Operation,
+        method: Method,
+        url: &Url,
+        body: Option<Vec<u8>>,
+        max_wait: Duration,
+    ) -> Result<Option<Vec<u8>>, ConnectorError> {
         let mut retried = false;
         loop {
-            self.take_token(op).await?;
+            // The access token first: Amazon's bucket starts counting when
+            // a request arrives, so time spent on LWA must not be spent
+            // from ours.
             let token = self.access_token().await?;
+            self.take_token(op, max_wait).await?;
             let mut headers = HeaderMap::new();
             headers.insert(HeaderName::from_static(ACCESS_TOKEN_HEADER), token.header());
             headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
@@ -717,6 +814,447 @@ impl AmazonChannel {
             serde_json::from_str(order.payload.get()).map_err(|e| unreadable(url, e))?;
         let bundle = self.bundle(&order.payload, &head).await?;
         Ok(Some((bundle, head)))
+    }
+}
+
+#[derive(Deserialize)]
+struct ListingsSubmission {
+    status: String,
+    #[serde(default)]
+    issues: Vec<ListingsIssue>,
+}
+
+#[derive(Deserialize)]
+struct ListingsIssue {
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    message: String,
+    #[serde(default)]
+    severity: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CreatedFeedDocument {
+    feed_document_id: String,
+    url: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CreatedFeed {
+    feed_id: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct FeedStatus {
+    processing_status: String,
+    #[serde(default)]
+    result_feed_document_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct FeedDocumentLocation {
+    url: String,
+    #[serde(default)]
+    compression_algorithm: Option<String>,
+}
+
+/// The parts of a listings feed processing report
+/// (listings-feed-processing-report-schema-v2.json) the results come from.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ProcessingReport {
+    #[serde(default)]
+    issues: Vec<ReportIssue>,
+    #[serde(default)]
+    summary: Option<ReportSummary>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ReportIssue {
+    #[serde(default)]
+    message_id: Option<u64>,
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    severity: String,
+    #[serde(default)]
+    message: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ReportSummary {
+    #[serde(default)]
+    messages_accepted: Option<u64>,
+}
+
+/// The `patches` that set a listing's merchant-fulfilled quantity.
+fn availability_patches(quantity: i64) -> serde_json::Value {
+    serde_json::json!([{
+        "op": "replace",
+        "path": "/attributes/fulfillment_availability",
+        "value": [{ "fulfillment_channel_code": "DEFAULT", "quantity": quantity }],
+    }])
+}
+
+/// `code: message` of each ERROR issue, joined.
+fn issue_text<'a>(issues: impl Iterator<Item = (&'a str, &'a str)>) -> String {
+    issues
+        .map(|(code, message)| {
+            if code.is_empty() {
+                message.to_owned()
+            } else {
+                format!("{code}: {message}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// A per-SKU refusal found before anything is sent.
+fn precheck(update: &AvailabilityUpdate) -> Option<AvailabilityOutcome> {
+    if update.sku.trim().is_empty() {
+        return Some(AvailabilityOutcome::Rejected {
+            reason: "empty SKU".to_owned(),
+        });
+    }
+    if update.quantity < 0 {
+        return Some(AvailabilityOutcome::Rejected {
+            reason: format!("quantity {} is negative", update.quantity),
+        });
+    }
+    None
+}
+
+impl AmazonChannel {
+    fn seller_id(&self) -> Result<&str, ConnectorError> {
+        self.seller_id.as_deref().ok_or_else(|| {
+            ConnectorError::rejected(format!(
+                "Amazon channel {}: no seller id configured; availability needs it",
+                self.name
+            ))
+        })
+    }
+
+    fn parse<T: serde::de::DeserializeOwned>(url: &Url, body: &[u8]) -> Result<T, ConnectorError> {
+        serde_json::from_slice(body).map_err(|e| unreadable(url, e))
+    }
+
+    /// One `patchListingsItem` per SKU. Amazon answers 200 with `ACCEPTED` or
+    /// `INVALID` and its issues; a 400 or 404 for one SKU is that SKU's
+    /// refusal, not the batch's.
+    async fn patch_availability(
+        &self,
+        seller: &str,
+        updates: &[AvailabilityUpdate],
+    ) -> Result<Vec<AvailabilityResult>, ConnectorError> {
+        let mut results = Vec::with_capacity(updates.len());
+        for update in updates {
+            if let Some(outcome) = precheck(update) {
+                results.push(AvailabilityResult {
+                    sku: update.sku.clone(),
+                    outcome,
+                });
+                continue;
+            }
+            let mut url = endpoint(
+                &self.api,
+                &["listings", "2021-08-01", "items", seller, &update.sku],
+            );
+            url.query_pairs_mut()
+                .append_pair("marketplaceIds", &self.marketplace_id)
+                .append_pair("issueLocale", "en_US");
+            let body = serde_json::json!({
+                "productType": AVAILABILITY_PRODUCT_TYPE,
+                "patches": availability_patches(update.quantity),
+            });
+            let body = serde_json::to_vec(&body)
+                .map_err(|e| ConnectorError::rejected(format!("cannot write request: {e}")))?;
+            let outcome = match self
+                .call(
+                    Operation::PatchListingsItem,
+                    Method::PATCH,
+                    &url,
+                    Some(body),
+                )
+                .await
+            {
+                Ok(Some(answer)) => {
+                    let submission: ListingsSubmission = Self::parse(&url, &answer)?;
+                    if submission.status == "ACCEPTED" || submission.status == "VALID" {
+                        AvailabilityOutcome::Accepted
+                    } else {
+                        let errors = submission
+                            .issues
+                            .iter()
+                            .filter(|i| i.severity != "WARNING" && i.severity != "INFO")
+                            .map(|i| (i.code.as_str(), i.message.as_str()));
+                        let text = issue_text(errors);
+                        AvailabilityOutcome::Rejected {
+                            reason: if text.is_empty() {
+                                format!("Amazon answered {}", submission.status)
+                            } else {
+                                text
+                            },
+                        }
+                    }
+                }
+                Ok(None) => AvailabilityOutcome::Rejected {
+                    reason: format!("Amazon has no listing for SKU {}", update.sku),
+                },
+                Err(ConnectorError::Rejected { reason }) => {
+                    AvailabilityOutcome::Rejected { reason }
+                }
+                Err(e) => return Err(e),
+            };
+            results.push(AvailabilityResult {
+                sku: update.sku.clone(),
+                outcome,
+            });
+        }
+        Ok(results)
+    }
+
+    /// One `JSON_LISTINGS_FEED`: createFeedDocument, upload to its presigned
+    /// URL, createFeed, getFeed until it ends (at most the configured
+    /// wait), then the processing report's issues per `messageId`.
+    async fn feed_availability(
+        &self,
+        seller: &str,
+        updates: &[AvailabilityUpdate],
+    ) -> Result<Vec<AvailabilityResult>, ConnectorError> {
+        let mut outcomes: Vec<Option<AvailabilityOutcome>> = updates.iter().map(precheck).collect();
+        // messageId n (from 1) is the n-th update that passed the precheck.
+        let sent: Vec<usize> = (0..updates.len())
+            .filter(|i| outcomes[*i].is_none())
+            .collect();
+        if !sent.is_empty() {
+            let messages: Vec<serde_json::Value> = sent
+                .iter()
+                .enumerate()
+                .map(|(n, i)| {
+                    serde_json::json!({
+                        "messageId": n + 1,
+                        "sku": updates[*i].sku,
+                        "operationType": "PATCH",
+                        "productType": AVAILABILITY_PRODUCT_TYPE,
+                        "patches": availability_patches(updates[*i].quantity),
+                    })
+                })
+                .collect();
+            let feed = serde_json::json!({
+                "header": { "sellerId": seller, "version": "2.0", "issueLocale": "en_US" },
+                "messages": messages,
+            });
+            let report = self.run_feed(&feed).await?;
+            let mut rejected: HashMap<u64, Vec<(&str, &str)>> = HashMap::new();
+            let mut feed_level = Vec::new();
+            for issue in report.issues.iter().filter(|i| i.severity == "ERROR") {
+                let text = (issue.code.as_str(), issue.message.as_str());
+                match issue.message_id {
+                    Some(id) => rejected.entry(id).or_default().push(text),
+                    None => feed_level.push(text),
+                }
+            }
+            // An error about the feed as a whole refuses every message
+            // unless the summary says some were accepted.
+            let none_accepted = report
+                .summary
+                .as_ref()
+                .and_then(|s| s.messages_accepted)
+                .is_none_or(|n| n == 0);
+            for (n, i) in sent.iter().enumerate() {
+                let id = n as u64 + 1;
+                outcomes[*i] = Some(match rejected.remove(&id) {
+                    Some(issues) => AvailabilityOutcome::Rejected {
+                        reason: issue_text(issues.into_iter()),
+                    },
+                    None if !feed_level.is_empty() && none_accepted => {
+                        AvailabilityOutcome::Rejected {
+                            reason: issue_text(feed_level.iter().copied()),
+                        }
+                    }
+                    None => AvailabilityOutcome::Accepted,
+                });
+            }
+        }
+        Ok(updates
+            .iter()
+            .zip(outcomes)
+            .map(|(u, outcome)| AvailabilityResult {
+                sku: u.sku.clone(),
+                outcome: outcome.unwrap_or(AvailabilityOutcome::Accepted),
+            })
+            .collect())
+    }
+
+    /// Submits a feed document and reads its processing report.
+    async fn run_feed(&self, feed: &serde_json::Value) -> Result<ProcessingReport, ConnectorError> {
+        let content = serde_json::to_vec(feed)
+            .map_err(|e| ConnectorError::rejected(format!("cannot write feed: {e}")))?;
+        let documents = endpoint(&self.api, &["feeds", "2021-06-30", "documents"]);
+        let request = serde_json::to_vec(&serde_json::json!({ "contentType": FEED_CONTENT_TYPE }))
+            .map_err(|e| ConnectorError::rejected(format!("cannot write request: {e}")))?;
+        let answer = self
+            .call(
+                Operation::CreateFeedDocument,
+                Method::POST,
+                &documents,
+                Some(request),
+            )
+            .await?
+            .ok_or_else(|| ConnectorError::rejected(format!("{documents}: HTTP 404")))?;
+        let document: CreatedFeedDocument = Self::parse(&documents, &answer)?;
+        self.upload(&document.url, content).await?;
+
+        let feeds = endpoint(&self.api, &["feeds", "2021-06-30", "feeds"]);
+        let request = serde_json::to_vec(&serde_json::json!({
+            "feedType": LISTINGS_FEED,
+            "marketplaceIds": [self.marketplace_id],
+            "inputFeedDocumentId": document.feed_document_id,
+        }))
+        .map_err(|e| ConnectorError::rejected(format!("cannot write request: {e}")))?;
+        let answer = self
+            .call(Operation::CreateFeed, Method::POST, &feeds, Some(request))
+            .await?
+            .ok_or_else(|| ConnectorError::rejected(format!("{feeds}: HTTP 404")))?;
+        let created: CreatedFeed = Self::parse(&feeds, &answer)?;
+        let feed_id = created.feed_id;
+
+        let status_url = endpoint(&self.api, &["feeds", "2021-06-30", "feeds", &feed_id]);
+        let polling = self.feed_polling;
+        let started = Instant::now();
+        let result_id = loop {
+            let answer = self
+                .get(Operation::GetFeed, &status_url)
+                .await?
+                .ok_or_else(|| {
+                    ConnectorError::rejected(format!("Amazon does not know feed {feed_id}"))
+                })?;
+            let status: FeedStatus = Self::parse(&status_url, &answer)?;
+            match status.processing_status.as_str() {
+                "DONE" => {
+                    break status.result_feed_document_id.ok_or_else(|| {
+                        ConnectorError::transient(format!(
+                            "feed {feed_id} is DONE without a result document"
+                        ))
+                    })?;
+                }
+                "FATAL" => {
+                    let detail = match status.result_feed_document_id {
+                        Some(id) => {
+                            let report = self.read_report(&id).await?;
+                            issue_text(
+                                report
+                                    .issues
+                                    .iter()
+                                    .map(|i| (i.code.as_str(), i.message.as_str())),
+                            )
+                        }
+                        None => String::new(),
+                    };
+                    return Err(ConnectorError::rejected(format!(
+                        "Amazon refused listings feed {feed_id} (FATAL): {detail}"
+                    )));
+                }
+                "CANCELLED" => {
+                    return Err(ConnectorError::transient(format!(
+                        "listings feed {feed_id} was cancelled"
+                    )));
+                }
+                other => {
+                    if started.elapsed() + polling.interval > polling.max_wait {
+                        // The feed may still apply; its quantities are absolute,
+                        // so sending them again later is harmless.
+                        return Err(ConnectorError::Transient {
+                            reason: format!(
+                                "listings feed {feed_id} still {other} after {:?}",
+                                started.elapsed()
+                            ),
+                            retry_after: Some(polling.interval),
+                        });
+                    }
+                    tokio::time::sleep(polling.interval).await;
+                }
+            }
+        };
+        self.read_report(&result_id).await
+    }
+
+    /// PUT to a presigned document URL: not an SP-API call (no token, no
+    /// SP-API rate limit), signed for the declared content type.
+    async fn upload(&self, url: &str, content: Vec<u8>) -> Result<(), ConnectorError> {
+        let target = Url::parse(url)
+            .map_err(|e| ConnectorError::transient(format!("unusable feed document URL: {e}")))?;
+        let (status, _, body) = self
+            .http
+            .exchange_raw(
+                Method::PUT,
+                target,
+                HeaderMap::new(),
+                Some((FEED_CONTENT_TYPE, content)),
+            )
+            .await?;
+        if status.is_success() {
+            return Ok(());
+        }
+        // An expired or refused presigned URL: a new document is needed, so
+        // the whole push is worth trying again.
+        Err(ConnectorError::transient(format!(
+            "feed document upload: HTTP {}: {}",
+            status.as_u16(),
+            String::from_utf8_lossy(&body).trim()
+        )))
+    }
+
+    /// getFeedDocument for a result document, then its content.
+    async fn read_report(&self, document_id: &str) -> Result<ProcessingReport, ConnectorError> {
+        let url = endpoint(
+            &self.api,
+            &["feeds", "2021-06-30", "documents", document_id],
+        );
+        // The feed has been applied: waiting longer for this slow operation's
+        // token beats sending the whole feed again.
+        let answer = self
+            .call_waiting(
+                Operation::GetFeedDocument,
+                Method::GET,
+                &url,
+                None,
+                self.feed_polling.max_wait.max(MAX_WAIT),
+            )
+            .await?
+            .ok_or_else(|| {
+                ConnectorError::rejected(format!(
+                    "Amazon does not know feed document {document_id}"
+                ))
+            })?;
+        let location: FeedDocumentLocation = Self::parse(&url, &answer)?;
+        if let Some(algorithm) = location.compression_algorithm.filter(|a| !a.is_empty()) {
+            return Err(ConnectorError::rejected(format!(
+                "feed processing report {document_id} is {algorithm}-compressed, \
+                 which is not supported"
+            )));
+        }
+        let target = Url::parse(&location.url)
+            .map_err(|e| ConnectorError::transient(format!("unusable report URL: {e}")))?;
+        let (status, _, body) = self
+            .http
+            .exchange_raw(Method::GET, target.clone(), HeaderMap::new(), None)
+            .await?;
+        if !status.is_success() {
+            return Err(ConnectorError::transient(format!(
+                "feed processing report download: HTTP {}",
+                status.as_u16()
+            )));
+        }
+        Self::parse(&target, &body)
     }
 }
 
@@ -962,6 +1500,38 @@ impl Channel for AmazonChannel {
         _package_id: &str,
     ) -> Result<Option<String>, ConnectorError> {
         Ok(None)
+    }
+
+    fn availability_batch_limit(&self, cadence: AvailabilityCadence) -> usize {
+        match cadence {
+            AvailabilityCadence::Urgent => URGENT_BATCH,
+            AvailabilityCadence::Batch => FEED_BATCH,
+        }
+    }
+
+    /// `Urgent`: `patchListingsItem` per SKU; `Batch`: one
+    /// `JSON_LISTINGS_FEED`. Quantities are absolute, so a resend is safe;
+    /// `previous` is not compared (Amazon has no compare-and-set).
+    async fn publish_availability(
+        &self,
+        updates: &[AvailabilityUpdate],
+        cadence: AvailabilityCadence,
+    ) -> Result<Vec<AvailabilityResult>, ConnectorError> {
+        let limit = self.availability_batch_limit(cadence);
+        if updates.len() > limit {
+            return Err(ConnectorError::rejected(format!(
+                "{} availability updates exceed the {cadence:?} limit of {limit}",
+                updates.len()
+            )));
+        }
+        if updates.is_empty() {
+            return Ok(Vec::new());
+        }
+        let seller = self.seller_id()?;
+        match cadence {
+            AvailabilityCadence::Urgent => self.patch_availability(seller, updates).await,
+            AvailabilityCadence::Batch => self.feed_availability(seller, updates).await,
+        }
     }
 }
 
