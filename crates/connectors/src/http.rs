@@ -255,11 +255,20 @@ pub(crate) fn check(
     })
 }
 
-/// `Retry-After` as delay-seconds or as an HTTP date.
+/// `Retry-After` as delay-seconds or as an HTTP date. Fractional seconds
+/// (Shopify sends `2.0`) are rounded up to whole seconds, so a client never
+/// comes back early.
 pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
     if let Ok(secs) = value.parse::<u64>() {
         return Some(Duration::from_secs(secs));
+    }
+    if value.starts_with(|c: char| c.is_ascii_digit())
+        && let Ok(secs) = value.parse::<f64>()
+        && secs.is_finite()
+    {
+        // `as` saturates: an absurd delay stays absurd rather than wrapping.
+        return Some(Duration::from_secs(secs.ceil() as u64));
     }
     let when = chrono::DateTime::parse_from_rfc2822(value).ok()?;
     let secs = (when.timestamp() - chrono::Utc::now().timestamp()).max(0);
@@ -384,6 +393,32 @@ mod tests {
             Some(Duration::ZERO)
         );
         assert_eq!(retry_after(&headers("soon")), None);
+    }
+
+    #[test]
+    fn retry_after_rounds_fractional_seconds_up() {
+        assert_eq!(retry_after(&headers("2.0")), Some(Duration::from_secs(2)));
+        assert_eq!(retry_after(&headers("0.5")), Some(Duration::from_secs(1)));
+        assert_eq!(
+            retry_after(&headers(" 1.25 ")),
+            Some(Duration::from_secs(2))
+        );
+        assert_eq!(retry_after(&headers("0.0")), Some(Duration::ZERO));
+        for bad in ["-1.5", "NaN", "inf", "1e400", "+2.0", "2.0s"] {
+            assert_eq!(retry_after(&headers(bad)), None, "{bad}");
+        }
+        assert_eq!(
+            check(
+                StatusCode::TOO_MANY_REQUESTS,
+                Some(&headers("2.0")),
+                Vec::new()
+            )
+            .unwrap_err(),
+            ConnectorError::Throttled {
+                reason: "HTTP 429: ".into(),
+                retry_after: Duration::from_secs(2)
+            }
+        );
     }
 
     #[test]

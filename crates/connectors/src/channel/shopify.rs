@@ -32,6 +32,8 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use base64::Engine as _;
@@ -39,19 +41,19 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use chrono::{DateTime, SecondsFormat};
 use hmac::{Hmac, Mac};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, LINK};
-use reqwest::{Method, Url};
+use reqwest::{Method, StatusCode, Url};
 use serde::de::{DeserializeOwned, IgnoredAny};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
-use sha2::Sha256;
+use sha2::{Digest, Sha256};
 
 use crate::channel::polled_order;
 use crate::channel::shopify_mapping::shopify_order;
-use crate::http::{base_url, endpoint};
+use crate::http::{base_url, check, endpoint};
 use crate::input::{JsonId, parse_json, timestamp, timestamp_ms, under};
 use crate::{
-    Channel, ChannelEvent, ConnectorError, HttpClient, InboundEnvelope, InputError,
-    ShipConfirmation,
+    AvailabilityCadence, AvailabilityOutcome, AvailabilityResult, AvailabilityUpdate, Channel,
+    ChannelEvent, ConnectorError, HttpClient, InboundEnvelope, InputError, ShipConfirmation,
 };
 
 /// The Admin API version used when none is configured.
@@ -71,6 +73,26 @@ const MAX_PAGES: usize = 1_000;
 const FULFILLABLE: [&str; 2] = ["open", "in_progress"];
 /// Fulfillment statuses that did not (or no longer) fulfil anything.
 const DEAD_FULFILLMENT: [&str; 3] = ["cancelled", "error", "failure"];
+/// `inventorySetQuantities` takes `changeFromQuantity` and `@idempotent`
+/// (both mandatory) from this version on; inventory calls use it (or the
+/// shop's version when newer) whatever version the REST calls pin.
+const INVENTORY_API_VERSION: &str = "2026-04";
+/// SKUs per `inventorySetQuantities` on the schedule (Shopify takes 250).
+const BATCH_LIMIT: usize = 50;
+/// SKUs per call for a hot SKU: small, so one slow SKU does not hold others.
+const URGENT_LIMIT: usize = 5;
+/// Leak rate of the REST bucket on a Standard plan; the header says how
+/// full it is, not how fast it drains, so the slowest plan's rate is assumed.
+const REST_LEAK_PER_SEC: f64 = 2.0;
+/// Calls kept free in the REST bucket for other clients of the same app.
+const REST_MARGIN: f64 = 2.0;
+/// Requested cost of one inventory call, kept free in the GraphQL bucket.
+const GRAPHQL_CALL_COST: f64 = 60.0;
+/// Never sleep longer than this before a call: past it, let Shopify say 429.
+const MAX_PACING_WAIT: Duration = Duration::from_secs(10);
+/// Rounds of `inventorySetQuantities` per push: the mutation is all or
+/// nothing, so each round drops the SKUs Shopify refused and resends the rest.
+const MAX_ROUNDS: usize = 4;
 
 /// How to reach one shop.
 #[derive(Clone)]
@@ -121,8 +143,48 @@ pub struct ShopifyChannel {
     name: String,
     /// `{shop_url}/admin/api/{api_version}`.
     api: Url,
+    /// `{shop_url}/admin/api/{graphql version}/graphql.json`, for inventory.
+    graphql: Url,
     http: HttpClient,
+    /// `X-Shopify-Access-Token`, sent with every Admin API call.
+    token: HeaderValue,
     webhook_secret: Vec<u8>,
+    /// What the last REST answer said of the call bucket, to wait before
+    /// a call that would overflow it instead of earning a 429.
+    rest_budget: Mutex<Option<Budget>>,
+    /// The same for the GraphQL cost bucket.
+    graphql_budget: Mutex<Option<Budget>>,
+    /// SKU → where its `available` quantity is set. Filled on first use;
+    /// a SKU Shopify does not know is looked up again next time.
+    inventory_targets: Mutex<HashMap<String, InventoryTarget>>,
+}
+
+/// A leaky bucket as last reported: `used` of `size` at `at`, draining at
+/// `per_sec`.
+#[derive(Debug, Clone, Copy)]
+struct Budget {
+    used: f64,
+    size: f64,
+    per_sec: f64,
+    at: Instant,
+}
+
+impl Budget {
+    /// How long to wait so that `cost` more fits while keeping `margin` free.
+    fn wait_for(&self, cost: f64, margin: f64) -> Duration {
+        let used = (self.used - self.at.elapsed().as_secs_f64() * self.per_sec).max(0.0);
+        let over = used + cost + margin - self.size;
+        if over <= 0.0 || self.per_sec <= 0.0 {
+            return Duration::ZERO;
+        }
+        Duration::from_secs_f64(over / self.per_sec).min(MAX_PACING_WAIT)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct InventoryTarget {
+    inventory_item_id: String,
+    location_id: String,
 }
 
 impl fmt::Debug for ShopifyChannel {
@@ -345,6 +407,279 @@ fn next_page_info(headers: &HeaderMap) -> Option<String> {
     None
 }
 
+/// `X-Shopify-Shop-Api-Call-Limit: 12/40` as `(12, 40)`.
+fn call_limit(headers: &HeaderMap) -> Option<(f64, f64)> {
+    let text = headers
+        .get("x-shopify-shop-api-call-limit")?
+        .to_str()
+        .ok()?;
+    let (used, size) = text.trim().split_once('/')?;
+    let used: f64 = used.trim().parse().ok()?;
+    let size: f64 = size.trim().parse().ok()?;
+    (size > 0.0).then_some((used, size))
+}
+
+// ---- GraphQL (inventory) ----
+
+const VARIANTS_QUERY: &str = "query InventoryTargets($query: String!, $first: Int!) { \
+    productVariants(first: $first, query: $query) { nodes { sku inventoryItem { id \
+    inventoryLevels(first: 10) { nodes { location { id } \
+    quantities(names: [\"available\"]) { name quantity } } } } } } }";
+
+const SET_MUTATION: &str = "mutation SetAvailable($input: InventorySetQuantitiesInput!, $key: String!) { \
+    inventorySetQuantities(input: $input) @idempotent(key: $key) { \
+    inventoryAdjustmentGroup { createdAt } userErrors { field message code } } }";
+
+#[derive(Debug, Deserialize)]
+struct GraphqlAnswer<T> {
+    #[serde(default = "none")]
+    data: Option<T>,
+    #[serde(default)]
+    errors: Vec<GraphqlError>,
+    #[serde(default)]
+    extensions: Option<GraphqlExtensions>,
+}
+
+fn none<T>() -> Option<T> {
+    None
+}
+
+#[derive(Debug, Deserialize)]
+struct GraphqlError {
+    message: String,
+    #[serde(default)]
+    extensions: Option<GraphqlErrorExtensions>,
+}
+
+#[derive(Debug, Deserialize)]
+struct GraphqlErrorExtensions {
+    #[serde(default)]
+    code: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct GraphqlExtensions {
+    #[serde(default)]
+    cost: Option<QueryCost>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct QueryCost {
+    #[serde(default)]
+    requested_query_cost: Option<f64>,
+    #[serde(default)]
+    throttle_status: Option<ThrottleStatus>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ThrottleStatus {
+    maximum_available: f64,
+    currently_available: f64,
+    restore_rate: f64,
+}
+
+#[derive(Debug, Deserialize)]
+struct Nodes<T> {
+    nodes: Vec<T>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct VariantsData {
+    product_variants: Nodes<VariantNode>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct VariantNode {
+    #[serde(default)]
+    sku: Option<String>,
+    inventory_item: InventoryItemNode,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct InventoryItemNode {
+    id: String,
+    inventory_levels: Nodes<LevelNode>,
+}
+
+#[derive(Debug, Deserialize)]
+struct LevelNode {
+    location: IdNode,
+    #[serde(default)]
+    quantities: Vec<QuantityNode>,
+}
+
+#[derive(Debug, Deserialize)]
+struct IdNode {
+    id: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct QuantityNode {
+    name: String,
+    quantity: i64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SetData {
+    inventory_set_quantities: Option<SetPayload>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SetPayload {
+    #[serde(default)]
+    user_errors: Vec<UserError>,
+}
+
+#[derive(Debug, Deserialize)]
+struct UserError {
+    #[serde(default)]
+    field: Option<Vec<String>>,
+    message: String,
+    #[serde(default)]
+    code: Option<String>,
+}
+
+/// What a lookup found for one SKU: where to set it and what it shows, or
+/// why it cannot be set.
+type Found = Result<(InventoryTarget, Option<i64>), String>;
+
+/// A Shopify search term matching exactly `sku`.
+fn sku_term(sku: &str) -> String {
+    let escaped = sku.replace('\\', "\\\\").replace('"', "\\\"");
+    format!("sku:\"{escaped}\"")
+}
+
+/// The `@idempotent` key of one round: the update's own key when it goes
+/// alone, else a digest of the keys of the SKUs in the call, so a resend of
+/// the same batch carries the same key and a different batch never does.
+fn round_key(keys: &[&str]) -> String {
+    if let [only] = keys
+        && !only.is_empty()
+        && only.len() <= 255
+    {
+        return (*only).to_owned();
+    }
+    let mut digest = Sha256::new();
+    for key in keys {
+        digest.update(key.as_bytes());
+        digest.update(b"\n");
+    }
+    let hex: String = digest
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("crossdock-batch-{hex}")
+}
+
+impl ShopifyChannel {
+    /// One GraphQL call; top-level errors are call failures (`THROTTLED`
+    /// is [`ConnectorError::Throttled`], with the wait the cost bucket implies).
+    async fn graphql<T: DeserializeOwned>(
+        &self,
+        query: &str,
+        variables: serde_json::Value,
+    ) -> Result<T, ConnectorError> {
+        let url = self.graphql.clone();
+        let request = serde_json::json!({ "query": query, "variables": variables });
+        let (_, body) = self.send(Method::POST, &url, Some(&request)).await?;
+        let answer: GraphqlAnswer<T> =
+            serde_json::from_slice(&body).map_err(|e| unreadable(&url, e))?;
+        let cost = answer.extensions.and_then(|e| e.cost);
+        let requested = cost.as_ref().and_then(|c| c.requested_query_cost);
+        let status = cost.and_then(|c| c.throttle_status);
+        if let Some(t) = &status {
+            *self
+                .graphql_budget
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()) = Some(Budget {
+                used: t.maximum_available - t.currently_available,
+                size: t.maximum_available,
+                per_sec: t.restore_rate,
+                at: Instant::now(),
+            });
+        }
+        if !answer.errors.is_empty() {
+            let throttled = answer.errors.iter().any(|e| {
+                e.extensions.as_ref().and_then(|x| x.code.as_deref()) == Some("THROTTLED")
+            });
+            let messages: Vec<&str> = answer.errors.iter().map(|e| e.message.as_str()).collect();
+            let reason = format!("Shopify GraphQL: {}", messages.join("; "));
+            if throttled {
+                let wait = match (&status, requested) {
+                    (Some(t), Some(r)) if t.restore_rate > 0.0 => ((r - t.currently_available)
+                        / t.restore_rate)
+                        .ceil()
+                        .max(1.0),
+                    _ => 1.0,
+                };
+                return Err(ConnectorError::Throttled {
+                    reason,
+                    retry_after: Duration::from_secs_f64(wait),
+                });
+            }
+            return Err(ConnectorError::rejected(reason));
+        }
+        answer
+            .data
+            .ok_or_else(|| unreadable(&url, "no data and no errors"))
+    }
+
+    /// Where each SKU's `available` is set, and what it shows now. A SKU
+    /// must be on exactly one variant stocked at exactly one location: the
+    /// hub publishes one number per SKU and cannot split it.
+    async fn lookup(&self, skus: &[&str]) -> Result<HashMap<String, Found>, ConnectorError> {
+        let mut out = HashMap::new();
+        for chunk in skus.chunks(BATCH_LIMIT) {
+            let query: Vec<String> = chunk.iter().map(|s| sku_term(s)).collect();
+            let data: VariantsData = self
+                .graphql(
+                    VARIANTS_QUERY,
+                    serde_json::json!({ "query": query.join(" OR "), "first": 250 }),
+                )
+                .await?;
+            for sku in chunk {
+                let variants: Vec<&VariantNode> = data
+                    .product_variants
+                    .nodes
+                    .iter()
+                    .filter(|v| v.sku.as_deref().map(str::trim) == Some(*sku))
+                    .collect();
+                let found = match variants.as_slice() {
+                    [] => Err("no variant with this SKU on Shopify".to_owned()),
+                    [v] => match v.inventory_item.inventory_levels.nodes.as_slice() {
+                        [level] => Ok((
+                            InventoryTarget {
+                                inventory_item_id: v.inventory_item.id.clone(),
+                                location_id: level.location.id.clone(),
+                            },
+                            level
+                                .quantities
+                                .iter()
+                                .find(|q| q.name == "available")
+                                .map(|q| q.quantity),
+                        )),
+                        levels => Err(format!(
+                            "stocked at {} locations on Shopify; one is needed",
+                            levels.len()
+                        )),
+                    },
+                    many => Err(format!("{} variants carry this SKU on Shopify", many.len())),
+                };
+                out.insert((*sku).to_owned(), found);
+            }
+        }
+        Ok(out)
+    }
+}
+
 fn unreadable(url: &Url, e: impl fmt::Display) -> ConnectorError {
     // A 2xx we cannot read: in doubt, as HttpClient treats it.
     ConnectorError::transient(format!("unreadable answer from {url}: {e}"))
@@ -370,13 +705,113 @@ impl ShopifyChannel {
         let token = HeaderValue::from_str(&access_token).map_err(|_| {
             ConnectorError::rejected("Shopify access token is not a valid header value")
         })?;
-        let api = endpoint(&base_url(&shop_url)?, &["admin", "api", &api_version]);
+        let base = base_url(&shop_url)?;
+        let api = endpoint(&base, &["admin", "api", &api_version]);
+        // Versions are `YYYY-MM`, so text order is time order.
+        let graphql_version = if api_version.as_str() > INVENTORY_API_VERSION {
+            api_version.as_str()
+        } else {
+            INVENTORY_API_VERSION
+        };
+        let graphql = endpoint(&base, &["admin", "api", graphql_version, "graphql.json"]);
+        let mut token = token;
+        token.set_sensitive(true);
         Ok(ShopifyChannel {
             name,
             api,
-            http: http.with_header(HeaderName::from_static(ACCESS_TOKEN_HEADER), token),
+            graphql,
+            http,
+            token,
             webhook_secret: webhook_secret.into_bytes(),
+            rest_budget: Mutex::new(None),
+            graphql_budget: Mutex::new(None),
+            inventory_targets: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// One Admin API call: waits if the bucket is nearly full, sends the
+    /// token and records what the answer says of the bucket. Every answer
+    /// comes back; the caller decides what a status means (`check` reads
+    /// Shopify's fractional `Retry-After`, `2.0`, as whole seconds up).
+    async fn call<B: Serialize + ?Sized>(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<&B>,
+    ) -> Result<(StatusCode, HeaderMap, Vec<u8>), ConnectorError> {
+        let graphql = url == self.graphql;
+        let wait = {
+            let budget = if graphql {
+                &self.graphql_budget
+            } else {
+                &self.rest_budget
+            };
+            let budget = budget.lock().unwrap_or_else(|p| p.into_inner());
+            match *budget {
+                Some(b) if graphql => b.wait_for(GRAPHQL_CALL_COST, 0.0),
+                Some(b) => b.wait_for(1.0, REST_MARGIN),
+                None => Duration::ZERO,
+            }
+        };
+        if !wait.is_zero() {
+            tracing::debug!(channel = %self.name, ?wait, "pacing Shopify calls to the call budget");
+            tokio::time::sleep(wait).await;
+        }
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            HeaderName::from_static(ACCESS_TOKEN_HEADER),
+            self.token.clone(),
+        );
+        let body = match body {
+            Some(b) => Some((
+                "application/json",
+                serde_json::to_vec(b).map_err(|e| {
+                    ConnectorError::rejected(format!("cannot encode a Shopify request: {e}"))
+                })?,
+            )),
+            None => None,
+        };
+        let (status, headers, answer) = self.http.exchange_raw(method, url, headers, body).await?;
+        if let Some(used) = call_limit(&headers) {
+            *self.rest_budget.lock().unwrap_or_else(|p| p.into_inner()) = Some(Budget {
+                used: used.0,
+                size: used.1,
+                per_sec: REST_LEAK_PER_SEC,
+                at: Instant::now(),
+            });
+        }
+        Ok((status, headers, answer))
+    }
+
+    /// `GET url`: the body of a 2xx, `None` for a 404, else the usual error.
+    async fn get_opt(&self, url: &Url) -> Result<Option<(HeaderMap, Vec<u8>)>, ConnectorError> {
+        let (status, headers, body) = self.call(Method::GET, url.clone(), None::<&()>).await?;
+        if status == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        check(status, Some(&headers), body).map(|body| Some((headers, body)))
+    }
+
+    async fn get_json_opt<T: DeserializeOwned>(
+        &self,
+        url: &Url,
+    ) -> Result<Option<T>, ConnectorError> {
+        match self.get_opt(url).await? {
+            Some((_, body)) => serde_json::from_slice(&body)
+                .map(Some)
+                .map_err(|e| unreadable(url, e)),
+            None => Ok(None),
+        }
+    }
+
+    async fn send<B: Serialize + ?Sized>(
+        &self,
+        method: Method,
+        url: &Url,
+        body: Option<&B>,
+    ) -> Result<(HeaderMap, Vec<u8>), ConnectorError> {
+        let (status, headers, answer) = self.call(method, url.clone(), body).await?;
+        check(status, Some(&headers), answer).map(|answer| (headers, answer))
     }
 
     fn url(&self, segments: &[&str]) -> Url {
@@ -402,7 +837,7 @@ impl ShopifyChannel {
         external_order_id: &str,
     ) -> Result<Option<Vec<u8>>, ConnectorError> {
         let url = self.url(&["orders", &format!("{external_order_id}.json")]);
-        let answer: Option<OrderResponse> = self.http.get_json_opt(&url, &[]).await?;
+        let answer: Option<OrderResponse> = self.get_json_opt(&url).await?;
         Ok(answer.map(|a| a.order.get().as_bytes().to_vec()))
     }
 
@@ -412,7 +847,7 @@ impl ShopifyChannel {
         external_order_id: &str,
     ) -> Result<Option<Vec<FulfillmentWire>>, ConnectorError> {
         let url = self.url(&["orders", external_order_id, "fulfillments.json"]);
-        let answer: Option<FulfillmentsWire> = self.http.get_json_opt(&url, &[]).await?;
+        let answer: Option<FulfillmentsWire> = self.get_json_opt(&url).await?;
         Ok(answer.map(|a| {
             a.fulfillments
                 .into_iter()
@@ -432,7 +867,9 @@ impl ShopifyChannel {
         tracking: &TrackingInfo<'_>,
     ) -> Result<Vec<String>, ConnectorError> {
         let url = self.url(&["orders", external_order_id, "fulfillment_orders.json"]);
-        let orders: FulfillmentOrdersWire = self.http.get_json(&url, &[]).await?;
+        let (_, body) = self.send(Method::GET, &url, None::<&()>).await?;
+        let orders: FulfillmentOrdersWire =
+            serde_json::from_slice(&body).map_err(|e| unreadable(&url, e))?;
         // (location, [(fulfillment order id, [(fulfillment order line id, quantity)])])
         type Plan = Vec<(String, Vec<(String, Vec<(String, u32)>)>)>;
         let mut plan: Plan = Vec::new();
@@ -529,10 +966,7 @@ impl ShopifyChannel {
                     notify_customer: false,
                 },
             };
-            let answer = self
-                .http
-                .send(Method::POST, url.clone(), Some(&body))
-                .await?;
+            let (_, answer) = self.send(Method::POST, &url, Some(&body)).await?;
             let created: CreatedFulfillmentWire =
                 serde_json::from_slice(&answer).map_err(|e| unreadable(&url, e))?;
             ids.push(created.fulfillment.id.0);
@@ -617,10 +1051,7 @@ impl Channel for ShopifyChannel {
         ]);
         let mut out = Vec::new();
         for _ in 0..MAX_PAGES {
-            let (headers, body) = self
-                .http
-                .send_with_headers(Method::GET, url.clone(), None::<&()>)
-                .await?;
+            let (headers, body) = self.send(Method::GET, &url, None::<&()>).await?;
             let page: OrdersPage =
                 serde_json::from_slice(&body).map_err(|e| unreadable(&url, e))?;
             out.extend(page.orders.iter().filter_map(|order| {
@@ -711,6 +1142,191 @@ impl Channel for ShopifyChannel {
             .map(|f| f.id.0)
             .collect();
         Ok((!ids.is_empty()).then(|| ids.join(",")))
+    }
+
+    fn availability_batch_limit(&self, cadence: AvailabilityCadence) -> usize {
+        match cadence {
+            AvailabilityCadence::Batch => BATCH_LIMIT,
+            AvailabilityCadence::Urgent => URGENT_LIMIT,
+        }
+    }
+
+    /// `inventorySetQuantities` of `available` with `previous` as
+    /// `changeFromQuantity` (compare-and-set) under an `@idempotent` key.
+    /// Shopify applies a call all or nothing, so SKUs it refuses are
+    /// reported and the rest resent in another round with their own key.
+    async fn publish_availability(
+        &self,
+        updates: &[AvailabilityUpdate],
+        _cadence: AvailabilityCadence,
+    ) -> Result<Vec<AvailabilityResult>, ConnectorError> {
+        let mut outcomes: Vec<Option<AvailabilityOutcome>> = vec![None; updates.len()];
+        let mut targets: Vec<Option<InventoryTarget>> = vec![None; updates.len()];
+        let mut missing: Vec<&str> = Vec::new();
+        {
+            let cache = self
+                .inventory_targets
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            for (i, u) in updates.iter().enumerate() {
+                if u.quantity < 0 {
+                    outcomes[i] = Some(AvailabilityOutcome::Rejected {
+                        reason: format!("negative quantity {}", u.quantity),
+                    });
+                } else if let Some(t) = cache.get(&u.sku) {
+                    targets[i] = Some(t.clone());
+                } else if !missing.contains(&u.sku.as_str()) {
+                    missing.push(&u.sku);
+                }
+            }
+        }
+        if !missing.is_empty() {
+            let found = self.lookup(&missing).await?;
+            let mut cache = self
+                .inventory_targets
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            for (i, u) in updates.iter().enumerate() {
+                match found.get(&u.sku) {
+                    Some(Ok((t, _))) => {
+                        cache.insert(u.sku.clone(), t.clone());
+                        targets[i] = Some(t.clone());
+                    }
+                    Some(Err(reason)) if outcomes[i].is_none() => {
+                        outcomes[i] = Some(AvailabilityOutcome::Rejected {
+                            reason: reason.clone(),
+                        });
+                    }
+                    _ => {}
+                }
+            }
+        }
+        for _ in 0..MAX_ROUNDS {
+            let pending: Vec<usize> = (0..updates.len())
+                .filter(|i| outcomes[*i].is_none() && targets[*i].is_some())
+                .collect();
+            if pending.is_empty() {
+                break;
+            }
+            let keys: Vec<&str> = pending
+                .iter()
+                .map(|i| updates[*i].idempotency_key.as_str())
+                .collect();
+            let quantities: Vec<serde_json::Value> = pending
+                .iter()
+                .filter_map(|i| {
+                    let t = targets[*i].as_ref()?;
+                    Some(serde_json::json!({
+                        "inventoryItemId": t.inventory_item_id,
+                        "locationId": t.location_id,
+                        "quantity": updates[*i].quantity,
+                        "changeFromQuantity": updates[*i].previous,
+                    }))
+                })
+                .collect();
+            let input = serde_json::json!({
+                "name": "available",
+                "reason": "correction",
+                "quantities": quantities,
+            });
+            let data: SetData = self
+                .graphql(
+                    SET_MUTATION,
+                    serde_json::json!({ "input": input, "key": round_key(&keys) }),
+                )
+                .await?;
+            let payload = data.inventory_set_quantities.ok_or_else(|| {
+                ConnectorError::transient("Shopify answered inventorySetQuantities with null")
+            })?;
+            if payload.user_errors.is_empty() {
+                for i in pending {
+                    outcomes[i] = Some(AvailabilityOutcome::Accepted);
+                }
+                break;
+            }
+            let mut progressed = false;
+            for e in &payload.user_errors {
+                let code = e.code.as_deref().unwrap_or("");
+                let at = e.field.as_deref().and_then(|f| match f {
+                    [input, quantities, n, ..]
+                        if input == "input" && quantities == "quantities" =>
+                    {
+                        n.parse::<usize>()
+                            .ok()
+                            .and_then(|n| pending.get(n).copied())
+                    }
+                    _ => None,
+                });
+                let Some(i) = at else { continue };
+                if outcomes[i].is_some() {
+                    continue;
+                }
+                progressed = true;
+                outcomes[i] = Some(if code.ends_with("_STALE") {
+                    AvailabilityOutcome::Stale { current: None }
+                } else {
+                    if matches!(
+                        code,
+                        "INVALID_INVENTORY_ITEM"
+                            | "INVALID_LOCATION"
+                            | "ITEM_NOT_STOCKED_AT_LOCATION"
+                    ) {
+                        // The listing moved: look it up afresh next time.
+                        self.inventory_targets
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .remove(&updates[i].sku);
+                    }
+                    AvailabilityOutcome::Rejected {
+                        reason: format!("{code}: {}", e.message),
+                    }
+                });
+            }
+            if !progressed {
+                // An error about the whole call (reason, name): nothing of
+                // it can pass, and another round would say the same.
+                let reason: Vec<String> = payload
+                    .user_errors
+                    .iter()
+                    .map(|e| format!("{}: {}", e.code.as_deref().unwrap_or("ERROR"), e.message))
+                    .collect();
+                for i in pending {
+                    outcomes[i] = Some(AvailabilityOutcome::Rejected {
+                        reason: reason.join("; "),
+                    });
+                }
+                break;
+            }
+        }
+        // What Shopify holds for the stale SKUs, so the hub can recompute;
+        // best effort: the refusal stands without it.
+        let stale: Vec<&str> = updates
+            .iter()
+            .zip(&outcomes)
+            .filter(|(_, o)| matches!(o, Some(AvailabilityOutcome::Stale { .. })))
+            .map(|(u, _)| u.sku.as_str())
+            .collect();
+        if !stale.is_empty()
+            && let Ok(found) = self.lookup(&stale).await
+        {
+            for (u, o) in updates.iter().zip(outcomes.iter_mut()) {
+                if let (Some(AvailabilityOutcome::Stale { current }), Some(Ok((_, now)))) =
+                    (o.as_mut(), found.get(&u.sku))
+                {
+                    *current = *now;
+                }
+            }
+        }
+        Ok(updates
+            .iter()
+            .zip(outcomes)
+            .map(|(u, o)| AvailabilityResult {
+                sku: u.sku.clone(),
+                outcome: o.unwrap_or_else(|| AvailabilityOutcome::Rejected {
+                    reason: format!("not applied after {MAX_ROUNDS} rounds of refusals"),
+                }),
+            })
+            .collect())
     }
 }
 
