@@ -7,6 +7,10 @@
 //!   <getOrderItems response or OrderItemsList>}`. A Pending or Canceled
 //!   order is reported and not translated (exit status 1).
 //! - `walmart-order`: a Walmart purchase order or `{"order": {...}}`.
+//! - `<channel-name>` with `--config FILE`: a webhook body of that channel
+//!   of the hub configuration, which must be `kind = "mapped"`; mapped by
+//!   its `[channels.mapping]` (no network, no secrets needed). A
+//!   cancellation is reported and not translated (exit status 1).
 
 use std::path::Path;
 
@@ -58,9 +62,89 @@ pub fn translate(from: Source, body: &[u8]) -> anyhow::Result<Order> {
     }
 }
 
-pub fn run(from: Source, file: &Path) -> anyhow::Result<()> {
+/// What `--from` names: a built-in payload kind or a configured channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum From {
+    Builtin(Source),
+    Channel(String),
+}
+
+impl std::str::FromStr for From {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match Source::from_str(s, false) {
+            Ok(source) => Ok(From::Builtin(source)),
+            Err(_) if !s.trim().is_empty() => Ok(From::Channel(s.to_owned())),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// Maps `body` as channel `name` of `config` (a `kind = "mapped"` channel).
+pub fn translate_mapped(
+    config: &crate::config::Config,
+    name: &str,
+    body: &[u8],
+) -> anyhow::Result<Order> {
+    use crossdock_connectors::ChannelEvent;
+    use crossdock_connectors::channel::mapped::map_payload;
+    let channel = config
+        .channels
+        .iter()
+        .find(|c| c.name == name)
+        .with_context(|| {
+            let known: Vec<&str> = config.channels.iter().map(|c| c.name.as_str()).collect();
+            format!(
+                "no channel {name:?} in the configuration (channels: {}; built-in kinds: \
+                 shopify-order, amazon-order, walmart-order)",
+                known.join(", ")
+            )
+        })?;
+    if channel.kind != crate::config::ChannelKind::Mapped {
+        anyhow::bail!(
+            "channel {name:?} is kind {:?}, not \"mapped\": translate its payloads with \
+             --from shopify-order, amazon-order or walmart-order",
+            channel.kind
+        );
+    }
+    let mapping = channel
+        .channel_mapping()
+        .map_err(|e| anyhow::anyhow!("channel {name}: mapping: {e}"))?;
+    match map_payload(name, &mapping, body)? {
+        ChannelEvent::Order(order) => Ok(*order),
+        ChannelEvent::Cancelled {
+            external_order_id,
+            source_version,
+            reason,
+        } => anyhow::bail!(
+            "order {external_order_id} (version {source_version}) is a cancellation \
+             ({reason}): nothing to translate"
+        ),
+        ChannelEvent::NotYet {
+            external_order_id,
+            reason,
+        } => anyhow::bail!("order {external_order_id} is not to be taken yet: {reason}"),
+    }
+}
+
+pub fn run(from: From, config: Option<&Path>, file: &Path) -> anyhow::Result<()> {
     let body = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
-    let order = translate(from, &body).with_context(|| format!("{}", file.display()))?;
+    let order = match from {
+        From::Builtin(source) => translate(source, &body),
+        From::Channel(name) => {
+            let config = config.with_context(|| {
+                format!(
+                    "--from {name}: not a built-in kind (shopify-order, amazon-order, \
+                     walmart-order); give --config FILE, the hub configuration defining \
+                     channel {name:?}"
+                )
+            })?;
+            let config = crate::config::Config::load(config)?;
+            translate_mapped(&config, &name, &body)
+        }
+    }
+    .with_context(|| format!("{}", file.display()))?;
     println!("{}", serde_json::to_string_pretty(&order)?);
     Ok(())
 }

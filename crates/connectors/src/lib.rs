@@ -128,6 +128,13 @@ pub enum ChannelEvent {
         source_version: i64,
         reason: String,
     },
+    /// The order exists but may not be taken yet (an Amazon order still
+    /// Pending: no prices, no address). Nothing is done; the channel tells
+    /// again when it changes (and the reconciliation poll takes it then).
+    NotYet {
+        external_order_id: String,
+        reason: String,
+    },
 }
 
 /// A shipment confirmation to send to a channel.

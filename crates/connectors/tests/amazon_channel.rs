@@ -23,7 +23,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{TimeZone, Utc};
-use crossdock_connectors::channel::amazon::{Operation, PENDING_RETRY, package_reference_id};
+use crossdock_connectors::channel::amazon::{Operation, package_reference_id};
 use crossdock_connectors::channel::{AmazonChannel, AmazonOptions};
 use crossdock_connectors::{
     Channel, ChannelEvent, ConnectorError, HttpClient, HttpClientOptions, ShipConfirmation,
@@ -692,16 +692,22 @@ async fn a_notification_triggers_a_refetch() {
     }
     assert!(ch.read_webhook(&HeaderMap::new(), b"{}").is_err());
 
-    // A Pending order is tried again later rather than mapped.
+    // A Pending order is read and not taken: nothing to work, nothing to
+    // wait for (Amazon notifies again once it is Unshipped).
     let pending = serde_json::to_vec(&{
         let mut n = note.clone();
         n["Payload"]["OrderChangeNotification"]["AmazonOrderId"] = json!("111-0000002-0000002");
         n
     })
     .unwrap();
-    match ch.refetch(&pending).await.unwrap_err() {
-        ConnectorError::Transient { retry_after, .. } => {
-            assert_eq!(retry_after, Some(PENDING_RETRY))
+    let bundle = ch.refetch(&pending).await.unwrap().expect("read again");
+    match ch.map_message(&bundle).unwrap() {
+        ChannelEvent::NotYet {
+            external_order_id,
+            reason,
+        } => {
+            assert_eq!(external_order_id, "111-0000002-0000002");
+            assert!(reason.contains("Unshipped"), "{reason}");
         }
         other => panic!("{other:?}"),
     }

@@ -329,7 +329,14 @@ async fn channel_message(cx: &StepCx<'_>) -> StepResult {
     let conn = cx.channel(channel_name)?;
     // Where the webhook is only a trigger, the order's current state comes
     // from the channel's API (a retry may carry a payload hours old).
-    let refetched = conn.connector.refetch(&msg.body).await?;
+    // A reconciliation poll already read the order's current state from the
+    // channel; only a webhook delivery is a trigger to read it again.
+    let polled = msg.message_key.starts_with("poll:");
+    let refetched = if polled {
+        None
+    } else {
+        conn.connector.refetch(&msg.body).await?
+    };
     let body = refetched.as_deref().unwrap_or(&msg.body);
     let event = match conn.connector.map_message(body) {
         Ok(e) => e,
@@ -351,6 +358,20 @@ async fn channel_message(cx: &StepCx<'_>) -> StepResult {
     };
     let mut changes = Changes::default();
     match event {
+        ChannelEvent::NotYet {
+            external_order_id,
+            reason,
+        } => {
+            changes.inbox.push((
+                inbox_id,
+                InboxStatus::Processed,
+                Some(format!("not taken yet: {reason}")),
+            ));
+            changes.events.push(cx.event(
+                "not_taken_yet",
+                json!({ "inbox_id": inbox_id, "external_order_id": external_order_id, "reason": reason }),
+            ));
+        }
         ChannelEvent::Order(order) => {
             let mut order = *order;
             let current = store.order(&order.id).await?;

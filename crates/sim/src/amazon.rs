@@ -1111,6 +1111,10 @@ impl AmazonSim {
             json!(c.requests_by_operation),
         );
         out.insert("quantities".into(), json!(state.quantities));
+        out.insert(
+            "generated_order_ids".into(),
+            json!(state.orders.keys().collect::<Vec<_>>()),
+        );
         drop(state);
         self.deliveries.write_stats(&mut out);
         out.insert(

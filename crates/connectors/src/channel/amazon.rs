@@ -32,14 +32,11 @@
 //!   `OrderChangeTrigger.TimeOfOrderChange` (else `EventTime`) in ms. They
 //!   carry no signature Amazon could be checked against (SQS is pulled, not
 //!   pushed): the route must be protected by the hub. [`Channel::refetch`]
-//!   reads the order (`getOrder` + `getOrderItems`) into the same bundle;
-//!   while the order is Pending it answers `Transient` with a retry after
-//!   [`PENDING_RETRY`], so the engine tries the message again instead of
-//!   raising a mapping exception for every new order (new orders start
-//!   Pending, and Amazon notifies again when they turn Unshipped).
+//!   reads the order (`getOrder` + `getOrderItems`) into the same bundle.
 //! - **`map_message`**: a Ready order is `ChannelEvent::Order`, a Canceled one
-//!   `ChannelEvent::Cancelled`; a Pending one is refused (`OrderStatus`), to
-//!   be taken again once Unshipped (by a later notification or the poll).
+//!   `ChannelEvent::Cancelled`; a Pending one is `ChannelEvent::NotYet`:
+//!   nothing is taken and nothing waits (new orders start Pending, and
+//!   Amazon notifies again when they turn Unshipped; the poll takes them too).
 //! - **Shipment confirmation**: `confirmShipment`, one call per package, with
 //!   `packageReferenceId` derived from our package id (the model allows
 //!   positive numbers only, see [`package_reference_id`]). Amazon treats a
@@ -87,7 +84,7 @@ use tokio::time::Instant;
 use crate::auth::{AccessToken, TokenCache};
 use crate::channel::amazon_mapping::{AmazonOrder, amazon_order_bundle};
 use crate::http::{base_url, check, endpoint, retry_after};
-use crate::input::{parse_json, timestamp_ms, under};
+use crate::input::{parse_json, timestamp_ms};
 use crate::{
     AvailabilityCadence, AvailabilityOutcome, AvailabilityResult, AvailabilityUpdate, Channel,
     ChannelEvent, ConnectorError, HttpClient, InboundEnvelope, InputError, ShipConfirmation,
@@ -120,8 +117,6 @@ const AVAILABILITY_PRODUCT_TYPE: &str = "PRODUCT";
 /// Default `getFeed` interval and longest wait for a listings feed.
 pub const FEED_POLL_INTERVAL: Duration = Duration::from_secs(15);
 pub const FEED_MAX_WAIT: Duration = Duration::from_secs(600);
-/// When a notification about a Pending order is tried again.
-pub const PENDING_RETRY: Duration = Duration::from_secs(300);
 /// Carrier codes Amazon knows, as it spells them; any other carrier is sent
 /// as `Other` with its name.
 const CARRIER_CODES: [&str; 12] = [
@@ -1288,13 +1283,17 @@ impl Channel for AmazonChannel {
                 source_version,
                 reason: "canceled on Amazon".to_owned(),
             }),
-            AmazonOrder::Pending { status, .. } => Err(under("order")(InputError::new(
-                "OrderStatus",
-                format!(
+            AmazonOrder::Pending {
+                external_id,
+                status,
+                ..
+            } => Ok(ChannelEvent::NotYet {
+                external_order_id: external_id,
+                reason: format!(
                     "{status}: Amazon withholds prices and address until payment is \
                      authorized; the order is taken once Unshipped"
                 ),
-            ))),
+            }),
         }
     }
 
@@ -1303,21 +1302,12 @@ impl Channel for AmazonChannel {
         let (_, order_id, _) = read_notification(delivered)
             .map_err(|e| ConnectorError::rejected(format!("stored Amazon notification: {e}")))?;
         let url = endpoint(&self.api, &["orders", "v0", "orders", &order_id]);
-        let Some((bundle, head)) = self.fetch_order_and_head(&url).await? else {
+        // A Pending order comes back as it is and maps to `NotYet`.
+        let Some((bundle, _)) = self.fetch_order_and_head(&url).await? else {
             return Err(ConnectorError::rejected(format!(
                 "Amazon does not know order {order_id}"
             )));
         };
-        if is_pending(&head.order_status) {
-            // Nothing to take yet: tried again later, when it may be Unshipped.
-            return Err(ConnectorError::Transient {
-                reason: format!(
-                    "Amazon order {order_id} is {}: taken once Unshipped",
-                    head.order_status
-                ),
-                retry_after: Some(PENDING_RETRY),
-            });
-        }
         Ok(Some(bundle))
     }
 
