@@ -89,7 +89,11 @@ const REST_MARGIN: f64 = 2.0;
 /// Requested cost of one inventory call, kept free in the GraphQL bucket.
 const GRAPHQL_CALL_COST: f64 = 60.0;
 /// Never sleep longer than this before a call: past it, let Shopify say 429.
-const MAX_PACING_WAIT: Duration = Duration::from_secs(10);
+/// Long enough for a full Standard bucket to drain, so a burst of work
+/// queues here instead of earning 429s.
+const MAX_PACING_WAIT: Duration = Duration::from_secs(30);
+/// The REST bucket of a Standard plan, assumed until the first answer says.
+const REST_BUCKET_SIZE: f64 = 40.0;
 /// Rounds of `inventorySetQuantities` per push: the mutation is all or
 /// nothing, so each round drops the SKUs Shopify refused and resends the rest.
 const MAX_ROUNDS: usize = 4;
@@ -170,14 +174,34 @@ struct Budget {
 }
 
 impl Budget {
-    /// How long to wait so that `cost` more fits while keeping `margin` free.
-    fn wait_for(&self, cost: f64, margin: f64) -> Duration {
-        let used = (self.used - self.at.elapsed().as_secs_f64() * self.per_sec).max(0.0);
+    fn used_now(&self, now: Instant) -> f64 {
+        (self.used - now.saturating_duration_since(self.at).as_secs_f64() * self.per_sec).max(0.0)
+    }
+
+    /// Takes `cost` from the bucket for a call about to be made and returns
+    /// how long to wait first so it fits while keeping `margin` free. The
+    /// cost is counted at once, so concurrent callers queue behind each
+    /// other instead of all seeing the same free room.
+    fn reserve(&mut self, cost: f64, margin: f64) -> Duration {
+        let now = Instant::now();
+        let used = self.used_now(now);
         let over = used + cost + margin - self.size;
+        self.used = used + cost;
+        self.at = now;
         if over <= 0.0 || self.per_sec <= 0.0 {
             return Duration::ZERO;
         }
         Duration::from_secs_f64(over / self.per_sec).min(MAX_PACING_WAIT)
+    }
+
+    /// What Shopify reported: it cannot count calls still on their way, so
+    /// the fuller of its word and our own reckoning stands.
+    fn observe(&mut self, used: f64, size: f64, per_sec: f64) {
+        let now = Instant::now();
+        self.used = used.max(self.used_now(now));
+        self.size = size;
+        self.per_sec = per_sec;
+        self.at = now;
     }
 }
 
@@ -596,15 +620,22 @@ impl ShopifyChannel {
         let requested = cost.as_ref().and_then(|c| c.requested_query_cost);
         let status = cost.and_then(|c| c.throttle_status);
         if let Some(t) = &status {
-            *self
+            let used = t.maximum_available - t.currently_available;
+            let mut budget = self
                 .graphql_budget
                 .lock()
-                .unwrap_or_else(|p| p.into_inner()) = Some(Budget {
-                used: t.maximum_available - t.currently_available,
-                size: t.maximum_available,
-                per_sec: t.restore_rate,
-                at: Instant::now(),
-            });
+                .unwrap_or_else(|p| p.into_inner());
+            match budget.as_mut() {
+                Some(b) => b.observe(used, t.maximum_available, t.restore_rate),
+                None => {
+                    *budget = Some(Budget {
+                        used,
+                        size: t.maximum_available,
+                        per_sec: t.restore_rate,
+                        at: Instant::now(),
+                    })
+                }
+            }
         }
         if !answer.errors.is_empty() {
             let throttled = answer.errors.iter().any(|e| {
@@ -723,7 +754,12 @@ impl ShopifyChannel {
             http,
             token,
             webhook_secret: webhook_secret.into_bytes(),
-            rest_budget: Mutex::new(None),
+            rest_budget: Mutex::new(Some(Budget {
+                used: 0.0,
+                size: REST_BUCKET_SIZE,
+                per_sec: REST_LEAK_PER_SEC,
+                at: Instant::now(),
+            })),
             graphql_budget: Mutex::new(None),
             inventory_targets: Mutex::new(HashMap::new()),
         })
@@ -746,10 +782,10 @@ impl ShopifyChannel {
             } else {
                 &self.rest_budget
             };
-            let budget = budget.lock().unwrap_or_else(|p| p.into_inner());
-            match *budget {
-                Some(b) if graphql => b.wait_for(GRAPHQL_CALL_COST, 0.0),
-                Some(b) => b.wait_for(1.0, REST_MARGIN),
+            let mut budget = budget.lock().unwrap_or_else(|p| p.into_inner());
+            match budget.as_mut() {
+                Some(b) if graphql => b.reserve(GRAPHQL_CALL_COST, 0.0),
+                Some(b) => b.reserve(1.0, REST_MARGIN),
                 None => Duration::ZERO,
             }
         };
@@ -772,13 +808,19 @@ impl ShopifyChannel {
             None => None,
         };
         let (status, headers, answer) = self.http.exchange_raw(method, url, headers, body).await?;
-        if let Some(used) = call_limit(&headers) {
-            *self.rest_budget.lock().unwrap_or_else(|p| p.into_inner()) = Some(Budget {
-                used: used.0,
-                size: used.1,
-                per_sec: REST_LEAK_PER_SEC,
-                at: Instant::now(),
-            });
+        if let Some((used, size)) = call_limit(&headers) {
+            let mut budget = self.rest_budget.lock().unwrap_or_else(|p| p.into_inner());
+            match budget.as_mut() {
+                Some(b) => b.observe(used, size, REST_LEAK_PER_SEC),
+                None => {
+                    *budget = Some(Budget {
+                        used,
+                        size,
+                        per_sec: REST_LEAK_PER_SEC,
+                        at: Instant::now(),
+                    })
+                }
+            }
         }
         Ok((status, headers, answer))
     }
