@@ -204,9 +204,12 @@ fn map(body: &serde_json::Value) -> Result<ChannelEvent, crossdock_connectors::I
     mapped.map_message(&serde_json::to_vec(body).unwrap())
 }
 
+/// Breaks a valid payload in one place.
+type Breakage = Box<dyn Fn(&mut serde_json::Value)>;
+
 #[test]
 fn a_payload_that_does_not_map_names_the_field() {
-    let cases: Vec<(&str, Box<dyn Fn(&mut serde_json::Value)>, &str)> = vec![
+    let cases: Vec<(&str, Breakage, &str)> = vec![
         (
             "items[1].unit_price",
             Box::new(|b| b["items"][1]["unit_price"] = "abc".into()),

@@ -2310,14 +2310,18 @@ mod tests {
     #[test]
     fn config_validation_refuses_bad_values() {
         WalmartSimConfig::default().validate().unwrap();
-        let mut c = WalmartSimConfig::default();
-        c.cancel_rate = 2.0;
+        let c = WalmartSimConfig {
+            cancel_rate: 2.0,
+            ..WalmartSimConfig::default()
+        };
         assert!(c.validate().is_err());
         let mut c = WalmartSimConfig::default();
         c.rate_limits.feeds.per_sec = 0.0;
         assert!(c.validate().unwrap_err().to_string().contains("feeds"));
-        let mut c = WalmartSimConfig::default();
-        c.min_quantity = 4;
+        let c = WalmartSimConfig {
+            min_quantity: 4,
+            ..WalmartSimConfig::default()
+        };
         assert!(c.validate().is_err());
     }
 

@@ -1586,6 +1586,19 @@ impl Channel for WalmartChannel {
                 confirmation.package_id
             )));
         }
+        // Walmart takes shipping updates only for acknowledged units. The
+        // hub acknowledges when it ships rather than at ingest: by then the
+        // ERP has accepted the order and a warehouse has it, which is what
+        // an acknowledgement promises; acknowledging twice is harmless.
+        let unacknowledged = po.order_lines.order_line.iter().any(|l| {
+            l.order_line_statuses
+                .iter()
+                .flat_map(|s| &s.order_line_status)
+                .any(|s| s.status == "Created")
+        });
+        if unacknowledged {
+            self.acknowledge(po_id).await?;
+        }
         let carrier = tracking.carrier.trim();
         let carrier_name = match known_carrier(carrier) {
             Some(c) => CarrierName::Carrier(c),
