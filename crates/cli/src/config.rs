@@ -26,6 +26,13 @@ pub struct Config {
     /// Fulfilment routing: CEL rules and warehouse profiles.
     #[serde(default)]
     pub routing: crossdock_engine::routing::RoutingOptions,
+    /// Stock authority per location and the availability sync's cadence.
+    #[serde(default)]
+    pub inventory: crossdock_engine::availability::InventoryOptions,
+    /// Availability policies (`[[availability.locations]]`,
+    /// `[[availability.channels]]`); absent = channels are not sent stock.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub availability: Option<crossdock_availability::AvailabilityConfig>,
     /// The simulated estate, for `crossdock sim` and `crossdock demo`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sim: Option<SimConfig>,
@@ -72,6 +79,11 @@ pub enum ChannelKind {
     Walmart,
     /// Amazon Selling Partner API (LWA refresh token); `[channels.amazon]`.
     Amazon,
+    /// Any JSON channel described by `[channels.mapping]` (inline, or
+    /// `file = "…"` relative to this file): JSON pointers and jq programs
+    /// from its payloads to the canonical order, and back for ship
+    /// confirmations. No code per channel.
+    Mapped,
 }
 
 /// Credentials of a Walmart Marketplace seller account.
@@ -114,6 +126,10 @@ pub struct AmazonConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refresh_token_env: Option<String>,
     pub marketplace_id: String,
+    /// Selling partner id (Listings API and listings-feed `sellerId`);
+    /// needed to push availability.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seller_id: Option<String>,
 }
 
 impl AmazonConfig {
@@ -207,6 +223,25 @@ pub struct ChannelConfig {
     /// Required when `kind = "amazon"`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub amazon: Option<AmazonConfig>,
+    /// Required when `kind = "mapped"`: a `ChannelMapping` table, or
+    /// `{ file = "…" }` (read when the configuration is loaded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mapping: Option<toml::Table>,
+}
+
+impl ChannelConfig {
+    /// The mapping of a `kind = "mapped"` channel, errors naming the key.
+    pub fn channel_mapping(
+        &self,
+    ) -> Result<crossdock_connectors::channel::mapped::ChannelMapping, String> {
+        let table = self
+            .mapping
+            .clone()
+            .ok_or_else(|| "required when kind = \"mapped\"".to_owned())?;
+        toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| e.message().trim().to_owned())
+    }
 }
 
 fn yes() -> bool {
@@ -394,6 +429,7 @@ impl Config {
                     message: e.message().to_owned(),
                 })?
         };
+        let config = config.with_channel_mapping_files(origin)?;
         config.validate(origin)?;
         Ok(config)
     }
@@ -439,7 +475,18 @@ impl Config {
                 ChannelKind::Shopify => Some("shopify"),
                 ChannelKind::Walmart => Some("walmart"),
                 ChannelKind::Amazon => Some("amazon"),
+                ChannelKind::Mapped => None,
             };
+            match (c.kind, &c.mapping) {
+                (ChannelKind::Mapped, _) => {
+                    let mapping = c.channel_mapping().map_err(|m| err(&key("mapping"), m))?;
+                    mapping.validate().map_err(|m| err(&key("mapping"), m))?;
+                }
+                (_, Some(_)) => {
+                    return Err(err(&key("mapping"), "only for kind = \"mapped\"".into()));
+                }
+                (_, None) => {}
+            }
             for (table, set) in present {
                 if set && wanted != Some(table) {
                     return Err(err(&key(table), format!("only for kind = \"{table}\"")));
@@ -517,6 +564,38 @@ impl Config {
                 return Err(err(
                     &format!("routing.warehouses[{i}].name"),
                     format!("{:?} is not one of the [[warehouses]]", p.name),
+                ));
+            }
+        }
+        if let Some(a) = &self.availability {
+            let plan = crossdock_engine::availability::AvailabilityPlan::new(
+                a.clone(),
+                self.inventory.clone(),
+            )
+            .map_err(|m| match m.split_once(": ") {
+                Some((key, message)) => err(key, message.to_owned()),
+                None => err("availability", m),
+            })?;
+            for (i, c) in plan.policies.channels().iter().enumerate() {
+                if !self.channels.iter().any(|ch| ch.name == c.channel) {
+                    return Err(err(
+                        &format!("availability.channels[{i}].channel"),
+                        format!("{:?} is not one of the [[channels]]", c.channel),
+                    ));
+                }
+            }
+        }
+        for (location, source) in &self.inventory.authority {
+            let known = source == "erp"
+                || source
+                    .strip_prefix("warehouse:")
+                    .is_some_and(|w| self.warehouses.iter().any(|x| x.name == w));
+            if !known {
+                return Err(err(
+                    &format!("inventory.authority.{location}"),
+                    format!(
+                        "{source:?} is neither \"erp\" nor \"warehouse:<one of the [[warehouses]]>\""
+                    ),
                 ));
             }
         }
@@ -600,6 +679,7 @@ impl Config {
                 shopify: None,
                 walmart: None,
                 amazon: None,
+                mapping: None,
             }],
             erp: ErpConfig {
                 kind: ErpKind::Rest,
@@ -620,6 +700,8 @@ impl Config {
                 })
                 .collect(),
             routing: Default::default(),
+            inventory: Default::default(),
+            availability: None,
             hub,
             engine: EngineOptions {
                 reconcile_interval_ms: 10_000,
@@ -642,6 +724,44 @@ fn check_url(s: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!("{s:?} is not an http(s) URL"))
+    }
+}
+
+impl Config {
+    /// Replaces each `[channels.mapping]` that is `{ file = "…" }` by the
+    /// file's table. A relative path is relative to the configuration
+    /// file's directory; errors in the file carry its own line and column.
+    fn with_channel_mapping_files(mut self, origin: &str) -> Result<Config, ConfigError> {
+        let dir = Path::new(origin).parent().unwrap_or(Path::new(""));
+        for (i, c) in self.channels.iter_mut().enumerate() {
+            let Some(table) = &c.mapping else { continue };
+            let Some(file) = table.get("file") else {
+                continue;
+            };
+            let key = format!("channels[{i}].mapping.file");
+            let bad = |message: String| ConfigError {
+                location: format!("{origin}: key {key}"),
+                message,
+            };
+            if table.len() != 1 {
+                return Err(bad(
+                    "a mapping is either `file = \"…\"` or inline, not both".into(),
+                ));
+            }
+            let file = file
+                .as_str()
+                .ok_or_else(|| bad("expected a path string".into()))?;
+            let path = dir.join(file);
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| bad(format!("cannot read {}: {e}", path.display())))?;
+            let mapping_origin = path.display().to_string();
+            // Typed first, so a wrong key or type is located in the file.
+            let _: crossdock_connectors::channel::mapped::ChannelMapping =
+                toml::from_str(&text).map_err(|e| located(&text, &mapping_origin, &e))?;
+            c.mapping =
+                Some(toml::from_str(&text).map_err(|e| located(&text, &mapping_origin, &e))?);
+        }
+        Ok(self)
     }
 }
 

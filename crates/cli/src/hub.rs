@@ -15,6 +15,7 @@ use crossdock_connectors::warehouse::x12_files::{
     InboundKind, X12FileWarehouse, X12PartnerOptions,
 };
 use crossdock_connectors::{Erp, HttpClient, HttpClientOptions, Warehouse};
+use crossdock_engine::availability::AvailabilityPlan;
 use crossdock_engine::{
     ChannelConnection, Connections, Engine, EngineHandle, ErpGovernor, GovernedErp, SystemClock,
 };
@@ -23,6 +24,7 @@ use crossdock_store::Store;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{ChannelKind, Config, ErpKind, WarehouseKind};
+use crossdock_connectors::channel::mapped::MappedChannel;
 
 /// The connectors named in the configuration, and the EDI partners among
 /// the warehouses (their batches and inbound folders need tending).
@@ -65,7 +67,7 @@ pub async fn connections(config: &Config) -> anyhow::Result<Wiring> {
             }
             ChannelKind::Amazon => {
                 let a = c.amazon.as_ref().ok_or_else(missing)?;
-                Arc::new(AmazonChannel::new(
+                let mut channel = AmazonChannel::new(
                     AmazonOptions {
                         name: c.name.clone(),
                         endpoint: c.base_url.clone(),
@@ -76,10 +78,25 @@ pub async fn connections(config: &Config) -> anyhow::Result<Wiring> {
                         marketplace_id: a.marketplace_id.clone(),
                     },
                     http.clone(),
-                )?)
+                )?;
+                if let Some(seller) = &a.seller_id {
+                    channel = channel.with_seller_id(seller.clone());
+                }
+                Arc::new(channel)
             }
             ChannelKind::Webstore => {
                 Arc::new(WebstoreChannel::new(&c.name, &c.base_url, http.clone())?)
+            }
+            ChannelKind::Mapped => {
+                let mapping = c
+                    .channel_mapping()
+                    .map_err(|e| anyhow::anyhow!("channel {}: mapping: {e}", c.name))?;
+                Arc::new(MappedChannel::new(
+                    &c.name,
+                    &c.base_url,
+                    &mapping,
+                    http.clone(),
+                )?)
             }
         };
         channels.insert(
@@ -168,6 +185,12 @@ pub async fn connections(config: &Config) -> anyhow::Result<Wiring> {
                 crossdock_engine::routing::Router::new(&config.routing)
                     .map_err(|e| anyhow::anyhow!("routing: {e}"))?,
             ),
+            availability: config
+                .availability
+                .clone()
+                .map(|a| AvailabilityPlan::new(a, config.inventory.clone()))
+                .transpose()
+                .map_err(|e| anyhow::anyhow!(e))?,
         },
         file_partners,
     })
@@ -298,23 +321,23 @@ async fn tend_inbound(
                     InboundKind::Positions(positions) => {
                         // The partner reports its own stock; advice about
                         // other locations is not its to give.
-                        let rows: Vec<crossdock_store::PositionRow> = positions
+                        let own: Vec<_> = positions
                             .iter()
                             .filter(|p| p.location == name)
-                            .map(|p| crossdock_store::PositionRow {
-                                sku: p.sku.clone(),
-                                location: p.location.clone(),
-                                on_hand: p.on_hand,
-                                reserved: 0,
-                                source: format!("warehouse:{name}"),
-                                as_of: p.as_of.timestamp_millis(),
-                            })
+                            .cloned()
                             .collect();
-                        if let Err(e) = engine.store().set_positions(&rows).await {
-                            tracing::warn!(partner = %name, file = %file.name, error = %e, "Could not apply stock advice; the file is read again later.");
-                            continue 'file;
+                        match engine
+                            .apply_stock_report(&format!("warehouse:{name}"), &own)
+                            .await
+                        {
+                            Ok((applied, kept)) => {
+                                tracing::info!(partner = %name, applied, kept, "Stock advice (846) received.")
+                            }
+                            Err(e) => {
+                                tracing::warn!(partner = %name, file = %file.name, error = %e, "Could not apply stock advice; the file is read again later.");
+                                continue 'file;
+                            }
                         }
-                        tracing::info!(partner = %name, positions = rows.len(), "Applied stock advice (846).");
                     }
                     InboundKind::Ack(ack) => {
                         if crossdock_connectors::warehouse::x12_files::ack_accepted(ack) {

@@ -8,6 +8,7 @@ pub mod config;
 pub mod demo;
 pub mod edi;
 pub mod hub;
+pub mod inventory;
 pub mod routing;
 pub mod store_args;
 pub mod translate;

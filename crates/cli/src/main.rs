@@ -11,7 +11,7 @@ use crossdock_store::{ExceptionFilter, OrderFilter};
 
 use crossdock::config::Config;
 use crossdock::store_args::StoreArgs;
-use crossdock::{bench, demo, edi, hub, routing, translate};
+use crossdock::{bench, demo, edi, hub, inventory, routing, translate};
 
 #[derive(Parser)]
 #[command(
@@ -69,14 +69,24 @@ enum Command {
     },
     /// Map a marketplace order payload to the canonical order (JSON on stdout).
     Translate {
-        #[arg(long, value_enum)]
-        from: translate::Source,
+        /// shopify-order, amazon-order, walmart-order, or the name of a
+        /// `kind = "mapped"` channel of the `--config` file.
+        #[arg(long)]
+        from: translate::From,
+        /// The hub configuration defining the channel named by `--from`.
+        #[arg(long)]
+        config: Option<PathBuf>,
         file: PathBuf,
     },
     /// Fulfilment routing: explain decisions, try other rules.
     Routing {
         #[command(subcommand)]
         command: routing::RoutingCommand,
+    },
+    /// Stock and what each channel is offered.
+    Inventory {
+        #[command(subcommand)]
+        command: inventory::InventoryCommand,
     },
 }
 
@@ -253,8 +263,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Bench { command } => bench::run(command).await,
         Command::Edi { command } => edi::run(command),
-        Command::Translate { from, file } => translate::run(from, &file),
+        Command::Translate { from, config, file } => translate::run(from, config.as_deref(), &file),
         Command::Routing { command } => routing::run(command).await,
+        Command::Inventory { command } => inventory::run(command).await,
     }
 }
 

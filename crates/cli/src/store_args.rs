@@ -20,6 +20,12 @@ pub struct StoreArgs {
 }
 
 impl StoreArgs {
+    /// These flags, with `config` as the configuration when none was given.
+    pub fn with_config(mut self, config: &std::path::Path) -> Self {
+        self.config.get_or_insert_with(|| config.to_owned());
+        self
+    }
+
     pub async fn open(&self) -> anyhow::Result<Store> {
         let url = if let Some(u) = &self.database_url {
             u.clone()

@@ -239,6 +239,7 @@ fn marketplace_channels_need_their_credentials() {
         refresh_token: Some("Atzr|x".into()),
         refresh_token_env: None,
         marketplace_id: "ATVPDKIKX0DER".into(),
+        seller_id: None,
     });
     config.channels.push(walmart);
     config.channels.push(amazon);

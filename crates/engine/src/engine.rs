@@ -4,9 +4,7 @@ use std::time::{Duration, Instant};
 
 use crossdock_connectors::{Channel, Erp, InputError, Warehouse};
 use crossdock_model::{ErpAcceptance, OrderStatus, order_id_for};
-use crossdock_store::{
-    Accepted, Changes, ExceptionFilter, Job, NewException, NewMessage, PositionRow, Store,
-};
+use crossdock_store::{Accepted, Changes, ExceptionFilter, Job, NewException, NewMessage, Store};
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
 use reqwest::header::HeaderMap;
@@ -78,6 +76,8 @@ pub struct Connections {
     pub warehouses: Vec<Arc<dyn Warehouse>>,
     /// Fulfilment routing rules over the order and its candidate warehouses.
     pub router: Arc<crate::routing::Router>,
+    /// Availability policies and sync options; `None` = no availability sync.
+    pub availability: Option<crate::availability::AvailabilityPlan>,
 }
 
 /// What a sync-acceptance webhook learns about its order.
@@ -101,6 +101,8 @@ pub(crate) struct Inner {
     waiters: Mutex<HashMap<String, Vec<oneshot::Sender<AcceptanceOutcome>>>>,
     /// Per warehouse: when it counts as down, releases go elsewhere.
     warehouse_breakers: Mutex<HashMap<String, crate::governor::Breaker>>,
+    /// Velocity, lags and wake-ups of the availability sync.
+    pub(crate) availability_state: crate::availability::SyncState,
 }
 
 impl Inner {
@@ -152,7 +154,7 @@ impl Inner {
 /// The order engine. Cheap to clone.
 #[derive(Clone)]
 pub struct Engine {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
 /// Running background tasks of an engine.
@@ -221,6 +223,7 @@ impl Engine {
                 owner: format!("hub-{}", uuid::Uuid::now_v7()),
                 waiters: Mutex::new(HashMap::new()),
                 warehouse_breakers: Mutex::new(HashMap::new()),
+                availability_state: Default::default(),
             }),
         }
     }
@@ -277,6 +280,9 @@ impl Engine {
             }
         }
         tracker.spawn(run_metrics(self.inner.clone(), cancel.clone()));
+        if let Some(plan) = &self.inner.connections.availability {
+            crate::availability::spawn(self, plan, &tracker, &cancel);
+        }
         EngineHandle { cancel, tracker }
     }
 
@@ -286,20 +292,8 @@ impl Engine {
             return Ok(0);
         }
         let positions = self.inner.connections.erp.read_stock().await?;
-        let now = self.inner.clock.now_ms();
-        let rows: Vec<PositionRow> = positions
-            .into_iter()
-            .map(|p| PositionRow {
-                sku: p.sku,
-                location: p.location,
-                on_hand: p.on_hand,
-                reserved: 0,
-                source: "erp".into(),
-                as_of: now,
-            })
-            .collect();
-        self.inner.store.set_positions(&rows).await?;
-        Ok(rows.len())
+        let (applied, _kept) = self.apply_stock_report("erp", &positions).await?;
+        Ok(applied)
     }
 
     /// Commit a channel webhook. For a sync-acceptance channel, waits for

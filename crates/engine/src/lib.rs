@@ -8,6 +8,7 @@
 //! [`effects::run_effect`]: recorded before the call, resolved after it, and
 //! looked up at the target when a crash left it in doubt.
 
+pub mod availability;
 pub mod clock;
 pub mod effects;
 mod engine;

@@ -18,6 +18,11 @@ pub const ERP_BREAKER_STATE: &str = "crossdock_erp_breaker_state";
 pub const ERP_WAITING: &str = "crossdock_erp_governor_waiting";
 pub const ERP_OLDEST_WAIT: &str = "crossdock_erp_governor_oldest_wait_seconds";
 pub const STEP_WAITS: &str = "crossdock_step_waits_total";
+pub const AVAILABILITY_ENQUEUE_SECONDS: &str = "crossdock_availability_enqueue_seconds";
+pub const AVAILABILITY_LAG_SECONDS: &str = "crossdock_availability_sync_lag_seconds";
+pub const AVAILABILITY_EXPOSURE: &str = "crossdock_availability_exposure_units";
+pub const AVAILABILITY_PUSHES: &str = "crossdock_availability_pushes_total";
+pub const STOCK_REPORTS_KEPT: &str = "crossdock_stock_reports_unapplied_total";
 
 /// Outcome of one inbound message at the door.
 pub fn ingest(source: &str, outcome: &'static str) {
@@ -79,4 +84,29 @@ pub fn governor_oldest_wait(account: &str, oldest: Duration) {
 /// A step put back without spending an attempt (a breaker was open).
 pub fn step_waited(step: &'static str) {
     metrics::counter!(STEP_WAITS, "step" => step).increment(1);
+}
+
+/// A stock change reached the availability outbox.
+pub fn availability_enqueued(took: Duration) {
+    metrics::histogram!(AVAILABILITY_ENQUEUE_SECONDS).record(took.as_secs_f64());
+}
+
+/// A channel acknowledged a quantity `lag_ms` after the change behind it;
+/// `exposure` = units that could sell on the stale number meanwhile.
+pub fn availability_acknowledged(channel: &str, lag_ms: i64, exposure: f64) {
+    metrics::histogram!(AVAILABILITY_LAG_SECONDS, "channel" => channel.to_owned())
+        .record(lag_ms as f64 / 1000.0);
+    metrics::histogram!(AVAILABILITY_EXPOSURE, "channel" => channel.to_owned()).record(exposure);
+    metrics::counter!(AVAILABILITY_PUSHES, "channel" => channel.to_owned(), "outcome" => "acknowledged")
+        .increment(1);
+}
+
+pub fn availability_refused(channel: &str) {
+    metrics::counter!(AVAILABILITY_PUSHES, "channel" => channel.to_owned(), "outcome" => "refused")
+        .increment(1);
+}
+
+/// Stock rows from a source that is not their location's authority.
+pub fn stock_reports_kept(source: &str, n: usize) {
+    metrics::counter!(STOCK_REPORTS_KEPT, "source" => source.to_owned()).increment(n as u64);
 }

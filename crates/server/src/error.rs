@@ -39,6 +39,17 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// The hub could not answer now (store or engine trouble).
+    pub fn unavailable(e: impl std::fmt::Display) -> Self {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "CD-SRV-0503",
+            e.to_string(),
+        )
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         (

@@ -88,6 +88,8 @@ pub fn router(engine: Engine, options: ServerOptions, ready: CancellationToken) 
         .route("/v1/exceptions/{id}/replay", post(replay_one))
         .route("/v1/inventory", get(list_inventory))
         .route("/v1/inventory/{sku}", get(get_inventory))
+        .route("/v1/availability", get(availability_stats))
+        .route("/v1/availability/{sku}", get(sku_availability))
         .route("/v1/stats", get(stats))
         .route(
             "/healthz",
@@ -294,6 +296,34 @@ async fn get_inventory(
         axum::Json(json!({ "sku": sku, "available": available, "positions": positions }))
             .into_response(),
     )
+}
+
+/// Sync lag and exposure per channel that is sent availability.
+async fn availability_stats(State(s): State<AppState>) -> Result<Response, ApiError> {
+    let channels = s
+        .engine
+        .availability_stats()
+        .await
+        .map_err(ApiError::unavailable)?;
+    Ok(axum::Json(json!({ "channels": channels })).into_response())
+}
+
+/// One SKU: positions, what each channel shows and is owed, and why.
+async fn sku_availability(
+    State(s): State<AppState>,
+    Path(sku): Path<String>,
+) -> Result<Response, ApiError> {
+    match s
+        .engine
+        .sku_availability(&sku)
+        .await
+        .map_err(ApiError::unavailable)?
+    {
+        Some(described) => Ok(axum::Json(described).into_response()),
+        None => Err(ApiError::not_found(
+            "this hub has no [availability] policies: channels are not sent stock",
+        )),
+    }
 }
 
 async fn stats(State(s): State<AppState>) -> Result<Response, ApiError> {

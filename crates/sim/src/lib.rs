@@ -30,11 +30,11 @@ use serde_json::{Map, Value, json};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+pub use amazon::AmazonSimConfig;
 pub use config::{
     ChannelSimConfig, ErpAuthSimConfig, ErpSimConfig, SimConfig, StockSeed, WarehouseSimConfig,
 };
 pub use faults::{Faults, Outage};
-pub use amazon::AmazonSimConfig;
 pub use shopify::ShopifySimConfig;
 pub use tpl::{TplSim, TplSimConfig};
 pub use walmart::WalmartSimConfig;
@@ -236,17 +236,26 @@ impl EstateHandle {
 
     /// Base URL of the simulated Shopify shop, when `[sim.shopify]` is set.
     pub fn shopify_url(&self) -> Option<String> {
-        self.marketplaces.shopify.as_ref().map(|(_, url)| url.clone())
+        self.marketplaces
+            .shopify
+            .as_ref()
+            .map(|(_, url)| url.clone())
     }
 
     /// Base URL of the simulated Amazon SP-API (and LWA), when `[sim.amazon]` is set.
     pub fn amazon_url(&self) -> Option<String> {
-        self.marketplaces.amazon.as_ref().map(|(_, url)| url.clone())
+        self.marketplaces
+            .amazon
+            .as_ref()
+            .map(|(_, url)| url.clone())
     }
 
     /// Base URL of the simulated Walmart Marketplace API, when `[sim.walmart]` is set.
     pub fn walmart_url(&self) -> Option<String> {
-        self.marketplaces.walmart.as_ref().map(|(_, url)| url.clone())
+        self.marketplaces
+            .walmart
+            .as_ref()
+            .map(|(_, url)| url.clone())
     }
 
     /// The 3PL's counters (`orders_received`, `shipments_sent`,

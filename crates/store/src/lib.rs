@@ -11,9 +11,11 @@
 //! migrations. Only this crate contains SQL. Times are milliseconds from the
 //! hub's injected clock, never the database's.
 
+mod availability;
 mod store;
 mod types;
 
+pub use availability::*;
 pub use store::{Backend, Store};
 pub use types::*;
 

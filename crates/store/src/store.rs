@@ -24,10 +24,13 @@ pub struct Store {
     /// All writes go through this pool. On SQLite it holds one connection,
     /// which serialises writers in the pool's queue; on PostgreSQL it is the
     /// same pool as `reader`.
-    writer: AnyPool,
-    reader: AnyPool,
+    pub(crate) writer: AnyPool,
+    pub(crate) reader: AnyPool,
     /// When `claim_jobs` last put expired leases back (ms, the caller's clock).
     last_reclaim: std::sync::Arc<std::sync::atomic::AtomicI64>,
+    /// SKUs whose stock or reservations changed since the availability sync
+    /// last looked (in memory: a full recompute at start covers a restart).
+    pub(crate) stock_changes: std::sync::Arc<crate::availability::StockChanges>,
 }
 
 /// How often `claim_jobs` looks for jobs whose lease expired.
@@ -105,6 +108,7 @@ impl Store {
                 writer,
                 reader,
                 last_reclaim: Default::default(),
+                stock_changes: Default::default(),
             }
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let pool = AnyPoolOptions::new()
@@ -117,6 +121,7 @@ impl Store {
                 writer: pool.clone(),
                 reader: pool,
                 last_reclaim: Default::default(),
+                stock_changes: Default::default(),
             }
         } else {
             return Err(StoreError::UnsupportedUrl(url.to_owned()));
@@ -417,8 +422,9 @@ impl Store {
                 merged.effects.extend(c.effects.iter().cloned());
             }
         }
-        apply_changes(&mut tx, &merged, now).await?;
+        let touched = apply_changes(&mut tx, &merged, now).await?;
         tx.commit().await?;
+        self.stock_changes.record(touched, 0);
         Ok(batch.iter().map(|(j, _)| done.contains(&j.id)).collect())
     }
 
@@ -463,8 +469,9 @@ impl Store {
         if r.rows_affected() != 1 {
             return Err(StoreError::LeaseLost(job.id));
         }
-        apply_changes(&mut tx, changes, now).await?;
+        let touched = apply_changes(&mut tx, changes, now).await?;
         tx.commit().await?;
+        self.stock_changes.record(touched, 0);
         Ok(())
     }
 
@@ -504,8 +511,9 @@ impl Store {
         .bind(exception.at)
         .execute(&mut *tx)
         .await?;
-        apply_changes(&mut tx, changes, exception.at).await?;
+        let touched = apply_changes(&mut tx, changes, exception.at).await?;
         tx.commit().await?;
+        self.stock_changes.record(touched, 0);
         Ok(id)
     }
 
@@ -876,6 +884,8 @@ impl Store {
             .await?;
         }
         tx.commit().await?;
+        self.stock_changes
+            .record(positions.iter().map(|p| p.sku.clone()), 0);
         Ok(())
     }
 
@@ -959,6 +969,9 @@ impl Store {
             return Ok(None);
         }
         tx.commit().await?;
+        for l in lines {
+            self.stock_changes.record([l.sku.clone()], l.quantity);
+        }
         Ok(Some(placed))
     }
 
@@ -1023,6 +1036,8 @@ impl Store {
             .execute(&mut *tx)
             .await?;
             tx.commit().await?;
+            self.stock_changes
+                .record(per_sku.iter().map(|(sku, _)| sku.clone()), 0);
             return Ok(Some(location.clone()));
         }
         Ok(None)
@@ -1062,6 +1077,9 @@ impl Store {
                 insert_reservation(&mut tx, order_id, l, location).await?;
             }
             tx.commit().await?;
+            for (sku, qty) in &per_sku {
+                self.stock_changes.record([sku.clone()], *qty);
+            }
             return Ok(Some(location.clone()));
         }
         Ok(None)
@@ -1185,11 +1203,11 @@ async fn checkpoint_wal(pool: AnyPool) {
 
 /// Rows per multi-row statement: at most 8 parameters a row stays far below
 /// both backends' parameter limits.
-const INSERT_CHUNK: usize = 500;
+pub(crate) const INSERT_CHUNK: usize = 500;
 
 /// The rows of a multi-row statement: `shape` is one row with `?` for each
 /// parameter; parameters are numbered `$1…` across all rows.
-fn rows_sql(shape: &str, rows: usize) -> String {
+pub(crate) fn rows_sql(shape: &str, rows: usize) -> String {
     let mut out = String::with_capacity(rows * (shape.len() + 16));
     let mut n = 0;
     for r in 0..rows {
@@ -1280,7 +1298,8 @@ where
     Ok(())
 }
 
-async fn apply_changes(tx: &mut Tx, c: &Changes, now: i64) -> Result<()> {
+/// Applies a step's writes; returns the SKUs whose positions moved.
+async fn apply_changes(tx: &mut Tx, c: &Changes, now: i64) -> Result<Vec<String>> {
     for chunk in c.orders.chunks(INSERT_CHUNK) {
         let mut sql = String::from(
             "INSERT INTO orders (id, channel, external_id, status, source_version, doc, created_at, updated_at) VALUES ",
@@ -1328,9 +1347,9 @@ async fn apply_changes(tx: &mut Tx, c: &Changes, now: i64) -> Result<()> {
             .execute(&mut **tx)
             .await?;
     }
-    apply_reservations(tx, &c.reservations).await?;
+    let touched = apply_reservations(tx, &c.reservations).await?;
     resolve_effects(tx, &c.effects).await?;
-    Ok(())
+    Ok(touched)
 }
 
 /// Stock moved by a change to reservations: (on_hand, reserved) deltas.
@@ -1340,11 +1359,13 @@ type PositionDeltas = std::collections::BTreeMap<(String, String), (i64, i64)>;
 /// position, in (sku, location) order. Every transaction that locks
 /// positions takes them in that order, so concurrent completions and
 /// reservations on PostgreSQL wait for each other instead of deadlocking.
-async fn apply_reservations(tx: &mut Tx, changes: &[ReservationChange]) -> Result<()> {
+async fn apply_reservations(tx: &mut Tx, changes: &[ReservationChange]) -> Result<Vec<String>> {
     let mut deltas = PositionDeltas::new();
     for change in changes {
         apply_reservation(tx, change, &mut deltas).await?;
     }
+    let mut touched: Vec<String> = deltas.keys().map(|(sku, _)| sku.clone()).collect();
+    touched.dedup();
     for ((sku, location), (on_hand, reserved)) in deltas {
         sqlx::query(
             "UPDATE inventory_positions SET on_hand = on_hand + $1, reserved = reserved + $2 \
@@ -1357,7 +1378,7 @@ async fn apply_reservations(tx: &mut Tx, changes: &[ReservationChange]) -> Resul
         .execute(&mut **tx)
         .await?;
     }
-    Ok(())
+    Ok(touched)
 }
 
 async fn apply_reservation(

@@ -18,9 +18,10 @@ use crossdock_model::{
     OrderStatus, Shipment, ShipmentLine, TaxTreatment, Tracking, order_id_for,
 };
 use crossdock_store::{
-    Accepted, Changes, EffectResolution, EffectStatus, ExceptionFilter, InboxStatus, Job,
-    NewEffect, NewEvent, NewException, NewJob, NewMessage, OrderFilter, PositionRow, QueueStats,
-    ReservationChange, ReserveLine, Store, StoreError, StoredShipment,
+    Accepted, AvailabilitySettlement, Changes, EffectResolution, EffectStatus, ExceptionFilter,
+    InboxStatus, Job, NewEffect, NewEvent, NewException, NewJob, NewMessage, OrderFilter,
+    OwedAvailability, PositionRow, QueueStats, ReservationChange, ReserveLine, StockReport, Store,
+    StoreError, StoredShipment,
 };
 use rust_decimal::dec;
 use serde_json::json;
@@ -80,8 +81,10 @@ conformance! {
     store scenario_move_reservation,
     store scenario_reserve_split,
     store scenario_releases_since,
+    store scenario_availability_outbox,
     db scenario_concurrent_jobs_two_handles,
     db scenario_no_oversell_two_handles,
+    db scenario_no_oversell_four_channels,
     db scenario_migrations_idempotent,
     // Regressions of bugs this suite found.
     store reclaimed_job_cannot_be_completed_by_its_stale_worker,
@@ -2339,4 +2342,337 @@ async fn scenario_releases_since(store: &Store) {
         store.releases_since(T0).await.unwrap(),
         vec![("east".to_owned(), 2), ("west".to_owned(), 1)]
     );
+}
+
+/// Scenario: the availability outbox. Owed targets keep the time of their
+/// first unacknowledged change, an acknowledgement of an older target does
+/// not clear a newer one, refusals are kept with the reason, and stock
+/// changes are reported to the sync.
+async fn scenario_availability_outbox(store: &Store) {
+    let owe = |channel: &str, sku: &str, target, cadence: &str, at| OwedAvailability {
+        channel: channel.to_owned(),
+        sku: sku.to_owned(),
+        target,
+        cadence: cadence.to_owned(),
+        changed_at: at,
+    };
+    store.take_stock_changes();
+    store
+        .set_positions(&[PositionRow {
+            sku: "SKU-A".into(),
+            location: "DC-1".into(),
+            on_hand: 5,
+            reserved: 0,
+            source: "erp".into(),
+            as_of: T0,
+        }])
+        .await
+        .unwrap();
+    let line = ReserveLine {
+        line_id: "1".into(),
+        sku: "SKU-A".into(),
+        quantity: 2,
+    };
+    store
+        .reserve("O-1", std::slice::from_ref(&line), &["DC-1".to_owned()])
+        .await
+        .unwrap();
+    let changes = store.take_stock_changes();
+    assert_eq!(changes.len(), 1, "{changes:?}");
+    assert_eq!(changes["SKU-A"].units_reserved, 2);
+    assert!(store.take_stock_changes().is_empty(), "taken once");
+
+    store
+        .owe_availability(&[
+            owe("amazon", "SKU-A", 3, "batch", T0),
+            owe("shopify", "SKU-A", 3, "urgent", T0),
+            owe("amazon", "SKU-B", 0, "urgent", T0 + 5),
+        ])
+        .await
+        .unwrap();
+    // A newer target before the push: lag still counts from T0, and a
+    // batch change does not demote an urgent one.
+    store
+        .owe_availability(&[
+            owe("amazon", "SKU-A", 2, "batch", T0 + 100),
+            owe("shopify", "SKU-A", 2, "batch", T0 + 100),
+        ])
+        .await
+        .unwrap();
+    let due = store
+        .owed_availability("amazon", false, T0 + 200, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        due.iter()
+            .map(|r| (r.sku.as_str(), r.target, r.cadence.as_deref(), r.changed_at))
+            .collect::<Vec<_>>(),
+        vec![
+            ("SKU-B", Some(0), Some("urgent"), Some(T0 + 5)),
+            ("SKU-A", Some(2), Some("batch"), Some(T0)),
+        ],
+        "urgent first"
+    );
+    let urgent = store
+        .owed_availability("amazon", true, T0 + 200, 10)
+        .await
+        .unwrap();
+    assert_eq!(urgent.len(), 1);
+    let shopify = store
+        .owed_availability("shopify", true, T0 + 200, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        shopify[0].cadence.as_deref(),
+        Some("urgent"),
+        "stays urgent"
+    );
+
+    // The channel acknowledged 3 (sent before the newer target): the
+    // target of 2 is still owed.
+    store
+        .settle_availability(
+            "amazon",
+            &[
+                AvailabilitySettlement::Acknowledged {
+                    sku: "SKU-A".into(),
+                    quantity: 3,
+                    at: T0 + 300,
+                },
+                AvailabilitySettlement::Refused {
+                    sku: "SKU-B".into(),
+                    reason: "unknown listing".into(),
+                    at: T0 + 300,
+                },
+            ],
+        )
+        .await
+        .unwrap();
+    let rows = store.availability(Some("amazon"), None).await.unwrap();
+    assert_eq!(rows.len(), 2);
+    let a = &rows[0];
+    assert_eq!(
+        (a.sku.as_str(), a.published, a.target, a.last_lag_ms),
+        ("SKU-A", Some(3), Some(2), Some(300))
+    );
+    let b = &rows[1];
+    assert_eq!(
+        (b.target, b.last_error.as_deref()),
+        (None, Some("unknown listing")),
+        "a refusal is kept, nothing owed"
+    );
+    // A failure backs off; a stale compare records what the channel holds.
+    store
+        .settle_availability(
+            "amazon",
+            &[AvailabilitySettlement::Stale {
+                sku: "SKU-A".into(),
+                current: Some(7),
+                retry_at: T0 + 1_000,
+            }],
+        )
+        .await
+        .unwrap();
+    assert!(
+        store
+            .owed_availability("amazon", false, T0 + 999, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let again = store
+        .owed_availability("amazon", false, T0 + 1_000, 10)
+        .await
+        .unwrap();
+    assert_eq!((again[0].published, again[0].attempts), (Some(7), 1));
+    store
+        .settle_availability(
+            "amazon",
+            &[AvailabilitySettlement::Acknowledged {
+                sku: "SKU-A".into(),
+                quantity: 2,
+                at: T0 + 1_100,
+            }],
+        )
+        .await
+        .unwrap();
+    let a = &store
+        .availability(Some("amazon"), Some(&["SKU-A".to_owned()]))
+        .await
+        .unwrap()[0];
+    assert_eq!(
+        (
+            a.published,
+            a.target,
+            a.changed_at,
+            a.last_lag_ms,
+            a.attempts
+        ),
+        (Some(2), None, None, Some(1_100), 0)
+    );
+    assert_eq!(store.availability(None, None).await.unwrap().len(), 3);
+
+    store
+        .record_stock_reports(&[StockReport {
+            sku: "SKU-A".into(),
+            location: "DC-1".into(),
+            source: "warehouse:west".into(),
+            on_hand: 99,
+            as_of: T0,
+            received_at: T0 + 5,
+            note: "DC-1 takes stock from erp".into(),
+        }])
+        .await
+        .unwrap();
+    let kept = store.stock_reports("SKU-A", 10).await.unwrap();
+    assert_eq!((kept.len(), kept[0].on_hand), (1, 99));
+    assert_eq!(
+        position(store, "SKU-A", "DC-1").await.on_hand,
+        5,
+        "not applied"
+    );
+}
+
+/// Scenario: orders from four channels race for low stock on three SKUs at
+/// two locations, from two store handles, while buyers cancel and stock is
+/// replenished. Units held never exceed units on hand at any sample, and at
+/// the end what is held is exactly what the winners asked for.
+async fn scenario_no_oversell_four_channels(db: &TestDb) {
+    let second = db.open_another().await;
+    let skus = ["LOW-1", "LOW-2", "LOW-3"];
+    let locations = ["DC-1".to_owned(), "DC-2".to_owned()];
+    let mut seed = Vec::new();
+    for sku in skus {
+        for (location, on_hand) in locations.iter().zip([2, 3]) {
+            seed.push(PositionRow {
+                sku: sku.to_owned(),
+                location: location.clone(),
+                on_hand,
+                reserved: 0,
+                source: "erp".into(),
+                as_of: T0,
+            });
+        }
+    }
+    db.store.set_positions(&seed).await.unwrap();
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let watcher = {
+        let store = second.clone();
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let mut samples = 0;
+            while !stop.load(Ordering::SeqCst) {
+                for p in store.positions(None).await.expect("positions") {
+                    assert!(
+                        0 <= p.reserved && p.reserved <= p.on_hand,
+                        "oversold: {p:?}"
+                    );
+                }
+                samples += 1;
+                tokio::task::yield_now().await;
+            }
+            samples
+        })
+    };
+
+    let channels = ["amazon", "walmart", "shopify", "regional"];
+    let barrier = Arc::new(tokio::sync::Barrier::new(channels.len() * 12 + 1));
+    let mut tasks = Vec::new();
+    for (c, channel) in channels.iter().enumerate() {
+        for i in 0..12 {
+            let store = if (c + i) % 2 == 0 {
+                db.store.clone()
+            } else {
+                second.clone()
+            };
+            let barrier = barrier.clone();
+            let locations = locations.clone();
+            let order = format!("{channel}-{i:02}");
+            let sku = skus[(c + i) % skus.len()].to_owned();
+            let quantity = 1 + (i as i64 % 2);
+            tasks.push(tokio::spawn(async move {
+                barrier.wait().await;
+                let line = ReserveLine {
+                    line_id: "1".into(),
+                    sku: sku.clone(),
+                    quantity,
+                };
+                let got = store
+                    .reserve(&order, std::slice::from_ref(&line), &locations)
+                    .await
+                    .expect("reserve");
+                // Every third winner is cancelled by its buyer.
+                if got.is_some() && i % 3 == 0 {
+                    store
+                        .enqueue(&[job(&format!("order:{order}"), "cancel", 0, T0)], T0)
+                        .await
+                        .expect("enqueue");
+                    return (order, sku, quantity, got, true);
+                }
+                (order, sku, quantity, got, false)
+            }));
+        }
+    }
+    // Replenishment races the orders: one more unit of LOW-1 at DC-2.
+    let replenish = {
+        let store = db.store.clone();
+        let barrier = barrier.clone();
+        tokio::spawn(async move {
+            barrier.wait().await;
+            store
+                .set_positions(&[PositionRow {
+                    sku: "LOW-1".into(),
+                    location: "DC-2".into(),
+                    on_hand: 4,
+                    reserved: 0,
+                    source: "erp".into(),
+                    as_of: T0 + 1,
+                }])
+                .await
+                .expect("replenish");
+        })
+    };
+    let mut results = Vec::new();
+    for t in tasks {
+        results.push(t.await.expect("order task"));
+    }
+    replenish.await.unwrap();
+    // The cancellations run as jobs, releasing what their orders held.
+    let cancels = claim_all(&db.store, "w1", T0 + 10).await;
+    for j in &cancels {
+        let order_id = j.entity_key.trim_start_matches("order:").to_owned();
+        let release = Changes {
+            reservations: vec![ReservationChange::ReleaseOrder { order_id }],
+            ..Changes::default()
+        };
+        db.store.complete_job(j, &release, T0 + 10).await.unwrap();
+    }
+    stop.store(true, Ordering::SeqCst);
+    assert!(watcher.await.expect("watcher") > 0);
+
+    let won: Vec<_> = results.iter().filter(|r| r.3.is_some()).collect();
+    assert!(
+        !won.is_empty() && won.len() < results.len(),
+        "the race had losers"
+    );
+    assert_eq!(cancels.len(), won.iter().filter(|r| r.4).count());
+    for sku in skus {
+        let positions: Vec<PositionRow> = db.store.positions(Some(sku)).await.unwrap();
+        let held: i64 = positions.iter().map(|p| p.reserved).sum();
+        let on_hand: i64 = positions.iter().map(|p| p.on_hand).sum();
+        let expected: i64 = won.iter().filter(|r| r.1 == sku && !r.4).map(|r| r.2).sum();
+        assert_eq!(
+            held, expected,
+            "{sku}: held is what the kept winners asked for"
+        );
+        assert!(held <= on_hand, "{sku}: {held} held of {on_hand}");
+        // The losers lost because too little was left for them, not by accident.
+        let sold_before_cancel: i64 = won.iter().filter(|r| r.1 == sku).map(|r| r.2).sum();
+        assert!(
+            sold_before_cancel <= on_hand,
+            "{sku}: {sold_before_cancel} sold of {on_hand}"
+        );
+    }
+    second.close().await;
 }

@@ -1,0 +1,425 @@
+//! What each channel is shown and owed for each SKU (the availability
+//! outbox), stock reports that were not applied, and the in-memory feed of
+//! SKUs whose stock changed.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::Result;
+use crate::store::{INSERT_CHUNK, Store, rows_sql};
+
+/// SKUs whose positions or reservations changed, gathered after each commit
+/// until the availability sync takes them. In memory on purpose: recording
+/// them in the database would put a write on every reservation, and the sync
+/// recomputes everything at start, so a restart loses nothing.
+#[derive(Debug, Default)]
+pub struct StockChanges {
+    pending: Mutex<HashMap<String, StockChange>>,
+    notify: tokio::sync::Notify,
+}
+
+/// One SKU's changes since the sync last looked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StockChange {
+    /// When the first of these changes was committed (for the sync's
+    /// change-to-enqueue latency).
+    pub first_at: Instant,
+    /// Units newly reserved by orders (the SKU's sales velocity).
+    pub units_reserved: i64,
+}
+
+impl StockChanges {
+    pub(crate) fn record(&self, skus: impl IntoIterator<Item = String>, units_reserved: i64) {
+        let now = Instant::now();
+        let mut any = false;
+        {
+            let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+            for sku in skus {
+                any = true;
+                pending
+                    .entry(sku)
+                    .or_insert(StockChange {
+                        first_at: now,
+                        units_reserved: 0,
+                    })
+                    .units_reserved += units_reserved;
+            }
+        }
+        if any {
+            self.notify.notify_one();
+        }
+    }
+
+    fn take(&self) -> HashMap<String, StockChange> {
+        std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+/// One (channel, SKU) row of the availability table.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AvailabilityRow {
+    pub channel: String,
+    pub sku: String,
+    /// What the channel last acknowledged; `None` before the first push.
+    pub published: Option<i64>,
+    /// What the channel is owed and has not acknowledged; `None` = nothing owed.
+    pub target: Option<i64>,
+    /// `urgent` or `batch` while a target is owed.
+    pub cadence: Option<String>,
+    /// When the change behind the owed target was observed (ms).
+    pub changed_at: Option<i64>,
+    pub attempts: i64,
+    pub next_attempt_at: i64,
+    pub acked_at: Option<i64>,
+    /// Change observed → channel acknowledged, for the last push (ms).
+    pub last_lag_ms: Option<i64>,
+    /// The channel's last refusal or failure, kept for operators.
+    pub last_error: Option<String>,
+}
+
+/// A quantity a channel must be shown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwedAvailability {
+    pub channel: String,
+    pub sku: String,
+    pub target: i64,
+    /// `urgent` or `batch`.
+    pub cadence: String,
+    pub changed_at: i64,
+}
+
+/// What became of one owed push.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AvailabilitySettlement {
+    /// The channel now shows `quantity` (the target that was sent).
+    Acknowledged { sku: String, quantity: i64, at: i64 },
+    /// The channel holds another quantity than we thought (compare-and-set
+    /// refused): remember it and send again from there.
+    Stale {
+        sku: String,
+        current: Option<i64>,
+        retry_at: i64,
+    },
+    /// The channel refused this SKU for good: kept with the reason, nothing
+    /// owed any more until the quantity changes again.
+    Refused {
+        sku: String,
+        reason: String,
+        at: i64,
+    },
+    /// The call failed (transport, throttling): try again at `retry_at`.
+    Failed {
+        sku: String,
+        reason: String,
+        retry_at: i64,
+    },
+}
+
+/// A stock report that was received and not applied.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct StockReport {
+    pub sku: String,
+    pub location: String,
+    pub source: String,
+    pub on_hand: i64,
+    pub as_of: i64,
+    pub received_at: i64,
+    /// Why it was not applied.
+    pub note: String,
+}
+
+const AVAILABILITY_COLUMNS: &str = "channel, sku, published, target, cadence, changed_at, attempts, \
+     next_attempt_at, acked_at, last_lag_ms, last_error";
+
+fn availability_row(r: &AnyRow) -> Result<AvailabilityRow> {
+    Ok(AvailabilityRow {
+        channel: r.try_get("channel")?,
+        sku: r.try_get("sku")?,
+        published: r.try_get("published")?,
+        target: r.try_get("target")?,
+        cadence: r.try_get("cadence")?,
+        changed_at: r.try_get("changed_at")?,
+        attempts: r.try_get("attempts")?,
+        next_attempt_at: r.try_get("next_attempt_at")?,
+        acked_at: r.try_get("acked_at")?,
+        last_lag_ms: r.try_get("last_lag_ms")?,
+        last_error: r.try_get("last_error")?,
+    })
+}
+
+impl Store {
+    /// The SKUs whose stock changed since the last call (possibly none).
+    pub fn take_stock_changes(&self) -> HashMap<String, StockChange> {
+        self.stock_changes.take()
+    }
+
+    /// Waits until a stock change is recorded (returns at once if one was
+    /// recorded since the last wait).
+    pub async fn stock_changed(&self) {
+        self.stock_changes.notify.notified().await;
+    }
+
+    /// Availability rows, optionally for one channel and/or some SKUs.
+    pub async fn availability(
+        &self,
+        channel: Option<&str>,
+        skus: Option<&[String]>,
+    ) -> Result<Vec<AvailabilityRow>> {
+        let Some(skus) = skus else {
+            return self.availability_where(channel, &[]).await;
+        };
+        let mut out = Vec::new();
+        for chunk in skus.chunks(INSERT_CHUNK) {
+            out.extend(self.availability_where(channel, chunk).await?);
+        }
+        Ok(out)
+    }
+
+    /// One query of [`availability`](Self::availability): every SKU when `skus` is empty.
+    async fn availability_where(
+        &self,
+        channel: Option<&str>,
+        skus: &[String],
+    ) -> Result<Vec<AvailabilityRow>> {
+        let mut clauses = Vec::new();
+        let mut n = 0;
+        if channel.is_some() {
+            n += 1;
+            clauses.push(format!("channel = ${n}"));
+        }
+        if !skus.is_empty() {
+            let marks: Vec<String> = (1..=skus.len()).map(|i| format!("${}", n + i)).collect();
+            clauses.push(format!("sku IN ({})", marks.join(", ")));
+        }
+        let filter = if clauses.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", clauses.join(" AND "))
+        };
+        let sql = format!(
+            "SELECT {AVAILABILITY_COLUMNS} FROM channel_availability {filter} ORDER BY sku, channel"
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        if let Some(c) = channel {
+            q = q.bind(c);
+        }
+        for sku in skus {
+            q = q.bind(sku);
+        }
+        let rows = q.fetch_all(&self.reader).await?;
+        rows.iter().map(availability_row).collect()
+    }
+
+    /// Record what channels are owed. A row already owed keeps the time of
+    /// its first unacknowledged change (lag counts from there) and stays
+    /// urgent once urgent; its attempts start again for the new target.
+    pub async fn owe_availability(&self, owed: &[OwedAvailability]) -> Result<()> {
+        if owed.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.writer.begin().await?;
+        for chunk in owed.chunks(INSERT_CHUNK) {
+            let mut sql = String::from(
+                "INSERT INTO channel_availability (channel, sku, target, cadence, changed_at) VALUES ",
+            );
+            sql.push_str(&rows_sql("(?, ?, ?, ?, ?)", chunk.len()));
+            sql.push_str(
+                " ON CONFLICT (channel, sku) DO UPDATE SET target = excluded.target, \
+                 cadence = CASE WHEN channel_availability.target IS NOT NULL \
+                   AND channel_availability.cadence = 'urgent' THEN 'urgent' ELSE excluded.cadence END, \
+                 changed_at = CASE WHEN channel_availability.target IS NULL \
+                   THEN excluded.changed_at ELSE channel_availability.changed_at END, \
+                 attempts = 0, next_attempt_at = 0",
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for o in chunk {
+                q = q
+                    .bind(&o.channel)
+                    .bind(&o.sku)
+                    .bind(o.target)
+                    .bind(&o.cadence)
+                    .bind(o.changed_at);
+            }
+            q.execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Pushes owed to `channel` that are due at `now`, urgent first, oldest
+    /// change first; with `urgent_only`, only the urgent ones.
+    pub async fn owed_availability(
+        &self,
+        channel: &str,
+        urgent_only: bool,
+        now: i64,
+        limit: usize,
+    ) -> Result<Vec<AvailabilityRow>> {
+        let sql = format!(
+            "SELECT {AVAILABILITY_COLUMNS} FROM channel_availability \
+             WHERE channel = $1 AND target IS NOT NULL AND next_attempt_at <= $2 {} \
+             ORDER BY CASE WHEN cadence = 'urgent' THEN 0 ELSE 1 END, changed_at, sku LIMIT $3",
+            if urgent_only {
+                "AND cadence = 'urgent'"
+            } else {
+                ""
+            }
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(channel)
+            .bind(now)
+            .bind(limit as i64)
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter().map(availability_row).collect()
+    }
+
+    /// Apply the outcome of pushes to `channel`. An acknowledgement clears
+    /// the owed target only if no newer target replaced it meanwhile.
+    pub async fn settle_availability(
+        &self,
+        channel: &str,
+        settlements: &[AvailabilitySettlement],
+    ) -> Result<()> {
+        let mut tx = self.writer.begin().await?;
+        for s in settlements {
+            let q = match s {
+                AvailabilitySettlement::Acknowledged { sku, quantity, at } => sqlx::query(
+                    "UPDATE channel_availability SET published = $1, acked_at = $2, \
+                     last_lag_ms = $2 - COALESCE(changed_at, $2), last_error = NULL, \
+                     target = CASE WHEN target = $1 THEN NULL ELSE target END, \
+                     cadence = CASE WHEN target = $1 THEN NULL ELSE cadence END, \
+                     changed_at = CASE WHEN target = $1 THEN NULL ELSE changed_at END, \
+                     attempts = 0, next_attempt_at = 0 \
+                     WHERE channel = $3 AND sku = $4",
+                )
+                .bind(*quantity)
+                .bind(*at)
+                .bind(channel)
+                .bind(sku),
+                AvailabilitySettlement::Stale {
+                    sku,
+                    current,
+                    retry_at,
+                } => sqlx::query(
+                    "UPDATE channel_availability SET published = $1, attempts = attempts + 1, \
+                     next_attempt_at = $2, last_error = 'the channel held another quantity' \
+                     WHERE channel = $3 AND sku = $4",
+                )
+                .bind(*current)
+                .bind(*retry_at)
+                .bind(channel)
+                .bind(sku),
+                AvailabilitySettlement::Refused { sku, reason, at } => sqlx::query(
+                    "UPDATE channel_availability SET last_error = $1, acked_at = $2, target = NULL, \
+                     cadence = NULL, changed_at = NULL, attempts = attempts + 1 \
+                     WHERE channel = $3 AND sku = $4",
+                )
+                .bind(reason)
+                .bind(*at)
+                .bind(channel)
+                .bind(sku),
+                AvailabilitySettlement::Failed {
+                    sku,
+                    reason,
+                    retry_at,
+                } => sqlx::query(
+                    "UPDATE channel_availability SET last_error = $1, attempts = attempts + 1, \
+                     next_attempt_at = $2 WHERE channel = $3 AND sku = $4",
+                )
+                .bind(reason)
+                .bind(*retry_at)
+                .bind(channel)
+                .bind(sku),
+            };
+            q.execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Keep stock reports that were not applied.
+    pub async fn record_stock_reports(&self, reports: &[StockReport]) -> Result<()> {
+        if reports.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.writer.begin().await?;
+        for chunk in reports.chunks(INSERT_CHUNK) {
+            let mut sql = String::from(
+                "INSERT INTO stock_reports (sku, location, source, on_hand, as_of, received_at, note) VALUES ",
+            );
+            sql.push_str(&rows_sql("(?, ?, ?, ?, ?, ?, ?)", chunk.len()));
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for r in chunk {
+                q = q
+                    .bind(&r.sku)
+                    .bind(&r.location)
+                    .bind(&r.source)
+                    .bind(r.on_hand)
+                    .bind(r.as_of)
+                    .bind(r.received_at)
+                    .bind(&r.note);
+            }
+            q.execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Unapplied stock reports for `sku`, newest first.
+    pub async fn stock_reports(&self, sku: &str, limit: usize) -> Result<Vec<StockReport>> {
+        let rows = sqlx::query(
+            "SELECT sku, location, source, on_hand, as_of, received_at, note FROM stock_reports \
+             WHERE sku = $1 ORDER BY id DESC LIMIT $2",
+        )
+        .bind(sku)
+        .bind(limit as i64)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(StockReport {
+                    sku: r.try_get("sku")?,
+                    location: r.try_get("location")?,
+                    source: r.try_get("source")?,
+                    on_hand: r.try_get("on_hand")?,
+                    as_of: r.try_get("as_of")?,
+                    received_at: r.try_get("received_at")?,
+                    note: r.try_get("note")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Positions of some SKUs (the sync's incremental read).
+    pub async fn positions_of(&self, skus: &[String]) -> Result<Vec<crate::PositionRow>> {
+        let mut out = Vec::new();
+        for chunk in skus.chunks(INSERT_CHUNK) {
+            let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let sql = format!(
+                "SELECT sku, location, on_hand, reserved, source, as_of FROM inventory_positions \
+                 WHERE sku IN ({}) ORDER BY sku, location",
+                marks.join(", ")
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for sku in chunk {
+                q = q.bind(sku);
+            }
+            for r in q.fetch_all(&self.reader).await? {
+                out.push(crate::PositionRow {
+                    sku: r.try_get("sku")?,
+                    location: r.try_get("location")?,
+                    on_hand: r.try_get("on_hand")?,
+                    reserved: r.try_get("reserved")?,
+                    source: r.try_get("source")?,
+                    as_of: r.try_get("as_of")?,
+                });
+            }
+        }
+        Ok(out)
+    }
+}
