@@ -18,6 +18,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 
+pub mod availability;
+pub mod http;
+
 #[derive(Subcommand)]
 pub enum BenchCommand {
     /// Durable ingest: webhooks acknowledged only after their inbox commit.
@@ -70,6 +73,12 @@ pub enum BenchCommand {
         #[arg(long, value_parser = humantime::parse_duration, default_value = "300s")]
         timeout: Duration,
     },
+    /// Any HTTP endpoint: exactly N POSTs of one body (templated) at a fixed
+    /// concurrency, keep-alive; the load generator of `bench/peers/run.sh`.
+    Http(http::HttpArgs),
+    /// Available-to-promise: full recompute and diff of a synthetic
+    /// catalogue (SKUs × channels × locations), time and peak memory.
+    Availability(availability::AvailabilityArgs),
 }
 
 pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
@@ -104,6 +113,8 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
                 governor_bench(orders, limit, max_concurrent, load, latency_ms, timeout).await?;
             println!("{}", serde_json::to_string_pretty(&report)?);
         }
+        BenchCommand::Http(args) => http::run(args).await?,
+        BenchCommand::Availability(args) => availability::run(&args)?,
     }
     Ok(())
 }
@@ -214,71 +225,38 @@ async fn ingest(
     }
 
     let bodies: Arc<Vec<Vec<u8>>> = Arc::new((0..requests).map(webstore_order).collect());
-    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(concurrency)
         .build()?;
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..concurrency {
-        let (bodies, next, client, base) =
-            (bodies.clone(), next.clone(), client.clone(), base.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut latencies = Vec::new();
-            let mut errors = 0usize;
-            loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                if i >= bodies.len() {
-                    break;
-                }
-                let t = Instant::now();
-                let r = client
-                    .post(&base)
-                    .header("content-type", "application/json")
-                    .header("x-webstore-event-id", format!("bench-{i}"))
-                    .body(bodies[i].clone())
-                    .send()
-                    .await;
-                match r {
-                    Ok(resp) if resp.status().is_success() => latencies.push(t.elapsed()),
-                    _ => errors += 1,
-                }
-            }
-            (latencies, errors)
-        }));
-    }
-    let mut latencies = Vec::with_capacity(requests);
-    let mut errors = 0;
-    for t in tasks {
-        let (l, e) = t.await?;
-        latencies.extend(l);
-        errors += e;
-    }
-    let elapsed = started.elapsed();
+    let load = http::drive(
+        requests,
+        concurrency,
+        move |i| {
+            client
+                .post(&base)
+                .header("content-type", "application/json")
+                .header("x-webstore-event-id", format!("bench-{i}"))
+                .body(bodies[i].clone())
+        },
+        None,
+    )
+    .await?;
     shutdown.cancel();
     server.await??;
     let committed = store.inbox_counts().await?.accepted;
     store.close().await;
     let _ = std::fs::remove_dir_all(&dir);
-    latencies.sort();
-    let pct = |p: f64| -> f64 {
-        if latencies.is_empty() {
-            return 0.0;
-        }
-        let idx = ((latencies.len() as f64 * p).ceil() as usize).clamp(1, latencies.len()) - 1;
-        latencies[idx].as_secs_f64() * 1000.0
-    };
     Ok(IngestReport {
         backend: backend_name(&url),
         requests,
         concurrency,
-        errors,
-        elapsed_secs: elapsed.as_secs_f64(),
-        per_sec: latencies.len() as f64 / elapsed.as_secs_f64(),
-        p50_ms: pct(0.50),
-        p95_ms: pct(0.95),
-        p99_ms: pct(0.99),
-        max_ms: pct(1.0),
+        errors: load.errors(),
+        elapsed_secs: load.elapsed.as_secs_f64(),
+        per_sec: load.latencies.len() as f64 / load.elapsed.as_secs_f64(),
+        p50_ms: load.percentile_ms(0.50),
+        p95_ms: load.percentile_ms(0.95),
+        p99_ms: load.percentile_ms(0.99),
+        max_ms: load.percentile_ms(1.0),
         committed,
     })
 }
