@@ -1,0 +1,398 @@
+//! The hub against the simulated marketplaces, end to end: Shopify (signed
+//! webhooks as triggers, delivered twice, late, out of order or not at
+//! all), Walmart (polling only, per-line shipping), Amazon (when its
+//! simulator is configured) and a regional channel added by configuration
+//! (the simulated webstore through `config/channels/regional.toml`).
+//!
+//! Every order reaches Closed (or Cancelled when its buyer cancelled), no
+//! marketplace sees a shipment twice, orders whose webhook was dropped are
+//! found by the reconciliation poll, no connector is throttled in steady
+//! state, and after a forced 429 the connector waits as told. Availability
+//! flows back: every marketplace ends up showing what the hub computed for
+//! it from ERP stock less what all channels sold.
+
+use std::collections::{BTreeMap, HashSet};
+use std::time::{Duration, Instant};
+
+use crossdock::config::{
+    AmazonConfig, ChannelConfig, ChannelKind, Config, ShopifyConfig, WalmartConfig,
+};
+use crossdock_availability::{AvailabilityConfig, ChannelPolicy, LocationPolicy};
+use crossdock_model::{OrderStatus, order_id_for};
+use crossdock_sim::{AmazonSimConfig, Estate, EstateHandle, ShopifySimConfig, WalmartSimConfig};
+use serde_json::Value;
+
+const SKUS: usize = 8;
+
+fn skus() -> Vec<String> {
+    (1..=SKUS).map(|i| format!("SKU-{i:03}")).collect()
+}
+
+fn regional_mapping() -> toml::Table {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../config/channels/regional.toml"
+    );
+    toml::from_str(&std::fs::read_to_string(path).expect("regional mapping")).expect("toml")
+}
+
+fn channel(name: &str, kind: ChannelKind, base_url: String) -> ChannelConfig {
+    let mut c = Config::demo().channels.remove(0);
+    c.name = name.to_owned();
+    c.kind = kind;
+    c.base_url = base_url;
+    c.poll = true;
+    c
+}
+
+fn policy(channel: &str) -> ChannelPolicy {
+    ChannelPolicy {
+        channel: channel.to_owned(),
+        eligible_networks: Some(vec!["own".into()]),
+        eligible_locations: None,
+        allocation_percent: 100,
+        buffer: 0,
+        min_quantity: 0,
+        max_quantity: None,
+        low_stock_at: 5,
+        hot_velocity_per_hour: None,
+    }
+}
+
+struct Run {
+    hub: crossdock::hub::RunningHub,
+    estate: EstateHandle,
+    _tmp: tempfile::TempDir,
+}
+
+/// Starts the estate (three marketplaces' worth of faults) and a hub wired to it.
+async fn start(orders_each: u64) -> Run {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut config = Config::demo();
+    config.hub.data_dir = tmp.path().join("data");
+    config.hub.database_url = None;
+    config.engine.reconcile_interval_ms = 1_000;
+    // The simulated Amazon's clock runs five minutes behind (see
+    // `backdate_secs` below), so each poll reaches that far back.
+    config.engine.reconcile_overlap_ms = 600_000;
+    config.inventory.batch_interval_ms = 1_000;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let hub_url = format!("http://{}", listener.local_addr().expect("addr"));
+
+    let mut sim = config.sim.clone().expect("[sim]");
+    sim.hub_url = hub_url.clone();
+    sim.channel.name = "regional".into();
+    sim.channel.listen = "127.0.0.1:0".into();
+    sim.channel.orders_per_sec = 4.0;
+    sim.channel.max_orders = orders_each;
+    sim.channel.duplicate_rate = 0.2;
+    sim.channel.skus = skus();
+    sim.erp.listen = "127.0.0.1:0".into();
+    for w in &mut sim.warehouses {
+        w.listen = "127.0.0.1:0".into();
+        w.ship_delay_ms = 200;
+    }
+    sim.erp.stock.retain(|s| skus().contains(&s.sku));
+    for s in &mut sim.erp.stock {
+        s.on_hand = 200;
+    }
+    sim.shopify = Some(ShopifySimConfig {
+        listen: "127.0.0.1:0".into(),
+        orders_per_sec: 4.0,
+        max_orders: orders_each,
+        skus: skus(),
+        duplicate_rate: 0.3,
+        reorder: true,
+        max_delivery_delay_ms: 1_500,
+        drop_rate: 0.2,
+        update_rate: 0.3,
+        update_delay_ms: 1_000,
+        max_page_size: 5,
+        initial_available: 0,
+        ..ShopifySimConfig::default()
+    });
+    sim.walmart = Some(WalmartSimConfig {
+        listen: "127.0.0.1:0".into(),
+        orders_per_sec: 4.0,
+        max_orders: orders_each,
+        skus: skus(),
+        ..WalmartSimConfig::default()
+    });
+    sim.amazon = Some(AmazonSimConfig {
+        listen: "127.0.0.1:0".into(),
+        orders_per_sec: 4.0,
+        max_orders: orders_each,
+        skus: skus(),
+        pending_secs: 1.0,
+        // Amazon lists only orders updated two minutes ago or earlier: the
+        // simulated clock runs that far behind so the poll sees them.
+        backdate_secs: 300,
+        duplicate_rate: 0.3,
+        max_delivery_delay_ms: 1_500,
+        drop_rate: 0.2,
+        // The documented rates ×30: getOrders once every two seconds.
+        rate_multiplier: 30.0,
+        ..AmazonSimConfig::default()
+    });
+    let estate = Estate::start(sim).await.expect("estate");
+    let amazon = AmazonSimConfig::default();
+    let shopify = ShopifySimConfig::default();
+    let walmart = WalmartSimConfig::default();
+
+    let mut regional = channel("regional", ChannelKind::Mapped, estate.channel_url());
+    regional.mapping = Some(regional_mapping());
+    let mut shop = channel(
+        "shopify",
+        ChannelKind::Shopify,
+        estate.shopify_url().expect("shopify"),
+    );
+    shop.shopify = Some(ShopifyConfig {
+        access_token: Some(shopify.access_token.clone()),
+        access_token_env: None,
+        webhook_secret: Some(shopify.webhook_secret.clone()),
+        webhook_secret_env: None,
+        api_version: shopify.api_version.clone(),
+    });
+    let mut wm = channel(
+        "walmart",
+        ChannelKind::Walmart,
+        estate.walmart_url().expect("walmart"),
+    );
+    wm.walmart = Some(WalmartConfig {
+        client_id: walmart.client_id.clone(),
+        client_secret: Some(walmart.client_secret.clone()),
+        client_secret_env: None,
+        webhook_authorization: None,
+    });
+    let amazon_url = estate.amazon_url().expect("amazon");
+    let mut amz = channel("amazon", ChannelKind::Amazon, amazon_url.clone());
+    amz.amazon = Some(AmazonConfig {
+        lwa_url: format!("{amazon_url}/auth/o2/token"),
+        client_id: amazon.client_id.clone(),
+        client_secret: Some(amazon.client_secret.clone()),
+        client_secret_env: None,
+        refresh_token: Some(amazon.refresh_token.clone()),
+        refresh_token_env: None,
+        marketplace_id: amazon.marketplace_id.clone(),
+        seller_id: Some(amazon.seller_id.clone()),
+    });
+    config.channels = vec![regional, shop, wm, amz];
+    config.erp.base_url = estate.erp_url();
+    for (name, url) in estate.warehouse_urls() {
+        if let Some(w) = config.warehouses.iter_mut().find(|w| w.name == name) {
+            w.base_url = url;
+        }
+    }
+    config.availability = Some(AvailabilityConfig {
+        locations: config
+            .warehouses
+            .iter()
+            .map(|w| LocationPolicy {
+                name: w.name.clone(),
+                network: "own".into(),
+                safety_stock: 0,
+            })
+            .collect(),
+        channels: vec![policy("shopify"), policy("walmart"), policy("amazon")],
+    });
+    config.sim = None;
+    config.validate("test").expect("valid config");
+    let hub = crossdock::hub::start(&config, listener).await.expect("hub");
+    Run {
+        hub,
+        estate,
+        _tmp: tmp,
+    }
+}
+
+fn ids(stats: &Value, key: &str) -> Vec<String> {
+    stats[key]
+        .as_array()
+        .unwrap_or_else(|| panic!("{key} in {stats}"))
+        .iter()
+        .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
+        .collect()
+}
+
+/// Waits until every order the marketplaces placed is Closed or Cancelled.
+async fn wait_until_settled(run: &Run, channels: &[(&str, &str, &str)]) -> Value {
+    let store = run.hub.engine.store().clone();
+    let started = Instant::now();
+    loop {
+        let stats = run.estate.stats().await;
+        let mut open = Vec::new();
+        if run.estate.generation_done() {
+            for (channel, section, key) in channels {
+                for id in ids(&stats[*section], key) {
+                    let status = store
+                        .order(&order_id_for(channel, &id))
+                        .await
+                        .expect("store")
+                        .map(|o| o.status);
+                    if !matches!(status, Some(OrderStatus::Closed | OrderStatus::Cancelled)) {
+                        open.push(format!("{channel}:{id}:{status:?}"));
+                    }
+                }
+            }
+            if open.is_empty() {
+                return stats;
+            }
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(150),
+            "orders not settled: {open:?}\nestate: {stats}\nexceptions: {:?}",
+            store
+                .exceptions(&Default::default())
+                .await
+                .expect("exceptions")
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn orders_from_every_marketplace_close_once_and_availability_converges() {
+    let run = start(14).await;
+    // A forced 429 mid-run: the connector must wait as told and not retry
+    // into the limit.
+    let walmart = run.estate.walmart_url().expect("walmart");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    reqwest::Client::new()
+        .post(format!("{walmart}/sim/throttle"))
+        .json(&serde_json::json!({ "count": 2 }))
+        .send()
+        .await
+        .expect("throttle")
+        .error_for_status()
+        .expect("throttle accepted");
+
+    let stats = wait_until_settled(
+        &run,
+        &[
+            ("shopify", "shopify", "generated_order_ids"),
+            ("walmart", "walmart", "generated_po_ids"),
+            ("amazon", "amazon", "generated_order_ids"),
+            ("regional", "channel", "generated_order_ids"),
+        ],
+    )
+    .await;
+    let store = run.hub.engine.store().clone();
+
+    // Faults really happened.
+    let shopify = &stats["shopify"];
+    assert!(
+        shopify["duplicates_sent"].as_u64().unwrap() > 0,
+        "{shopify}"
+    );
+    let dropped = ids(shopify, "dropped_order_ids");
+    assert!(!dropped.is_empty(), "some webhooks were dropped: {shopify}");
+    // ...and changed nothing: the dropped ones were found by the poll.
+    for id in &dropped {
+        let order = store
+            .order(&order_id_for("shopify", id))
+            .await
+            .expect("store")
+            .expect("a dropped order was found by the poll");
+        assert!(matches!(
+            order.status,
+            OrderStatus::Closed | OrderStatus::Cancelled
+        ));
+    }
+    // Each marketplace saw every shipment once.
+    assert_eq!(shopify["duplicate_fulfillments"], 0, "{shopify}");
+    assert_eq!(shopify["over_fulfillment_refusals"], 0, "{shopify}");
+    assert!(shopify["fulfillments_created"].as_u64().unwrap() > 0);
+    let wm = &stats["walmart"];
+    assert_eq!(wm["duplicate_shipments"], 0, "{wm}");
+    assert_eq!(wm["over_shipments"], 0, "{wm}");
+    assert!(wm["shipments_recorded"].as_u64().unwrap() > 0, "{wm}");
+    let amz = &stats["amazon"];
+    assert!(amz["notifications_dropped"].as_u64().unwrap() > 0, "{amz}");
+    assert_eq!(amz["duplicate_packages"], 0, "{amz}");
+    assert_eq!(amz["confirmations_refused"], 0, "{amz}");
+    assert_eq!(amz["throttled"], 0, "{amz}");
+    assert!(amz["shipments_confirmed"].as_u64().unwrap() > 0, "{amz}");
+    let regional = &stats["channel"];
+    assert_eq!(regional["duplicate_ship_confirmations"], 0, "{regional}");
+    assert_eq!(regional["over_confirmed_lines"], 0, "{regional}");
+    // No 429 in steady state; the forced ones were taken once each and
+    // waited out (the connector did not retry into the limit).
+    assert_eq!(shopify["throttled_429"], 0, "{shopify}");
+    assert_eq!(wm["forced_throttles"], 2, "{wm}");
+    assert_eq!(
+        wm["throttled"].as_u64().unwrap(),
+        2,
+        "only the forced 429s: {wm}"
+    );
+    // No ERP document twice, no exception.
+    let erp = &stats["erp"];
+    assert_eq!(erp["duplicate_sales_orders"], 0, "{erp}");
+    let open = store
+        .exceptions(&Default::default())
+        .await
+        .expect("exceptions");
+    assert!(open.is_empty(), "{open:?}");
+
+    // Availability: once the sync settles, each marketplace shows what the
+    // hub computed for it — stock less what every channel sold.
+    let started = Instant::now();
+    loop {
+        let stats = run.estate.stats().await;
+        let mut differences = Vec::new();
+        for sku in skus() {
+            let described = run
+                .hub
+                .engine
+                .sku_availability(&sku)
+                .await
+                .expect("availability")
+                .expect("policies");
+            for c in &described.explanation.channels {
+                let shown = match c.channel.as_str() {
+                    "shopify" => stats["shopify"]["available"][&sku].as_i64(),
+                    "walmart" => stats["walmart"]["inventory"][&sku].as_i64(),
+                    "amazon" => stats["amazon"]["quantities"][&sku].as_i64(),
+                    other => panic!("unexpected channel {other}"),
+                };
+                if shown != Some(c.quantity) {
+                    differences.push(format!(
+                        "{}/{sku}: shows {shown:?}, should {}",
+                        c.channel, c.quantity
+                    ));
+                }
+            }
+        }
+        // Settled means acknowledged too: a feed may have been applied
+        // before the hub read its report.
+        let lag = run.hub.engine.availability_stats().await.expect("stats");
+        differences.extend(lag.iter().filter(|c| c.owed > 0).map(|c| format!("{c:?}")));
+        if differences.is_empty() {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "availability did not converge: {differences:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    // A sale anywhere lowered what the others show: the quantities are
+    // below the 400 units of stock by what all three channels reserved.
+    let mut sold: BTreeMap<String, i64> = BTreeMap::new();
+    for p in store.positions(None).await.expect("positions") {
+        *sold.entry(p.sku.clone()).or_insert(400) += p.reserved - p.on_hand;
+    }
+    let lowered: HashSet<&String> = sold
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(s, _)| s)
+        .collect();
+    assert!(!lowered.is_empty(), "orders consumed stock: {sold:?}");
+    let lag = run.hub.engine.availability_stats().await.expect("stats");
+    for c in &lag {
+        assert!(c.samples > 0, "{c:?}");
+    }
+    run.hub.stop().await.expect("stop");
+    run.estate.shutdown().await;
+}
