@@ -11,16 +11,17 @@
 //! flows back: every marketplace ends up showing what the hub computed for
 //! it from ERP stock less what all channels sold.
 
+mod support;
+
 use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
 
-use crossdock::config::{
-    AmazonConfig, ChannelConfig, ChannelKind, Config, ShopifyConfig, WalmartConfig,
-};
-use crossdock_availability::{AvailabilityConfig, ChannelPolicy, LocationPolicy};
+use crossdock::config::{ChannelKind, Config};
+use crossdock_availability::{AvailabilityConfig, LocationPolicy};
 use crossdock_model::{OrderStatus, order_id_for};
 use crossdock_sim::{AmazonSimConfig, Estate, EstateHandle, ShopifySimConfig, WalmartSimConfig};
 use serde_json::Value;
+use support::marketplaces::{channel, marketplace_channels, policy, shown};
 
 const SKUS: usize = 8;
 
@@ -34,29 +35,6 @@ fn regional_mapping() -> toml::Table {
         "/../../config/channels/regional.toml"
     );
     toml::from_str(&std::fs::read_to_string(path).expect("regional mapping")).expect("toml")
-}
-
-fn channel(name: &str, kind: ChannelKind, base_url: String) -> ChannelConfig {
-    let mut c = Config::demo().channels.remove(0);
-    c.name = name.to_owned();
-    c.kind = kind;
-    c.base_url = base_url;
-    c.poll = true;
-    c
-}
-
-fn policy(channel: &str) -> ChannelPolicy {
-    ChannelPolicy {
-        channel: channel.to_owned(),
-        eligible_networks: Some(vec!["own".into()]),
-        eligible_locations: None,
-        allocation_percent: 100,
-        buffer: 0,
-        min_quantity: 0,
-        max_quantity: None,
-        low_stock_at: 5,
-        hot_velocity_per_hour: None,
-    }
 }
 
 struct Run {
@@ -137,48 +115,11 @@ async fn start(orders_each: u64) -> Run {
         ..AmazonSimConfig::default()
     });
     let estate = Estate::start(sim).await.expect("estate");
-    let amazon = AmazonSimConfig::default();
-    let shopify = ShopifySimConfig::default();
-    let walmart = WalmartSimConfig::default();
 
     let mut regional = channel("regional", ChannelKind::Mapped, estate.channel_url());
     regional.mapping = Some(regional_mapping());
-    let mut shop = channel(
-        "shopify",
-        ChannelKind::Shopify,
-        estate.shopify_url().expect("shopify"),
-    );
-    shop.shopify = Some(ShopifyConfig {
-        access_token: Some(shopify.access_token.clone()),
-        access_token_env: None,
-        webhook_secret: Some(shopify.webhook_secret.clone()),
-        webhook_secret_env: None,
-        api_version: shopify.api_version.clone(),
-    });
-    let mut wm = channel(
-        "walmart",
-        ChannelKind::Walmart,
-        estate.walmart_url().expect("walmart"),
-    );
-    wm.walmart = Some(WalmartConfig {
-        client_id: walmart.client_id.clone(),
-        client_secret: Some(walmart.client_secret.clone()),
-        client_secret_env: None,
-        webhook_authorization: None,
-    });
-    let amazon_url = estate.amazon_url().expect("amazon");
-    let mut amz = channel("amazon", ChannelKind::Amazon, amazon_url.clone());
-    amz.amazon = Some(AmazonConfig {
-        lwa_url: format!("{amazon_url}/auth/o2/token"),
-        client_id: amazon.client_id.clone(),
-        client_secret: Some(amazon.client_secret.clone()),
-        client_secret_env: None,
-        refresh_token: Some(amazon.refresh_token.clone()),
-        refresh_token_env: None,
-        marketplace_id: amazon.marketplace_id.clone(),
-        seller_id: Some(amazon.seller_id.clone()),
-    });
-    config.channels = vec![regional, shop, wm, amz];
+    config.channels = vec![regional];
+    config.channels.extend(marketplace_channels(&estate));
     config.erp.base_url = estate.erp_url();
     for (name, url) in estate.warehouse_urls() {
         if let Some(w) = config.warehouses.iter_mut().find(|w| w.name == name) {
@@ -195,7 +136,9 @@ async fn start(orders_each: u64) -> Run {
                 safety_stock: 0,
             })
             .collect(),
-        channels: vec![policy("shopify"), policy("walmart"), policy("amazon")],
+        channels: ["shopify", "walmart", "amazon"]
+            .map(|c| policy(c, &["own"]))
+            .to_vec(),
     });
     config.sim = None;
     config.validate("test").expect("valid config");
@@ -350,12 +293,7 @@ async fn orders_from_every_marketplace_close_once_and_availability_converges() {
                 .expect("availability")
                 .expect("policies");
             for c in &described.explanation.channels {
-                let shown = match c.channel.as_str() {
-                    "shopify" => stats["shopify"]["available"][&sku].as_i64(),
-                    "walmart" => stats["walmart"]["inventory"][&sku].as_i64(),
-                    "amazon" => stats["amazon"]["quantities"][&sku].as_i64(),
-                    other => panic!("unexpected channel {other}"),
-                };
+                let shown = shown(&stats, &c.channel, &sku);
                 if shown != Some(c.quantity) {
                     differences.push(format!(
                         "{}/{sku}: shows {shown:?}, should {}",

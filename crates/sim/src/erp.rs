@@ -106,6 +106,9 @@ pub(crate) struct ErpSim {
     config: ErpSimConfig,
     known_skus: HashSet<String>,
     state: Mutex<ErpState>,
+    /// Stock on hand per (SKU, location): the configured seed, changed by
+    /// `POST /sim/stock` (a goods receipt, a count correction).
+    stock: Mutex<Vec<crate::config::StockSeed>>,
     /// Draws access tokens; split off the ERP's RNG only when auth is on,
     /// so the fault draws of an estate without auth stay as they were.
     token_rng: Mutex<SmallRng>,
@@ -125,6 +128,7 @@ impl ErpSim {
         ));
         Arc::new(ErpSim {
             known_skus: config.skus.iter().cloned().collect(),
+            stock: Mutex::new(config.stock.clone()),
             config,
             state: Mutex::new(ErpState::default()),
             token_rng: Mutex::new(token_rng),
@@ -157,6 +161,7 @@ impl ErpSim {
             )
             .route("/sim/health", get(|| async { Json(json!({ "ok": true })) }))
             .route("/sim/revoke-tokens", post(revoke_tokens))
+            .route("/sim/stock", post(set_stock))
             .with_state(self.clone())
     }
 
@@ -408,7 +413,45 @@ async fn find_invoices(
 }
 
 async fn stock(State(sim): State<Arc<ErpSim>>) -> Response {
-    Json(json!({ "positions": sim.config.stock })).into_response()
+    let stock = sim.stock.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    Json(json!({ "positions": stock })).into_response()
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SetStock {
+    positions: Vec<crate::config::StockSeed>,
+}
+
+/// `POST /sim/stock {"positions":[{sku, location, on_hand}]}`: the ERP's
+/// stock changes (receipts, counts); what `GET /stock` answers from now on.
+async fn set_stock(State(sim): State<Arc<ErpSim>>, body: Bytes) -> Response {
+    let update: SetStock = match crate::wire::parse_body(&body) {
+        Ok(u) => u,
+        Err(e) => return e.into_response(),
+    };
+    if let Some((i, p)) = update
+        .positions
+        .iter()
+        .enumerate()
+        .find(|(_, p)| p.on_hand < 0)
+    {
+        return crate::wire::invalid(
+            &format!("positions[{i}].on_hand"),
+            format!("{} is negative", p.on_hand),
+        );
+    }
+    let mut stock = sim.stock.lock().unwrap_or_else(|e| e.into_inner());
+    for p in update.positions {
+        match stock
+            .iter_mut()
+            .find(|s| s.sku == p.sku && s.location == p.location)
+        {
+            Some(s) => s.on_hand = p.on_hand,
+            None => stock.push(p),
+        }
+    }
+    Json(json!({ "positions": stock.len() })).into_response()
 }
 
 /// RFC 6749 §5.2 error answer.

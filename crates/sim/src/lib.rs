@@ -258,6 +258,11 @@ impl EstateHandle {
             .map(|(_, url)| url.clone())
     }
 
+    /// The simulated 3PL, when `[sim.tpl]` is set (to make it send an 846).
+    pub fn tpl(&self) -> Option<Arc<TplSim>> {
+        self.tpl.clone()
+    }
+
     /// The 3PL's counters (`orders_received`, `shipments_sent`,
     /// `short_shipped_lines`, `duplicate_requests`, ...), when `[sim.tpl]` is set.
     pub fn tpl_stats(&self) -> Option<Value> {

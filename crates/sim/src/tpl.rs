@@ -389,6 +389,35 @@ impl TplSim {
         Ok(path)
     }
 
+    /// Sends an 846 inventory advice: `(sku, on hand)` per item, as the 3PL
+    /// counts it (QTY*17). Returns the file written to the hub's inbound.
+    pub async fn advise_stock(&self, items: &[(&str, i64)]) -> anyhow::Result<PathBuf> {
+        let _io = self.io.lock().await;
+        let now = chrono::Utc::now();
+        let mut segments = vec![
+            OutSegment::new("BIA")
+                .val("00")
+                .val("MB")
+                .val(format!("ADV{}", now.timestamp()))
+                .val(now.format("%Y%m%d").to_string()),
+        ];
+        for (i, (sku, on_hand)) in items.iter().enumerate() {
+            segments.push(
+                OutSegment::new("LIN")
+                    .val((i + 1).to_string())
+                    .val("SK")
+                    .val(*sku),
+            );
+            segments.push(
+                OutSegment::new("QTY")
+                    .val("17")
+                    .val(on_hand.to_string())
+                    .val("EA"),
+            );
+        }
+        self.send_sets("IB", &[("846", segments)]).await
+    }
+
     /// The `/sim/stats`-style document of this 3PL.
     pub fn stats(&self) -> Value {
         let s = &self.stats;
