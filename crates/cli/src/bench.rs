@@ -19,7 +19,9 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Config;
 
 pub mod availability;
+pub mod availability_sync;
 pub mod http;
+pub mod x12;
 
 #[derive(Subcommand)]
 pub enum BenchCommand {
@@ -79,6 +81,12 @@ pub enum BenchCommand {
     /// Available-to-promise: full recompute and diff of a synthetic
     /// catalogue (SKUs × channels × locations), time and peak memory.
     Availability(availability::AvailabilityArgs),
+    /// One stock change to an owed channel update in the running hub
+    /// (recompute + outbox commit), latency percentiles.
+    AvailabilitySync(availability_sync::AvailabilitySyncArgs),
+    /// The X12 reader: strict parse, typed 945/846 reading and canonical
+    /// mapping of a synthetic in-memory corpus, throughput and latency.
+    X12(x12::X12Args),
 }
 
 pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
@@ -115,11 +123,13 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
         }
         BenchCommand::Http(args) => http::run(args).await?,
         BenchCommand::Availability(args) => availability::run(&args)?,
+        BenchCommand::AvailabilitySync(args) => availability_sync::run(&args).await?,
+        BenchCommand::X12(args) => x12::run(&args)?,
     }
     Ok(())
 }
 
-fn backend_name(url: &str) -> String {
+pub(crate) fn backend_name(url: &str) -> String {
     if url.starts_with("sqlite") {
         "sqlite".into()
     } else {
@@ -127,7 +137,7 @@ fn backend_name(url: &str) -> String {
     }
 }
 
-fn temp_store_url() -> (std::path::PathBuf, String) {
+pub(crate) fn temp_store_url() -> (std::path::PathBuf, String) {
     let dir =
         std::env::temp_dir().join(format!("crossdock-bench-{}", uuid::Uuid::now_v7().simple()));
     let url = format!("sqlite://{}", dir.join("crossdock.db").display());
@@ -273,6 +283,77 @@ pub struct LifecycleReport {
     pub duplicate_shipments: u64,
     pub lost: u64,
     pub exceptions: u64,
+    /// Per order, channel webhook → ERP accepted the sales order.
+    pub ingest_to_erp: IngestToErp,
+}
+
+/// Per order, from its channel webhook at the hub's door to the ERP's
+/// acceptance of its sales order, read back from the store after the run.
+/// The start is the inbox row's `received_at`, stamped as the webhook
+/// arrives; it is answered right after that row's group commit. The hub
+/// stamps an order's audit events with the start of the step that wrote
+/// them, so the moment of acceptance is bracketed, not seen: it lies
+/// between the two figures below.
+#[derive(Debug, Default, Serialize)]
+pub struct IngestToErp {
+    /// Orders with both a channel webhook and an ERP acceptance on record.
+    pub orders: usize,
+    /// Until the step that calls the ERP started. A lower bound: the wait
+    /// for the ERP governor, the ERP calls and the commit come after.
+    pub erp_step_started_p50_ms: f64,
+    pub erp_step_started_p99_ms: f64,
+    /// Until the order's next step (release to the warehouse) started,
+    /// which the hub runs only once the acceptance is committed. An upper
+    /// bound: it includes that step's wait to be claimed.
+    pub acceptance_recorded_p50_ms: f64,
+    pub acceptance_recorded_p99_ms: f64,
+}
+
+/// Nearest-rank quantile (0..=1) of sorted millisecond spans.
+fn quantile_ms(sorted: &[i64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let idx = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[idx] as f64
+}
+
+async fn ingest_to_erp(store: &Store) -> anyhow::Result<IngestToErp> {
+    // The first channel webhook of each order (the bench sends no
+    // duplicates or updates, but a redelivery would not restart the clock).
+    let mut arrived: std::collections::HashMap<String, i64> = std::collections::HashMap::new();
+    for message in store.inbox_messages(None, i64::MAX).await? {
+        if let (true, Some(key)) = (message.source.starts_with("channel:"), message.entity_key) {
+            let at = arrived.entry(key).or_insert(message.received_at);
+            *at = (*at).min(message.received_at);
+        }
+    }
+    let mut started = Vec::with_capacity(arrived.len());
+    let mut recorded = Vec::with_capacity(arrived.len());
+    for (entity_key, received_at) in &arrived {
+        let events = store.timeline(entity_key).await?;
+        let Some(i) = events.iter().position(|e| {
+            e.kind == "status_changed"
+                && e.detail["to"].as_str() == Some(OrderStatus::AcceptedByErp.as_str())
+        }) else {
+            continue;
+        };
+        started.push(events[i].at - received_at);
+        // The transition is the last event of its step (one running job
+        // per order), so the next one is from a later step.
+        if let Some(next) = events.get(i + 1) {
+            recorded.push(next.at - received_at);
+        }
+    }
+    started.sort_unstable();
+    recorded.sort_unstable();
+    Ok(IngestToErp {
+        orders: started.len(),
+        erp_step_started_p50_ms: quantile_ms(&started, 0.50),
+        erp_step_started_p99_ms: quantile_ms(&started, 0.99),
+        acceptance_recorded_p50_ms: quantile_ms(&recorded, 0.50),
+        acceptance_recorded_p99_ms: quantile_ms(&recorded, 0.99),
+    })
 }
 
 async fn lifecycle(
@@ -292,6 +373,7 @@ async fn lifecycle(
         duplicate_shipments: run.summary.duplicate_shipments,
         lost: run.summary.lost,
         exceptions: run.summary.exceptions,
+        ingest_to_erp: run.ingest_to_erp,
     })
 }
 
@@ -303,6 +385,7 @@ struct EstateRun {
     summary: crate::demo::Summary,
     /// The simulators' `/sim/stats` at the end.
     stats: serde_json::Value,
+    ingest_to_erp: IngestToErp,
 }
 
 /// Run `orders` orders offered at `rate` per second through the hub and
@@ -364,6 +447,10 @@ async fn run_estate(
         .await
         .context("summarising")?;
     let stats = estate.stats().await;
+    // Read after the clock stopped, so the queries do not count in `elapsed`.
+    let ingest_to_erp = ingest_to_erp(&store)
+        .await
+        .context("ingest → ERP latencies")?;
     hub.stop().await?;
     estate.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
@@ -373,6 +460,7 @@ async fn run_estate(
         elapsed,
         summary,
         stats,
+        ingest_to_erp,
     })
 }
 
