@@ -6,15 +6,14 @@
 //! (`CROSSDOCK_SKIP_PRISM=1` skips that one, with a message).
 #![allow(clippy::print_stderr)]
 
+#[path = "support/recording_hub.rs"]
+mod recording_hub;
+
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::routing::post;
+use axum::http::HeaderMap;
 use chrono::{SecondsFormat, Utc};
 use crossdock_connectors::channel::{AmazonChannel, AmazonOptions};
 use crossdock_connectors::{
@@ -23,42 +22,14 @@ use crossdock_connectors::{
 };
 use crossdock_model::{Shipment, ShipmentLine, Tracking};
 use crossdock_sim::{AmazonSimConfig, Estate, EstateHandle, SimConfig};
+use recording_hub::{Inbox, start_hub};
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
-/// Webhooks the stand-in hub received for `/webhooks/channels/{name}`.
-type Inbox = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
-
-/// A stand-in hub that records every channel webhook and answers 200.
-async fn start_hub() -> (String, Inbox) {
-    let inbox: Inbox = Arc::default();
-    let app = Router::new()
-        .route(
-            "/webhooks/channels/{name}",
-            post(
-                |State(inbox): State<Inbox>, Path(name): Path<String>, body: Bytes| async move {
-                    inbox
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .push((name, body.to_vec()));
-                    StatusCode::OK
-                },
-            ),
-        )
-        .with_state(inbox.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (url, inbox)
-}
-
 fn received(inbox: &Inbox) -> Vec<Vec<u8>> {
-    inbox
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .iter()
-        .filter(|(name, _)| name == "amazon")
-        .map(|(_, body)| body.clone())
+    recording_hub::received(inbox, "amazon")
+        .into_iter()
+        .map(|d| d.body)
         .collect()
 }
 
@@ -101,23 +72,9 @@ async fn start(amazon: AmazonSimConfig) -> (EstateHandle, Inbox, AmazonChannel) 
     (estate, inbox, channel)
 }
 
-fn amazon_stats(stats: &Value) -> &Value {
-    &stats["amazon"]
-}
-
 /// Waits until the Amazon simulator's stats satisfy `done`.
 async fn wait_for(estate: &EstateHandle, what: &str, done: impl Fn(&Value) -> bool) -> Value {
-    for _ in 0..300 {
-        let stats = estate.stats().await;
-        if done(amazon_stats(&stats)) {
-            return amazon_stats(&stats).clone();
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!(
-        "timed out waiting for {what}: {}",
-        amazon_stats(&estate.stats().await)
-    );
+    recording_hub::wait_for(estate, "amazon", Duration::from_millis(50), what, done).await
 }
 
 fn count(stats: &Value, key: &str) -> u64 {
@@ -303,7 +260,7 @@ async fn poll_finds_dropped_orders_across_next_token_pages() {
         };
         assert_eq!(order.external_id, envelope.external_order_id);
     }
-    let stats = amazon_stats(&estate.stats().await).clone();
+    let stats = estate.stats().await["amazon"].clone();
     assert!(
         count(&stats["requests_by_operation"], "getOrders") >= 3,
         "three pages of three: {stats}"
@@ -474,7 +431,7 @@ async fn confirm_shipment_once_and_a_resend_is_an_edit() {
         first, again,
         "the packageReferenceId is the confirmation id"
     );
-    let stats = amazon_stats(&estate.stats().await).clone();
+    let stats = estate.stats().await["amazon"].clone();
     assert_eq!(count(&stats, "shipments_confirmed"), 1, "{stats}");
     assert_eq!(count(&stats, "package_edits"), 1, "{stats}");
     assert_eq!(count(&stats, "duplicate_packages"), 0, "{stats}");
@@ -486,7 +443,7 @@ async fn confirm_shipment_once_and_a_resend_is_an_edit() {
         Err(ConnectorError::Rejected { reason }) => assert!(reason.contains("exceed"), "{reason}"),
         other => panic!("expected a refusal, got {other:?}"),
     }
-    let stats = amazon_stats(&estate.stats().await).clone();
+    let stats = estate.stats().await["amazon"].clone();
     assert_eq!(count(&stats, "duplicate_packages"), 1, "{stats}");
     estate.shutdown().await;
 }
@@ -514,7 +471,7 @@ async fn a_forced_429_is_throttled_and_an_expired_token_is_renewed() {
         other => panic!("expected Throttled, got {other:?}"),
     }
     channel.fetch_order(&order_id).await.unwrap().unwrap();
-    let stats = amazon_stats(&estate.stats().await).clone();
+    let stats = estate.stats().await["amazon"].clone();
     assert_eq!(count(&stats, "throttled"), 1, "{stats}");
 
     sim_post(&estate, "/sim/expire-tokens", json!({})).await;
@@ -555,7 +512,7 @@ async fn a_steady_run_at_the_documented_rates_never_sees_a_429() {
     for task in tasks {
         task.await.unwrap();
     }
-    let stats = amazon_stats(&estate.stats().await).clone();
+    let stats = estate.stats().await["amazon"].clone();
     assert_eq!(count(&stats, "throttled"), 0, "{stats}");
     assert_eq!(count(&stats["requests_by_operation"], "getOrder"), 40);
     estate.shutdown().await;
@@ -598,7 +555,7 @@ async fn urgent_patches_and_a_batch_feed_set_quantities_per_sku() {
         }
         other => panic!("expected Rejected, got {other:?}"),
     }
-    let stats = amazon_stats(&estate.stats().await).clone();
+    let stats = estate.stats().await["amazon"].clone();
     assert_eq!(stats["quantities"]["SKU-001"], 7, "{stats}");
     assert_eq!(stats["quantities"]["SKU-002"], 0, "{stats}");
     assert_eq!(count(&stats, "listing_patches"), 2, "{stats}");
@@ -638,7 +595,7 @@ async fn urgent_patches_and_a_batch_feed_set_quantities_per_sku() {
             );
         }
     }
-    let stats = amazon_stats(&estate.stats().await).clone();
+    let stats = estate.stats().await["amazon"].clone();
     for i in 1..=10 {
         assert_eq!(
             stats["quantities"][format!("SKU-{i:03}")],

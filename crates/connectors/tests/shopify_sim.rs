@@ -4,15 +4,12 @@
 //! availability by `inventorySetQuantities` with `@idempotent` and
 //! `changeFromQuantity`.
 
+#[path = "support/recording_hub.rs"]
+mod recording_hub;
+
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::routing::post;
 use chrono::Utc;
 use crossdock_connectors::channel::{ShopifyChannel, ShopifyOptions};
 use crossdock_connectors::{
@@ -21,57 +18,11 @@ use crossdock_connectors::{
 };
 use crossdock_model::{Order, Shipment, ShipmentLine, Tracking};
 use crossdock_sim::{Estate, EstateHandle, ShopifySimConfig, SimConfig};
+use recording_hub::{Delivery, Inbox, start_hub};
 use serde_json::{Value, json};
 
-/// One webhook as the stand-in hub received it.
-#[derive(Clone)]
-struct Delivery {
-    channel: String,
-    headers: HeaderMap,
-    body: Vec<u8>,
-}
-
-type Inbox = Arc<Mutex<Vec<Delivery>>>;
-
-/// A stand-in hub that records every channel webhook (headers and raw
-/// body, as the signature covers them) and answers 200.
-async fn start_hub() -> (String, Inbox) {
-    let inbox: Inbox = Arc::default();
-    let app = Router::new()
-        .route(
-            "/webhooks/channels/{name}",
-            post(
-                |State(inbox): State<Inbox>,
-                 Path(name): Path<String>,
-                 headers: HeaderMap,
-                 body: Bytes| async move {
-                    inbox
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .push(Delivery {
-                            channel: name,
-                            headers,
-                            body: body.to_vec(),
-                        });
-                    StatusCode::OK
-                },
-            ),
-        )
-        .with_state(inbox.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (url, inbox)
-}
-
 fn received(inbox: &Inbox) -> Vec<Delivery> {
-    inbox
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .iter()
-        .filter(|d| d.channel == "shopify")
-        .cloned()
-        .collect()
+    recording_hub::received(inbox, "shopify")
 }
 
 fn http() -> HttpClient {
@@ -116,14 +67,7 @@ async fn shop_stats(estate: &EstateHandle) -> Value {
 
 /// Waits until the Shopify simulator's stats satisfy `done`.
 async fn wait_for(estate: &EstateHandle, what: &str, done: impl Fn(&Value) -> bool) -> Value {
-    for _ in 0..300 {
-        let stats = shop_stats(estate).await;
-        if done(&stats) {
-            return stats;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("timed out waiting for {what}: {}", shop_stats(estate).await);
+    recording_hub::wait_for(estate, "shopify", Duration::from_millis(20), what, done).await
 }
 
 /// Every order placed and every webhook owed delivered (or dropped).

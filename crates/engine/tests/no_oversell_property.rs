@@ -191,12 +191,12 @@ async fn run(ops: Vec<Op>) {
     let mut model = Model::default();
     let mut now = T0;
     let mut seed = Vec::new();
-    for s in 0..SKUS.len() {
-        for l in 0..LOCATIONS.len() {
+    for (s, sku) in SKUS.iter().enumerate() {
+        for (l, location) in LOCATIONS.iter().enumerate() {
             model.on_hand.insert((s, l), 3);
             seed.push(PositionRow {
-                sku: SKUS[s].into(),
-                location: LOCATIONS[l].into(),
+                sku: (*sku).into(),
+                location: (*location).into(),
                 on_hand: 3,
                 reserved: 0,
                 source: "erp".into(),

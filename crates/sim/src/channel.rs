@@ -152,14 +152,7 @@ impl ChannelSim {
         deliverer: Deliverer,
     ) -> Arc<Self> {
         let rng = Arc::new(Mutex::new(rng));
-        let prices = {
-            let mut r = lock(&rng);
-            config
-                .skus
-                .iter()
-                .map(|sku| (sku.clone(), Decimal::new(r.random_range(299..=19_999), 2)))
-                .collect()
-        };
+        let prices = crate::catalogue::price_list(&config.skus, &rng, 299..=19_999);
         let gate = Arc::new(FaultGate::new(config.faults.clone(), started, rng.clone()));
         let stop = deliverer.cancel.child_token();
         Arc::new(ChannelSim {
@@ -205,28 +198,15 @@ impl ChannelSim {
     /// Places orders at the configured rate until a limit is reached or generation is stopped.
     pub(crate) async fn generate(self: Arc<Self>) {
         let c = &self.config;
-        if c.orders_per_sec > 0.0 {
-            let started = Instant::now();
-            let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / c.orders_per_sec));
-            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            let mut placed = 0u64;
-            loop {
-                tokio::select! {
-                    _ = self.stop.cancelled() => break,
-                    _ = ticker.tick() => {}
-                }
-                if c.duration_secs > 0 && started.elapsed().as_secs_f64() >= c.duration_secs as f64
-                {
-                    break;
-                }
-                if c.max_orders > 0 && placed >= c.max_orders {
-                    break;
-                }
-                placed += 1;
-                self.place_order(placed);
-            }
-        }
-        self.generation_done.store(true, Ordering::SeqCst);
+        let pace = crate::catalogue::OrderPace {
+            orders_per_sec: c.orders_per_sec,
+            max_orders: c.max_orders,
+            duration_secs: c.duration_secs,
+        };
+        crate::catalogue::place_orders(pace, &self.stop, &self.generation_done, |n| {
+            self.place_order(n);
+        })
+        .await;
     }
 
     fn place_order(self: &Arc<Self>, n: u64) {

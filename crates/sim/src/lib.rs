@@ -7,6 +7,7 @@
 //! catches a hub that sends an effect twice.
 
 mod amazon;
+mod catalogue;
 mod channel;
 mod config;
 mod delivery;

@@ -673,14 +673,7 @@ impl WalmartSim {
         deliverer: Deliverer,
     ) -> Arc<Self> {
         let rng = Arc::new(Mutex::new(rng));
-        let prices = {
-            let mut r = lock(&rng);
-            config
-                .skus
-                .iter()
-                .map(|sku| (sku.clone(), Decimal::new(r.random_range(299..=19_999), 2)))
-                .collect()
-        };
+        let prices = crate::catalogue::price_list(&config.skus, &rng, 299..=19_999);
         let gate = Arc::new(FaultGate::new(config.faults.clone(), started, rng.clone()));
         let buckets = config
             .rate_limits
@@ -756,28 +749,15 @@ impl WalmartSim {
     /// Places orders until the configured limit or `stop`; spawned by the estate.
     pub(crate) async fn generate(self: Arc<Self>) {
         let c = &self.config;
-        if c.orders_per_sec > 0.0 {
-            let started = Instant::now();
-            let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / c.orders_per_sec));
-            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            let mut placed = 0u64;
-            loop {
-                tokio::select! {
-                    _ = self.stop.cancelled() => break,
-                    _ = ticker.tick() => {}
-                }
-                if c.duration_secs > 0 && started.elapsed().as_secs_f64() >= c.duration_secs as f64
-                {
-                    break;
-                }
-                if c.max_orders > 0 && placed >= c.max_orders {
-                    break;
-                }
-                placed += 1;
-                self.place_order();
-            }
-        }
-        self.generation_done.store(true, Ordering::SeqCst);
+        let pace = crate::catalogue::OrderPace {
+            orders_per_sec: c.orders_per_sec,
+            max_orders: c.max_orders,
+            duration_secs: c.duration_secs,
+        };
+        crate::catalogue::place_orders(pace, &self.stop, &self.generation_done, |_| {
+            self.place_order();
+        })
+        .await;
     }
 
     pub(crate) fn generation_done(&self) -> bool {

@@ -10,7 +10,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::Result;
-use crate::store::{INSERT_CHUNK, Store, rows_sql};
+use crate::store::{INSERT_CHUNK, Store, position_row, rows_sql};
 
 /// SKUs whose positions or reservations changed, gathered after each commit
 /// until the availability sync takes them. In memory on purpose: recording
@@ -410,14 +410,7 @@ impl Store {
                 q = q.bind(sku);
             }
             for r in q.fetch_all(&self.reader).await? {
-                out.push(crate::PositionRow {
-                    sku: r.try_get("sku")?,
-                    location: r.try_get("location")?,
-                    on_hand: r.try_get("on_hand")?,
-                    reserved: r.try_get("reserved")?,
-                    source: r.try_get("source")?,
-                    as_of: r.try_get("as_of")?,
-                });
+                out.push(position_row(&r)?);
             }
         }
         Ok(out)

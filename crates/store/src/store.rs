@@ -900,18 +900,7 @@ impl Store {
             q = q.bind(s);
         }
         let rows = q.fetch_all(&self.reader).await?;
-        rows.iter()
-            .map(|r| {
-                Ok(PositionRow {
-                    sku: r.try_get("sku")?,
-                    location: r.try_get("location")?,
-                    on_hand: r.try_get("on_hand")?,
-                    reserved: r.try_get("reserved")?,
-                    source: r.try_get("source")?,
-                    as_of: r.try_get("as_of")?,
-                })
-            })
-            .collect()
+        rows.iter().map(position_row).collect()
     }
 
     /// Reserve `lines` across several locations when no single one has
@@ -1142,6 +1131,18 @@ fn per_sku(items: impl IntoIterator<Item = (String, i64)>) -> Vec<(String, i64)>
     }
     sums.sort();
     sums
+}
+
+/// A row of `inventory_positions` (all its columns selected).
+pub(crate) fn position_row(r: &AnyRow) -> Result<PositionRow> {
+    Ok(PositionRow {
+        sku: r.try_get("sku")?,
+        location: r.try_get("location")?,
+        on_hand: r.try_get("on_hand")?,
+        reserved: r.try_get("reserved")?,
+        source: r.try_get("source")?,
+        as_of: r.try_get("as_of")?,
+    })
 }
 
 /// Take `quantity` of `sku` at `location` into `reserved` if that much is
