@@ -363,3 +363,158 @@ fn signed_webhooks_are_checked_in_constant_time() {
             .unauthenticated
     );
 }
+
+/// A regional channel's stock API: `PUT /stock` takes a batch and answers
+/// per SKU (an unknown SKU is refused); `PUT /stock/{sku}` takes one.
+async fn stock_api() -> (
+    String,
+    std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
+) {
+    use axum::extract::{Path, State};
+    use axum::routing::put;
+    type Seen = std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>;
+    let seen: Seen = Default::default();
+    let app = Router::new()
+        .route(
+            "/stock",
+            put(
+                |State(seen): State<Seen>, axum::Json(body): axum::Json<serde_json::Value>| async move {
+                    let results: Vec<serde_json::Value> = body["items"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|i| {
+                            let known = i["sku"] != "NOPE";
+                            serde_json::json!({
+                                "sku": i["sku"],
+                                "status": if known { "ok" } else { "unknown_sku" },
+                            })
+                        })
+                        .collect();
+                    seen.lock().unwrap().push(body);
+                    axum::Json(serde_json::json!({ "results": results }))
+                },
+            ),
+        )
+        .route(
+            "/stock/{sku}",
+            put(
+                |State(seen): State<Seen>,
+                 Path(sku): Path<String>,
+                 axum::Json(body): axum::Json<serde_json::Value>| async move {
+                    seen.lock()
+                        .unwrap()
+                        .push(serde_json::json!({ "path_sku": sku, "body": body }));
+                    "{}"
+                },
+            ),
+        )
+        .with_state(seen.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, seen)
+}
+
+fn update(sku: &str, quantity: i64) -> crossdock_connectors::AvailabilityUpdate {
+    crossdock_connectors::AvailabilityUpdate {
+        sku: sku.into(),
+        quantity,
+        previous: None,
+        idempotency_key: format!("k-{sku}-{quantity}"),
+    }
+}
+
+#[tokio::test]
+async fn availability_goes_out_in_the_channels_own_shape_with_per_sku_results() {
+    use crossdock_connectors::{AvailabilityCadence, AvailabilityOutcome};
+    let (url, seen) = stock_api().await;
+    // Batch: one call, results read per SKU.
+    let mut m = mapping();
+    m.availability = Some(
+        toml::from_str(
+            r#"
+        path = "stock"
+        body = '{items: [.updates[] | {sku, quantity, key: .idempotency_key}]}'
+        results = '.results | map({sku, ok: (.status == "ok"), error: .status})'
+        batch_limit = 50
+        "#,
+        )
+        .unwrap(),
+    );
+    let batch = MappedChannel::new(NAME, &url, &m, http()).unwrap();
+    assert_eq!(
+        batch.availability_batch_limit(AvailabilityCadence::Batch),
+        50
+    );
+    let results = batch
+        .publish_availability(
+            &[update("SKU-001", 7), update("NOPE", 1)],
+            AvailabilityCadence::Batch,
+        )
+        .await
+        .unwrap();
+    assert_eq!(results.len(), 2);
+    assert_eq!(results[0].sku, "SKU-001");
+    assert_eq!(results[0].outcome, AvailabilityOutcome::Accepted);
+    assert!(
+        matches!(&results[1].outcome, AvailabilityOutcome::Rejected { reason } if reason.contains("unknown_sku")),
+        "{results:?}"
+    );
+    let sent = seen.lock().unwrap().clone();
+    assert_eq!(
+        sent,
+        vec![serde_json::json!({ "items": [
+            { "sku": "SKU-001", "quantity": 7, "key": "k-SKU-001-7" },
+            { "sku": "NOPE", "quantity": 1, "key": "k-NOPE-1" },
+        ]})]
+    );
+
+    // Per SKU: the path names the SKU, one call each, a 2xx accepts it.
+    m.availability = Some(
+        toml::from_str(
+            r#"
+        path = "stock/{sku}"
+        body = '.updates[0] | {available: .quantity}'
+        "#,
+        )
+        .unwrap(),
+    );
+    let single = MappedChannel::new(NAME, &url, &m, http()).unwrap();
+    let results = single
+        .publish_availability(
+            &[update("SKU-002", 3), update("SKU/3", 0)],
+            AvailabilityCadence::Urgent,
+        )
+        .await
+        .unwrap();
+    assert!(
+        results
+            .iter()
+            .all(|r| r.outcome == AvailabilityOutcome::Accepted)
+    );
+    let sent = seen.lock().unwrap().clone();
+    assert_eq!(
+        sent[1..],
+        [
+            serde_json::json!({ "path_sku": "SKU-002", "body": { "available": 3 } }),
+            serde_json::json!({ "path_sku": "SKU/3", "body": { "available": 0 } }),
+        ]
+    );
+
+    // A channel whose mapping has no availability says so, naming the key.
+    let none = MappedChannel::new(NAME, &url, &mapping(), http()).unwrap();
+    let err = none
+        .publish_availability(&[update("SKU-001", 1)], AvailabilityCadence::Batch)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("availability"), "{err}");
+    // And a bad method is refused when the mapping is built.
+    m.availability =
+        Some(toml::from_str("method = \"DELETE\"\npath = \"stock\"\nbody = '.'").unwrap());
+    let refused = MappedChannel::new(NAME, &url, &m, http()).unwrap_err();
+    assert!(
+        refused.to_string().contains("availability.method"),
+        "{refused}"
+    );
+}

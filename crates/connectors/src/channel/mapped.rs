@@ -56,8 +56,8 @@ use crate::jq::{
     optional, plain_json, read_answer, render, text, to_val,
 };
 use crate::{
-    Channel, ChannelEvent, ConnectorError, HttpClient, InboundEnvelope, InputError,
-    ShipConfirmation,
+    AvailabilityCadence, AvailabilityOutcome, AvailabilityResult, AvailabilityUpdate, Channel,
+    ChannelEvent, ConnectorError, HttpClient, InboundEnvelope, InputError, ShipConfirmation,
 };
 
 /// Mapping format versions this hub understands.
@@ -83,6 +83,9 @@ pub struct ChannelMapping {
     pub confirm_shipment: Option<ConfirmShipmentMapping>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub find_shipment: Option<FindShipmentMapping>,
+    /// How the channel is told what to offer; absent = it takes no stock.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub availability: Option<AvailabilityMapping>,
     /// Credentials of outbound calls (poll, confirmations, lookups).
     #[serde(default)]
     pub auth: ChannelAuth,
@@ -259,6 +262,34 @@ pub struct ConfirmShipmentMapping {
 
 fn default_method() -> String {
     "POST".to_owned()
+}
+
+/// An availability push: `method path` with the `body` program's result
+/// over `{updates: [{sku, quantity, previous, idempotency_key}]}`. With
+/// `{sku}` in the path, one call per SKU (each body sees one update).
+/// `results` (optional) reads the answer into `[{sku, ok, error}]`; without
+/// it a 2xx answer accepts every SKU of the call.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AvailabilityMapping {
+    #[serde(default = "default_availability_method")]
+    pub method: String,
+    /// Placeholder: `{sku}` (one call per SKU).
+    pub path: String,
+    pub body: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub results: Option<String>,
+    /// SKUs per call when the path has no `{sku}`.
+    #[serde(default = "default_availability_batch")]
+    pub batch_limit: usize,
+}
+
+fn default_availability_method() -> String {
+    "PUT".to_owned()
+}
+
+fn default_availability_batch() -> usize {
+    100
 }
 
 /// Lookup of the confirmations an order holds: `GET path?query`, then
@@ -448,6 +479,81 @@ impl MappedChannel {
             webhook_secret,
             compiled,
         })
+    }
+
+    /// One availability call: the body over `updates`, the answer read per SKU.
+    async fn push_availability(
+        &self,
+        push: &CompiledAvailability,
+        updates: &[AvailabilityUpdate],
+    ) -> Result<Vec<AvailabilityResult>, ConnectorError> {
+        let input = serde_json::json!({
+            "updates": updates
+                .iter()
+                .map(|u| serde_json::json!({
+                    "sku": u.sku,
+                    "quantity": u.quantity,
+                    "previous": u.previous,
+                    "idempotency_key": u.idempotency_key,
+                }))
+                .collect::<Vec<_>>(),
+        });
+        // jq values are not `Send`: the body is built before the first await.
+        let body = {
+            let out = push
+                .body
+                .run_one(to_val(&input))
+                .map_err(|e| self.fault("availability.body", e))?;
+            let text = render(&out).map_err(|e| self.fault("availability.body", e))?;
+            RawValue::from_string(text)
+                .map_err(|e| self.fault("availability.body", format!("not JSON: {e}")))?
+        };
+        let sku = updates.first().map_or("", |u| u.sku.as_str());
+        let url = url_for(&self.base, &push.path, &[("sku", sku)]);
+        let (_, answer) = self
+            .http
+            .send_with_headers(push.method.clone(), url.clone(), Some(&*body))
+            .await?;
+        let Some(results) = &push.results else {
+            return Ok(updates
+                .iter()
+                .map(|u| AvailabilityResult {
+                    sku: u.sku.clone(),
+                    outcome: AvailabilityOutcome::Accepted,
+                })
+                .collect());
+        };
+        let answer = read_answer(&url, &answer)?;
+        let out = results
+            .run_one(answer)
+            .map_err(|e| self.fault("availability.results", e))?;
+        let Val::Arr(items) = out else {
+            return Err(self.fault(
+                "availability.results",
+                format!(
+                    "expected an array of {{sku, ok, error}}, got {}",
+                    kind(&out)
+                ),
+            ));
+        };
+        let mut read = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            let at = |e: String| self.fault("availability.results", format!("[{i}].{e}"));
+            let sku = field(item, "sku")
+                .ok_or_else(|| at("sku: missing".into()))
+                .and_then(|v| id_text(v).map_err(|e| at(format!("sku: {e}"))))?;
+            let outcome = match field(item, "ok") {
+                Some(Val::Bool(true)) => AvailabilityOutcome::Accepted,
+                Some(Val::Bool(false)) => AvailabilityOutcome::Rejected {
+                    reason: field(item, "error")
+                        .and_then(|e| render(e).ok())
+                        .unwrap_or_else(|| "refused by the channel".into()),
+                },
+                _ => return Err(at("ok: expected true or false".into())),
+            };
+            read.push(AvailabilityResult { sku, outcome });
+        }
+        Ok(read)
     }
 
     fn fault(&self, field: &str, message: impl std::fmt::Display) -> ConnectorError {
@@ -679,6 +785,38 @@ impl Channel for MappedChannel {
         id_text(&id).map_err(|e| self.fault("confirm_shipment.id", e))
     }
 
+    fn availability_batch_limit(&self, _cadence: AvailabilityCadence) -> usize {
+        match &self.compiled.availability {
+            Some(a) if a.per_sku => 10,
+            Some(a) => a.batch_limit,
+            None => 1,
+        }
+    }
+
+    async fn publish_availability(
+        &self,
+        updates: &[AvailabilityUpdate],
+        _cadence: AvailabilityCadence,
+    ) -> Result<Vec<AvailabilityResult>, ConnectorError> {
+        let Some(push) = &self.compiled.availability else {
+            return Err(self.fault(
+                "availability",
+                "not mapped: this channel takes no availability",
+            ));
+        };
+        // One call per SKU when the path names it, else the whole batch.
+        let calls: Vec<&[AvailabilityUpdate]> = if push.per_sku {
+            updates.chunks(1).collect()
+        } else {
+            vec![updates]
+        };
+        let mut out = Vec::with_capacity(updates.len());
+        for call in calls {
+            out.extend(self.push_availability(push, call).await?);
+        }
+        Ok(out)
+    }
+
     async fn find_shipment_confirmation(
         &self,
         external_order_id: &str,
@@ -743,6 +881,16 @@ impl Channel for MappedChannel {
             }
         }
         Ok(None)
+    }
+}
+
+/// A writing HTTP method named in a mapping.
+fn write_method(key: &str, name: &str) -> Result<Method, String> {
+    match name.to_ascii_uppercase().as_str() {
+        "POST" => Ok(Method::POST),
+        "PUT" => Ok(Method::PUT),
+        "PATCH" => Ok(Method::PATCH),
+        other => Err(format!("{key}: {other:?} is not POST, PUT or PATCH")),
     }
 }
 
@@ -919,6 +1067,15 @@ struct CompiledFind {
     results: Program,
 }
 
+struct CompiledAvailability {
+    method: Method,
+    path: String,
+    per_sku: bool,
+    body: Program,
+    results: Option<Program>,
+    batch_limit: usize,
+}
+
 struct CompiledLine {
     line_id: Option<Field>,
     sku: Field,
@@ -956,6 +1113,7 @@ struct CompiledMapping {
     poll: Option<CompiledPoll>,
     confirm: Option<CompiledConfirm>,
     find: Option<CompiledFind>,
+    availability: Option<CompiledAvailability>,
 }
 
 const SHIPMENT_PLACEHOLDERS: &[&str] = &["external_order_id", "package_id"];
@@ -1035,16 +1193,7 @@ impl CompiledMapping {
         };
         let confirm = match &m.confirm_shipment {
             Some(c) => {
-                let method = match c.method.to_ascii_uppercase().as_str() {
-                    "POST" => Method::POST,
-                    "PUT" => Method::PUT,
-                    "PATCH" => Method::PATCH,
-                    other => {
-                        return Err(format!(
-                            "confirm_shipment.method: {other:?} is not POST, PUT or PATCH"
-                        ));
-                    }
-                };
+                let method = write_method("confirm_shipment.method", &c.method)?;
                 check_template("confirm_shipment.path", &c.path, SHIPMENT_PLACEHOLDERS)?;
                 Some(CompiledConfirm {
                     method,
@@ -1069,6 +1218,27 @@ impl CompiledMapping {
                     path: f.path.clone(),
                     query: f.query.clone(),
                     results: Program::compile("find_shipment.results", &f.results)?,
+                })
+            }
+            None => None,
+        };
+        let availability = match &m.availability {
+            Some(a) => {
+                check_template("availability.path", &a.path, &["sku"])?;
+                if a.batch_limit == 0 {
+                    return Err("availability.batch_limit: must be at least 1".into());
+                }
+                Some(CompiledAvailability {
+                    method: write_method("availability.method", &a.method)?,
+                    path: a.path.clone(),
+                    per_sku: a.path.contains("{sku}"),
+                    body: Program::compile("availability.body", &a.body)?,
+                    results: a
+                        .results
+                        .as_deref()
+                        .map(|r| Program::compile("availability.results", r))
+                        .transpose()?,
+                    batch_limit: a.batch_limit,
                 })
             }
             None => None,
@@ -1135,6 +1305,7 @@ impl CompiledMapping {
             poll,
             confirm,
             find,
+            availability,
         })
     }
 
