@@ -67,10 +67,12 @@ enum Command {
         #[command(subcommand)]
         command: edi::EdiCommand,
     },
-    /// Map a marketplace order payload to the canonical order (JSON on stdout).
+    /// Map a marketplace payload to its canonical form (JSON on stdout).
     Translate {
-        /// shopify-order, amazon-order, walmart-order, or the name of a
-        /// `kind = "mapped"` channel of the `--config` file.
+        /// shopify-order, shopify-refund, shopify-fulfillment,
+        /// shopify-inventory-level, amazon-order, amazon-shipment-confirmation,
+        /// amazon-listings-feed, walmart-order, walmart-inventory, or the name
+        /// of a `kind = "mapped"` channel of the `--config` file.
         #[arg(long)]
         from: translate::From,
         /// The hub configuration defining the channel named by `--from`.

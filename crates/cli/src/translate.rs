@@ -1,12 +1,29 @@
-//! `crossdock translate --from <kind> FILE`: map a marketplace order payload to
-//! the canonical order and print it as JSON. Pure: reads one file, no store.
+//! `crossdock translate --from <kind> FILE`: map a marketplace payload to
+//! canonical form and print it as JSON. Pure: reads one file, no store.
 //!
-//! Kinds and file shapes:
+//! Order kinds print an `Order`; refund kinds a `Refund`; fulfilment kinds a
+//! `Shipment`; inventory kinds an array of `InventoryPosition`. Kinds and
+//! file shapes:
 //! - `shopify-order`: a Shopify order (webhook body) or `{"order": {...}}`.
 //! - `amazon-order`: `{"order": <getOrder response or Order>, "items":
 //!   <getOrderItems response or OrderItemsList>}`. A Pending or Canceled
 //!   order is reported and not translated (exit status 1).
 //! - `walmart-order`: a Walmart purchase order or `{"order": {...}}`.
+//! - `shopify-refund`: a Shopify refund or `{"refund": {...}}`.
+//! - `shopify-fulfillment`: a Shopify fulfillment or `{"fulfillment": {...}}`.
+//!   One that is not `success` (cancelled, failed, pending) is reported and
+//!   not translated (exit status 1).
+//! - `shopify-inventory-level`: a level, `{"inventory_level": {...}}` or
+//!   `{"inventory_levels": [...]}` (`sku` is Shopify's inventory item id).
+//! - `walmart-inventory`: `{sku, quantity}`, a bulk inventory feed (1.4 or
+//!   1.5), or a multi-node answer (`{sku, nodes}` or a page of them).
+//! - `amazon-shipment-confirmation`: `{"orderId": "...", "body":
+//!   <confirmShipment body>}` (the order id is a path parameter on the wire).
+//! - `amazon-listings-feed`: a `JSON_LISTINGS_FEED` document; its
+//!   `fulfillment_availability` quantities.
+//!
+//! Walmart and Amazon inventory payloads state no time: their positions are
+//! stamped with the time of translation.
 //! - `<channel-name>` with `--config FILE`: a webhook body of that channel
 //!   of the hub configuration, which must be `kind = "mapped"`; mapped by
 //!   its `[channels.mapping]` (no network, no secrets needed). A
@@ -17,30 +34,81 @@ use std::path::Path;
 use anyhow::Context;
 use clap::ValueEnum;
 use crossdock_connectors::channel::{
-    AmazonOrder, amazon_order_bundle, shopify_order, walmart_order,
+    AmazonOrder, ShopifyFulfillment, amazon_listings_feed_quantities, amazon_order_bundle,
+    amazon_shipment_confirmation_bundle, shopify_fulfillment, shopify_inventory_levels,
+    shopify_order, shopify_refund, walmart_inventory, walmart_order,
 };
 use crossdock_model::Order;
+use serde_json::Value;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Source {
     ShopifyOrder,
     AmazonOrder,
     WalmartOrder,
+    ShopifyRefund,
+    ShopifyFulfillment,
+    ShopifyInventoryLevel,
+    WalmartInventory,
+    AmazonShipmentConfirmation,
+    AmazonListingsFeed,
 }
 
 impl Source {
-    /// The channel name stamped on the translated order.
+    /// The channel name stamped on the translated document (the `source`
+    /// of inventory positions).
     pub fn channel(&self) -> &'static str {
         match self {
-            Source::ShopifyOrder => "shopify",
-            Source::AmazonOrder => "amazon",
-            Source::WalmartOrder => "walmart",
+            Source::ShopifyOrder
+            | Source::ShopifyRefund
+            | Source::ShopifyFulfillment
+            | Source::ShopifyInventoryLevel => "shopify",
+            Source::AmazonOrder
+            | Source::AmazonShipmentConfirmation
+            | Source::AmazonListingsFeed => "amazon",
+            Source::WalmartOrder | Source::WalmartInventory => "walmart",
         }
     }
 }
 
-/// Maps `body` as `from`; the error names the failing field.
-pub fn translate(from: Source, body: &[u8]) -> anyhow::Result<Order> {
+/// Maps `body` as `from` to its canonical JSON; the error names the failing field.
+pub fn translate(from: Source, body: &[u8]) -> anyhow::Result<Value> {
+    let channel = from.channel();
+    let json = match from {
+        Source::ShopifyOrder | Source::WalmartOrder | Source::AmazonOrder => {
+            serde_json::to_value(translate_order(from, body)?)
+        }
+        Source::ShopifyRefund => serde_json::to_value(shopify_refund(channel, body)?),
+        Source::ShopifyFulfillment => match shopify_fulfillment(channel, body)? {
+            ShopifyFulfillment::Shipped(shipment) => serde_json::to_value(shipment),
+            ShopifyFulfillment::NotShipped {
+                external_id,
+                status,
+                ..
+            } => anyhow::bail!(
+                "Shopify fulfillment {external_id} is {status}: nothing shipped to translate"
+            ),
+        },
+        Source::ShopifyInventoryLevel => {
+            serde_json::to_value(shopify_inventory_levels(channel, body)?)
+        }
+        Source::WalmartInventory => {
+            serde_json::to_value(walmart_inventory(channel, body, chrono::Utc::now())?)
+        }
+        Source::AmazonShipmentConfirmation => {
+            serde_json::to_value(amazon_shipment_confirmation_bundle(channel, body)?)
+        }
+        Source::AmazonListingsFeed => serde_json::to_value(amazon_listings_feed_quantities(
+            channel,
+            body,
+            chrono::Utc::now(),
+        )?),
+    };
+    Ok(json?)
+}
+
+/// Maps an order kind; the error names the failing field.
+fn translate_order(from: Source, body: &[u8]) -> anyhow::Result<Order> {
     let channel = from.channel();
     match from {
         Source::ShopifyOrder => Ok(shopify_order(channel, body)?),
@@ -59,6 +127,7 @@ pub fn translate(from: Source, body: &[u8]) -> anyhow::Result<Order> {
                 anyhow::bail!("Amazon order {external_id} is Canceled: nothing to translate")
             }
         },
+        other => anyhow::bail!("{other:?} is not an order kind"),
     }
 }
 
@@ -130,7 +199,7 @@ pub fn translate_mapped(
 
 pub fn run(from: From, config: Option<&Path>, file: &Path) -> anyhow::Result<()> {
     let body = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
-    let order = match from {
+    let translated = match from {
         From::Builtin(source) => translate(source, &body),
         From::Channel(name) => {
             let config = config.with_context(|| {
@@ -141,10 +210,10 @@ pub fn run(from: From, config: Option<&Path>, file: &Path) -> anyhow::Result<()>
                 )
             })?;
             let config = crate::config::Config::load(config)?;
-            translate_mapped(&config, &name, &body)
+            translate_mapped(&config, &name, &body).and_then(|o| Ok(serde_json::to_value(o)?))
         }
     }
     .with_context(|| format!("{}", file.display()))?;
-    println!("{}", serde_json::to_string_pretty(&order)?);
+    println!("{}", serde_json::to_string_pretty(&translated)?);
     Ok(())
 }

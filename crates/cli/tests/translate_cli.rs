@@ -85,3 +85,77 @@ fn pending_amazon_order_is_reported_not_translated() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("is Pending"), "stderr: {stderr}");
 }
+
+/// The `GET orders/450789469/refunds/509562969.json` response of the Shopify REST examples.
+fn shopify_refund_example() -> Option<Value> {
+    let path = format!("{REFERENCE}/shopify-admin-rest-examples-2025-07/refund.json");
+    let text = std::fs::read_to_string(path).ok()?;
+    let cases: Value = serde_json::from_str(&text).unwrap();
+    cases
+        .as_array()?
+        .iter()
+        .find(|c| c["test"] == "test_4")
+        .map(|c| c["response_body"].clone())
+}
+
+#[test]
+fn translates_a_shopify_refund() {
+    let Some(body) = shopify_refund_example() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("refund.json");
+    std::fs::write(&file, serde_json::to_vec(&body).unwrap()).unwrap();
+    let out = run("shopify-refund", &file);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "stderr: {stderr}");
+    let refund: Value = serde_json::from_slice(&out.stdout).expect("stdout is JSON");
+    assert_eq!(refund["external_id"], "509562969");
+    assert_eq!(refund["channel"], "shopify");
+    assert_eq!(
+        refund["amount"],
+        json!({"amount": "209.00", "currency": "USD"})
+    );
+    assert_eq!(refund["lines"][0]["line_id"], "703073504");
+    assert_eq!(refund["lines"][0]["amount"]["amount"], "195.66");
+
+    let mut bad = body;
+    bad["refund"]["refund_line_items"][1]["subtotal"] = json!("abc");
+    let file = dir.path().join("bad.json");
+    std::fs::write(&file, serde_json::to_vec(&bad).unwrap()).unwrap();
+    let out = run("shopify-refund", &file);
+    assert!(!out.status.success());
+    assert!(out.stdout.is_empty());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("refund.refund_line_items[1].subtotal: expected decimal"),
+        "stderr: {stderr}"
+    );
+}
+
+/// Inventory kinds print an array of positions; a bad quantity names its path.
+#[test]
+fn translates_walmart_inventory_and_names_a_bad_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("inventory.json");
+    let body = json!({ "sku": "97964_KFTest", "quantity": { "unit": "EACH", "amount": 10 } });
+    std::fs::write(&file, serde_json::to_vec(&body).unwrap()).unwrap();
+    let out = run("walmart-inventory", &file);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "stderr: {stderr}");
+    let positions: Value = serde_json::from_slice(&out.stdout).expect("stdout is JSON");
+    assert_eq!(positions[0]["sku"], "97964_KFTest");
+    assert_eq!(positions[0]["location"], "default");
+    assert_eq!(positions[0]["on_hand"], 10);
+    assert_eq!(positions[0]["source"], "walmart");
+
+    let bad = json!({ "sku": "97964_KFTest", "quantity": { "unit": "CASE", "amount": 10 } });
+    std::fs::write(&file, serde_json::to_vec(&bad).unwrap()).unwrap();
+    let out = run("walmart-inventory", &file);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("inventory.json") && stderr.contains("quantity.unit: unit \"CASE\""),
+        "stderr: {stderr}"
+    );
+}

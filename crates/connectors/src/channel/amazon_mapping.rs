@@ -14,7 +14,8 @@
 //! - `total` is `OrderTotal` as stated; `source_version` is `LastUpdateDate` in ms.
 
 use crossdock_model::{
-    Address, Currency, Customer, Money, Order, OrderLine, OrderStatus, TaxTreatment, order_id_for,
+    Address, Currency, Customer, InventoryPosition, Money, Order, OrderLine, OrderStatus, Shipment,
+    ShipmentLine, TaxTreatment, Tracking, order_id_for,
 };
 use rust_decimal::Decimal;
 use serde::Deserialize;
@@ -22,7 +23,9 @@ use serde::de::IgnoredAny;
 use serde_json::value::RawValue;
 
 use crate::InputError;
-use crate::input::{JsonDecimal, currency, parse_json, quantity, timestamp, timestamp_ms, under};
+use crate::input::{
+    JsonDecimal, currency, non_empty, parse_json, quantity, timestamp, timestamp_ms, under,
+};
 
 /// What an Amazon order maps to.
 #[derive(Debug, Clone, PartialEq)]
@@ -429,4 +432,243 @@ pub(crate) fn per_unit(path: &str, line_amount: Decimal, qty: u32) -> Result<Dec
         unit.rescale(line_amount.scale());
     }
     Ok(unit)
+}
+
+// ---- Shipment confirmation (MFN) ---------------------------------------------
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ConfirmationWire {
+    package_detail: PackageWire,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PackageWire {
+    package_reference_id: String,
+    carrier_code: String,
+    #[serde(default)]
+    carrier_name: Option<String>,
+    tracking_number: String,
+    ship_date: String,
+    #[serde(default)]
+    ship_from_supply_source_id: Option<String>,
+    order_items: Vec<PackageItemWire>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PackageItemWire {
+    order_item_id: String,
+    quantity: i64,
+}
+
+/// Maps a `confirmShipment` body (`{marketplaceId, packageDetail}`) for
+/// Amazon order `amazon_order_id` (the path parameter; the body does not
+/// carry it) to a canonical `Shipment` keyed
+/// `<channel>:<AmazonOrderId>:<packageReferenceId>` — Amazon treats the
+/// package reference as the package's identity within its order, so a
+/// resend with the same one edits the package rather than adding one.
+///
+/// - Carrier is `carrierName` when given (required for `carrierCode`
+///   "Other"), else `carrierCode`; `warehouse` is `shipFromSupplySourceId`
+///   (empty when not sent); lines carry `orderItemId` and no SKU (the body
+///   names none); `fulfillment_request_id` is empty.
+/// - Error paths start at the body (`packageDetail.shipDate`).
+pub fn amazon_shipment_confirmation(
+    channel: &str,
+    amazon_order_id: &str,
+    body: &[u8],
+) -> Result<Shipment, InputError> {
+    let wire: ConfirmationWire = parse_json(body)?;
+    let p = wire.package_detail;
+    let at = |f: &str| format!("packageDetail.{f}");
+    non_empty("orderId", amazon_order_id)?;
+    non_empty(&at("packageReferenceId"), &p.package_reference_id)?;
+    non_empty(&at("trackingNumber"), &p.tracking_number)?;
+    let shipped_at = timestamp(&at("shipDate"), &p.ship_date)?;
+    let carrier = p
+        .carrier_name
+        .filter(|n| !n.trim().is_empty())
+        .unwrap_or(p.carrier_code);
+    non_empty(&at("carrierCode"), &carrier)?;
+    if p.order_items.is_empty() {
+        return Err(InputError::new(
+            at("orderItems"),
+            "a package needs at least one item",
+        ));
+    }
+    let lines = p
+        .order_items
+        .into_iter()
+        .enumerate()
+        .map(|(i, item)| {
+            let item_at = |f: &str| at(&format!("orderItems[{i}].{f}"));
+            non_empty(&item_at("orderItemId"), &item.order_item_id)?;
+            Ok(ShipmentLine {
+                quantity: quantity(&item_at("quantity"), item.quantity)?,
+                line_id: item.order_item_id,
+                sku: String::new(),
+            })
+        })
+        .collect::<Result<Vec<_>, InputError>>()?;
+    Ok(Shipment {
+        id: format!("{channel}:{amazon_order_id}:{}", p.package_reference_id),
+        order_id: order_id_for(channel, amazon_order_id),
+        warehouse: p.ship_from_supply_source_id.unwrap_or_default(),
+        external_id: p.package_reference_id,
+        fulfillment_request_id: String::new(),
+        lines,
+        tracking: Tracking {
+            carrier,
+            number: p.tracking_number,
+            url: None,
+        },
+        shipped_at,
+        completes_request: false,
+    })
+}
+
+/// Maps the `{"orderId": "...", "body": <confirmShipment body>}` bundle the
+/// CLI reads; paths start with `body.`.
+pub fn amazon_shipment_confirmation_bundle(
+    channel: &str,
+    bundle: &[u8],
+) -> Result<Shipment, InputError> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Bundle {
+        order_id: String,
+        body: Box<RawValue>,
+    }
+    let bundle: Bundle = parse_json(bundle)?;
+    non_empty("orderId", &bundle.order_id)?;
+    amazon_shipment_confirmation(channel, &bundle.order_id, bundle.body.get().as_bytes())
+        .map_err(under("body"))
+}
+
+// ---- Listings feed quantities -------------------------------------------------
+
+#[derive(Debug, Deserialize)]
+struct FeedWire {
+    messages: Vec<FeedMessageWire>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct FeedMessageWire {
+    sku: String,
+    operation_type: String,
+    #[serde(default)]
+    attributes: Option<FeedAttributesWire>,
+    #[serde(default)]
+    patches: Vec<FeedPatchWire>,
+}
+
+#[derive(Debug, Deserialize)]
+struct FeedAttributesWire {
+    #[serde(default)]
+    fulfillment_availability: Option<Vec<AvailabilityWire>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct FeedPatchWire {
+    op: String,
+    path: String,
+    #[serde(default)]
+    value: Option<Box<RawValue>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct AvailabilityWire {
+    fulfillment_channel_code: String,
+    #[serde(default)]
+    quantity: Option<i64>,
+}
+
+/// Maps a `JSON_LISTINGS_FEED` document to the quantities it sets: one
+/// canonical position per `fulfillment_availability` entry (`location` =
+/// `fulfillment_channel_code`, `on_hand` = `quantity`), taken from
+/// `UPDATE`/`PARTIAL_UPDATE` attributes and from `PATCH` `replace`/`merge`
+/// patches of `/attributes/fulfillment_availability`. Messages that set no
+/// quantity (a `DELETE`, other attributes) yield none. The feed states no
+/// time, so `as_of` is the caller's. Error paths:
+/// `messages[1].attributes.fulfillment_availability[0].quantity`.
+pub fn amazon_listings_feed_quantities(
+    source: &str,
+    body: &[u8],
+    as_of: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<InventoryPosition>, InputError> {
+    let feed: FeedWire = parse_json(body)?;
+    let mut out = Vec::new();
+    for (i, m) in feed.messages.into_iter().enumerate() {
+        let at = format!("messages[{i}]");
+        non_empty(&format!("{at}.sku"), &m.sku)?;
+        let mut entries: Vec<(String, Vec<AvailabilityWire>)> = Vec::new();
+        match m.operation_type.as_str() {
+            "UPDATE" | "PARTIAL_UPDATE" => {
+                if let Some(list) = m.attributes.and_then(|a| a.fulfillment_availability) {
+                    entries.push((format!("{at}.attributes.fulfillment_availability"), list));
+                }
+            }
+            "PATCH" => {
+                for (j, p) in m.patches.into_iter().enumerate() {
+                    let pat = format!("{at}.patches[{j}]");
+                    if p.path != "/attributes/fulfillment_availability" {
+                        continue;
+                    }
+                    match p.op.as_str() {
+                        "replace" | "merge" => {}
+                        // A deleted availability states no quantity to show.
+                        "delete" => continue,
+                        other => {
+                            return Err(InputError::new(
+                                format!("{pat}.op"),
+                                format!("unknown patch op {other:?}"),
+                            ));
+                        }
+                    }
+                    let value = p
+                        .value
+                        .ok_or_else(|| InputError::new(format!("{pat}.value"), "missing field"))?;
+                    let list: Vec<AvailabilityWire> = parse_json(value.get().as_bytes())
+                        .map_err(under(&format!("{pat}.value")))?;
+                    entries.push((format!("{pat}.value"), list));
+                }
+            }
+            "DELETE" => {}
+            other => {
+                return Err(InputError::new(
+                    format!("{at}.operationType"),
+                    format!("unknown operation type {other:?}"),
+                ));
+            }
+        }
+        for (path, list) in entries {
+            for (k, a) in list.into_iter().enumerate() {
+                let aat = format!("{path}[{k}]");
+                non_empty(
+                    &format!("{aat}.fulfillment_channel_code"),
+                    &a.fulfillment_channel_code,
+                )?;
+                // Amazon-fulfilled (AFN) entries carry no quantity: Amazon counts those.
+                let Some(q) = a.quantity else { continue };
+                if q < 0 {
+                    return Err(InputError::new(
+                        format!("{aat}.quantity"),
+                        "must not be negative",
+                    ));
+                }
+                out.push(InventoryPosition {
+                    sku: m.sku.clone(),
+                    location: a.fulfillment_channel_code,
+                    on_hand: q,
+                    reserved: 0,
+                    source: source.to_owned(),
+                    as_of,
+                });
+            }
+        }
+    }
+    Ok(out)
 }

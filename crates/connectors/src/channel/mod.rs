@@ -10,11 +10,17 @@ pub mod walmart_mapping;
 pub mod webstore;
 
 pub use amazon::{AmazonChannel, AmazonOptions};
-pub use amazon_mapping::{AmazonOrder, amazon_order, amazon_order_bundle};
+pub use amazon_mapping::{
+    AmazonOrder, amazon_listings_feed_quantities, amazon_order, amazon_order_bundle,
+    amazon_shipment_confirmation, amazon_shipment_confirmation_bundle,
+};
 pub use shopify::{ShopifyChannel, ShopifyOptions};
-pub use shopify_mapping::shopify_order;
+pub use shopify_mapping::{
+    ShopifyFulfillment, shopify_fulfillment, shopify_inventory_levels, shopify_order,
+    shopify_refund,
+};
 pub use walmart::{WalmartChannel, WalmartOptions};
-pub use walmart_mapping::walmart_order;
+pub use walmart_mapping::{WALMART_DEFAULT_NODE, walmart_inventory, walmart_order};
 pub use webstore::WebstoreChannel;
 
 /// A polled order as an inbox message keyed `<source>:poll:<id>:<version>`,

@@ -16,7 +16,8 @@
 //!   `statusDate` (epoch ms).
 
 use crossdock_model::{
-    Address, Currency, Customer, Money, Order, OrderLine, OrderStatus, TaxTreatment, order_id_for,
+    Address, Currency, Customer, InventoryPosition, Money, Order, OrderLine, OrderStatus,
+    TaxTreatment, order_id_for,
 };
 use rust_decimal::Decimal;
 use serde::Deserialize;
@@ -24,7 +25,7 @@ use serde::de::IgnoredAny;
 
 use crate::InputError;
 use crate::channel::amazon_mapping::per_unit;
-use crate::input::{JsonDecimal, currency, parse_json, under};
+use crate::input::{JsonDecimal, currency, non_empty, parse_json, under};
 
 #[derive(Debug, Deserialize)]
 struct Probe {
@@ -380,4 +381,216 @@ fn map(channel: &str, wire: OrderWire) -> Result<Order, InputError> {
         .computed_total()
         .map_err(|e| InputError::new("orderLines", e.to_string()))?;
     Ok(order)
+}
+
+// ---- Inventory ----------------------------------------------------------------
+
+/// The ship node a single-node payload (`/v3/inventory`, the 1.4 bulk feed)
+/// applies to: the seller's default node, which those payloads do not name.
+pub const WALMART_DEFAULT_NODE: &str = "default";
+
+#[derive(Debug, Deserialize)]
+struct InventoryProbe {
+    #[serde(default)]
+    sku: Option<IgnoredAny>,
+    #[serde(default, rename = "Inventory")]
+    feed_v14: Option<IgnoredAny>,
+    #[serde(default)]
+    inventory: Option<IgnoredAny>,
+    #[serde(default)]
+    elements: Option<IgnoredAny>,
+    #[serde(default)]
+    nodes: Option<IgnoredAny>,
+}
+
+/// `{unit, amount}`: inventory amounts are JSON integers (unlike order
+/// quantities, which are strings).
+#[derive(Debug, Deserialize)]
+struct InventoryQtyWire {
+    unit: String,
+    amount: i64,
+}
+
+#[derive(Debug, Deserialize)]
+struct SingleNodeWire {
+    sku: String,
+    quantity: InventoryQtyWire,
+}
+
+#[derive(Debug, Deserialize)]
+struct FeedV14Wire {
+    #[serde(rename = "Inventory")]
+    inventory: Vec<SingleNodeWire>,
+}
+
+#[derive(Debug, Deserialize)]
+struct FeedV15Wire {
+    inventory: Vec<FeedItemWire>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct FeedItemWire {
+    sku: String,
+    ship_nodes: Vec<FeedNodeWire>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct FeedNodeWire {
+    ship_node: String,
+    quantity: InventoryQtyWire,
+}
+
+#[derive(Debug, Deserialize)]
+struct MultiNodeWire {
+    sku: String,
+    nodes: Vec<NodeWire>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct NodeWire {
+    ship_node: String,
+    input_qty: InventoryQtyWire,
+}
+
+#[derive(Debug, Deserialize)]
+struct InventoriesPageWire {
+    elements: InventoriesWire,
+}
+
+#[derive(Debug, Deserialize)]
+struct InventoriesWire {
+    inventories: Vec<MultiNodeWire>,
+}
+
+/// Maps a Walmart inventory payload to canonical positions (`source` as
+/// given). Accepted shapes, all from Walmart's inventory API:
+///
+/// - `{sku, quantity: {unit, amount}}` (`GET`/`PUT /v3/inventory`): one
+///   position at [`WALMART_DEFAULT_NODE`];
+/// - the bulk feed `{InventoryHeader, Inventory: [...]}` (1.4, default node)
+///   or `{inventoryHeader, inventory: [{sku, shipNodes: [...]}]}` (1.5);
+/// - multi-node `{sku, nodes: [...]}` (`GET /v3/inventories/{sku}`) and its
+///   page `{meta, elements: {inventories: [...]}}`: `on_hand` is
+///   `inputQty` (what the seller stated); Walmart's `reservedQty` is left
+///   out, since `reserved` is the hub's own count.
+///
+/// `unit` must be `EACH`. The payloads state no time: `as_of` is the
+/// caller's. Error paths name the field (`Inventory[1].quantity.amount`).
+pub fn walmart_inventory(
+    source: &str,
+    body: &[u8],
+    as_of: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<InventoryPosition>, InputError> {
+    let probe: InventoryProbe = parse_json(body)?;
+    // `at` is the item's path prefix (for `sku`), `qty_at` the quantity's.
+    let position = |at: &str, sku: &str, node: &str, qty_at: &str, q: &InventoryQtyWire| {
+        if sku.trim().is_empty() {
+            return Err(InputError::new(format!("{at}sku"), "must not be empty"));
+        }
+        Ok(InventoryPosition {
+            sku: sku.to_owned(),
+            location: node.to_owned(),
+            on_hand: each(qty_at, q)?,
+            reserved: 0,
+            source: source.to_owned(),
+            as_of,
+        })
+    };
+    let multi = |at: &str, item: &MultiNodeWire| -> Result<Vec<InventoryPosition>, InputError> {
+        item.nodes
+            .iter()
+            .enumerate()
+            .map(|(j, n)| {
+                let nat = format!("{at}nodes[{j}].");
+                non_empty(&format!("{nat}shipNode"), &n.ship_node)?;
+                position(
+                    at,
+                    &item.sku,
+                    &n.ship_node,
+                    &format!("{nat}inputQty"),
+                    &n.input_qty,
+                )
+            })
+            .collect()
+    };
+    if probe.feed_v14.is_some() {
+        let feed: FeedV14Wire = parse_json(body)?;
+        feed.inventory
+            .iter()
+            .enumerate()
+            .map(|(i, item)| {
+                let at = format!("Inventory[{i}].");
+                let qty_at = format!("{at}quantity");
+                position(
+                    &at,
+                    &item.sku,
+                    WALMART_DEFAULT_NODE,
+                    &qty_at,
+                    &item.quantity,
+                )
+            })
+            .collect()
+    } else if probe.inventory.is_some() {
+        let feed: FeedV15Wire = parse_json(body)?;
+        let mut out = Vec::new();
+        for (i, item) in feed.inventory.iter().enumerate() {
+            for (j, n) in item.ship_nodes.iter().enumerate() {
+                let nat = format!("inventory[{i}].shipNodes[{j}].");
+                non_empty(&format!("{nat}shipNode"), &n.ship_node)?;
+                out.push(position(
+                    &format!("inventory[{i}]."),
+                    &item.sku,
+                    &n.ship_node,
+                    &format!("{nat}quantity"),
+                    &n.quantity,
+                )?);
+            }
+        }
+        Ok(out)
+    } else if probe.elements.is_some() {
+        let page: InventoriesPageWire = parse_json(body)?;
+        let mut out = Vec::new();
+        for (i, item) in page.elements.inventories.iter().enumerate() {
+            out.extend(multi(&format!("elements.inventories[{i}]."), item)?);
+        }
+        Ok(out)
+    } else if probe.nodes.is_some() {
+        let item: MultiNodeWire = parse_json(body)?;
+        multi("", &item)
+    } else if probe.sku.is_some() {
+        let item: SingleNodeWire = parse_json(body)?;
+        Ok(vec![position(
+            "",
+            &item.sku,
+            WALMART_DEFAULT_NODE,
+            "quantity",
+            &item.quantity,
+        )?])
+    } else {
+        Err(InputError::new(
+            "body",
+            "not a Walmart inventory payload: expected sku, nodes, Inventory, inventory \
+             or elements.inventories",
+        ))
+    }
+}
+
+/// Units of an `EACH` quantity; any other unit is refused (nothing here converts).
+fn each(path: &str, q: &InventoryQtyWire) -> Result<i64, InputError> {
+    if q.unit != "EACH" {
+        return Err(InputError::new(
+            format!("{path}.unit"),
+            format!("unit {:?}: only EACH is supported", q.unit),
+        ));
+    }
+    if q.amount < 0 {
+        return Err(InputError::new(
+            format!("{path}.amount"),
+            "must not be negative",
+        ));
+    }
+    Ok(q.amount)
 }
