@@ -314,6 +314,15 @@ async fn run_sim(path: &std::path::Path) -> anyhow::Result<()> {
     for (name, url) in estate.warehouse_urls() {
         eprintln!("crossdock sim: warehouse {name} {url}");
     }
+    for (name, url) in [
+        ("shopify", estate.shopify_url()),
+        ("amazon", estate.amazon_url()),
+        ("walmart", estate.walmart_url()),
+    ] {
+        if let Some(url) = url {
+            eprintln!("crossdock sim: {name} {url}");
+        }
+    }
     shutdown_signal().await;
     estate.shutdown().await;
     Ok(())

@@ -4,6 +4,8 @@
 //! lost, and no external effect was applied twice: one sales order and one
 //! invoice per order at the ERP, one fulfilment request per order across the
 //! warehouses, every ordered unit confirmed to the channel exactly once.
+//! And the availability outbox loses nothing: a marketplace shown stock ends
+//! up showing exactly what the hub computes.
 //!
 //! Runs on SQLite (a temporary data directory) and on PostgreSQL (a fresh
 //! database per run, created through `CROSSDOCK_TEST_PG_URL`, default
@@ -18,8 +20,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crossdock::config::Config;
+use crossdock::config::{ChannelKind, Config, WalmartConfig};
+use crossdock_availability::{AvailabilityConfig, ChannelPolicy, LocationPolicy};
 use crossdock_model::{OrderStatus, order_id_for};
+use crossdock_sim::WalmartSimConfig;
 use crossdock_store::{ExceptionFilter, OrderFilter, Store};
 use serde_json::Value;
 
@@ -240,6 +244,8 @@ struct Estate {
     channel: String,
     erp: String,
     warehouses: Vec<(String, String)>,
+    /// The marketplace that is only sent availability.
+    walmart: String,
 }
 
 async fn get_json(http: &reqwest::Client, url: &str) -> anyhow::Result<Value> {
@@ -262,6 +268,7 @@ impl Estate {
             "channel": get_json(http, &format!("{}/sim/stats", self.channel)).await?,
             "erp": get_json(http, &format!("{}/sim/stats", self.erp)).await?,
             "warehouses": warehouses,
+            "walmart": get_json(http, &format!("{}/sim/stats", self.walmart)).await?,
         }))
     }
 }
@@ -533,7 +540,17 @@ async fn crash_run(backend: &str, tmp: &tempfile::TempDir, at: &StoreAt) {
         w.partial_ship_rate = 0.3;
         w.ship_delay_ms = 300;
     }
+    // A marketplace that sells nothing here but is shown availability: the
+    // outbox must reach it through the kills too.
+    let walmart_sim = WalmartSimConfig {
+        listen: format!("127.0.0.1:{}", free_port()),
+        orders_per_sec: 0.0,
+        skus: sim.channel.skus.clone(),
+        ..WalmartSimConfig::default()
+    };
+    sim.walmart = Some(walmart_sim.clone());
     let estate = Estate {
+        walmart: format!("http://{}", walmart_sim.listen),
         channel: format!("http://{}", sim.channel.listen),
         erp: format!("http://{}", sim.erp.listen),
         warehouses: sim
@@ -546,6 +563,41 @@ async fn crash_run(backend: &str, tmp: &tempfile::TempDir, at: &StoreAt) {
     for c in &mut config.channels {
         c.base_url = estate.channel.clone();
     }
+    let mut walmart = config.channels[0].clone();
+    walmart.name = "walmart".into();
+    walmart.kind = ChannelKind::Walmart;
+    walmart.base_url = estate.walmart.clone();
+    walmart.poll = false;
+    walmart.walmart = Some(WalmartConfig {
+        client_id: walmart_sim.client_id.clone(),
+        client_secret: Some(walmart_sim.client_secret.clone()),
+        client_secret_env: None,
+        webhook_authorization: None,
+    });
+    config.channels.push(walmart);
+    config.inventory.batch_interval_ms = 500;
+    config.availability = Some(AvailabilityConfig {
+        locations: config
+            .warehouses
+            .iter()
+            .map(|w| LocationPolicy {
+                name: w.name.clone(),
+                network: "own".into(),
+                safety_stock: 0,
+            })
+            .collect(),
+        channels: vec![ChannelPolicy {
+            channel: "walmart".into(),
+            eligible_networks: Some(vec!["own".into()]),
+            eligible_locations: None,
+            allocation_percent: 100,
+            buffer: 0,
+            min_quantity: 0,
+            max_quantity: None,
+            low_stock_at: 5,
+            hot_velocity_per_hour: None,
+        }],
+    });
     config.erp.base_url = estate.erp.clone();
     for w in &mut config.warehouses {
         w.base_url = estate
@@ -642,7 +694,8 @@ async fn crash_run(backend: &str, tmp: &tempfile::TempDir, at: &StoreAt) {
     let stats = estate.stats(&http).await.unwrap_or(stats);
     let elapsed = started.elapsed();
 
-    let problems = check_invariants(&store, &http, &estate, &stats).await;
+    let mut problems = check_invariants(&store, &http, &estate, &stats).await;
+    availability_converges(&http, &hub_url, &estate, &mut problems).await;
     if !problems.violations.is_empty() {
         let mut report = String::new();
         for id in problems.suspects.iter().take(5) {
@@ -692,6 +745,55 @@ async fn crash_run(backend: &str, tmp: &tempfile::TempDir, at: &StoreAt) {
         elapsed.as_secs_f64()
     );
     store.close().await;
+}
+
+/// Walmart ends up showing, for every SKU, what the running hub computes
+/// for it, and nothing is owed: no push was lost to a kill.
+async fn availability_converges(
+    http: &reqwest::Client,
+    hub_url: &str,
+    estate: &Estate,
+    p: &mut Problems,
+) {
+    let started = Instant::now();
+    loop {
+        let mut wrong = Vec::new();
+        let shown = get_json(http, &format!("{}/sim/stats", estate.walmart))
+            .await
+            .map(|s| s["inventory"].clone())
+            .unwrap_or(Value::Null);
+        let skus = Config::demo()
+            .sim
+            .map(|s| s.channel.skus)
+            .unwrap_or_default();
+        for sku in &skus {
+            let want = get_json(http, &format!("{hub_url}/v1/availability/{sku}"))
+                .await
+                .map(|d| d["explanation"]["channels"][0]["quantity"].clone())
+                .unwrap_or(Value::Null);
+            if want.is_null() || shown[sku] != want {
+                wrong.push(format!(
+                    "{sku}: walmart shows {}, the hub says {want}",
+                    shown[sku]
+                ));
+            }
+        }
+        let owed = get_json(http, &format!("{hub_url}/v1/availability"))
+            .await
+            .map(|s| s["channels"][0]["owed"].as_u64().unwrap_or(u64::MAX))
+            .unwrap_or(u64::MAX);
+        if wrong.is_empty() && owed == 0 {
+            return;
+        }
+        if started.elapsed() > Duration::from_secs(30) {
+            p.fail(
+                format!("availability did not converge at walmart (owed {owed}): {wrong:?}"),
+                None,
+            );
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
 }
 
 #[derive(Default)]
