@@ -130,6 +130,14 @@ pub struct AmazonConfig {
     /// needed to push availability.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seller_id: Option<String>,
+    /// How often a submitted listings feed is checked (`getFeed`); Amazon
+    /// takes minutes, its simulator seconds.
+    #[serde(default = "default_feed_poll_ms")]
+    pub feed_poll_ms: u64,
+}
+
+fn default_feed_poll_ms() -> u64 {
+    crossdock_connectors::channel::amazon::FEED_POLL_INTERVAL.as_millis() as u64
 }
 
 impl AmazonConfig {

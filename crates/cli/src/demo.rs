@@ -69,6 +69,49 @@ pub struct Summary {
     pub elapsed_secs: f64,
     pub data_dir: String,
     pub api_url: String,
+    /// Per simulated marketplace (when the estate has any): what it placed
+    /// and what became of it. Included in the totals above.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub marketplaces: Vec<MarketplaceSummary>,
+    /// Per channel shown availability: sync lag and what is still owed.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub availability: Vec<crossdock_engine::availability::ChannelSyncStats>,
+}
+
+/// One simulated marketplace's orders at the end of the demo.
+#[derive(Debug, Serialize)]
+pub struct MarketplaceSummary {
+    pub channel: String,
+    pub orders_generated: u64,
+    pub orders_closed: u64,
+    pub orders_cancelled: u64,
+    /// Placed on the marketplace, never ingested by the hub.
+    pub lost: u64,
+    /// Shipments the marketplace saw twice.
+    pub duplicate_shipments: u64,
+}
+
+/// A simulated marketplace in the estate's stats and the hub channel that
+/// speaks to it: (stats section, list of order ids, duplicate counter).
+const MARKETPLACES: [(&str, &str, &str); 3] = [
+    ("shopify", "generated_order_ids", "duplicate_fulfillments"),
+    ("walmart", "generated_po_ids", "duplicate_shipments"),
+    ("amazon", "generated_order_ids", "duplicate_packages"),
+];
+
+/// The hub channels pointed at the estate's marketplaces, by stats section.
+fn marketplace_channels(config: &Config) -> Vec<(&'static str, String)> {
+    use crate::config::ChannelKind;
+    config
+        .channels
+        .iter()
+        .filter_map(|c| match c.kind {
+            ChannelKind::Shopify => Some(("shopify", c.name.clone())),
+            ChannelKind::Walmart => Some(("walmart", c.name.clone())),
+            ChannelKind::Amazon => Some(("amazon", c.name.clone())),
+            _ => None,
+        })
+        .collect()
 }
 
 pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
@@ -101,12 +144,31 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         for w in &mut sim.warehouses {
             w.listen = "127.0.0.1:0".into();
         }
+        if let Some(m) = &mut sim.shopify {
+            m.listen = "127.0.0.1:0".into();
+        }
+        if let Some(m) = &mut sim.walmart {
+            m.listen = "127.0.0.1:0".into();
+        }
+        if let Some(m) = &mut sim.amazon {
+            m.listen = "127.0.0.1:0".into();
+        }
     }
     if let Some(rate) = args.orders_per_sec {
         sim.channel.orders_per_sec = rate;
     }
     if let Some(d) = args.duration {
-        sim.channel.duration_secs = d.as_secs().max(1);
+        let secs = d.as_secs().max(1);
+        sim.channel.duration_secs = secs;
+        if let Some(m) = &mut sim.shopify {
+            m.duration_secs = secs;
+        }
+        if let Some(m) = &mut sim.walmart {
+            m.duration_secs = secs;
+        }
+        if let Some(m) = &mut sim.amazon {
+            m.duration_secs = secs;
+        }
     }
 
     // Bind the hub first so the simulators know where to deliver.
@@ -123,10 +185,22 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let estate = Estate::start(sim).await?;
     // Point the hub's connectors at the simulators actually started.
     for c in &mut config.channels {
-        if c.name == channel_name {
-            c.base_url = estate.channel_url();
+        use crate::config::ChannelKind;
+        let url = match c.kind {
+            ChannelKind::Shopify => estate.shopify_url(),
+            ChannelKind::Walmart => estate.walmart_url(),
+            ChannelKind::Amazon => estate.amazon_url(),
+            _ if c.name == channel_name => Some(estate.channel_url()),
+            _ => None,
+        };
+        if let Some(url) = url {
+            if let Some(a) = &mut c.amazon {
+                a.lwa_url = format!("{url}/auth/o2/token");
+            }
+            c.base_url = url;
         }
     }
+    let marketplaces = marketplace_channels(&config);
     // A real ERP (Tryton) stays where the configuration says.
     if config.erp.kind != crate::config::ErpKind::Tryton {
         config.erp.base_url = estate.erp_url();
@@ -168,7 +242,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             break;
         }
         let stats = estate.stats().await;
-        let generated = stats["channel"]["orders_generated"].as_u64().unwrap_or(0);
+        let generated = ["channel", "shopify", "walmart", "amazon"]
+            .iter()
+            .map(|s| stats[*s]["orders_generated"].as_u64().unwrap_or(0))
+            .sum::<u64>();
         let ingested: i64 = store
             .order_status_counts()
             .await?
@@ -179,9 +256,18 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         // Quiet: every order is in, nothing is owed by a simulator, and no
         // job waits or runs. Orders parked in the exception queue stay
         // where they are; the summary counts them.
+        // And every channel shown availability has acknowledged it.
+        let owed: usize = hub
+            .engine
+            .availability_stats()
+            .await?
+            .iter()
+            .map(|c| c.owed)
+            .sum();
         if estate.pending_deliveries() == 0
             && q.ready + q.running == 0
             && ingested as u64 >= generated
+            && owed == 0
         {
             break;
         }
@@ -191,7 +277,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    let summary = summarize(
+    let mut summary = summarize(
         &store,
         &estate,
         &channel_name,
@@ -200,6 +286,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         &hub.url,
     )
     .await?;
+    add_marketplaces(&mut summary, &store, &estate, &marketplaces).await?;
+    summary.availability = hub.engine.availability_stats().await?;
     hub.stop().await?;
     estate.shutdown().await;
     if args.json {
@@ -226,6 +314,59 @@ async fn progress(store: &crossdock_store::Store, estate: &crossdock_sim::Estate
         stats["channel"]["orders_generated"].as_u64().unwrap_or(0),
         line.join(" ")
     );
+}
+
+/// Adds each simulated marketplace's orders to the summary (and its
+/// losses and duplicates to the totals).
+async fn add_marketplaces(
+    summary: &mut Summary,
+    store: &crossdock_store::Store,
+    estate: &crossdock_sim::EstateHandle,
+    channels: &[(&'static str, String)],
+) -> anyhow::Result<()> {
+    let stats = estate.stats().await;
+    for (section, ids_key, duplicates_key) in MARKETPLACES {
+        let Some((_, channel)) = channels.iter().find(|(s, _)| *s == section) else {
+            continue;
+        };
+        let s = &stats[section];
+        if s.is_null() {
+            continue;
+        }
+        let ids: Vec<String> = s[ids_key]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut m = MarketplaceSummary {
+            channel: channel.clone(),
+            orders_generated: ids.len() as u64,
+            orders_closed: 0,
+            orders_cancelled: 0,
+            lost: 0,
+            duplicate_shipments: s[duplicates_key].as_u64().unwrap_or(0),
+        };
+        for id in &ids {
+            match store
+                .order(&order_id_for(channel, id))
+                .await?
+                .map(|o| o.status)
+            {
+                Some(OrderStatus::Closed) => m.orders_closed += 1,
+                Some(OrderStatus::Cancelled) => m.orders_cancelled += 1,
+                Some(_) => {}
+                None => m.lost += 1,
+            }
+        }
+        summary.orders_generated += m.orders_generated;
+        summary.lost += m.lost;
+        summary.duplicate_shipments += m.duplicate_shipments;
+        summary.marketplaces.push(m);
+    }
+    Ok(())
 }
 
 pub async fn summarize(
@@ -298,5 +439,7 @@ pub async fn summarize(
         elapsed_secs: elapsed.as_secs_f64(),
         data_dir: data_dir.display().to_string(),
         api_url: api_url.to_owned(),
+        marketplaces: Vec::new(),
+        availability: Vec::new(),
     })
 }

@@ -82,6 +82,10 @@ pub async fn connections(config: &Config) -> anyhow::Result<Wiring> {
                 if let Some(seller) = &a.seller_id {
                     channel = channel.with_seller_id(seller.clone());
                 }
+                channel = channel.with_feed_polling(
+                    Duration::from_millis(a.feed_poll_ms.max(1)),
+                    crossdock_connectors::channel::amazon::FEED_MAX_WAIT,
+                );
                 Arc::new(channel)
             }
             ChannelKind::Webstore => {

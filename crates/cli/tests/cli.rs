@@ -240,6 +240,7 @@ fn marketplace_channels_need_their_credentials() {
         refresh_token_env: None,
         marketplace_id: "ATVPDKIKX0DER".into(),
         seller_id: None,
+        feed_poll_ms: 15_000,
     });
     config.channels.push(walmart);
     config.channels.push(amazon);
@@ -280,4 +281,50 @@ fn marketplace_channels_need_their_credentials() {
         err.contains("channels[1].walmart: required when kind = \"walmart\""),
         "{err}"
     );
+}
+
+/// The shipped marketplaces demo: Shopify, Walmart, Amazon and a regional
+/// channel by configuration sell the same low stock; every order placed
+/// anywhere is ingested, none is duplicated, and every marketplace is sent
+/// availability.
+#[test]
+fn marketplaces_demo_loses_and_duplicates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let shipped = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../config/demo-marketplaces.toml"
+    );
+    let out = crossdock()
+        .args(["demo", "--duration", "6s", "--any-ports", "--json"])
+        .arg("--config")
+        .arg(shipped)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(s["lost"], 0, "{s}");
+    assert_eq!(s["duplicates_at_erp"], 0, "{s}");
+    assert_eq!(s["duplicate_shipments"], 0, "{s}");
+    assert_eq!(s["exceptions"], 0, "{s}");
+    let marketplaces = s["marketplaces"].as_array().expect("marketplaces");
+    assert_eq!(marketplaces.len(), 3, "{s}");
+    for m in marketplaces {
+        assert!(m["orders_generated"].as_u64().unwrap() > 0, "{m}");
+        assert_eq!(
+            m["orders_closed"].as_u64().unwrap() + m["orders_cancelled"].as_u64().unwrap(),
+            m["orders_generated"].as_u64().unwrap(),
+            "every order settled: {m}"
+        );
+    }
+    let availability = s["availability"].as_array().expect("availability");
+    assert_eq!(availability.len(), 3, "{s}");
+    for c in availability {
+        assert!(c["samples"].as_u64().unwrap() > 0, "{c}");
+    }
 }

@@ -56,6 +56,7 @@ pub fn marketplace_channels(estate: &EstateHandle) -> Vec<ChannelConfig> {
             refresh_token_env: None,
             marketplace_id: sim.marketplace_id,
             seller_id: Some(sim.seller_id),
+            feed_poll_ms: 500,
         });
         out.push(c);
     }
