@@ -30,7 +30,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -50,6 +50,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::delivery::{Deliverer, DeliveryCounters};
 use crate::faults::{FaultGate, Faults, gate};
+use crate::wire::lock;
 
 const ACCESS_DENIED: &str = "Access to requested resource is denied.";
 const PATCH_PARAMS: [&str; 4] = ["marketplaceIds", "includedData", "mode", "issueLocale"];
@@ -446,10 +447,6 @@ pub(crate) struct AmazonSim {
     generation_done: AtomicBool,
     stop: CancellationToken,
     placed: AtomicU64,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 fn iso(t: DateTime<Utc>) -> String {

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -24,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::ChannelSimConfig;
 use crate::delivery::{Deliverer, DeliveryCounters};
 use crate::faults::{FaultGate, gate};
+use crate::wire::lock;
 use crate::wire::{Amount, invalid, not_found, parse_body};
 
 const CITIES: [(&str, &str, &str); 8] = [
@@ -426,10 +427,6 @@ impl ChannelSim {
         self.gate.write_stats(&mut out);
         Value::Object(out)
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 async fn list_orders(

@@ -20,7 +20,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -43,6 +43,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::delivery::{Deliverer, DeliveryCounters};
 use crate::faults::{FaultGate, Faults, gate};
+use crate::wire::lock;
 
 /// GraphQL inventory inputs take `changeFromQuantity` and `@idempotent` from here on.
 const CHANGE_FROM_VERSION: &str = "2026-01";
@@ -447,10 +448,6 @@ pub(crate) struct ShopifySim {
     deliveries: Arc<DeliveryCounters>,
     generation_done: AtomicBool,
     stop: CancellationToken,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 fn whole_seconds(t: DateTime<Utc>) -> DateTime<Utc> {

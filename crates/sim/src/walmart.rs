@@ -28,7 +28,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -51,6 +51,7 @@ use tokio_util::sync::CancellationToken;
 use crate::delivery::Deliverer;
 use crate::faults::{FaultGate, Faults, gate};
 use crate::wire::describe_path_error;
+use crate::wire::lock;
 
 /// Walmart serves orders created in the last 180 days.
 const ORDER_WINDOW_MS: i64 = 180 * 24 * 3_600 * 1_000;
@@ -513,10 +514,6 @@ pub(crate) struct WalmartSim {
     cancel: CancellationToken,
     stop: CancellationToken,
     generation_done: AtomicBool,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 fn now_ms() -> i64 {

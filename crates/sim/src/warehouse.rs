@@ -24,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::WarehouseSimConfig;
 use crate::delivery::{Deliverer, DeliveryCounters};
 use crate::faults::{FaultGate, gate};
+use crate::wire::lock;
 use crate::wire::{invalid, not_found, parse_body};
 
 #[derive(Debug, Clone, Serialize)]
@@ -76,10 +77,6 @@ pub(crate) struct WarehouseSim {
     deliverer: Deliverer,
     pub(crate) deliveries: Arc<DeliveryCounters>,
     shipments_sent: AtomicU64,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl WarehouseSim {
