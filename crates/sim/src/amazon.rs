@@ -1093,6 +1093,17 @@ impl AmazonSim {
             "generated_order_ids".into(),
             json!(state.orders.keys().collect::<Vec<_>>()),
         );
+        out.insert(
+            "cancelled_order_ids".into(),
+            json!(
+                state
+                    .orders
+                    .values()
+                    .filter(|o| o.status == Status::Canceled)
+                    .map(|o| o.id.as_str())
+                    .collect::<Vec<_>>()
+            ),
+        );
         drop(state);
         self.deliveries.write_stats(&mut out);
         out.insert(
