@@ -509,8 +509,16 @@ async fn recompute_changed(
     let state = &inner.availability_state;
     let now = Instant::now();
     let skus: Vec<String> = changes.keys().cloned().collect();
-    let positions = inner.store.positions_of(&skus).await?;
+    // Grouped by SKU once: a batch can hold every SKU (the first stock load).
+    let mut positions: HashMap<String, Vec<PositionRow>> = HashMap::new();
+    for p in inner.store.positions_of(&skus).await? {
+        positions.entry(p.sku.clone()).or_default().push(p);
+    }
     let rows = inner.store.availability(None, Some(&skus)).await?;
+    let mut known: HashMap<&str, Vec<&AvailabilityRow>> = HashMap::new();
+    for r in &rows {
+        known.entry(r.sku.as_str()).or_default().push(r);
+    }
     let changed_at = inner.clock.now_ms();
     let mut owed = Vec::new();
     let mut urgent = false;
@@ -520,13 +528,12 @@ async fn recompute_changed(
         } else {
             state.velocity(sku)
         };
-        let here: Vec<PositionRow> = positions
-            .iter()
-            .filter(|p| &p.sku == sku)
-            .cloned()
-            .collect();
-        let known: Vec<&AvailabilityRow> = rows.iter().filter(|r| &r.sku == sku).collect();
-        let sku_owed = owed_for_sku(policies, sku, &here, &known, velocity, changed_at)?;
+        let here = positions.get(sku).map(Vec::as_slice).unwrap_or_default();
+        let rows = known
+            .get(sku.as_str())
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let sku_owed = owed_for_sku(policies, sku, here, rows, velocity, changed_at)?;
         urgent |= sku_owed.iter().any(|o| o.cadence == "urgent");
         owed.extend(sku_owed);
     }
