@@ -374,17 +374,7 @@ mod tests {
     }
 
     fn channel(name: &str, networks: &[&str]) -> ChannelPolicy {
-        ChannelPolicy {
-            channel: name.into(),
-            eligible_networks: Some(networks.iter().map(|n| n.to_string()).collect()),
-            eligible_locations: None,
-            allocation_percent: 100,
-            buffer: 0,
-            min_quantity: 0,
-            max_quantity: None,
-            low_stock_at: 0,
-            hot_velocity_per_hour: None,
-        }
+        ChannelPolicy::for_networks(name, networks)
     }
 
     fn policies(channels: Vec<ChannelPolicy>) -> Policies {

@@ -90,6 +90,25 @@ fn full_allocation() -> u8 {
     100
 }
 
+impl ChannelPolicy {
+    /// Everything free at the locations of `networks`, with every other
+    /// setting as a configuration that leaves it out would have it: the
+    /// whole pool, no buffer, minimum, maximum or hot thresholds.
+    pub fn for_networks(channel: impl Into<String>, networks: &[&str]) -> Self {
+        ChannelPolicy {
+            channel: channel.into(),
+            eligible_networks: Some(networks.iter().map(|n| (*n).to_owned()).collect()),
+            eligible_locations: None,
+            allocation_percent: full_allocation(),
+            buffer: 0,
+            min_quantity: 0,
+            max_quantity: None,
+            low_stock_at: 0,
+            hot_velocity_per_hour: None,
+        }
+    }
+}
+
 /// A configuration that does not validate. `key` names the offending key
 /// (`channels[1].allocation_percent`); the message says what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -348,15 +348,9 @@ mod tests {
 
     fn policies() -> Policies {
         let channel = |name: &str, percent| ChannelPolicy {
-            channel: name.into(),
-            eligible_networks: Some(vec!["own".into()]),
-            eligible_locations: None,
             allocation_percent: percent,
-            buffer: 0,
-            min_quantity: 0,
-            max_quantity: None,
             low_stock_at: 2,
-            hot_velocity_per_hour: None,
+            ..ChannelPolicy::for_networks(name, &["own"])
         };
         Policies::new(AvailabilityConfig {
             locations: vec![

@@ -587,15 +587,8 @@ async fn crash_run(backend: &str, tmp: &tempfile::TempDir, at: &StoreAt) {
             })
             .collect(),
         channels: vec![ChannelPolicy {
-            channel: "walmart".into(),
-            eligible_networks: Some(vec!["own".into()]),
-            eligible_locations: None,
-            allocation_percent: 100,
-            buffer: 0,
-            min_quantity: 0,
-            max_quantity: None,
             low_stock_at: 5,
-            hot_velocity_per_hour: None,
+            ..ChannelPolicy::for_networks("walmart", &["own"])
         }],
     });
     config.erp.base_url = estate.erp.clone();

@@ -55,15 +55,10 @@ fn op() -> impl Strategy<Value = Op> {
 
 fn policies() -> Policies {
     let channel = |name: &str, networks: &[&str], percent: u8, min: i64| ChannelPolicy {
-        channel: name.to_owned(),
-        eligible_networks: Some(networks.iter().map(|n| (*n).to_owned()).collect()),
-        eligible_locations: None,
         allocation_percent: percent,
-        buffer: 0,
         min_quantity: min,
-        max_quantity: None,
         low_stock_at: 2,
-        hot_velocity_per_hour: None,
+        ..ChannelPolicy::for_networks(name, networks)
     };
     Policies::new(AvailabilityConfig {
         locations: vec![

@@ -157,15 +157,8 @@ async fn measure(args: &AvailabilitySyncArgs) -> anyhow::Result<AvailabilitySync
             })
             .to_vec(),
         channels: vec![ChannelPolicy {
-            channel: "walmart".into(),
-            eligible_networks: Some(vec!["own".into()]),
-            eligible_locations: None,
-            allocation_percent: 100,
-            buffer: 0,
-            min_quantity: 0,
-            max_quantity: None,
             low_stock_at: 5,
-            hot_velocity_per_hour: None,
+            ..ChannelPolicy::for_networks("walmart", &["own"])
         }],
     });
     config.sim = None;

@@ -67,15 +67,8 @@ pub fn marketplace_channels(estate: &EstateHandle) -> Vec<ChannelConfig> {
 /// limits; changes at or below 5 units are urgent.
 pub fn policy(channel: &str, networks: &[&str]) -> ChannelPolicy {
     ChannelPolicy {
-        channel: channel.to_owned(),
-        eligible_networks: Some(networks.iter().map(|n| (*n).to_owned()).collect()),
-        eligible_locations: None,
-        allocation_percent: 100,
-        buffer: 0,
-        min_quantity: 0,
-        max_quantity: None,
         low_stock_at: 5,
-        hot_velocity_per_hour: None,
+        ..ChannelPolicy::for_networks(channel, networks)
     }
 }
 
