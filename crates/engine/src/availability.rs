@@ -339,11 +339,7 @@ impl Engine {
         let mut out = Vec::new();
         for policy in plan.policies.channels() {
             let channel = &policy.channel;
-            let owed = self
-                .inner
-                .store
-                .owed_availability(channel, false, i64::MAX, 100_000)
-                .await?;
+            let (owed, oldest) = self.inner.store.owed_summary(channel).await?;
             let (mut lags, exposure_max) = {
                 let map = self
                     .inner
@@ -365,13 +361,8 @@ impl Engine {
                 lag_p99_ms: percentile(&lags, 0.99),
                 lag_max_ms: lags.last().copied().unwrap_or(0),
                 exposure_max_units: exposure_max,
-                owed: owed.len(),
-                oldest_owed_ms: owed
-                    .iter()
-                    .filter_map(|r| r.changed_at)
-                    .map(|at| now - at)
-                    .max()
-                    .unwrap_or(0),
+                owed: owed as usize,
+                oldest_owed_ms: oldest.map_or(0, |at| now - at),
             });
         }
         Ok(out)

@@ -278,6 +278,20 @@ impl Store {
         rows.iter().map(availability_row).collect()
     }
 
+    /// How many SKUs `channel` is owed, and when the oldest change behind
+    /// them was observed (ms; `None` when nothing is owed).
+    pub async fn owed_summary(&self, channel: &str) -> Result<(u64, Option<i64>)> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS owed, MIN(changed_at) AS oldest FROM channel_availability \
+             WHERE channel = $1 AND target IS NOT NULL",
+        )
+        .bind(channel)
+        .fetch_one(&self.reader)
+        .await?;
+        let owed: i64 = row.try_get("owed")?;
+        Ok((owed as u64, row.try_get("oldest")?))
+    }
+
     /// Apply the outcome of pushes to `channel`. An acknowledgement clears
     /// the owed target only if no newer target replaced it meanwhile.
     pub async fn settle_availability(

@@ -2413,6 +2413,12 @@ async fn scenario_availability_outbox(store: &Store) {
         ],
         "urgent first"
     );
+    assert_eq!(
+        store.owed_summary("amazon").await.unwrap(),
+        (2, Some(T0)),
+        "counted with the oldest change"
+    );
+    assert_eq!(store.owed_summary("walmart").await.unwrap(), (0, None));
     let urgent = store
         .owed_availability("amazon", true, T0 + 200, 10)
         .await
