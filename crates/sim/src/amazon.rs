@@ -182,16 +182,14 @@ impl AmazonSimConfig {
         ] {
             anyhow::ensure!(!value.is_empty(), "sim.amazon.{key} must not be empty");
         }
-        for (key, rate) in [
-            ("cancel_rate", self.cancel_rate),
-            ("duplicate_rate", self.duplicate_rate),
-            ("drop_rate", self.drop_rate),
-        ] {
-            anyhow::ensure!(
-                (0.0..=1.0).contains(&rate),
-                "sim.amazon.{key} must be within 0..1"
-            );
-        }
+        crate::config::ensure_probabilities(
+            "sim.amazon",
+            &[
+                ("cancel_rate", self.cancel_rate),
+                ("duplicate_rate", self.duplicate_rate),
+                ("drop_rate", self.drop_rate),
+            ],
+        )?;
         anyhow::ensure!(
             self.orders_per_sec >= 0.0 && self.orders_per_sec.is_finite(),
             "sim.amazon.orders_per_sec must not be negative"

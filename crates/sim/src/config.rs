@@ -220,15 +220,13 @@ impl SimConfig {
             c.orders_per_sec >= 0.0,
             "sim.channel.orders_per_sec must not be negative"
         );
-        for (key, rate) in [
-            ("duplicate_rate", c.duplicate_rate),
-            ("cancel_rate", c.cancel_rate),
-        ] {
-            anyhow::ensure!(
-                (0.0..=1.0).contains(&rate),
-                "sim.channel.{key} must be within 0..1"
-            );
-        }
+        ensure_probabilities(
+            "sim.channel",
+            &[
+                ("duplicate_rate", c.duplicate_rate),
+                ("cancel_rate", c.cancel_rate),
+            ],
+        )?;
         anyhow::ensure!(!c.skus.is_empty(), "sim.channel.skus must not be empty");
         anyhow::ensure!(
             c.max_lines >= 1 && c.max_quantity >= 1,
@@ -279,4 +277,12 @@ impl SimConfig {
         }
         Ok(())
     }
+}
+
+/// Every `(key, rate)` is a probability; an error names `{at}.{key}`.
+pub(crate) fn ensure_probabilities(at: &str, rates: &[(&str, f64)]) -> anyhow::Result<()> {
+    for (key, rate) in rates {
+        anyhow::ensure!((0.0..=1.0).contains(rate), "{at}.{key} must be within 0..1");
+    }
+    Ok(())
 }

@@ -231,19 +231,17 @@ impl ShopifySimConfig {
             self.orders_per_sec >= 0.0 && self.orders_per_sec.is_finite(),
             "{at}.orders_per_sec must not be negative"
         );
-        for (key, rate) in [
-            ("discount_rate", self.discount_rate),
-            ("no_shipping_address_rate", self.no_shipping_address_rate),
-            ("cancel_rate", self.cancel_rate),
-            ("update_rate", self.update_rate),
-            ("duplicate_rate", self.duplicate_rate),
-            ("drop_rate", self.drop_rate),
-        ] {
-            anyhow::ensure!(
-                (0.0..=1.0).contains(&rate),
-                "{at}.{key} must be within 0..1"
-            );
-        }
+        crate::config::ensure_probabilities(
+            at,
+            &[
+                ("discount_rate", self.discount_rate),
+                ("no_shipping_address_rate", self.no_shipping_address_rate),
+                ("cancel_rate", self.cancel_rate),
+                ("update_rate", self.update_rate),
+                ("duplicate_rate", self.duplicate_rate),
+                ("drop_rate", self.drop_rate),
+            ],
+        )?;
         anyhow::ensure!(
             (1..=MAX_LIMIT).contains(&self.max_page_size),
             "{at}.max_page_size must be within 1..=250"

@@ -65,10 +65,10 @@ impl Default for TplSimConfig {
 impl TplSimConfig {
     pub(crate) fn validate(&self) -> anyhow::Result<()> {
         anyhow::ensure!(!self.name.is_empty(), "sim.tpl.name must not be empty");
-        anyhow::ensure!(
-            (0.0..=1.0).contains(&self.short_ship_rate),
-            "sim.tpl.short_ship_rate must be within 0..1"
-        );
+        crate::config::ensure_probabilities(
+            "sim.tpl",
+            &[("short_ship_rate", self.short_ship_rate)],
+        )?;
         anyhow::ensure!(
             self.batch_interval_ms >= 1 && self.poll_interval_ms >= 1,
             "sim.tpl.batch_interval_ms and poll_interval_ms must be at least 1"

@@ -250,10 +250,7 @@ impl WalmartSimConfig {
             self.orders_per_sec.is_finite() && self.orders_per_sec >= 0.0,
             "{at}.orders_per_sec must be a number ≥ 0"
         );
-        anyhow::ensure!(
-            (0.0..=1.0).contains(&self.cancel_rate),
-            "{at}.cancel_rate must be within 0..1"
-        );
+        crate::config::ensure_probabilities(at, &[("cancel_rate", self.cancel_rate)])?;
         anyhow::ensure!(
             self.orders_per_sec == 0.0 || !self.skus.is_empty(),
             "{at}.skus must not be empty when orders are generated"
