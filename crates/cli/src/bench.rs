@@ -309,13 +309,16 @@ pub struct IngestToErp {
     pub acceptance_recorded_p99_ms: f64,
 }
 
+/// The nearest-rank `p` quantile (0..=1) of sorted samples; `None` when
+/// there are none. Every benchmark reports its percentiles with it.
+pub(crate) fn nearest_rank<T: Copy>(sorted: &[T], p: f64) -> Option<T> {
+    let rank = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len().max(1));
+    sorted.get(rank - 1).copied()
+}
+
 /// Nearest-rank quantile (0..=1) of sorted millisecond spans.
 fn quantile_ms(sorted: &[i64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let idx = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
-    sorted[idx] as f64
+    nearest_rank(sorted, p).map_or(0.0, |ms| ms as f64)
 }
 
 async fn ingest_to_erp(store: &Store) -> anyhow::Result<IngestToErp> {

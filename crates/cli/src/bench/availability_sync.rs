@@ -211,13 +211,7 @@ async fn measure(args: &AvailabilitySyncArgs) -> anyhow::Result<AvailabilitySync
         .map(|d| d.as_secs_f64() * 1000.0)
         .collect();
     measured.sort_by(f64::total_cmp);
-    let pick = |sorted: &[f64], p: f64| -> f64 {
-        if sorted.is_empty() {
-            return 0.0;
-        }
-        let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
-        sorted[rank - 1]
-    };
+    let pick = |sorted: &[f64], p: f64| super::nearest_rank(sorted, p).unwrap_or(0.0);
     let acknowledged = engine
         .availability_stats()
         .await?

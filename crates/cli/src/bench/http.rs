@@ -69,12 +69,7 @@ impl Load {
     /// The `p` quantile (0..=1) of the successful requests' latencies, in ms
     /// (nearest rank).
     pub fn percentile_ms(&self, p: f64) -> f64 {
-        let l = &self.latencies;
-        if l.is_empty() {
-            return 0.0;
-        }
-        let idx = ((l.len() as f64 * p).ceil() as usize).clamp(1, l.len()) - 1;
-        l[idx].as_secs_f64() * 1000.0
+        super::nearest_rank(&self.latencies, p).map_or(0.0, |d| d.as_secs_f64() * 1000.0)
     }
 }
 

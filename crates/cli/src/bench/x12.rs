@@ -349,11 +349,7 @@ fn read_interchange(bytes: &[u8], as_of: DateTime<Utc>) -> Result<Read, String> 
 
 /// Nearest-rank quantile (0..=1) of sorted durations, in microseconds.
 fn quantile_us(sorted: &[Duration], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let idx = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
-    sorted[idx].as_secs_f64() * 1e6
+    super::nearest_rank(sorted, p).map_or(0.0, |d| d.as_secs_f64() * 1e6)
 }
 
 pub fn bench(args: &X12Args) -> anyhow::Result<X12Report> {
