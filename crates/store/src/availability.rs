@@ -2,7 +2,7 @@
 //! outbox), stock reports that were not applied, and the in-memory feed of
 //! SKUs whose stock changed.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -300,6 +300,40 @@ impl Store {
         settlements: &[AvailabilitySettlement],
     ) -> Result<()> {
         let mut tx = self.writer.begin().await?;
+        // A whole batch put off together (a 429, the channel's governor)
+        // fails with one reason and one retry time: one statement for it.
+        let mut failed: BTreeMap<(&str, i64), Vec<&str>> = BTreeMap::new();
+        for s in settlements {
+            if let AvailabilitySettlement::Failed {
+                sku,
+                reason,
+                retry_at,
+            } = s
+            {
+                failed
+                    .entry((reason.as_str(), *retry_at))
+                    .or_default()
+                    .push(sku.as_str());
+            }
+        }
+        for ((reason, retry_at), skus) in failed {
+            for chunk in skus.chunks(500) {
+                let list: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 4)).collect();
+                let sql = format!(
+                    "UPDATE channel_availability SET last_error = $1, attempts = attempts + 1, \
+                     next_attempt_at = $2 WHERE channel = $3 AND sku IN ({})",
+                    list.join(", ")
+                );
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(reason)
+                    .bind(retry_at)
+                    .bind(channel);
+                for sku in chunk {
+                    q = q.bind(*sku);
+                }
+                q.execute(&mut *tx).await?;
+            }
+        }
         for s in settlements {
             let q = match s {
                 AvailabilitySettlement::Acknowledged { sku, quantity, at } => sqlx::query(
@@ -337,18 +371,7 @@ impl Store {
                 .bind(*at)
                 .bind(channel)
                 .bind(sku),
-                AvailabilitySettlement::Failed {
-                    sku,
-                    reason,
-                    retry_at,
-                } => sqlx::query(
-                    "UPDATE channel_availability SET last_error = $1, attempts = attempts + 1, \
-                     next_attempt_at = $2 WHERE channel = $3 AND sku = $4",
-                )
-                .bind(reason)
-                .bind(*retry_at)
-                .bind(channel)
-                .bind(sku),
+                AvailabilitySettlement::Failed { .. } => continue,
             };
             q.execute(&mut *tx).await?;
         }

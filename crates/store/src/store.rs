@@ -540,6 +540,32 @@ impl Store {
         Ok(s)
     }
 
+    /// The earliest time after `after` (ms) at which a waiting job falls
+    /// due, if any does. Jobs due by `after` are left out: they are either
+    /// claimable now or wait behind an earlier job of their entity.
+    pub async fn next_job_at(&self, after: i64) -> Result<Option<i64>> {
+        let row = sqlx::query(
+            "SELECT MIN(run_at) AS next FROM jobs WHERE status = 'ready' AND run_at > $1",
+        )
+        .bind(after)
+        .fetch_one(&self.reader)
+        .await?;
+        Ok(row.try_get("next")?)
+    }
+
+    /// Waiting and running jobs per step, by step name.
+    pub async fn unfinished_jobs_by_step(&self) -> Result<Vec<(String, i64)>> {
+        let rows = sqlx::query(
+            "SELECT step, COUNT(*) AS n FROM jobs WHERE status IN ('ready', 'running') \
+             GROUP BY step ORDER BY step",
+        )
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("step")?, r.try_get("n")?)))
+            .collect()
+    }
+
     /// Jobs not yet finished for an entity (waiting, running or failed).
     pub async fn open_jobs(&self, entity_key: &str) -> Result<Vec<(i64, String, String)>> {
         let rows =
@@ -742,6 +768,22 @@ impl Store {
             .collect()
     }
 
+    /// Shipments the hub recorded after `after_ms`, oldest first.
+    pub async fn shipments_recorded_after(&self, after_ms: i64) -> Result<Vec<Shipment>> {
+        let rows =
+            sqlx::query("SELECT doc FROM shipments WHERE created_at > $1 ORDER BY created_at, id")
+                .bind(after_ms)
+                .fetch_all(&self.reader)
+                .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(serde_json::from_str::<Shipment>(
+                    &r.try_get::<String, _>("doc")?,
+                )?)
+            })
+            .collect()
+    }
+
     pub async fn shipment(&self, id: &str) -> Result<Option<StoredShipment>> {
         let row = sqlx::query("SELECT doc, confirmed_at FROM shipments WHERE id = $1")
             .bind(id)
@@ -868,20 +910,40 @@ impl Store {
     /// Replace `on_hand` for positions reported by their source; `reserved`
     /// is the hub's own and is kept.
     pub async fn set_positions(&self, positions: &[PositionRow]) -> Result<()> {
+        // Many rows per statement: a whole catalogue's report is a few
+        // statements, not one round trip per position.
+        const ROWS_PER_STATEMENT: usize = 200;
         let mut tx = self.writer.begin().await?;
-        for p in positions {
-            sqlx::query(
+        for chunk in positions.chunks(ROWS_PER_STATEMENT) {
+            let values: Vec<String> = (0..chunk.len())
+                .map(|i| {
+                    let b = i * 5;
+                    format!(
+                        "(${}, ${}, ${}, 0, ${}, ${})",
+                        b + 1,
+                        b + 2,
+                        b + 3,
+                        b + 4,
+                        b + 5
+                    )
+                })
+                .collect();
+            let sql = format!(
                 "INSERT INTO inventory_positions (sku, location, on_hand, reserved, source, as_of) \
-                 VALUES ($1, $2, $3, 0, $4, $5) ON CONFLICT (sku, location) DO UPDATE SET \
+                 VALUES {} ON CONFLICT (sku, location) DO UPDATE SET \
                  on_hand = excluded.on_hand, source = excluded.source, as_of = excluded.as_of",
-            )
-            .bind(&p.sku)
-            .bind(&p.location)
-            .bind(p.on_hand)
-            .bind(&p.source)
-            .bind(p.as_of)
-            .execute(&mut *tx)
-            .await?;
+                values.join(", ")
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for p in chunk {
+                q = q
+                    .bind(&p.sku)
+                    .bind(&p.location)
+                    .bind(p.on_hand)
+                    .bind(&p.source)
+                    .bind(p.as_of);
+            }
+            q.execute(&mut *tx).await?;
         }
         tx.commit().await?;
         self.stock_changes

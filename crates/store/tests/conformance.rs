@@ -429,6 +429,16 @@ async fn scenario_jobs_in_order_per_entity(store: &Store) {
             oldest_ready_age_ms: 500
         }
     );
+    assert_eq!(store.next_job_at(T0 - 1).await.unwrap(), Some(T0));
+    assert_eq!(
+        store.next_job_at(T0).await.unwrap(),
+        None,
+        "all due already"
+    );
+    let by_step = store.unfinished_jobs_by_step().await.unwrap();
+    let names: Vec<&str> = by_step.iter().map(|(s, _)| s.as_str()).collect();
+    assert_eq!(names, ["a1", "a2", "a3", "b1", "b2"]);
+    assert!(by_step.iter().all(|(_, n)| *n == 1));
 
     let first = claim_all(store, "w1", T0).await;
     assert_eq!(
@@ -480,6 +490,8 @@ async fn scenario_jobs_in_order_per_entity(store: &Store) {
     }
     assert!(claim_all(store, "w1", T0).await.is_empty());
     assert!(store.open_jobs(a).await.unwrap().is_empty());
+    assert_eq!(store.next_job_at(0).await.unwrap(), None, "nothing waits");
+    assert!(store.unfinished_jobs_by_step().await.unwrap().is_empty());
     // Completing twice is refused (the job is gone).
     assert!(matches!(
         store.complete_job(&last[0], &Changes::default(), T0).await,
@@ -491,6 +503,7 @@ async fn scenario_jobs_in_order_per_entity(store: &Store) {
         .enqueue(&[job("order:F", "later", 1, T0 + 60_000)], T0)
         .await
         .unwrap();
+    assert_eq!(store.next_job_at(T0).await.unwrap(), Some(T0 + 60_000));
     assert!(
         claim_all(store, "w1", T0 + 59_999).await.is_empty(),
         "not due yet"
@@ -1271,6 +1284,18 @@ async fn scenario_orders_and_changes(store: &Store) {
             shipment: shipment.clone(),
             confirmed_at: None
         }]
+    );
+    assert_eq!(
+        store.shipments_recorded_after(T0).await.unwrap(),
+        vec![shipment.clone()],
+        "recorded when its step completed (T0 + 5)"
+    );
+    assert!(
+        store
+            .shipments_recorded_after(T0 + 5)
+            .await
+            .unwrap()
+            .is_empty()
     );
     let inbox = store.inbox_message(inbox_id).await.unwrap().unwrap();
     assert_eq!(
