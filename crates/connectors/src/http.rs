@@ -211,12 +211,16 @@ async fn answer(
     Ok((status, headers, body.to_vec()))
 }
 
-/// A request that failed without an answer may still have been applied.
+/// A request that failed without an answer may still have been applied,
+/// unless no connection was ever made.
 fn in_doubt(e: &reqwest::Error) -> ConnectorError {
+    if e.is_connect() && !e.is_timeout() {
+        return ConnectorError::Unreachable {
+            reason: format!("connection failed: {e}"),
+        };
+    }
     let what = if e.is_timeout() {
         "timed out"
-    } else if e.is_connect() {
-        "connection failed"
     } else {
         "request failed"
     };

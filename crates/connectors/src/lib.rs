@@ -29,6 +29,10 @@ pub enum ConnectorError {
         reason: String,
         retry_after: Option<Duration>,
     },
+    /// The connection could not be made, so nothing was sent: known not
+    /// applied, unlike a timeout. Worth trying again later.
+    #[error("unreachable: {reason}")]
+    Unreachable { reason: String },
     /// 429: the target turned the call away for its rate limit before doing
     /// anything, and says when to come back. The only failure known not to
     /// have been applied: a 503 or a timeout may come from a proxy after
@@ -48,6 +52,14 @@ pub enum ConnectorError {
     /// failures. Known not applied; worth trying after `retry_after`.
     #[error("circuit open: {endpoint}")]
     CircuitOpen {
+        endpoint: String,
+        retry_after: Duration,
+    },
+    /// Not sent: the account's own rate limit has no room before
+    /// `retry_after`. Raised only where time is simulated and nothing may
+    /// sleep; with real time the governor waits instead.
+    #[error("paced: {endpoint}")]
+    Paced {
         endpoint: String,
         retry_after: Duration,
     },
@@ -72,6 +84,15 @@ impl ConnectorError {
     /// effect is in doubt and must be looked up before it is sent again.
     pub fn is_in_doubt(&self) -> bool {
         matches!(self, ConnectorError::Transient { .. })
+    }
+
+    /// Whether the target gave no answer (down, unreachable, timed out):
+    /// what a circuit breaker counts as a failure. A refusal is an answer.
+    pub fn is_unanswered(&self) -> bool {
+        matches!(
+            self,
+            ConnectorError::Transient { .. } | ConnectorError::Unreachable { .. }
+        )
     }
 }
 
@@ -158,6 +179,9 @@ pub struct AvailabilityUpdate {
     /// Stable per (channel, SKU, change): a resend after a timeout carries
     /// the same key, so a channel that honours idempotency keys applies it once.
     pub idempotency_key: String,
+    /// When the hub learnt of the change behind this quantity (ms since the
+    /// epoch). Not sent to channels; it measures how long updates travel.
+    pub changed_at: i64,
 }
 
 /// What a channel said about one SKU of an availability push.

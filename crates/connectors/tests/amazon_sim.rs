@@ -524,6 +524,7 @@ fn update(sku: &str, quantity: i64) -> AvailabilityUpdate {
         quantity,
         previous: None,
         idempotency_key: format!("{sku}:{quantity}"),
+        changed_at: 0,
     }
 }
 

@@ -422,6 +422,7 @@ fn update(sku: &str, quantity: i64) -> crossdock_connectors::AvailabilityUpdate 
         quantity,
         previous: None,
         idempotency_key: format!("k-{sku}-{quantity}"),
+        changed_at: 0,
     }
 }
 

@@ -373,6 +373,7 @@ async fn a_forced_throttle_comes_back_throttled_with_the_retry_after() {
         quantity: 5,
         previous: None,
         idempotency_key: "shopify:SKU-001:1".into(),
+        changed_at: 0,
     };
 
     // GraphQL: the inventory lookup is turned away.
@@ -425,6 +426,7 @@ fn update(sku: &str, quantity: i64, previous: Option<i64>, key: &str) -> Availab
         quantity,
         previous,
         idempotency_key: key.into(),
+        changed_at: 0,
     }
 }
 
