@@ -44,13 +44,24 @@ fn percent_of(pool: i64, percent: i64) -> i64 {
 }
 
 impl ChannelRule {
-    /// The quantity to publish from a pool (the sum of eligible
-    /// contributions, which may be negative).
+    /// Units held back for a SKU selling `velocity` units an hour.
     #[inline]
-    pub(crate) fn quantity(&self, pool: i64) -> i64 {
+    pub(crate) fn cover(&self, velocity: f32) -> i64 {
+        if self.cover_hours > 0.0 && velocity > 0.0 {
+            (velocity * self.cover_hours).ceil() as i64
+        } else {
+            0
+        }
+    }
+
+    /// The quantity to publish from a pool (the sum of eligible
+    /// contributions, which may be negative) for a SKU selling `velocity`.
+    #[inline]
+    pub(crate) fn quantity(&self, pool: i64, velocity: f32) -> i64 {
         let pool = pool.max(0);
         let after_buffer = percent_of(pool, self.percent)
             .saturating_sub(self.buffer)
+            .saturating_sub(self.cover(velocity))
             .max(0);
         if after_buffer < self.min_quantity {
             0
@@ -202,7 +213,9 @@ pub struct Reason {
     /// `floor(pool × allocation_percent / 100)`.
     pub allocated: i64,
     pub buffer: i64,
-    /// `allocated − buffer`, floored at 0.
+    /// Units held back for the SKU's velocity (`cover_minutes`).
+    pub cover: i64,
+    /// `allocated − buffer − cover`, floored at 0.
     pub after_buffer: i64,
     /// The min/max policy that changed the quantity, if one did.
     pub limit: Option<Limit>,
@@ -251,8 +264,15 @@ impl fmt::Display for Reason {
         if self.allocation_percent != 100 {
             write!(f, "; {}% → {}", self.allocation_percent, self.allocated)?;
         }
-        if self.buffer != 0 {
-            write!(f, "; buffer {} → {}", self.buffer, self.after_buffer)?;
+        match (self.buffer, self.cover) {
+            (0, 0) => {}
+            (buffer, 0) => write!(f, "; buffer {buffer} → {}", self.after_buffer)?,
+            (0, cover) => write!(f, "; cover {cover} → {}", self.after_buffer)?,
+            (buffer, cover) => write!(
+                f,
+                "; buffer {buffer} + cover {cover} → {}",
+                self.after_buffer
+            )?,
         }
         match self.limit {
             Some(Limit::BelowMinimum { min_quantity }) => {
@@ -274,6 +294,7 @@ impl fmt::Display for Reason {
 pub fn explain_sku(
     policies: &Policies,
     positions: &[Position],
+    velocity_per_hour: f32,
 ) -> Result<SkuExplanation, LayoutError> {
     let locations = policies.locations();
     if positions.len() != locations.len() {
@@ -320,7 +341,11 @@ pub fn explain_sku(
             }
             let pool = sum.max(0);
             let allocated = percent_of(pool, rule.percent);
-            let after_buffer = allocated.saturating_sub(rule.buffer).max(0);
+            let cover = rule.cover(velocity_per_hour);
+            let after_buffer = allocated
+                .saturating_sub(rule.buffer)
+                .saturating_sub(cover)
+                .max(0);
             let (quantity, limit) = if after_buffer < rule.min_quantity {
                 let limit = (after_buffer > 0).then_some(Limit::BelowMinimum {
                     min_quantity: rule.min_quantity,
@@ -347,6 +372,7 @@ pub fn explain_sku(
                     allocation_percent: channel.allocation_percent,
                     allocated,
                     buffer: rule.buffer,
+                    cover,
                     after_buffer,
                     limit,
                 },
@@ -390,7 +416,7 @@ mod tests {
     }
 
     fn quantities(policies: &Policies, positions: &[Position]) -> Vec<i64> {
-        explain_sku(policies, positions)
+        explain_sku(policies, positions, 0.0)
             .unwrap()
             .channels
             .iter()
@@ -429,7 +455,7 @@ mod tests {
             Position::new(100, 0),
         ];
         assert_eq!(quantities(&policies, &positions), vec![8 + 4, 8 + 4 + 100]);
-        let explained = explain_sku(&policies, &positions).unwrap();
+        let explained = explain_sku(&policies, &positions, 0.0).unwrap();
         assert_eq!(
             explained.channels[0].reason.excluded,
             vec![Excluded {
@@ -487,6 +513,35 @@ mod tests {
     }
 
     #[test]
+    fn cover_holds_back_what_sells_while_the_listing_is_stale() {
+        let mut c = channel("amazon", &["own"]);
+        c.buffer = 1;
+        c.cover_minutes = 15;
+        let policies = policies(vec![c]);
+        let positions = [
+            Position::new(42, 0),
+            Position::default(),
+            Position::default(),
+        ];
+        // pool = 42 − 2 (safety stock) = 40.
+        let at = |velocity| explain_sku(&policies, &positions, velocity).unwrap();
+        assert_eq!(at(0.0).channels[0].quantity, 39, "no sales: buffer only");
+        let hot = at(10.0);
+        // 10 units an hour × 15 min = 2.5, rounded up to 3.
+        assert_eq!(hot.channels[0].reason.cover, 3);
+        assert_eq!(hot.channels[0].quantity, 36);
+        assert_eq!(
+            hot.channels[0].reason.to_string(),
+            "dc-east 40 = pool 40 (excluded: store-12 [3pl] fba-1 [amazon_fba]); buffer 1 + cover 3 → 36"
+        );
+        assert_eq!(
+            at(1_000.0).channels[0].quantity,
+            0,
+            "cover above the pool: 0"
+        );
+    }
+
+    #[test]
     fn reason_reads_as_the_calculation() {
         let mut c = channel("walmart", &["own", "3pl"]);
         c.allocation_percent = 50;
@@ -498,7 +553,7 @@ mod tests {
             Position::new(5, 2),
             Position::new(7, 0),
         ];
-        let explained = explain_sku(&policies, &positions).unwrap();
+        let explained = explain_sku(&policies, &positions, 0.0).unwrap();
         let walmart = &explained.channels[0];
         assert_eq!(walmart.quantity, 0);
         assert_eq!(
@@ -512,7 +567,7 @@ mod tests {
     fn layout_mismatch_is_an_error_not_a_panic() {
         let policies = policies(vec![channel("webstore", &["own"])]);
         assert_eq!(
-            explain_sku(&policies, &[Position::default()]).unwrap_err(),
+            explain_sku(&policies, &[Position::default()], 0.0).unwrap_err(),
             LayoutError {
                 expected: 3,
                 got: 1

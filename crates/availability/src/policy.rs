@@ -84,6 +84,12 @@ pub struct ChannelPolicy {
     /// its changes are pushed at once. Unset: velocity never makes a SKU hot.
     #[serde(default)]
     pub hot_velocity_per_hour: Option<f64>,
+    /// Minutes of sales held back on top of `buffer`: the SKU's velocity
+    /// (units per hour, all channels) × this, rounded up. A channel whose
+    /// listing takes minutes to change keeps selling what it shows for
+    /// that long; what sells elsewhere meanwhile must not be shown to it.
+    #[serde(default)]
+    pub cover_minutes: u32,
 }
 
 fn full_allocation() -> u8 {
@@ -105,6 +111,7 @@ impl ChannelPolicy {
             max_quantity: None,
             low_stock_at: 0,
             hot_velocity_per_hour: None,
+            cover_minutes: 0,
         }
     }
 }
@@ -140,6 +147,8 @@ pub(crate) struct ChannelRule {
     pub low_stock_at: i64,
     /// `f32::INFINITY` when velocity never makes a SKU hot.
     pub hot_velocity: f32,
+    /// Hours of velocity held back (`cover_minutes / 60`).
+    pub cover_hours: f32,
 }
 
 /// Validated policies: location and channel order is the configuration's,
@@ -271,6 +280,7 @@ impl Policies {
                 max_quantity: channel.max_quantity.unwrap_or(i64::MAX),
                 low_stock_at: channel.low_stock_at,
                 hot_velocity,
+                cover_hours: channel.cover_minutes as f32 / 60.0,
             });
         }
 

@@ -306,7 +306,7 @@ impl AvailabilityTable {
         }
         for (channel, (rule, &old)) in self.policies.rules.iter().zip(published).enumerate() {
             let pool = scratch.pools.get(rule.pool).copied().unwrap_or(0);
-            let new = rule.quantity(pool);
+            let new = rule.quantity(pool, velocity);
             if new != old {
                 let old = (old != UNPUBLISHED).then_some(old);
                 changes.push(Change {
@@ -326,13 +326,12 @@ impl AvailabilityTable {
     pub fn explain(&self, sku: usize) -> Result<SkuExplanation, TableError> {
         self.check_sku(sku)?;
         let positions = self.positions(sku).unwrap_or(&[]);
-        let mut explanation =
-            explain_sku(&self.policies, positions).map_err(|LayoutError { .. }| {
-                TableError::Sku {
-                    sku,
-                    skus: self.skus,
-                }
-            })?;
+        let mut explanation = explain_sku(&self.policies, positions, self.velocity[sku]).map_err(
+            |LayoutError { .. }| TableError::Sku {
+                sku,
+                skus: self.skus,
+            },
+        )?;
         for (channel, line) in explanation.channels.iter_mut().enumerate() {
             line.published = self.published(sku, channel);
         }

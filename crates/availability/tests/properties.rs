@@ -99,6 +99,7 @@ fn policies() -> impl Strategy<Value = Policies> {
                         max_quantity: raw.max_extra.map(|extra| raw.min_quantity + extra),
                         low_stock_at: raw.low_stock_at,
                         hot_velocity_per_hour: raw.hot_velocity,
+                        cover_minutes: 0,
                     }
                 })
                 .collect();
@@ -164,7 +165,7 @@ fn oracle(policies: &Policies, channel: usize, positions: &[Position]) -> i64 {
 }
 
 fn quantities(policies: &Policies, positions: &[Position]) -> Vec<i64> {
-    explain_sku(policies, positions)
+    explain_sku(policies, positions, 0.0)
         .expect("layout matches")
         .channels
         .iter()
@@ -187,7 +188,7 @@ proptest! {
 
     #[test]
     fn matches_the_specified_calculation((policies, positions) in policies_and_positions()) {
-        let explained = explain_sku(&policies, &positions).unwrap();
+        let explained = explain_sku(&policies, &positions, 0.0).unwrap();
         for (channel, line) in explained.channels.iter().enumerate() {
             prop_assert_eq!(line.quantity, oracle(&policies, channel, &positions));
             let policy = &policies.channels()[channel];
@@ -233,6 +234,7 @@ proptest! {
                     max_quantity: None,
                     low_stock_at: 0,
                     hot_velocity_per_hour: None,
+                    cover_minutes: 0,
                 })
                 .collect(),
         })

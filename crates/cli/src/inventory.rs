@@ -45,7 +45,9 @@ pub async fn run(command: InventoryCommand) -> anyhow::Result<()> {
             let plan = AvailabilityPlan::new(availability, loaded.inventory.clone())
                 .map_err(|e| anyhow::anyhow!("{}: {e}", config.display()))?;
             let store = store.with_config(&config).open().await?;
-            let described = describe_sku(&store, &plan, &sku).await?;
+            // Velocity lives in the running hub; offline, `cover_minutes` holds
+            // nothing back (ask the hub's `/v1/availability/{sku}` for it).
+            let described = describe_sku(&store, &plan, &sku, 0.0).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&described)?);
             } else {

@@ -130,7 +130,7 @@ async fn push(store: &Store, policies: &Policies, now: i64) -> BTreeMap<(String,
             rows.iter()
                 .map(|p| (p.location.as_str(), Position::new(p.on_hand, p.reserved))),
         );
-        let explained = explain_sku(policies, &arranged.positions).expect("layout");
+        let explained = explain_sku(policies, &arranged.positions, 0.0).expect("layout");
         let known = store
             .availability(None, Some(&[sku.to_owned()]))
             .await

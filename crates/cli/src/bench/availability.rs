@@ -183,6 +183,7 @@ fn synthetic_policies(locations: usize, channels: usize) -> anyhow::Result<Polic
                 max_quantity: max,
                 low_stock_at: low,
                 hot_velocity_per_hour: Some(hot),
+                cover_minutes: 0,
             }
         })
         .collect();
