@@ -309,12 +309,7 @@ pub struct IngestToErp {
     pub acceptance_recorded_p99_ms: f64,
 }
 
-/// The nearest-rank `p` quantile (0..=1) of sorted samples; `None` when
-/// there are none. Every benchmark reports its percentiles with it.
-pub(crate) fn nearest_rank<T: Copy>(sorted: &[T], p: f64) -> Option<T> {
-    let rank = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len().max(1));
-    sorted.get(rank - 1).copied()
-}
+pub(crate) use crossdock_engine::nearest_rank;
 
 /// Nearest-rank quantile (0..=1) of sorted millisecond spans.
 fn quantile_ms(sorted: &[i64], p: f64) -> f64 {
@@ -509,7 +504,7 @@ async fn governor_bench(
         sim.erp.faults.rate_limit_per_sec = limit;
         sim.erp.faults.max_concurrent = max_concurrent;
         sim.erp.faults.latency_ms = latency_ms;
-        config.erp.governor.requests_per_sec = limit;
+        config.erp.governor.requests_per_sec = f64::from(limit);
         config.erp.governor.max_concurrency = max_concurrent as usize;
     })
     .await?;

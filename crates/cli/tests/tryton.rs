@@ -69,7 +69,7 @@ fn config_for(tryton: &TrytonServer, data_dir: &Path, orders: u64, rate: f64) ->
     // Tryton is one single-threaded process: more than two calls at once
     // only queue inside it.
     config.erp.governor = GovernorOptions {
-        requests_per_sec: 10,
+        requests_per_sec: 10.0,
         max_concurrency: 2,
         breaker: BreakerOptions {
             window: 10,

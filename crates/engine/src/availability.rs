@@ -145,10 +145,10 @@ impl SyncState {
         v.per_hour as f32
     }
 
-    fn velocity(&self, sku: &str) -> f32 {
+    fn velocity(&self, sku: &str, now: Instant) -> f32 {
         let map = self.velocity.lock().unwrap_or_else(|e| e.into_inner());
         map.get(sku).map_or(0.0, |v| {
-            let hours = v.at.elapsed().as_secs_f64() / 3600.0;
+            let hours = now.saturating_duration_since(v.at).as_secs_f64() / 3600.0;
             (v.per_hour * (-hours).exp()) as f32
         })
     }
@@ -217,14 +217,17 @@ pub struct SkuAvailability {
 /// `sku` as the store and `plan` see it: positions, what each channel shows
 /// and is owed, the calculation with its reasons, and stock reports kept
 /// unapplied. Used by the API and by `crossdock inventory show`.
+/// `velocity_per_hour` is what the SKU sells (it sizes `cover_minutes`);
+/// 0 where it is not known.
 pub async fn describe_sku(
     store: &Store,
     plan: &AvailabilityPlan,
     sku: &str,
+    velocity_per_hour: f32,
 ) -> anyhow::Result<SkuAvailability> {
     let positions = store.positions(Some(sku)).await?;
     let (arranged, unknown_locations) = arranged(&plan.policies, &positions);
-    let mut explanation = explain_sku(&plan.policies, &arranged)?;
+    let mut explanation = explain_sku(&plan.policies, &arranged, velocity_per_hour)?;
     let channels = store.availability(None, Some(&[sku.to_owned()])).await?;
     for c in &mut explanation.channels {
         c.published = channels
@@ -244,11 +247,7 @@ pub async fn describe_sku(
 }
 
 fn percentile(sorted: &[i64], p: f64) -> i64 {
-    if sorted.is_empty() {
-        return 0;
-    }
-    let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
-    sorted[rank - 1]
+    telemetry::nearest_rank(sorted, p).unwrap_or(0)
 }
 
 fn cadence_name(cadence: Cadence) -> &'static str {
@@ -285,6 +284,7 @@ impl Engine {
             .map(|p| &p.options.authority);
         let mut applied = Vec::new();
         let mut kept = Vec::new();
+        let left_since = self.units_left_after(positions).await?;
         for p in positions {
             match authority.and_then(|a| a.get(&p.location)) {
                 Some(owner) if owner != source => kept.push(StockReport {
@@ -299,7 +299,18 @@ impl Engine {
                 _ => applied.push(PositionRow {
                     sku: p.sku.clone(),
                     location: p.location.clone(),
-                    on_hand: p.on_hand,
+                    // A report as of an earlier moment still counts what has
+                    // shipped since; the hub already took those units off.
+                    on_hand: (p.on_hand
+                        - left_since
+                            .get(&(
+                                p.sku.as_str(),
+                                p.location.as_str(),
+                                p.as_of.timestamp_millis(),
+                            ))
+                            .copied()
+                            .unwrap_or(0))
+                    .max(0),
                     reserved: 0,
                     source: source.to_owned(),
                     as_of: p.as_of.timestamp_millis(),
@@ -319,14 +330,56 @@ impl Engine {
         Ok((applied.len(), kept.len()))
     }
 
+    /// Units the hub has recorded leaving each position after the moment
+    /// its report is as of, keyed by (SKU, location, as-of). A source that
+    /// reports late (an ERP whose stock lags the floor) would otherwise put
+    /// back units that already shipped, and they would be sold again.
+    async fn units_left_after<'a>(
+        &self,
+        positions: &'a [InventoryPosition],
+    ) -> anyhow::Result<HashMap<(&'a str, &'a str, i64), i64>> {
+        let now = self.inner.clock.now_ms();
+        let Some(earliest) = positions
+            .iter()
+            .map(|p| p.as_of.timestamp_millis())
+            .filter(|as_of| *as_of < now)
+            .min()
+        else {
+            return Ok(HashMap::new());
+        };
+        let shipments = self.inner.store.shipments_recorded_after(earliest).await?;
+        let mut left = HashMap::new();
+        for p in positions {
+            let as_of = p.as_of.timestamp_millis();
+            if as_of >= now {
+                continue;
+            }
+            let units: i64 = shipments
+                .iter()
+                .filter(|s| s.warehouse == p.location && s.shipped_at.timestamp_millis() > as_of)
+                .flat_map(|s| &s.lines)
+                .filter(|l| l.sku == p.sku)
+                .map(|l| i64::from(l.quantity))
+                .sum();
+            if units > 0 {
+                left.insert((p.sku.as_str(), p.location.as_str(), as_of), units);
+            }
+        }
+        Ok(left)
+    }
+
     /// Positions, reservations and what each channel is offered for `sku`,
     /// with the reasons; `None` when the hub has no availability policies.
     pub async fn sku_availability(&self, sku: &str) -> anyhow::Result<Option<SkuAvailability>> {
         let Some(plan) = &self.inner.connections.availability else {
             return Ok(None);
         };
-        let mut described = describe_sku(&self.inner.store, plan, sku).await?;
-        described.velocity_per_hour = Some(self.inner.availability_state.velocity(sku));
+        let velocity = self
+            .inner
+            .availability_state
+            .velocity(sku, self.inner.clock.instant());
+        let mut described = describe_sku(&self.inner.store, plan, sku, velocity).await?;
+        described.velocity_per_hour = Some(velocity);
         Ok(Some(described))
     }
 
@@ -469,7 +522,7 @@ fn owed_for_sku(
     changed_at: i64,
 ) -> anyhow::Result<Vec<OwedAvailability>> {
     let (arranged, _) = arranged(policies, positions);
-    let explanation = explain_sku(policies, &arranged)?;
+    let explanation = explain_sku(policies, &arranged, velocity)?;
     let mut owed = Vec::new();
     for (i, c) in explanation.channels.iter().enumerate() {
         let row = rows.iter().find(|r| r.channel == c.channel);
@@ -498,7 +551,7 @@ async fn recompute_changed(
 ) -> anyhow::Result<()> {
     let policies = &plan(inner).policies;
     let state = &inner.availability_state;
-    let now = Instant::now();
+    let now = inner.clock.instant();
     let skus: Vec<String> = changes.keys().cloned().collect();
     // Grouped by SKU once: a batch can hold every SKU (the first stock load).
     let mut positions: HashMap<String, Vec<PositionRow>> = HashMap::new();
@@ -517,7 +570,7 @@ async fn recompute_changed(
         let velocity = if change.units_reserved > 0 {
             state.note_sales(sku, change.units_reserved, now)
         } else {
-            state.velocity(sku)
+            state.velocity(sku, now)
         };
         let here = positions.get(sku).map(Vec::as_slice).unwrap_or_default();
         let rows = known
@@ -573,8 +626,9 @@ async fn full_recompute(inner: &Inner) -> anyhow::Result<()> {
             table.record_published(index[r.sku.as_str()], channel, Some(current))?;
         }
     }
+    let now = inner.clock.instant();
     for (i, sku) in names.iter().enumerate() {
-        table.set_velocity(i, inner.availability_state.velocity(sku))?;
+        table.set_velocity(i, inner.availability_state.velocity(sku, now))?;
     }
     let changed_at = inner.clock.now_ms();
     let owed: Vec<OwedAvailability> = table
@@ -619,8 +673,8 @@ async fn run_push(
         }
         match pushed {
             // More may be waiting behind a full batch: go again at once.
-            Ok(true) => continue,
-            Ok(false) => {}
+            Ok(round) if round.more => continue,
+            Ok(_) => {}
             Err(e) => {
                 tracing::warn!(%channel, error = %e, "Availability push failed; tried again shortly.")
             }
@@ -634,16 +688,23 @@ async fn run_push(
     }
 }
 
+/// What one round of pushes to a channel came to.
+struct PushRound {
+    /// A full batch went out: more may be owed.
+    more: bool,
+    /// The channel (or its governor) put the batch off until then (ms).
+    put_off_until: Option<i64>,
+}
+
 /// One round of pushes to `channel`: urgent rows on the per-item API, or —
-/// when the batch is due — everything owed in bulk. Returns whether a full
-/// batch went out (more may be owed).
+/// when the batch is due — everything owed in bulk.
 async fn push_owed(
     inner: &Inner,
     channel: &str,
     connector: &dyn Channel,
     urgent_only: bool,
     options: &InventoryOptions,
-) -> anyhow::Result<bool> {
+) -> anyhow::Result<PushRound> {
     let cadence = if urgent_only {
         AvailabilityCadence::Urgent
     } else {
@@ -656,7 +717,10 @@ async fn push_owed(
         .owed_availability(channel, urgent_only, now, limit)
         .await?;
     if owed.is_empty() {
-        return Ok(false);
+        return Ok(PushRound {
+            more: false,
+            put_off_until: None,
+        });
     }
     let updates: Vec<AvailabilityUpdate> = owed
         .iter()
@@ -673,6 +737,7 @@ async fn push_owed(
                     r.sku,
                     r.changed_at.unwrap_or_default()
                 ),
+                changed_at: r.changed_at.unwrap_or(now),
             })
         })
         .collect();
@@ -695,7 +760,9 @@ async fn push_owed(
                         inner.availability_state.note_acknowledged(
                             channel,
                             lag,
-                            inner.availability_state.velocity(&update.sku),
+                            inner
+                                .availability_state
+                                .velocity(&update.sku, inner.clock.instant()),
                         );
                         AvailabilitySettlement::Acknowledged {
                             sku: update.sku.clone(),
@@ -728,10 +795,12 @@ async fn push_owed(
         Err(error) => {
             let (reason, wait) = match &error {
                 ConnectorError::Throttled { retry_after, .. }
-                | ConnectorError::CircuitOpen { retry_after, .. } => {
+                | ConnectorError::CircuitOpen { retry_after, .. }
+                | ConnectorError::Paced { retry_after, .. } => {
                     (error.to_string(), Some(*retry_after))
                 }
                 ConnectorError::Transient { retry_after, .. } => (error.to_string(), *retry_after),
+                ConnectorError::Unreachable { .. } => (error.to_string(), None),
                 ConnectorError::Rejected { .. } | ConnectorError::Unauthorized { .. } => {
                     (error.to_string(), None)
                 }
@@ -753,10 +822,19 @@ async fn push_owed(
         .store
         .settle_availability(channel, &settlements)
         .await?;
-    Ok(owed.len() == limit
-        && settlements
+    Ok(PushRound {
+        more: owed.len() == limit
+            && settlements
+                .iter()
+                .any(|s| matches!(s, AvailabilitySettlement::Acknowledged { .. })),
+        put_off_until: settlements
             .iter()
-            .any(|s| matches!(s, AvailabilitySettlement::Acknowledged { .. })))
+            .filter_map(|s| match s {
+                AvailabilitySettlement::Failed { retry_at, .. } => Some(*retry_at),
+                _ => None,
+            })
+            .min(),
+    })
 }
 
 async fn run_erp_refresh(engine: Engine, every: Duration, cancel: CancellationToken) {
@@ -765,13 +843,74 @@ async fn run_erp_refresh(engine: Engine, every: Duration, cancel: CancellationTo
             _ = cancel.cancelled() => return,
             _ = tokio::time::sleep(every) => {}
         }
-        match engine.inner.connections.erp.read_stock().await {
+        engine.refresh_stock_from_erp().await;
+    }
+}
+
+impl Engine {
+    /// Read the ERP's stock and apply it; a failure is logged and the next
+    /// refresh tries again.
+    pub async fn refresh_stock_from_erp(&self) {
+        match self.inner.connections.erp.read_stock().await {
             Ok(positions) => {
-                if let Err(e) = engine.apply_stock_report("erp", &positions).await {
+                if let Err(e) = self.apply_stock_report("erp", &positions).await {
                     tracing::warn!(error = %e, "Could not apply ERP stock; read again next time.");
                 }
             }
             Err(e) => tracing::warn!(error = %e, "Could not read ERP stock; read again next time."),
         }
+    }
+
+    /// One round of the availability sync, for a caller that moves a manual
+    /// clock instead of running the background loops: a full recompute when
+    /// `full`, then the SKUs whose stock moved, then each channel's owed
+    /// rows — urgent ones only, or everything when `bulk`.
+    ///
+    /// Returns when the earliest row still owed may be tried again (a
+    /// channel's rate limit or a failure put it off), so the caller can
+    /// come back then with `bulk`.
+    pub async fn sync_availability_once(
+        &self,
+        full: bool,
+        bulk: bool,
+    ) -> anyhow::Result<Option<i64>> {
+        let inner = &self.inner;
+        let Some(plan) = &inner.connections.availability else {
+            return Ok(None);
+        };
+        if full {
+            inner.store.take_stock_changes();
+            full_recompute(inner).await?;
+        }
+        let changes = inner.store.take_stock_changes();
+        let moved = !changes.is_empty();
+        if moved {
+            recompute_changed(inner, changes).await?;
+        }
+        if !(full || moved || bulk) {
+            return Ok(None);
+        }
+        let mut next: Option<i64> = None;
+        for policy in plan.policies.channels() {
+            if let Some(conn) = inner.connections.channels.get(&policy.channel) {
+                loop {
+                    let round = push_owed(
+                        inner,
+                        &policy.channel,
+                        conn.connector.as_ref(),
+                        !bulk,
+                        &plan.options,
+                    )
+                    .await?;
+                    if let Some(at) = round.put_off_until {
+                        next = Some(next.map_or(at, |n| n.min(at)));
+                    }
+                    if !round.more {
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(next)
     }
 }

@@ -3,10 +3,23 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::{Duration, Instant};
 
 pub trait Clock: Send + Sync + std::fmt::Debug {
     /// Milliseconds since the Unix epoch.
     fn now_ms(&self) -> i64;
+
+    /// The same moment as a monotonic instant, for the parts that measure
+    /// spans (breakers, rate limits, holds).
+    fn instant(&self) -> Instant {
+        Instant::now()
+    }
+
+    /// Whether time moves only when told to. Then nothing may wait on a
+    /// timer for it: a wait is handed back to whoever moves the clock.
+    fn is_manual(&self) -> bool {
+        false
+    }
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -18,26 +31,71 @@ impl Clock for SystemClock {
     }
 }
 
+/// How far before its start a manual clock's instants can go.
+const ORIGIN_HEADROOM: Duration = Duration::from_secs(10 * 365 * 86_400);
+
 /// A clock that moves only when told to.
 #[derive(Debug, Clone)]
-pub struct ManualClock(Arc<AtomicI64>);
+pub struct ManualClock {
+    ms: Arc<AtomicI64>,
+    /// The instant that stands for `origin_ms`; later readings are offset
+    /// from it, so spans measured in instants are spans of manual time.
+    origin: Instant,
+    origin_ms: i64,
+}
 
 impl ManualClock {
     pub fn new(start_ms: i64) -> Self {
-        ManualClock(Arc::new(AtomicI64::new(start_ms)))
+        ManualClock {
+            ms: Arc::new(AtomicI64::new(start_ms)),
+            // Far enough ahead that a clock set back before its start still
+            // maps to an instant (instants cannot go before the machine's boot).
+            origin: Instant::now() + ORIGIN_HEADROOM,
+            origin_ms: start_ms,
+        }
     }
 
     pub fn advance(&self, ms: i64) {
-        self.0.fetch_add(ms, Ordering::SeqCst);
+        self.ms.fetch_add(ms, Ordering::SeqCst);
     }
 
     pub fn set(&self, ms: i64) {
-        self.0.store(ms, Ordering::SeqCst);
+        self.ms.store(ms, Ordering::SeqCst);
     }
 }
 
 impl Clock for ManualClock {
     fn now_ms(&self) -> i64 {
-        self.0.load(Ordering::SeqCst)
+        self.ms.load(Ordering::SeqCst)
+    }
+
+    fn instant(&self) -> Instant {
+        let offset = self.now_ms() - self.origin_ms;
+        let span = Duration::from_millis(offset.unsigned_abs()).min(ORIGIN_HEADROOM);
+        if offset >= 0 {
+            self.origin + span
+        } else {
+            self.origin - span
+        }
+    }
+
+    fn is_manual(&self) -> bool {
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn manual_instants_move_with_manual_time() {
+        let clock = ManualClock::new(1_000_000);
+        let before = clock.instant();
+        clock.advance(90_000);
+        assert_eq!(clock.instant() - before, Duration::from_secs(90));
+        // Set back before its start: instants go back with it.
+        clock.set(1_000_000 - 3_600_000);
+        assert_eq!(before - clock.instant(), Duration::from_secs(3_600));
     }
 }

@@ -120,6 +120,8 @@ where
                     e,
                     ConnectorError::Throttled { .. }
                         | ConnectorError::CircuitOpen { .. }
+                        | ConnectorError::Paced { .. }
+                        | ConnectorError::Unreachable { .. }
                         | ConnectorError::Rejected { .. }
                         | ConnectorError::Unauthorized { .. }
                 );
@@ -131,6 +133,8 @@ where
             let outcome = match &e {
                 ConnectorError::Throttled { .. } => "throttled",
                 ConnectorError::CircuitOpen { .. } => "circuit_open",
+                ConnectorError::Paced { .. } => "paced",
+                ConnectorError::Unreachable { .. } => "unreachable",
                 ConnectorError::Rejected { .. } | ConnectorError::Unauthorized { .. } => "rejected",
                 ConnectorError::Transient { .. } => "transient",
             };

@@ -18,7 +18,7 @@ use crate::ingest::{Completer, IngestError, Ingestor};
 use crate::options::EngineOptions;
 use crate::retry::backoff_delay;
 use crate::telemetry;
-use crate::workflow::{Step, StepCx, StepError, order_entity_key, run_step};
+use crate::workflow::{Step, StepCx, StepError, WaitReason, order_entity_key, run_step};
 
 /// A channel connection: the connector plus how the hub treats its orders.
 #[derive(Clone)]
@@ -126,7 +126,7 @@ impl Inner {
     pub(crate) fn warehouse_down(&self, warehouse: &str) -> bool {
         self.with_warehouse_breaker(warehouse, |b| match b.state() {
             crate::governor::BreakerState::Closed => false,
-            _ => b.admit(Instant::now()).is_err(),
+            _ => b.admit(self.clock.instant()).is_err(),
         })
     }
 
@@ -138,7 +138,7 @@ impl Inner {
             } else {
                 crate::governor::Admission::Normal
             };
-            b.record(admission, failed, Instant::now())
+            b.record(admission, failed, self.clock.instant())
         });
         if let Some(state) = changed {
             tracing::warn!(
@@ -541,6 +541,31 @@ impl Engine {
         Ok(new)
     }
 
+    /// Run every step due by the clock's now, one at a time in queue order,
+    /// including the steps they make due; returns how many ran.
+    ///
+    /// For a caller that moves a manual clock instead of starting the
+    /// runner (the rehearsal): with one step at a time the order of work,
+    /// and so every outcome, follows from the inputs alone.
+    pub async fn run_due_steps(&self) -> anyhow::Result<usize> {
+        let inner = &self.inner;
+        let mut ran = 0;
+        loop {
+            let now = inner.clock.now_ms();
+            let jobs = inner
+                .store
+                .claim_jobs(&inner.owner, now, inner.options.lease_ms, 64)
+                .await?;
+            if jobs.is_empty() {
+                return Ok(ran);
+            }
+            for job in jobs {
+                process_job(inner, job).await;
+                ran += 1;
+            }
+        }
+    }
+
     /// Replay exceptions matching `filter` and wake the runner.
     pub async fn replay(
         &self,
@@ -757,13 +782,19 @@ async fn process_job(inner: &Inner, job: Job) {
         }
         Err(StepError::Wait {
             endpoint,
+            why,
             retry_after,
         }) => {
             // Not an attempt: nothing was sent. The wait is on the order's
             // timeline so an operator sees why it is not moving.
-            let delay = {
-                let mut rng = inner.rng.lock().unwrap_or_else(|p| p.into_inner());
-                backoff_delay(1, 1, 1, Some(retry_after), &mut *rng)
+            let delay = match why {
+                // The governor gave this call its own turn: come back then,
+                // not a jittered while later when the turn has passed.
+                WaitReason::RateLimit => i64::try_from(retry_after.as_millis()).unwrap_or(i64::MAX),
+                WaitReason::BreakerOpen => {
+                    let mut rng = inner.rng.lock().unwrap_or_else(|p| p.into_inner());
+                    backoff_delay(1, 1, 1, Some(retry_after), &mut *rng)
+                }
             };
             let retry_at = now.saturating_add(delay);
             let mut changes = resolved;
@@ -774,7 +805,7 @@ async fn process_job(inner: &Inner, job: Job) {
                 detail: serde_json::json!({
                     "step": step.as_str(),
                     "endpoint": endpoint,
-                    "breaker": "open",
+                    "why": why.as_str(),
                     "retry_at": retry_at,
                     // What the ERP's queue looked like then: calls waiting
                     // for a slot, the oldest wait, each endpoint's breaker.

@@ -26,10 +26,14 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use crossdock_connectors::{ConnectorError, Erp, ErpDocument};
 use crossdock_model::{Customer, InventoryPosition, Order};
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use governor::clock::ReasonablyRealtime;
+use governor::middleware::NoOpMiddleware;
+use governor::state::{InMemoryState, NotKeyed};
+use governor::{Quota, RateLimiter};
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
+use crate::clock::{Clock, SystemClock};
 use crate::telemetry;
 
 /// Priority classes of ERP work, most urgent first.
@@ -77,8 +81,9 @@ impl Priority {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct GovernorOptions {
-    /// Calls per second at most; 0 = no rate limit.
-    pub requests_per_sec: u32,
+    /// Calls per second at most (fractions allowed: 0.5 = one call every
+    /// two seconds); 0 = no rate limit.
+    pub requests_per_sec: f64,
     /// Calls that may go back to back after an idle spell. 1 spaces every
     /// call evenly, which is what a limit counted over a sliding second needs.
     pub burst: u32,
@@ -95,7 +100,7 @@ pub struct GovernorOptions {
 impl Default for GovernorOptions {
     fn default() -> Self {
         GovernorOptions {
-            requests_per_sec: 0,
+            requests_per_sec: 0.0,
             burst: 1,
             headroom_pct: 2,
             max_concurrency: 8,
@@ -136,6 +141,10 @@ impl GovernorOptions {
     pub fn validate(&self) -> Result<(), String> {
         let b = &self.breaker;
         let checks = [
+            (
+                !(self.requests_per_sec >= 0.0 && self.requests_per_sec.is_finite()),
+                "requests_per_sec must be a number of at least 0",
+            ),
             (self.burst == 0, "burst must be at least 1"),
             (self.headroom_pct >= 100, "headroom_pct must be below 100"),
             (
@@ -310,6 +319,7 @@ impl Breaker {
 /// Concurrency slots handed out by priority with ageing.
 struct Slots {
     state: Mutex<SlotState>,
+    clock: Arc<dyn Clock>,
     epoch: Instant,
     aging_ms: u64,
 }
@@ -345,7 +355,7 @@ impl SlotState {
 }
 
 impl Slots {
-    fn new(slots: usize, aging_ms: u64) -> Self {
+    fn new(slots: usize, aging_ms: u64, clock: Arc<dyn Clock>) -> Self {
         Slots {
             state: Mutex::new(SlotState {
                 free: slots,
@@ -353,7 +363,8 @@ impl Slots {
                 waiting: HashMap::new(),
                 next_seq: 0,
             }),
-            epoch: Instant::now(),
+            epoch: clock.instant(),
+            clock,
             aging_ms,
         }
     }
@@ -371,7 +382,7 @@ impl Slots {
                     slots: self.clone(),
                 };
             }
-            let now = Instant::now();
+            let now = self.clock.instant();
             let waited_from =
                 u64::try_from(now.duration_since(self.epoch).as_millis()).unwrap_or(u64::MAX / 2);
             let key = waited_from.saturating_add(priority.rank() * self.aging_ms);
@@ -387,7 +398,7 @@ impl Slots {
                     since: now,
                 },
             );
-            publish_waiting(account, &st);
+            publish_waiting(account, &st, now);
             Queued {
                 slots: self,
                 seq,
@@ -418,7 +429,7 @@ impl Queued<'_> {
         }
         self.rx = None;
         let st = self.slots.lock();
-        publish_waiting(self.account, &st);
+        publish_waiting(self.account, &st, self.slots.clock.instant());
         drop(st);
         SlotPermit {
             slots: self.slots.clone(),
@@ -436,7 +447,7 @@ impl Drop for Queued<'_> {
             // Handed a slot (under this lock) that nobody will use.
             st.release_one();
         }
-        publish_waiting(self.account, &st);
+        publish_waiting(self.account, &st, self.slots.clock.instant());
     }
 }
 
@@ -450,8 +461,7 @@ impl Drop for SlotPermit {
     }
 }
 
-fn publish_waiting(account: &str, st: &SlotState) {
-    let now = Instant::now();
+fn publish_waiting(account: &str, st: &SlotState, now: Instant) {
     let mut depth: HashMap<Priority, usize> = HashMap::new();
     let mut oldest = Duration::ZERO;
     for w in st.waiting.values() {
@@ -473,10 +483,17 @@ pub struct GovernorStatus {
     pub breakers: Vec<(String, BreakerState)>,
 }
 
+/// The `governor` crate's limiter on the injected clock.
+type Limiter = RateLimiter<NotKeyed, InMemoryState, LimiterClock, NoOpMiddleware<Instant>>;
+
 /// The limits of one ERP account, shared by every call to it.
 pub struct ErpGovernor {
     account: String,
-    limiter: Option<DefaultDirectRateLimiter>,
+    clock: Arc<dyn Clock>,
+    /// The rate limit and its period (the spacing of calls).
+    limiter: Option<(Limiter, Duration)>,
+    /// Manual clock only: turns given to paced calls, earliest first.
+    turns: Mutex<VecDeque<Instant>>,
     slots: Arc<Slots>,
     breakers: Mutex<HashMap<&'static str, Breaker>>,
     breaker_options: BreakerOptions,
@@ -486,20 +503,41 @@ pub struct ErpGovernor {
 
 impl ErpGovernor {
     pub fn new(account: impl Into<String>, options: &GovernorOptions) -> Result<Self, String> {
+        Self::with_clock(account, options, Arc::new(SystemClock))
+    }
+
+    /// A governor whose limits run on `clock`. On a manual clock nothing
+    /// sleeps: a call the rate limit has no room for fails as
+    /// [`ConnectorError::Paced`] and its job comes back when there is room.
+    pub fn with_clock(
+        account: impl Into<String>,
+        options: &GovernorOptions,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, String> {
         options.validate()?;
-        let limiter = NonZeroU32::new(options.requests_per_sec).map(|rate| {
-            let period =
-                Duration::from_secs(1) * 100 / (rate.get() * (100 - options.headroom_pct.min(99)));
+        let limiter = (options.requests_per_sec > 0.0).then(|| {
+            let usable =
+                options.requests_per_sec * f64::from(100 - options.headroom_pct.min(99)) / 100.0;
+            let period = Duration::from_secs_f64(1.0 / usable);
             let burst = NonZeroU32::new(options.burst).unwrap_or(NonZeroU32::MIN);
             let quota = Quota::with_period(period)
-                .unwrap_or_else(|| Quota::per_second(rate))
+                .unwrap_or_else(|| Quota::per_second(NonZeroU32::MAX))
                 .allow_burst(burst);
-            RateLimiter::direct(quota)
+            (
+                RateLimiter::direct_with_clock(quota, LimiterClock(clock.clone())),
+                period,
+            )
         });
         Ok(ErpGovernor {
             account: account.into(),
             limiter,
-            slots: Arc::new(Slots::new(options.max_concurrency, options.aging_ms)),
+            slots: Arc::new(Slots::new(
+                options.max_concurrency,
+                options.aging_ms,
+                clock.clone(),
+            )),
+            clock,
+            turns: Mutex::default(),
             breakers: Mutex::new(HashMap::new()),
             breaker_options: options.breaker.clone(),
             hold_until: Mutex::new(None),
@@ -509,7 +547,7 @@ impl ErpGovernor {
     pub fn status(&self) -> GovernorStatus {
         let (waiting, oldest) = {
             let st = self.slots.lock();
-            let now = Instant::now();
+            let now = self.clock.instant();
             let oldest = st
                 .waiting
                 .values()
@@ -540,7 +578,7 @@ impl ErpGovernor {
             .entry(endpoint)
             .or_insert_with(|| Breaker::new(self.breaker_options.clone()));
         let before = breaker.state();
-        let admitted = breaker.admit(Instant::now());
+        let admitted = breaker.admit(self.clock.instant());
         if breaker.state() != before {
             telemetry::breaker_state(&self.account, endpoint, breaker.state().gauge());
         }
@@ -553,7 +591,7 @@ impl ErpGovernor {
     fn record(&self, endpoint: &'static str, admission: Admission, failed: bool) {
         let mut breakers = self.breakers.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(breaker) = breakers.get_mut(endpoint)
-            && let Some(state) = breaker.record(admission, failed, Instant::now())
+            && let Some(state) = breaker.record(admission, failed, self.clock.instant())
         {
             tracing::warn!(account = %self.account, endpoint, ?state, "ERP circuit breaker changed state.");
             telemetry::breaker_state(&self.account, endpoint, state.gauge());
@@ -585,7 +623,7 @@ impl ErpGovernor {
         self.admit_peek(endpoint)?;
         let _slot = self.slots.acquire(priority, &self.account).await;
         let admission = self.admit(endpoint)?;
-        self.pace().await;
+        self.pace(endpoint).await?;
         if admission == Admission::Probe {
             let started = Instant::now();
             let probed = probe().await;
@@ -595,7 +633,7 @@ impl ErpGovernor {
             if outcome == "failed" {
                 return Err(self.open_error(endpoint));
             }
-            self.pace().await;
+            self.pace(endpoint).await?;
         }
         let started = Instant::now();
         let result = call().await;
@@ -606,14 +644,76 @@ impl ErpGovernor {
     }
 
     /// Wait for the ERP's own hold (after a 429) and for a rate token.
-    async fn pace(&self) {
+    ///
+    /// On a manual clock nothing sleeps. A call the rate has no room for is
+    /// given a turn at the back of the line (one limiter period after the
+    /// last turn given) and handed back as [`ConnectorError::Paced`] with
+    /// it; whoever calls first once a turn is due takes it. So a backlog is
+    /// called back once per call, not all at once at every token, and no
+    /// turn goes unused because its caller came back late or not at all.
+    /// Turns are first come, first served: priority classes order the
+    /// real-time queue only.
+    async fn pace(&self, endpoint: &'static str) -> Result<(), ConnectorError> {
         let hold = *self.hold_until.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(until) = hold {
-            tokio::time::sleep_until(until.into()).await;
+        if !self.clock.is_manual() {
+            if let Some(until) = hold {
+                tokio::time::sleep_until(until.into()).await;
+            }
+            if let Some((limiter, _)) = &self.limiter {
+                limiter.until_ready().await;
+            }
+            return Ok(());
         }
-        if let Some(limiter) = &self.limiter {
-            limiter.until_ready().await;
+        let now = self.clock.instant();
+        let paced = |wait: Duration| {
+            // Whole milliseconds, rounded up: the caller comes back on a
+            // millisecond clock, and must not come a fraction early.
+            let ms = u64::try_from(wait.as_nanos().div_ceil(1_000_000)).unwrap_or(u64::MAX);
+            Err(ConnectorError::Paced {
+                endpoint: format!("{}:{endpoint}", self.account),
+                retry_after: Duration::from_millis(ms),
+            })
+        };
+        if let Some(until) = hold.filter(|until| *until > now) {
+            return paced(until - now);
         }
+        let Some((limiter, period)) = &self.limiter else {
+            return Ok(());
+        };
+        let mut turns = self.turns.lock().unwrap_or_else(|p| p.into_inner());
+        let mut earliest = now;
+        if turns.front().is_none_or(|turn| *turn <= now) {
+            match limiter.check() {
+                Ok(()) => {
+                    if turns.front().is_some_and(|turn| *turn <= now) {
+                        turns.pop_front();
+                    }
+                    return Ok(());
+                }
+                Err(not_until) => {
+                    // Turns already past were missed (their callers were
+                    // held elsewhere, by an open breaker say): spent.
+                    while turns.front().is_some_and(|turn| *turn <= now) {
+                        turns.pop_front();
+                    }
+                    let wait = not_until.wait_time_from(now);
+                    earliest = now
+                        + Duration::from_millis(
+                            u64::try_from(wait.as_nanos().div_ceil(1_000_000)).unwrap_or(u64::MAX),
+                        );
+                }
+            }
+        }
+        // Turns on whole milliseconds, a period and a millisecond apart:
+        // the call at one turn leaves the token ready for the next.
+        let gap = Duration::from_millis(
+            u64::try_from(period.as_nanos().div_ceil(1_000_000)).unwrap_or(u64::MAX) + 1,
+        );
+        let turn = turns
+            .back()
+            .map_or(earliest, |last| (*last + gap).max(earliest));
+        turns.push_back(turn);
+        paced(turn.saturating_duration_since(now))
     }
 
     /// Classify a result for the breaker and the metrics; a 429 also holds
@@ -623,9 +723,9 @@ impl ErpGovernor {
             Ok(_) => "ok",
             // Only a failure to answer says the ERP is unwell; a refusal
             // is an answer.
-            Err(ConnectorError::Transient { .. }) => "failed",
+            Err(ConnectorError::Transient { .. } | ConnectorError::Unreachable { .. }) => "failed",
             Err(ConnectorError::Throttled { retry_after, .. }) => {
-                let until = Instant::now() + *retry_after;
+                let until = self.clock.instant() + *retry_after;
                 let mut hold = self.hold_until.lock().unwrap_or_else(|p| p.into_inner());
                 if hold.is_none_or(|h| h < until) {
                     *hold = Some(until);
@@ -633,6 +733,7 @@ impl ErpGovernor {
                 "throttled"
             }
             Err(ConnectorError::CircuitOpen { .. }) => "circuit_open",
+            Err(ConnectorError::Paced { .. }) => "paced",
             Err(ConnectorError::Rejected { .. } | ConnectorError::Unauthorized { .. }) => "refused",
         }
     }
@@ -642,7 +743,7 @@ impl ErpGovernor {
         let retry_after = breakers
             .get(endpoint)
             .and_then(|b| b.open_until)
-            .map(|until| until.saturating_duration_since(Instant::now()))
+            .map(|until| until.saturating_duration_since(self.clock.instant()))
             .unwrap_or(Duration::from_millis(self.breaker_options.open_ms));
         ConnectorError::CircuitOpen {
             endpoint: format!("{}:{endpoint}", self.account),
@@ -657,7 +758,7 @@ impl ErpGovernor {
         let Some(breaker) = breakers.get(endpoint) else {
             return Ok(());
         };
-        match breaker.open_remaining(Instant::now()) {
+        match breaker.open_remaining(self.clock.instant()) {
             Some(retry_after) => Err(ConnectorError::CircuitOpen {
                 endpoint: format!("{}:{endpoint}", self.account),
                 retry_after,
@@ -666,6 +767,20 @@ impl ErpGovernor {
         }
     }
 }
+
+/// The injected clock, as the `governor` crate reads time.
+#[derive(Debug, Clone)]
+struct LimiterClock(Arc<dyn Clock>);
+
+impl governor::clock::Clock for LimiterClock {
+    type Instant = Instant;
+
+    fn now(&self) -> Instant {
+        self.0.instant()
+    }
+}
+
+impl ReasonablyRealtime for LimiterClock {}
 
 /// An ERP connector behind its account's governor.
 pub struct GovernedErp {
@@ -783,6 +898,118 @@ impl Erp for GovernedErp {
     }
 }
 
+/// A channel connector whose outbound calls (shipment confirmations,
+/// availability updates) pass a governor sized to the channel's published
+/// limits, so a burst of work — a 3PL's hourly batch of shipments — is
+/// spread out instead of being refused. Reads and webhooks pass through.
+pub struct GovernedChannel {
+    channel: Arc<dyn crossdock_connectors::Channel>,
+    governor: Arc<ErpGovernor>,
+}
+
+impl GovernedChannel {
+    pub fn new(
+        channel: Arc<dyn crossdock_connectors::Channel>,
+        governor: Arc<ErpGovernor>,
+    ) -> Self {
+        GovernedChannel { channel, governor }
+    }
+}
+
+/// A channel has no harmless probe worth a call: the half-open breaker
+/// lets the next real call through.
+async fn no_probe() -> Result<(), ConnectorError> {
+    Ok(())
+}
+
+#[async_trait]
+impl crossdock_connectors::Channel for GovernedChannel {
+    fn name(&self) -> &str {
+        self.channel.name()
+    }
+
+    fn read_webhook(
+        &self,
+        headers: &reqwest::header::HeaderMap,
+        body: &[u8],
+    ) -> Result<crossdock_connectors::InboundEnvelope, crossdock_connectors::InputError> {
+        self.channel.read_webhook(headers, body)
+    }
+
+    fn map_message(
+        &self,
+        body: &[u8],
+    ) -> Result<crossdock_connectors::ChannelEvent, crossdock_connectors::InputError> {
+        self.channel.map_message(body)
+    }
+
+    async fn refetch(&self, delivered: &[u8]) -> Result<Option<Vec<u8>>, ConnectorError> {
+        self.governor
+            .call("order.get", Priority::Acceptance, no_probe, || {
+                self.channel.refetch(delivered)
+            })
+            .await
+    }
+
+    async fn poll_updated_since(
+        &self,
+        since_ms: i64,
+    ) -> Result<Vec<(crossdock_connectors::InboundEnvelope, Vec<u8>)>, ConnectorError> {
+        self.governor
+            .call("orders.list", Priority::Acceptance, no_probe, || {
+                self.channel.poll_updated_since(since_ms)
+            })
+            .await
+    }
+
+    async fn confirm_shipment(
+        &self,
+        confirmation: &crossdock_connectors::ShipConfirmation,
+    ) -> Result<String, ConnectorError> {
+        self.governor
+            .call("shipment.confirm", Priority::Update, no_probe, || {
+                self.channel.confirm_shipment(confirmation)
+            })
+            .await
+    }
+
+    async fn find_shipment_confirmation(
+        &self,
+        external_order_id: &str,
+        package_id: &str,
+    ) -> Result<Option<String>, ConnectorError> {
+        self.governor
+            .call("shipment.find", Priority::Update, no_probe, || {
+                self.channel
+                    .find_shipment_confirmation(external_order_id, package_id)
+            })
+            .await
+    }
+
+    fn availability_batch_limit(
+        &self,
+        cadence: crossdock_connectors::AvailabilityCadence,
+    ) -> usize {
+        self.channel.availability_batch_limit(cadence)
+    }
+
+    async fn publish_availability(
+        &self,
+        updates: &[crossdock_connectors::AvailabilityUpdate],
+        cadence: crossdock_connectors::AvailabilityCadence,
+    ) -> Result<Vec<crossdock_connectors::AvailabilityResult>, ConnectorError> {
+        let priority = match cadence {
+            crossdock_connectors::AvailabilityCadence::Urgent => Priority::Update,
+            crossdock_connectors::AvailabilityCadence::Batch => Priority::Bulk,
+        };
+        self.governor
+            .call("availability.publish", priority, no_probe, || {
+                self.channel.publish_availability(updates, cadence)
+            })
+            .await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -894,7 +1121,7 @@ mod tests {
 
     #[tokio::test]
     async fn slots_go_to_the_most_urgent_class_first() {
-        let slots = Arc::new(Slots::new(1, 60_000));
+        let slots = Arc::new(Slots::new(1, 60_000, Arc::new(SystemClock)));
         let order = Arc::new(Mutex::new(Vec::new()));
         let first = slots.acquire(Priority::Acceptance, "test").await;
         let mut tasks = Vec::new();
@@ -927,7 +1154,7 @@ mod tests {
     async fn a_long_wait_outranks_a_fresh_urgent_call() {
         // Ageing of 10 ms per class: a bulk call that waited 100 ms goes
         // before an acceptance that just arrived.
-        let slots = Arc::new(Slots::new(1, 10));
+        let slots = Arc::new(Slots::new(1, 10, Arc::new(SystemClock)));
         let order = Arc::new(Mutex::new(Vec::new()));
         let first = slots.acquire(Priority::Acceptance, "test").await;
         let bulk = tokio::spawn(hold_slot(slots.clone(), Priority::Bulk, order.clone()));
@@ -949,7 +1176,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_abandoned_wait_does_not_leak_the_slot() {
-        let slots = Arc::new(Slots::new(1, 1_000));
+        let slots = Arc::new(Slots::new(1, 1_000, Arc::new(SystemClock)));
         let first = slots.acquire(Priority::Acceptance, "test").await;
         let waiter = {
             let slots = slots.clone();
@@ -1120,6 +1347,65 @@ mod tests {
         assert_eq!(
             governor.status().breakers,
             vec![("e".to_owned(), BreakerState::Closed)]
+        );
+    }
+
+    /// On a manual clock nothing sleeps: a call the rate has no room for
+    /// is handed back with its turn, later calls queue behind it, and a due
+    /// turn goes to whoever calls first.
+    #[tokio::test]
+    async fn on_a_manual_clock_waits_are_handed_back_in_turn() {
+        let clock = crate::clock::ManualClock::new(1_000_000);
+        let governor = ErpGovernor::with_clock(
+            "erp",
+            &GovernorOptions {
+                requests_per_sec: 2.0,
+                headroom_pct: 0,
+                ..GovernorOptions::default()
+            },
+            Arc::new(clock.clone()),
+        )
+        .unwrap();
+        let ok = || async { Ok::<_, ConnectorError>(()) };
+        let call = |priority| governor.call("sales_order.create", priority, ok, ok);
+        call(Priority::Acceptance)
+            .await
+            .expect("the first call goes");
+        let wait = |r: Result<(), ConnectorError>| match r {
+            Err(ConnectorError::Paced { retry_after, .. }) => retry_after,
+            other => panic!("expected a paced call, got {other:?}"),
+        };
+        // Turns a period and a millisecond apart, on whole milliseconds.
+        assert_eq!(
+            wait(call(Priority::Update).await),
+            Duration::from_millis(500)
+        );
+        assert_eq!(
+            wait(call(Priority::Acceptance).await),
+            Duration::from_millis(1_001)
+        );
+        assert_eq!(
+            wait(call(Priority::Update).await),
+            Duration::from_millis(1_502)
+        );
+        clock.advance(499);
+        assert_eq!(
+            wait(call(Priority::Acceptance).await),
+            Duration::from_millis(1_504),
+            "no turn due yet: to the back"
+        );
+        clock.advance(1);
+        call(Priority::Update)
+            .await
+            .expect("the first turn, taken by whoever came");
+        clock.advance(501);
+        call(Priority::Acceptance).await.expect("the second turn");
+        assert!(
+            matches!(
+                call(Priority::Acceptance).await,
+                Err(ConnectorError::Paced { .. })
+            ),
+            "a turn is used once"
         );
     }
 }

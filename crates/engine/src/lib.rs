@@ -26,8 +26,9 @@ pub use engine::{
     AcceptanceOutcome, ChannelConnection, Connections, Engine, EngineHandle, Receipt, Refusal,
     ShortShipPolicy, SplitPolicy,
 };
-pub use governor::{ErpGovernor, GovernedErp, GovernorOptions, Priority};
+pub use governor::{ErpGovernor, GovernedChannel, GovernedErp, GovernorOptions, Priority};
 pub use ingest::{IngestError, Ingestor};
 pub use options::EngineOptions;
 pub use retry::backoff_delay;
+pub use telemetry::nearest_rank;
 pub use workflow::{Step, order_entity_key};

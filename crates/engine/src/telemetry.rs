@@ -110,3 +110,11 @@ pub fn availability_refused(channel: &str) {
 pub fn stock_reports_kept(source: &str, n: usize) {
     metrics::counter!(STOCK_REPORTS_KEPT, "source" => source.to_owned()).increment(n as u64);
 }
+
+/// Nearest-rank quantile `p` (0..=1) of `sorted`: the smallest value with
+/// at least that share of the values at or below it; `None` when empty.
+/// One definition for every figure the hub and its benchmarks report.
+pub fn nearest_rank<T: Copy>(sorted: &[T], p: f64) -> Option<T> {
+    let rank = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len().max(1));
+    sorted.get(rank - 1).copied()
+}

@@ -74,6 +74,24 @@ pub fn order_entity_key(order_id: &str) -> String {
     format!("order:{order_id}")
 }
 
+/// Why a step waits without spending an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WaitReason {
+    /// The target's circuit breaker is open (or every eligible warehouse is down).
+    BreakerOpen,
+    /// The ERP account's rate limit has no room yet (simulated time only).
+    RateLimit,
+}
+
+impl WaitReason {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            WaitReason::BreakerOpen => "breaker_open",
+            WaitReason::RateLimit => "rate_limit",
+        }
+    }
+}
+
 /// Why a step did not complete.
 #[derive(Debug)]
 pub(crate) enum StepError {
@@ -82,10 +100,11 @@ pub(crate) enum StepError {
         reason: String,
         retry_after: Option<std::time::Duration>,
     },
-    /// The target is known unavailable (its circuit breaker is open) and
-    /// nothing was sent: come back later without spending an attempt.
+    /// Nothing was sent (the target's breaker is open, or its rate limit
+    /// has no room): come back later without spending an attempt.
     Wait {
         endpoint: String,
+        why: WaitReason,
         retry_after: std::time::Duration,
     },
     /// Give up: to the exception queue, with writes that record the failure.
@@ -134,6 +153,10 @@ impl From<ConnectorError> for StepError {
                 reason,
                 retry_after,
             },
+            ConnectorError::Unreachable { reason } => StepError::Retry {
+                reason,
+                retry_after: None,
+            },
             ConnectorError::Throttled {
                 reason,
                 retry_after,
@@ -146,6 +169,15 @@ impl From<ConnectorError> for StepError {
                 retry_after,
             } => StepError::Wait {
                 endpoint,
+                why: WaitReason::BreakerOpen,
+                retry_after,
+            },
+            ConnectorError::Paced {
+                endpoint,
+                retry_after,
+            } => StepError::Wait {
+                endpoint,
+                why: WaitReason::RateLimit,
                 retry_after,
             },
             ConnectorError::Rejected { reason } => {
@@ -826,6 +858,7 @@ async fn reserve(cx: &StepCx<'_>) -> StepResult {
         if input.candidates.iter().any(|c| c.down && c.can_serve_all) {
             return Err(StepError::Wait {
                 endpoint: "warehouses".to_owned(),
+                why: WaitReason::BreakerOpen,
                 retry_after: std::time::Duration::from_millis(
                     cx.inner.options.warehouse_breaker.open_ms,
                 ),
@@ -1131,7 +1164,7 @@ async fn release(cx: &StepCx<'_>) -> StepResult {
             done
         }
         Err(EffectError::Connector(e)) => {
-            cx.inner.warehouse_outcome(&location, e.is_in_doubt());
+            cx.inner.warehouse_outcome(&location, e.is_unanswered());
             if let ConnectorError::Rejected { reason } = &e {
                 let why = format!("it refused the request: {reason}");
                 return fall_back(cx, order, &location, &effect_key, &why, true).await;
@@ -1317,6 +1350,7 @@ async fn fall_back(
 ) -> StepResult {
     let wait = StepError::Wait {
         endpoint: format!("warehouse:{from}"),
+        why: WaitReason::BreakerOpen,
         retry_after: std::time::Duration::from_millis(cx.inner.options.warehouse_breaker.open_ms),
     };
     let sent = cx.inner.store.effect(effect_key).await?;
