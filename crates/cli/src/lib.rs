@@ -10,5 +10,6 @@ pub mod edi;
 pub mod hub;
 pub mod inventory;
 pub mod routing;
+pub mod simulate;
 pub mod store_args;
 pub mod translate;

@@ -57,6 +57,8 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Rehearse a day: the hub against a simulated estate in virtual time.
+    Simulate(crossdock::simulate::SimulateArgs),
     /// Benchmarks (figures for README's Performance section).
     Bench {
         #[command(subcommand)]
@@ -198,16 +200,34 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("CROSSDOCK_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,crossdock=info")),
+            tracing_subscriber::EnvFilter::try_from_env("CROSSDOCK_LOG").unwrap_or_else(|_| {
+                // A rehearsal's findings are its report; the hub's
+                // warnings during it are part of what is simulated.
+                tracing_subscriber::EnvFilter::new(match cli.command {
+                    Command::Simulate(_) => "error",
+                    _ => "warn,crossdock=info",
+                })
+            }),
         )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    // A rehearsal runs one step at a time, and every store round trip is a
+    // hand-off between the runtime's thread and SQLite's: on one core that
+    // is a context switch, across cores a cross-CPU wake-up, which costs
+    // twice the run's time on a small VM. So one thread for the runtime,
+    // and the process (every thread it starts inherits this) on one core.
+    let mut builder = match cli.command {
+        Command::Simulate(_) => {
+            if let Some(core) = core_affinity::get_core_ids().and_then(|ids| ids.last().copied())
+            {
+                core_affinity::set_for_current(core);
+            }
+            tokio::runtime::Builder::new_current_thread()
+        }
+        _ => tokio::runtime::Builder::new_multi_thread(),
+    };
+    let runtime = match builder.enable_all().build() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");
@@ -264,6 +284,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Bench { command } => bench::run(command).await,
+        Command::Simulate(args) => crossdock::simulate::run(args).await,
         Command::Edi { command } => edi::run(command),
         Command::Translate { from, config, file } => translate::run(from, config.as_deref(), &file),
         Command::Routing { command } => routing::run(command).await,

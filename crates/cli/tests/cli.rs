@@ -328,3 +328,55 @@ fn marketplaces_demo_loses_and_duplicates_nothing() {
         assert!(c["samples"].as_u64().unwrap() > 0, "{c}");
     }
 }
+
+#[test]
+fn simulate_writes_the_report_and_names_a_bad_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let shipped = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios/peak-season.toml"),
+    )
+    .unwrap();
+    let short = shipped.replace("duration = \"24h\"", "duration = \"1h\"");
+    let scenario = dir.path().join("short.toml");
+    std::fs::write(&scenario, &short).unwrap();
+    let report = dir.path().join("out");
+    let out = crossdock()
+        .args(["simulate", "--seed", "3", "--scenario"])
+        .arg(&scenario)
+        .arg("--report")
+        .arg(&report)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        summary.contains("invariants: oversold 0 unit(s), duplicates 0, lost 0"),
+        "{summary}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(report.join("report.json")).unwrap()).unwrap();
+    assert_eq!(json["seed"], 3);
+    assert_eq!(json["channels"].as_array().map(Vec::len), Some(5));
+    let html = std::fs::read_to_string(report.join("report.html")).unwrap();
+    assert!(html.starts_with("<!DOCTYPE html>") && html.contains("<svg"));
+
+    // A bad value: refused with the file and the field, nothing run.
+    let bad = short.replacen("max_concurrency = 4", "max_concurrency = 0", 1);
+    assert_ne!(bad, short);
+    std::fs::write(&scenario, bad).unwrap();
+    let out = crossdock()
+        .args(["simulate", "--scenario"])
+        .arg(&scenario)
+        .arg("--report")
+        .arg(dir.path().join("never"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("short.toml") && err.contains("erp"), "{err}");
+    assert!(!dir.path().join("never").exists());
+}
