@@ -219,8 +219,7 @@ fn main() -> std::process::ExitCode {
     // and the process (every thread it starts inherits this) on one core.
     let mut builder = match cli.command {
         Command::Simulate(_) => {
-            if let Some(core) = core_affinity::get_core_ids().and_then(|ids| ids.last().copied())
-            {
+            if let Some(core) = core_affinity::get_core_ids().and_then(|ids| ids.last().copied()) {
                 core_affinity::set_for_current(core);
             }
             tokio::runtime::Builder::new_current_thread()

@@ -127,6 +127,8 @@ pub(crate) struct ChannelBook {
     pub webhooks_reordered: u64,
     pub webhooks_lost: u64,
     pub availability_updates: u64,
+    /// Times the hub asked the channel's order API.
+    pub polls: u64,
     pub throttled: u64,
     /// Hub learnt of a change → the channel shows it (ms).
     pub sync_lags: Vec<i64>,
@@ -306,6 +308,7 @@ impl Estate {
                 webhooks_reordered: 0,
                 webhooks_lost: 0,
                 availability_updates: 0,
+                polls: 0,
                 throttled: 0,
                 sync_lags: Vec::new(),
                 ship_confirm: Vec::new(),
@@ -807,7 +810,8 @@ impl Channel for SimChannel {
         &self,
         since_ms: i64,
     ) -> Result<Vec<(InboundEnvelope, Vec<u8>)>, ConnectorError> {
-        let world = self.estate.world();
+        let mut world = self.estate.world();
+        world.channels[self.index].polls += 1;
         Ok(world.channels[self.index]
             .orders
             .iter()

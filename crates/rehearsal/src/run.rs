@@ -581,6 +581,7 @@ async fn report(
         totals.buyer_cancellations += book.buyer_cancellations;
         totals.webhooks_delivered += book.webhooks_delivered;
         totals.availability_updates += book.availability_updates;
+        totals.polls += book.polls;
         let hours = (s.duration_ms + 3_599_999) / 3_600_000;
         orders_per_hour.insert(
             spec.name.clone(),
