@@ -1368,15 +1368,23 @@ impl Erp for TrytonErp {
         if let Some(phone) = customer.phone.as_deref().filter(|p| !p.trim().is_empty()) {
             mechanisms.push(json!({ "type": "phone", "value": phone.trim() }));
         }
-        let party = self
-            .create(
-                "party.party",
-                json!({
-                    "name": if name.is_empty() { email } else { name },
-                    "contact_mechanisms": [["create", mechanisms]],
-                }),
-            )
-            .await?;
+        let values = json!({
+            "name": if name.is_empty() { email } else { name },
+            "contact_mechanisms": [["create", mechanisms]],
+        });
+        let party = match self.create("party.party", values.clone()).await {
+            // Two creates raced for the next party code (Tryton numbers
+            // parties from a sequence): the other may have been this very
+            // customer, or the next number is free now.
+            Err(ConnectorError::Rejected { reason }) if reason.contains("must be unique") => {
+                tracing::debug!(%reason, "Tryton refused a party code; looking again.");
+                match self.party_by_email(email).await? {
+                    Some(party) => party,
+                    None => self.create("party.party", values).await?,
+                }
+            }
+            created => created?,
+        };
         Ok(party.to_string())
     }
 
