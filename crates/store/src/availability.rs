@@ -317,21 +317,25 @@ impl Store {
             }
         }
         for ((reason, retry_at), skus) in failed {
-            for chunk in skus.chunks(500) {
-                let list: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 4)).collect();
+            for chunk in skus.chunks(INSERT_CHUNK) {
+                let n = chunk.len();
                 let sql = format!(
-                    "UPDATE channel_availability SET last_error = $1, attempts = attempts + 1, \
-                     next_attempt_at = $2 WHERE channel = $3 AND sku IN ({})",
-                    list.join(", ")
+                    "UPDATE channel_availability SET last_error = ${}, attempts = attempts + 1, \
+                     next_attempt_at = ${} WHERE sku IN ({}) AND channel = ${}",
+                    n + 1,
+                    n + 2,
+                    rows_sql("?", n),
+                    n + 3
                 );
-                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
-                    .bind(reason)
-                    .bind(retry_at)
-                    .bind(channel);
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
                 for sku in chunk {
                     q = q.bind(*sku);
                 }
-                q.execute(&mut *tx).await?;
+                q.bind(reason)
+                    .bind(retry_at)
+                    .bind(channel)
+                    .execute(&mut *tx)
+                    .await?;
             }
         }
         for s in settlements {

@@ -912,27 +912,13 @@ impl Store {
     pub async fn set_positions(&self, positions: &[PositionRow]) -> Result<()> {
         // Many rows per statement: a whole catalogue's report is a few
         // statements, not one round trip per position.
-        const ROWS_PER_STATEMENT: usize = 200;
         let mut tx = self.writer.begin().await?;
-        for chunk in positions.chunks(ROWS_PER_STATEMENT) {
-            let values: Vec<String> = (0..chunk.len())
-                .map(|i| {
-                    let b = i * 5;
-                    format!(
-                        "(${}, ${}, ${}, 0, ${}, ${})",
-                        b + 1,
-                        b + 2,
-                        b + 3,
-                        b + 4,
-                        b + 5
-                    )
-                })
-                .collect();
+        for chunk in positions.chunks(INSERT_CHUNK) {
             let sql = format!(
                 "INSERT INTO inventory_positions (sku, location, on_hand, reserved, source, as_of) \
                  VALUES {} ON CONFLICT (sku, location) DO UPDATE SET \
                  on_hand = excluded.on_hand, source = excluded.source, as_of = excluded.as_of",
-                values.join(", ")
+                rows_sql("(?, ?, ?, 0, ?, ?)", chunk.len())
             );
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
             for p in chunk {
