@@ -347,20 +347,36 @@ impl Engine {
         else {
             return Ok(HashMap::new());
         };
-        let shipments = self.inner.store.shipments_recorded_after(earliest).await?;
+        // Each shipped line once, by position: a report can cover the
+        // whole catalogue.
+        let mut shipped: HashMap<(String, String), Vec<(i64, i64)>> = HashMap::new();
+        for s in self.inner.store.shipments_recorded_after(earliest).await? {
+            let at = s.shipped_at.timestamp_millis();
+            for l in s.lines {
+                shipped
+                    .entry((l.sku, s.warehouse.clone()))
+                    .or_default()
+                    .push((at, i64::from(l.quantity)));
+            }
+        }
         let mut left = HashMap::new();
+        if shipped.is_empty() {
+            return Ok(left);
+        }
         for p in positions {
             let as_of = p.as_of.timestamp_millis();
             if as_of >= now {
                 continue;
             }
-            let units: i64 = shipments
-                .iter()
-                .filter(|s| s.warehouse == p.location && s.shipped_at.timestamp_millis() > as_of)
-                .flat_map(|s| &s.lines)
-                .filter(|l| l.sku == p.sku)
-                .map(|l| i64::from(l.quantity))
-                .sum();
+            let units: i64 = shipped
+                .get(&(p.sku.clone(), p.location.clone()))
+                .map_or(0, |lines| {
+                    lines
+                        .iter()
+                        .filter(|(at, _)| *at > as_of)
+                        .map(|(_, q)| q)
+                        .sum()
+                });
             if units > 0 {
                 left.insert((p.sku.as_str(), p.location.as_str(), as_of), units);
             }

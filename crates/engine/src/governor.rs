@@ -666,12 +666,9 @@ impl ErpGovernor {
         }
         let now = self.clock.instant();
         let paced = |wait: Duration| {
-            // Whole milliseconds, rounded up: the caller comes back on a
-            // millisecond clock, and must not come a fraction early.
-            let ms = u64::try_from(wait.as_nanos().div_ceil(1_000_000)).unwrap_or(u64::MAX);
             Err(ConnectorError::Paced {
                 endpoint: format!("{}:{endpoint}", self.account),
-                retry_after: Duration::from_millis(ms),
+                retry_after: ceil_to_ms(wait),
             })
         };
         if let Some(until) = hold.filter(|until| *until > now) {
@@ -696,19 +693,13 @@ impl ErpGovernor {
                     while turns.front().is_some_and(|turn| *turn <= now) {
                         turns.pop_front();
                     }
-                    let wait = not_until.wait_time_from(now);
-                    earliest = now
-                        + Duration::from_millis(
-                            u64::try_from(wait.as_nanos().div_ceil(1_000_000)).unwrap_or(u64::MAX),
-                        );
+                    earliest = now + ceil_to_ms(not_until.wait_time_from(now));
                 }
             }
         }
         // Turns on whole milliseconds, a period and a millisecond apart:
         // the call at one turn leaves the token ready for the next.
-        let gap = Duration::from_millis(
-            u64::try_from(period.as_nanos().div_ceil(1_000_000)).unwrap_or(u64::MAX) + 1,
-        );
+        let gap = ceil_to_ms(*period) + Duration::from_millis(1);
         let turn = turns
             .back()
             .map_or(earliest, |last| (*last + gap).max(earliest));
@@ -766,6 +757,12 @@ impl ErpGovernor {
             None => Ok(()),
         }
     }
+}
+
+/// `d` in whole milliseconds, rounded up: a paced caller comes back on a
+/// millisecond clock and must not come a fraction early.
+fn ceil_to_ms(d: Duration) -> Duration {
+    Duration::from_millis(u64::try_from(d.as_nanos().div_ceil(1_000_000)).unwrap_or(u64::MAX))
 }
 
 /// The injected clock, as the `governor` crate reads time.
