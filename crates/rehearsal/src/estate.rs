@@ -90,6 +90,8 @@ pub(crate) struct World {
     /// Faults and latencies (demand draws from each channel's own stream).
     rng: SmallRng,
     pub skus: Vec<Sku>,
+    /// SKU code → index into `skus`.
+    sku_index: HashMap<String, usize>,
     /// Cumulative popularity weights over `skus`.
     popularity: Vec<f64>,
     pub channels: Vec<ChannelBook>,
@@ -116,8 +118,8 @@ pub(crate) struct ChannelBook {
     /// What buyers can buy now, by SKU index (what the channel lists).
     pub listed: Vec<i64>,
     pub orders: BTreeMap<String, ChannelOrder>,
-    /// (order, package) → confirmation ids the channel holds.
-    pub confirmations: BTreeMap<(String, String), Vec<String>>,
+    /// Confirmations the channel holds, by (order, package).
+    pub confirmations: Ledger<(String, String)>,
     /// When each order was placed (for ingest latency).
     pub placed: u64,
     pub not_listed: u64,
@@ -150,9 +152,9 @@ pub(crate) struct ChannelOrder {
 #[derive(Default)]
 pub(crate) struct ErpBook {
     customers: BTreeMap<String, String>,
-    /// Reference → sales order ids (more than one is a duplicate).
-    pub sales_orders: BTreeMap<String, Vec<String>>,
-    pub invoices: BTreeMap<String, Vec<String>>,
+    /// Sales orders and invoices by our reference.
+    pub sales_orders: Ledger<String>,
+    pub invoices: Ledger<String>,
     /// Order id → when its sales order was accepted.
     pub accepted_at: BTreeMap<String, i64>,
     recent_calls: VecDeque<i64>,
@@ -187,6 +189,47 @@ pub(crate) struct Request {
     request: FulfillmentRequest,
     picked: bool,
     cancelled: bool,
+}
+
+/// Documents a system issued, by what they were issued for (a sales
+/// order's reference, an order's package). The systems modelled here do not
+/// deduplicate: a second request for the same key gets a second document,
+/// and every copy after the first is a duplicate effect.
+pub(crate) struct Ledger<K> {
+    by_key: BTreeMap<K, Vec<String>>,
+    issued: usize,
+}
+
+impl<K> Default for Ledger<K> {
+    fn default() -> Self {
+        Ledger {
+            by_key: BTreeMap::new(),
+            issued: 0,
+        }
+    }
+}
+
+impl<K: Ord> Ledger<K> {
+    /// Issue a document for `key`: its id, and how many `key` now has.
+    fn issue(&mut self, key: K, prefix: &str) -> (String, usize) {
+        self.issued += 1;
+        let id = format!("{prefix}{:08}", self.issued);
+        let held = self.by_key.entry(key).or_default();
+        held.push(id.clone());
+        (id, held.len())
+    }
+
+    fn first<Q: Ord + ?Sized>(&self, key: &Q) -> Option<&String>
+    where
+        K: std::borrow::Borrow<Q>,
+    {
+        self.by_key.get(key).and_then(|ids| ids.first())
+    }
+
+    /// Documents issued beyond the first for their key.
+    pub fn duplicates(&self) -> u64 {
+        self.by_key.values().map(|ids| ids.len() as u64 - 1).sum()
+    }
 }
 
 /// A generic cell rate: one call per `period`, `burst` back to back.
@@ -299,7 +342,7 @@ impl Estate {
                 next_order: 0,
                 listed: vec![0; skus.len()],
                 orders: BTreeMap::new(),
-                confirmations: BTreeMap::new(),
+                confirmations: Ledger::default(),
                 placed: 0,
                 not_listed: 0,
                 buyer_cancellations: 0,
@@ -343,6 +386,11 @@ impl Estate {
                 agenda: BTreeMap::new(),
                 seq: 0,
                 rng: stream(seed, 2),
+                sku_index: skus
+                    .iter()
+                    .enumerate()
+                    .map(|(i, sku)| (sku.code.clone(), i))
+                    .collect(),
                 skus,
                 popularity,
                 channels,
@@ -667,7 +715,7 @@ impl Estate {
         let mut lines = Vec::new();
         let mut short = 0u64;
         for line in &fr.lines {
-            let Some(sku) = w.skus.iter().position(|s| s.code == line.sku) else {
+            let Some(&sku) = w.sku_index.get(&line.sku) else {
                 continue;
             };
             let want = i64::from(line.quantity);
@@ -855,16 +903,14 @@ impl Channel for SimChannel {
             )));
         };
         order.confirmed = true;
-        let held = book
-            .confirmations
-            .entry((
+        let (id, copies) = book.confirmations.issue(
+            (
                 confirmation.external_order_id.clone(),
                 confirmation.package_id.clone(),
-            ))
-            .or_default();
-        let id = format!("CONF-{}-{}", confirmation.package_id, held.len() + 1);
-        held.push(id.clone());
-        if held.len() == 1
+            ),
+            "CONF",
+        );
+        if copies == 1
             && let (Some(warehouse), Some(shipped_at)) = (warehouse, shipped_at)
         {
             book.ship_confirm.push((warehouse, now - shipped_at));
@@ -880,8 +926,8 @@ impl Channel for SimChannel {
         let world = self.estate.world();
         Ok(world.channels[self.index]
             .confirmations
-            .get(&(external_order_id.to_owned(), package_id.to_owned()))
-            .and_then(|ids| ids.first().cloned()))
+            .first(&(external_order_id.to_owned(), package_id.to_owned()))
+            .cloned())
     }
 
     fn availability_batch_limit(&self, cadence: AvailabilityCadence) -> usize {
@@ -905,7 +951,7 @@ impl Channel for SimChannel {
         let w = &mut *world;
         let mut results = Vec::with_capacity(updates.len());
         for u in updates {
-            let Some(sku) = w.skus.iter().position(|s| s.code == u.sku) else {
+            let Some(&sku) = w.sku_index.get(&u.sku) else {
                 results.push(AvailabilityResult {
                     sku: u.sku.clone(),
                     outcome: AvailabilityOutcome::Rejected {
@@ -1015,12 +1061,7 @@ impl Erp for SimErp {
         let done = self.admit("sales_order.create")?;
         let mut world = self.estate.world();
         let erp = &mut world.erp;
-        let n = erp.sales_orders.values().map(Vec::len).sum::<usize>() + 1;
-        let id = format!("SO{n:08}");
-        erp.sales_orders
-            .entry(reference.to_owned())
-            .or_default()
-            .push(id.clone());
+        let (id, _) = erp.sales_orders.issue(reference.to_owned(), "SO");
         erp.accepted_at.entry(order.id.clone()).or_insert(done);
         Ok(ErpDocument {
             id,
@@ -1037,8 +1078,7 @@ impl Erp for SimErp {
         Ok(world
             .erp
             .sales_orders
-            .get(reference)
-            .and_then(|ids| ids.first())
+            .first(reference)
             .map(|id| ErpDocument {
                 id: id.clone(),
                 reference: reference.to_owned(),
@@ -1052,13 +1092,7 @@ impl Erp for SimErp {
     ) -> Result<ErpDocument, ConnectorError> {
         self.admit("invoice.post")?;
         let mut world = self.estate.world();
-        let erp = &mut world.erp;
-        let n = erp.invoices.values().map(Vec::len).sum::<usize>() + 1;
-        let id = format!("INV{n:08}");
-        erp.invoices
-            .entry(reference.to_owned())
-            .or_default()
-            .push(id.clone());
+        let (id, _) = world.erp.invoices.issue(reference.to_owned(), "INV");
         Ok(ErpDocument {
             id,
             reference: reference.to_owned(),
@@ -1068,15 +1102,10 @@ impl Erp for SimErp {
     async fn find_invoice(&self, reference: &str) -> Result<Option<ErpDocument>, ConnectorError> {
         self.admit("invoice.find")?;
         let world = self.estate.world();
-        Ok(world
-            .erp
-            .invoices
-            .get(reference)
-            .and_then(|ids| ids.first())
-            .map(|id| ErpDocument {
-                id: id.clone(),
-                reference: reference.to_owned(),
-            }))
+        Ok(world.erp.invoices.first(reference).map(|id| ErpDocument {
+            id: id.clone(),
+            reference: reference.to_owned(),
+        }))
     }
 
     async fn read_stock(&self) -> Result<Vec<InventoryPosition>, ConnectorError> {
@@ -1249,10 +1278,11 @@ mod tests {
             .expect("created again");
         let w = estate.world();
         assert_eq!(
-            w.erp.sales_orders["REF-1"].len(),
-            2,
-            "the ERP does not deduplicate"
+            w.erp.sales_orders.duplicates(),
+            1,
+            "the ERP does not deduplicate: a second sales order for REF-1"
         );
+        assert!(w.erp.sales_orders.first("REF-1").is_some());
         assert!(w.erp.accepted_at.contains_key(&order.id));
     }
 

@@ -323,7 +323,7 @@ pub async fn rehearse(
                         day_ms: s.duration_ms,
                         orders_placed: placed,
                     });
-                    if now >= day_end && quiet(&estate, engine, now).await? {
+                    if now >= day_end && quiet(&estate, engine).await? {
                         finished_at = now;
                         break;
                     }
@@ -374,7 +374,7 @@ async fn deliver(
 
 /// Nothing left to do: no message on its way, no pick unfinished, no job
 /// waiting.
-async fn quiet(estate: &Estate, engine: &Engine, _now: i64) -> anyhow::Result<bool> {
+async fn quiet(estate: &Estate, engine: &Engine) -> anyhow::Result<bool> {
     if estate.world().in_flight > 0 {
         return Ok(false);
     }
@@ -571,11 +571,7 @@ async fn report(
             s.sla.inventory_sync_ms,
             &book.sync_lags,
         ));
-        invariants.duplicates.ship_confirmations += book
-            .confirmations
-            .values()
-            .map(|ids| ids.len() as u64 - 1)
-            .sum::<u64>();
+        invariants.duplicates.ship_confirmations += book.confirmations.duplicates();
         totals.orders_placed += book.placed;
         totals.orders_ingested += ingested;
         totals.buyer_cancellations += book.buyer_cancellations;
@@ -647,18 +643,8 @@ async fn report(
             ship_confirm: quantiles(confirm),
         });
     }
-    invariants.duplicates.sales_orders = w
-        .erp
-        .sales_orders
-        .values()
-        .map(|ids| ids.len() as u64 - 1)
-        .sum();
-    invariants.duplicates.invoices = w
-        .erp
-        .invoices
-        .values()
-        .map(|ids| ids.len() as u64 - 1)
-        .sum();
+    invariants.duplicates.sales_orders = w.erp.sales_orders.duplicates();
+    invariants.duplicates.invoices = w.erp.invoices.duplicates();
     invariants.oversold_units = w.oversold_units;
     let interval = s.sample_every_ms;
     let limit_per_interval = s.erp.requests_per_sec * interval as f64 / 1000.0;
