@@ -55,11 +55,13 @@ pub(crate) async fn place_orders(
             {
                 break;
             }
+            placed += 1;
+            place(placed);
+            // Done as soon as the last order is placed, not a tick later:
+            // a caller that sees every delivery made may look at `done`.
             if pace.max_orders > 0 && placed >= pace.max_orders {
                 break;
             }
-            placed += 1;
-            place(placed);
         }
     }
     done.store(true, Ordering::SeqCst);
