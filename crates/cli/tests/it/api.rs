@@ -2,12 +2,10 @@
 //! webstore and the warehouses do (zero2prod-style `spawn_app`): a whole hub
 //! in-process on SQLite in a temp dir, in front of the simulated estate.
 
-mod api_support;
-
 use std::time::{Duration, Instant};
 
-use api_support::{
-    CHANNEL, TestApp, event_id, order_doc, order_id, spawn_app, spawn_app_with, wait_until,
+use crate::support::app::{
+    CHANNEL, Reply, TestApp, event_id, order_doc, order_id, spawn_app, spawn_app_with, wait_until,
 };
 use crossdock_model::ErpAcceptance;
 use crossdock_sim::Outage;
@@ -20,7 +18,7 @@ fn webhook_path() -> String {
 }
 
 /// The hub's error shape: `{"error":{"code","message"}}`; returns the message.
-fn error_message(r: &api_support::Reply, code: &str) -> String {
+fn error_message(r: &Reply, code: &str) -> String {
     assert!(r.content_type.starts_with("application/json"), "{r:?}");
     let err = r.body["error"]
         .as_object()
