@@ -606,6 +606,8 @@ async fn wrong_total_goes_on_hold_and_replay_fails_again_with_audit() {
     assert_eq!(first["entity_key"], format!("order:{id}"));
     assert_eq!(first["step"], "validate");
     assert_eq!(first["class"], "validation");
+    // The catalogue's code rides along: docs/errors/CD-EX-0001.md.
+    assert_eq!(first["code"], "CD-EX-0001");
     assert_eq!(first["status"], "open");
     assert_eq!(first["channel"], CHANNEL);
     assert_eq!(first["replay_count"], 0);
@@ -715,6 +717,7 @@ async fn release_parked_by_warehouse_outage_replays_without_repeating_the_sales_
     .await
     .expect("release parked in the exception queue");
     assert_eq!(ex["class"], "transient", "{ex}");
+    assert_eq!(ex["code"], "CD-EX-0004", "{ex}");
     assert_eq!(ex["entity_key"], format!("order:{id}"));
     assert!(
         ex["reason"]
