@@ -41,6 +41,9 @@ mod sql;
 mod stock_changes;
 mod types;
 
+#[cfg(test)]
+mod tests;
+
 pub use availability::{AvailabilityRow, AvailabilitySettlement, OwedAvailability, StockReport};
 pub use error::{Result, StoreError};
 pub use open::{Backend, Store};
