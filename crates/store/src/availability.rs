@@ -1,66 +1,16 @@
 //! What each channel is shown and owed for each SKU (the availability
-//! outbox), stock reports that were not applied, and the in-memory feed of
-//! SKUs whose stock changed.
+//! outbox), and stock reports that were not applied. The feed of SKUs whose
+//! stock changed is in `stock_changes.rs`; positions are in `inventory.rs`.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
-use std::time::Instant;
 
-use sqlx::Row;
-use sqlx::any::AnyRow;
-
-use crate::Result;
-use crate::store::{INSERT_CHUNK, Store, position_row, rows_sql};
-
-/// SKUs whose positions or reservations changed, gathered after each commit
-/// until the availability sync takes them. In memory on purpose: recording
-/// them in the database would put a write on every reservation, and the sync
-/// recomputes everything at start, so a restart loses nothing.
-#[derive(Debug, Default)]
-pub struct StockChanges {
-    pending: Mutex<HashMap<String, StockChange>>,
-    notify: tokio::sync::Notify,
-}
-
-/// One SKU's changes since the sync last looked.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StockChange {
-    /// When the first of these changes was committed (for the sync's
-    /// change-to-enqueue latency).
-    pub first_at: Instant,
-    /// Units newly reserved by orders (the SKU's sales velocity).
-    pub units_reserved: i64,
-}
-
-impl StockChanges {
-    pub(crate) fn record(&self, skus: impl IntoIterator<Item = String>, units_reserved: i64) {
-        let now = Instant::now();
-        let mut any = false;
-        {
-            let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-            for sku in skus {
-                any = true;
-                pending
-                    .entry(sku)
-                    .or_insert(StockChange {
-                        first_at: now,
-                        units_reserved: 0,
-                    })
-                    .units_reserved += units_reserved;
-            }
-        }
-        if any {
-            self.notify.notify_one();
-        }
-    }
-
-    fn take(&self) -> HashMap<String, StockChange> {
-        std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()))
-    }
-}
+use crate::error::Result;
+use crate::open::Store;
+use crate::sql::{INSERT_CHUNK, Where, rows_sql};
+use crate::stock_changes::StockChange;
 
 /// One (channel, SKU) row of the availability table.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
 pub struct AvailabilityRow {
     pub channel: String,
     pub sku: String,
@@ -120,7 +70,7 @@ pub enum AvailabilitySettlement {
 }
 
 /// A stock report that was received and not applied.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
 pub struct StockReport {
     pub sku: String,
     pub location: String,
@@ -132,24 +82,9 @@ pub struct StockReport {
     pub note: String,
 }
 
+/// The columns of an [`AvailabilityRow`] (it derives `FromRow`).
 const AVAILABILITY_COLUMNS: &str = "channel, sku, published, target, cadence, changed_at, attempts, \
      next_attempt_at, acked_at, last_lag_ms, last_error";
-
-fn availability_row(r: &AnyRow) -> Result<AvailabilityRow> {
-    Ok(AvailabilityRow {
-        channel: r.try_get("channel")?,
-        sku: r.try_get("sku")?,
-        published: r.try_get("published")?,
-        target: r.try_get("target")?,
-        cadence: r.try_get("cadence")?,
-        changed_at: r.try_get("changed_at")?,
-        attempts: r.try_get("attempts")?,
-        next_attempt_at: r.try_get("next_attempt_at")?,
-        acked_at: r.try_get("acked_at")?,
-        last_lag_ms: r.try_get("last_lag_ms")?,
-        last_error: r.try_get("last_error")?,
-    })
-}
 
 impl Store {
     /// The SKUs whose stock changed since the last call (possibly none).
@@ -185,33 +120,17 @@ impl Store {
         channel: Option<&str>,
         skus: &[String],
     ) -> Result<Vec<AvailabilityRow>> {
-        let mut clauses = Vec::new();
-        let mut n = 0;
-        if channel.is_some() {
-            n += 1;
-            clauses.push(format!("channel = ${n}"));
-        }
-        if !skus.is_empty() {
-            let marks: Vec<String> = (1..=skus.len()).map(|i| format!("${}", n + i)).collect();
-            clauses.push(format!("sku IN ({})", marks.join(", ")));
-        }
-        let filter = if clauses.is_empty() {
-            String::new()
-        } else {
-            format!("WHERE {}", clauses.join(" AND "))
-        };
+        let mut w = Where::default();
+        w.eq("channel", channel).any_of("sku", skus);
         let sql = format!(
-            "SELECT {AVAILABILITY_COLUMNS} FROM channel_availability {filter} ORDER BY sku, channel"
+            "SELECT {AVAILABILITY_COLUMNS} FROM channel_availability {} ORDER BY sku, channel",
+            w.sql()
         );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        if let Some(c) = channel {
-            q = q.bind(c);
-        }
-        for sku in skus {
-            q = q.bind(sku);
-        }
-        let rows = q.fetch_all(&self.reader).await?;
-        rows.iter().map(availability_row).collect()
+        Ok(
+            sqlx::query_as_with(sqlx::AssertSqlSafe(sql), w.arguments()?)
+                .fetch_all(&self.reader)
+                .await?,
+        )
     }
 
     /// Record what channels are owed. A row already owed keeps the time of
@@ -269,27 +188,25 @@ impl Store {
                 ""
             }
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(channel)
             .bind(now)
             .bind(limit as i64)
             .fetch_all(&self.reader)
-            .await?;
-        rows.iter().map(availability_row).collect()
+            .await?)
     }
 
     /// How many SKUs `channel` is owed, and when the oldest change behind
     /// them was observed (ms; `None` when nothing is owed).
     pub async fn owed_summary(&self, channel: &str) -> Result<(u64, Option<i64>)> {
-        let row = sqlx::query(
+        let (owed, oldest): (i64, Option<i64>) = sqlx::query_as(
             "SELECT COUNT(*) AS owed, MIN(changed_at) AS oldest FROM channel_availability \
              WHERE channel = $1 AND target IS NOT NULL",
         )
         .bind(channel)
         .fetch_one(&self.reader)
         .await?;
-        let owed: i64 = row.try_get("owed")?;
-        Ok((owed as u64, row.try_get("oldest")?))
+        Ok((owed as u64, oldest))
     }
 
     /// Apply the outcome of pushes to `channel`. An acknowledgement clears
@@ -413,47 +330,13 @@ impl Store {
 
     /// Unapplied stock reports for `sku`, newest first.
     pub async fn stock_reports(&self, sku: &str, limit: usize) -> Result<Vec<StockReport>> {
-        let rows = sqlx::query(
+        Ok(sqlx::query_as(
             "SELECT sku, location, source, on_hand, as_of, received_at, note FROM stock_reports \
              WHERE sku = $1 ORDER BY id DESC LIMIT $2",
         )
         .bind(sku)
         .bind(limit as i64)
         .fetch_all(&self.reader)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(StockReport {
-                    sku: r.try_get("sku")?,
-                    location: r.try_get("location")?,
-                    source: r.try_get("source")?,
-                    on_hand: r.try_get("on_hand")?,
-                    as_of: r.try_get("as_of")?,
-                    received_at: r.try_get("received_at")?,
-                    note: r.try_get("note")?,
-                })
-            })
-            .collect()
-    }
-
-    /// Positions of some SKUs (the sync's incremental read).
-    pub async fn positions_of(&self, skus: &[String]) -> Result<Vec<crate::PositionRow>> {
-        let mut out = Vec::new();
-        for chunk in skus.chunks(INSERT_CHUNK) {
-            let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
-            let sql = format!(
-                "SELECT sku, location, on_hand, reserved, source, as_of FROM inventory_positions \
-                 WHERE sku IN ({}) ORDER BY sku, location",
-                marks.join(", ")
-            );
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for sku in chunk {
-                q = q.bind(sku);
-            }
-            for r in q.fetch_all(&self.reader).await? {
-                out.push(position_row(&r)?);
-            }
-        }
-        Ok(out)
+        .await?)
     }
 }

@@ -10,35 +10,42 @@
 //! Both run the same SQL through sqlx's `Any` driver; each has its own
 //! migrations. Only this crate contains SQL. Times are milliseconds from the
 //! hub's injected clock, never the database's.
+//!
+//! **The portability rule: one SQL text serves both backends.** Write SQL
+//! that SQLite and PostgreSQL both accept (`$n` parameters, `ON CONFLICT`,
+//! `RETURNING`, `BIGINT` casts) rather than a branch per backend. There are
+//! two `Backend::` branches in the crate — choosing the migrations
+//! (`open.rs`) and the row lock of a job claim (`jobs.rs`) — and a new one
+//! needs a reason as strong as theirs. The conformance suite
+//! (`tests/conformance.rs`) runs every scenario on both backends.
+//!
+//! Where things live: `Store` is defined and opened in `open.rs`, and each
+//! domain adds its own `impl Store` in its own file (`inbox.rs`, `jobs.rs`,
+//! `effects.rs`, `orders.rs`, `exceptions.rs`, `inventory.rs`,
+//! `availability.rs`, `meta.rs`). They share `sql.rs` (transactions,
+//! statement builders, row mapping) and `changes.rs` (writing a step's
+//! [`Changes`]); neither knows `Store`, so no two modules import each other.
 
 mod availability;
-mod store;
+mod changes;
+mod effects;
+mod error;
+mod exceptions;
+mod inbox;
+mod inventory;
+mod jobs;
+mod meta;
+mod open;
+mod orders;
+mod sql;
+mod stock_changes;
 mod types;
 
-pub use availability::*;
-pub use store::{Backend, Store};
+#[cfg(test)]
+mod tests;
+
+pub use availability::{AvailabilityRow, AvailabilitySettlement, OwedAvailability, StockReport};
+pub use error::{Result, StoreError};
+pub use open::{Backend, Store};
+pub use stock_changes::{StockChange, StockChanges};
 pub use types::*;
-
-/// Errors from the store. The engine treats all of them as transient: the
-/// job that hit one is retried.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("database: {0}")]
-    Database(#[from] sqlx::Error),
-    #[error("migration: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
-    #[error("stored document is unreadable: {0}")]
-    Corrupt(String),
-    #[error("lease on job {0} was lost to another worker")]
-    LeaseLost(i64),
-    #[error("unsupported database url {0:?} (use sqlite://PATH or postgres://…)")]
-    UnsupportedUrl(String),
-}
-
-impl From<serde_json::Error> for StoreError {
-    fn from(e: serde_json::Error) -> Self {
-        StoreError::Corrupt(e.to_string())
-    }
-}
-
-pub type Result<T, E = StoreError> = std::result::Result<T, E>;

@@ -1,3 +1,8 @@
+//! The plain data the store takes and returns: messages, jobs, effects,
+//! events, exception filters, reservations and the `Changes` a step writes.
+//! A leaf, free of SQL; the row types made of plain columns derive
+//! `sqlx::FromRow` here.
+
 use crossdock_model::{ExceptionClass, Order, Shipment};
 use serde::Serialize;
 
@@ -52,7 +57,7 @@ impl InboxStatus {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct InboxMessage {
     pub id: i64,
     pub source: String,
@@ -257,7 +262,7 @@ pub struct ReserveLine {
     pub quantity: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct ReservationRow {
     pub order_id: String,
     pub line_id: String,
@@ -268,7 +273,7 @@ pub struct ReservationRow {
     pub state: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct PositionRow {
     pub sku: String,
     pub location: String,

@@ -1,0 +1,83 @@
+//! Orders, their shipments and their audit timeline, as the API and the
+//! CLI read them. Orders and shipments are stored as JSON documents beside
+//! the few columns queries filter on; they are written by the job that
+//! changed them (see `changes.rs`), never here.
+
+use crossdock_model::{Order, Shipment};
+
+use crate::error::Result;
+use crate::open::Store;
+use crate::sql::{self, Where};
+use crate::types::*;
+
+impl Store {
+    pub async fn order(&self, id: &str) -> Result<Option<Order>> {
+        let doc: Option<String> = sqlx::query_scalar("SELECT doc FROM orders WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.reader)
+            .await?;
+        doc.as_deref().map(sql::document).transpose()
+    }
+
+    pub async fn orders(&self, filter: &OrderFilter) -> Result<Vec<Order>> {
+        let mut w = Where::default();
+        w.eq("status", filter.status.as_deref())
+            .eq("channel", filter.channel.as_deref());
+        let sql = format!(
+            "SELECT doc FROM orders {} ORDER BY updated_at DESC, id LIMIT {}",
+            w.sql(),
+            filter.limit.unwrap_or(100).max(0)
+        );
+        let docs: Vec<String> = sqlx::query_scalar_with(sqlx::AssertSqlSafe(sql), w.arguments()?)
+            .fetch_all(&self.reader)
+            .await?;
+        docs.iter().map(|d| sql::document(d)).collect()
+    }
+
+    pub async fn order_status_counts(&self) -> Result<Vec<(String, i64)>> {
+        Ok(sqlx::query_as(
+            "SELECT status, COUNT(*) AS n FROM orders GROUP BY status ORDER BY status",
+        )
+        .fetch_all(&self.reader)
+        .await?)
+    }
+
+    pub async fn timeline(&self, entity_key: &str) -> Result<Vec<AuditEvent>> {
+        let rows = sqlx::query(
+            "SELECT id, entity_key, at, kind, detail FROM events WHERE entity_key = $1 ORDER BY id",
+        )
+        .bind(entity_key)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(sql::audit_event).collect()
+    }
+
+    pub async fn shipments_for(&self, order_id: &str) -> Result<Vec<StoredShipment>> {
+        let rows = sqlx::query_as(
+            "SELECT doc, confirmed_at FROM shipments WHERE order_id = $1 ORDER BY created_at, id",
+        )
+        .bind(order_id)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.into_iter().map(sql::stored_shipment).collect()
+    }
+
+    /// Shipments the hub recorded after `after_ms`, oldest first.
+    pub async fn shipments_recorded_after(&self, after_ms: i64) -> Result<Vec<Shipment>> {
+        let docs: Vec<String> = sqlx::query_scalar(
+            "SELECT doc FROM shipments WHERE created_at > $1 ORDER BY created_at, id",
+        )
+        .bind(after_ms)
+        .fetch_all(&self.reader)
+        .await?;
+        docs.iter().map(|d| sql::document::<Shipment>(d)).collect()
+    }
+
+    pub async fn shipment(&self, id: &str) -> Result<Option<StoredShipment>> {
+        let row = sqlx::query_as("SELECT doc, confirmed_at FROM shipments WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.reader)
+            .await?;
+        row.map(sql::stored_shipment).transpose()
+    }
+}
