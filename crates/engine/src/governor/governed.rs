@@ -1,5 +1,5 @@
 //! Connectors behind a governor: [`GovernedErp`] for the ERP, and
-//! [`GovernedChannel`] for a channel whose connection asks for pacing
+//! `GovernedChannel` for a channel whose connection asks for pacing
 //! ([`ChannelPacing`]). Each endpoint of the connector is one governed
 //! endpoint, with its priority class and, for the ERP, its probe.
 

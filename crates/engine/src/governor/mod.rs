@@ -23,7 +23,7 @@
 //!
 //! In one place: the engine. A [`crate::ChannelConnection`] may carry a
 //! [`ChannelPacing`]; [`crate::Engine::new`] puts that channel's connector
-//! behind a [`Governor`] of its own ([`ChannelPacing::govern`]), and every
+//! behind a [`Governor`] of its own (`ChannelPacing::govern`), and every
 //! step and the availability sync then call the paced connector. Why there:
 //!
 //! - `serve` and `simulate` build their connections differently (from the
@@ -37,7 +37,8 @@
 //! This is the hub's own pacing, on top of what a connector does on the
 //! wire (a marketplace connector keeps to the budget its API reports in
 //! headers: that knowledge belongs to the connector). A connection without
-//! pacing is not wrapped, which is what `serve` does unless configured.
+//! pacing is not wrapped: that is every channel of `serve` today, as no
+//! configuration key asks for pacing yet.
 //!
 //! [`ConnectorError::CircuitOpen`]: crossdock_connectors::ConnectorError::CircuitOpen
 //! [`ConnectorError::Paced`]: crossdock_connectors::ConnectorError::Paced
