@@ -5,6 +5,14 @@
 //! The simulators never deduplicate what the hub sends them (sales orders,
 //! fulfilment requests, ship confirmations): their counters are how a test
 //! catches a hub that sends an effect twice.
+//!
+//! `estate.rs` starts and stops them; `channel.rs`, `erp.rs`,
+//! `warehouse.rs` and `tpl.rs` are the webstore, ERP, REST warehouse and
+//! 3PL; `marketplace/` holds Shopify, Amazon and Walmart, one folder each
+//! in one shape. Shared leaves: `faults.rs` (fault injection and the
+//! checks of rates), `delivery.rs` (webhooks with retries), `catalogue.rs`
+//! (prices and the buyers' pace), `fixtures.rs` (made-up data), `wire.rs`
+//! (strict bodies), `config.rs` (the `[sim]` table).
 
 mod catalogue;
 mod channel;
