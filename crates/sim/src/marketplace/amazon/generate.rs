@@ -12,17 +12,8 @@ use rust_decimal::Decimal;
 
 use super::state::{AmazonOrder, AmazonSim, OrderItem, Status};
 use crate::catalogue::OrderPace;
-use crate::fixtures::{City, cents};
+use crate::fixtures::{CITIES, cents};
 use crate::wire::lock;
-
-const CITIES: [City; 6] = [
-    ("Springfield", "IL", "62701"),
-    ("Albany", "NY", "12207"),
-    ("Boston", "MA", "02108"),
-    ("Seattle", "WA", "98101"),
-    ("Denver", "CO", "80202"),
-    ("Austin", "TX", "73301"),
-];
 
 impl AmazonSim {
     /// Places orders until the configured limit or `stop`; spawned by the estate.

@@ -14,17 +14,8 @@ use super::state::{
 };
 use super::wire::whole_seconds;
 use crate::catalogue::OrderPace;
-use crate::fixtures::{City, cents, uuid};
+use crate::fixtures::{CITIES, cents, uuid};
 use crate::wire::lock;
-
-const CITIES: [City; 6] = [
-    ("Ottawa", "IL", "61350"),
-    ("Albany", "NY", "12207"),
-    ("Boston", "MA", "02108"),
-    ("Miami", "FL", "33101"),
-    ("Seattle", "WA", "98101"),
-    ("Austin", "TX", "73301"),
-];
 
 impl ShopifySim {
     /// Places orders until the configured limit or `stop`; spawned by the estate.

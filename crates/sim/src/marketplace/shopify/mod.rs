@@ -23,8 +23,8 @@
 //! REST leaky bucket), `rest.rs` (orders, fulfillment orders, fulfillments
 //! in Shopify's JSON), `graphql.rs` (inventory and variants) with its
 //! `graphql_parser.rs`, `generate.rs` (buyers placing, editing and
-//! cancelling orders), `webhooks.rs` (signed deliveries to the hub), `wire.rs` (Shopify's error
-//! body, money, ids and times).
+//! cancelling orders), `webhooks.rs` (signed deliveries to the hub),
+//! `wire.rs` (Shopify's error body, money, ids and times).
 
 mod config;
 mod generate;

@@ -14,17 +14,8 @@ use super::state::{
 };
 use super::wire::now_ms;
 use crate::catalogue::OrderPace;
-use crate::fixtures::{City, cents};
+use crate::fixtures::{CITIES, cents};
 use crate::wire::lock;
-
-const CITIES: [City; 6] = [
-    ("Springfield", "IL", "62701"),
-    ("Albany", "NY", "12207"),
-    ("Bentonville", "AR", "72712"),
-    ("Miami", "FL", "33101"),
-    ("Seattle", "WA", "98101"),
-    ("Austin", "TX", "73301"),
-];
 
 impl WalmartSim {
     /// Places orders until the configured limit or `stop`; spawned by the estate.
