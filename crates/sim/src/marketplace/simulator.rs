@@ -1,6 +1,6 @@
 //! What the estate asks of every simulated marketplace, and the `/sim/*`
-//! routes they all serve. A leaf: the marketplaces implement it, the estate
-//! loops over it, and it knows neither.
+//! routes they all serve. A leaf (beside `base.rs`): the marketplaces
+//! implement it, the estate loops over it, and it knows neither.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -12,6 +12,8 @@ use axum::extract::State;
 use axum::response::{Json, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
+
+use super::base::Base;
 
 /// The order generator a marketplace hands the estate to spawn.
 pub(crate) type Generation = Pin<Box<dyn Future<Output = ()> + Send>>;
@@ -34,8 +36,16 @@ pub(crate) trait Marketplace: Send + Sync + 'static {
     fn stats(&self) -> Value;
     /// `POST /sim/throttle {"count": n}`: the next n calls answer 429.
     fn force_throttle(&self, body: &[u8]) -> Response;
-    fn stop_generating(&self);
-    fn generation_done(&self) -> bool;
+    /// What it carries besides its own state.
+    fn base(&self) -> &Base;
+
+    fn stop_generating(&self) {
+        self.base().stop_generating();
+    }
+
+    fn generation_done(&self) -> bool {
+        self.base().generation_done()
+    }
 }
 
 /// The marketplace's API plus `/sim/stats`, `/sim/throttle` and

@@ -25,6 +25,7 @@ use super::state::{AmazonSim, Op};
 use super::wire::{ACCESS_DENIED, Refusal, sp_refusal};
 use crate::faults::gate;
 use crate::fixtures::uuid;
+use crate::marketplace::base::Base;
 use crate::marketplace::bucket::Bucket;
 use crate::marketplace::simulator::{Generation, Marketplace};
 use crate::wire::lock;
@@ -213,11 +214,7 @@ impl Marketplace for AmazonSim {
         }
     }
 
-    fn stop_generating(&self) {
-        self.base.stop_generating();
-    }
-
-    fn generation_done(&self) -> bool {
-        self.base.generation_done()
+    fn base(&self) -> &Base {
+        &self.base
     }
 }

@@ -23,6 +23,7 @@ use super::rest;
 use super::state::ShopifySim;
 use super::wire::{not_found, rest_error, throttled};
 use crate::faults::gate;
+use crate::marketplace::base::Base;
 use crate::marketplace::simulator::{Generation, Marketplace};
 use crate::wire::lock;
 
@@ -197,11 +198,7 @@ impl Marketplace for ShopifySim {
         }
     }
 
-    fn stop_generating(&self) {
-        self.base.stop_generating();
-    }
-
-    fn generation_done(&self) -> bool {
-        self.base.generation_done()
+    fn base(&self) -> &Base {
+        &self.base
     }
 }

@@ -24,6 +24,7 @@ use super::state::{WalmartSim, WalmartState};
 use super::token::issue_token;
 use super::wire::{header_str, now_ms, parse_json, walmart_error};
 use crate::faults::gate;
+use crate::marketplace::base::Base;
 use crate::marketplace::bucket::Bucket;
 use crate::marketplace::simulator::{Generation, Marketplace};
 use crate::wire::lock;
@@ -216,11 +217,7 @@ impl Marketplace for WalmartSim {
         Json(json!({ "forced_throttles_left": body.count })).into_response()
     }
 
-    fn stop_generating(&self) {
-        self.base.stop_generating();
-    }
-
-    fn generation_done(&self) -> bool {
-        self.base.generation_done()
+    fn base(&self) -> &Base {
+        &self.base
     }
 }
