@@ -13,10 +13,10 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::get;
 use chrono::{SecondsFormat, Utc};
+use rand::Rng;
 use rand::rngs::SmallRng;
 use rand::seq::IndexedRandom;
-use rand::{Rng, RngCore};
-use rust_decimal::{Decimal, RoundingStrategy};
+use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use tokio_util::sync::CancellationToken;
@@ -24,19 +24,9 @@ use tokio_util::sync::CancellationToken;
 use crate::config::ChannelSimConfig;
 use crate::delivery::{Deliverer, DeliveryCounters};
 use crate::faults::{FaultGate, gate};
+use crate::fixtures::{CITIES, cents, uuid};
 use crate::wire::lock;
 use crate::wire::{Amount, invalid, not_found, parse_body};
-
-const CITIES: [(&str, &str, &str); 8] = [
-    ("Springfield", "IL", "62701"),
-    ("Albany", "NY", "12207"),
-    ("Boston", "MA", "02108"),
-    ("Miami", "FL", "33101"),
-    ("Seattle", "WA", "98101"),
-    ("Portland", "OR", "97201"),
-    ("Denver", "CO", "80202"),
-    ("Austin", "TX", "73301"),
-];
 
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct OrderDoc {
@@ -300,11 +290,7 @@ impl ChannelSim {
     }
 
     fn event_id(&self) -> String {
-        let mut bytes = [0u8; 16];
-        lock(&self.rng).fill_bytes(&mut bytes);
-        uuid::Builder::from_random_bytes(bytes)
-            .into_uuid()
-            .to_string()
+        uuid(&mut lock(&self.rng))
     }
 
     fn new_order(&self, rng: &mut SmallRng, n: u64) -> OrderDoc {
@@ -315,9 +301,7 @@ impl ChannelSim {
         let (city, region, postal_code) = *CITIES.choose(rng).unwrap_or(&CITIES[0]);
         let line_count = rng.random_range(1..=c.max_lines.min(c.skus.len() as u32)) as usize;
         let picked = rand::seq::index::sample(rng, c.skus.len(), line_count);
-        let cents = Decimal::new(1, 2);
-        let round =
-            |d: Decimal| d.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero);
+        let cent = Decimal::new(1, 2);
         let mut items = Vec::with_capacity(line_count);
         let mut total = Decimal::ZERO;
         for (i, sku_index) in picked.iter().enumerate() {
@@ -327,14 +311,14 @@ impl ChannelSim {
                 .prices
                 .get(sku)
                 .copied()
-                .unwrap_or(cents * Decimal::from(999));
+                .unwrap_or(cent * Decimal::from(999));
             let gross = unit_price * Decimal::from(quantity);
             let discount = if rng.random_bool(0.2) {
-                round(gross * Decimal::new(10, 2))
+                cents(gross * Decimal::new(10, 2))
             } else {
                 Decimal::ZERO
             };
-            let tax = round((gross - discount) * Decimal::new(825, 4));
+            let tax = cents((gross - discount) * Decimal::new(825, 4));
             total += gross - discount + tax;
             items.push(Item {
                 line_id: (i + 1).to_string(),

@@ -2,7 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::faults::Faults;
+use crate::faults::{Faults, ensure_probabilities};
+use crate::marketplace::{AmazonSimConfig, ShopifySimConfig, WalmartSimConfig};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -22,13 +23,13 @@ pub struct SimConfig {
     pub tpl: Option<crate::tpl::TplSimConfig>,
     /// `[sim.shopify]`: a simulated Shopify shop; absent = none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub shopify: Option<crate::shopify::ShopifySimConfig>,
+    pub shopify: Option<ShopifySimConfig>,
     /// `[sim.amazon]`: a simulated Amazon seller account; absent = none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub amazon: Option<crate::amazon::AmazonSimConfig>,
+    pub amazon: Option<AmazonSimConfig>,
     /// `[sim.walmart]`: a simulated Walmart Marketplace seller; absent = none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub walmart: Option<crate::walmart::WalmartSimConfig>,
+    pub walmart: Option<WalmartSimConfig>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -277,12 +278,4 @@ impl SimConfig {
         }
         Ok(())
     }
-}
-
-/// Every `(key, rate)` is a probability; an error names `{at}.{key}`.
-pub(crate) fn ensure_probabilities(at: &str, rates: &[(&str, f64)]) -> anyhow::Result<()> {
-    for (key, rate) in rates {
-        anyhow::ensure!((0.0..=1.0).contains(rate), "{at}.{key} must be within 0..1");
-    }
-    Ok(())
 }

@@ -1,4 +1,6 @@
-//! Fault injection in front of a simulator's API routes.
+//! Fault injection in front of a simulator's API routes, and the checks a
+//! `[sim.*]` table's rates share. A leaf: every simulator's configuration
+//! uses it, and it uses none of them.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -233,4 +235,12 @@ pub(crate) async fn gate(
         tokio::time::sleep(Duration::from_millis(gate.faults.latency_ms)).await;
     }
     next.run(request).await
+}
+
+/// Every `(key, rate)` is a probability; an error names `{at}.{key}`.
+pub(crate) fn ensure_probabilities(at: &str, rates: &[(&str, f64)]) -> anyhow::Result<()> {
+    for (key, rate) in rates {
+        anyhow::ensure!((0.0..=1.0).contains(rate), "{at}.{key} must be within 0..1");
+    }
+    Ok(())
 }

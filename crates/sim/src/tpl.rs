@@ -65,7 +65,7 @@ impl Default for TplSimConfig {
 impl TplSimConfig {
     pub(crate) fn validate(&self) -> anyhow::Result<()> {
         anyhow::ensure!(!self.name.is_empty(), "sim.tpl.name must not be empty");
-        crate::config::ensure_probabilities(
+        crate::faults::ensure_probabilities(
             "sim.tpl",
             &[("short_ship_rate", self.short_ship_rate)],
         )?;
