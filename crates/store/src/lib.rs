@@ -12,6 +12,7 @@
 //! hub's injected clock, never the database's.
 
 mod availability;
+pub mod events;
 mod store;
 mod types;
 
