@@ -194,9 +194,9 @@ impl TimelineEvent {
     /// This event as a row on `entity_key`'s timeline at `at`.
     pub fn at(&self, entity_key: &str, at: i64) -> NewEvent {
         let mut detail = serde_json::to_value(self).expect("a timeline event is plain JSON");
-        let kind = match detail.as_object_mut().and_then(|o| o.remove("kind")) {
-            Some(Value::String(kind)) => kind,
-            _ => unreachable!("a timeline event is an object tagged by its kind"),
+        let Some(Value::String(kind)) = detail.as_object_mut().and_then(|o| o.remove("kind"))
+        else {
+            unreachable!("a timeline event is an object tagged by its kind")
         };
         NewEvent {
             entity_key: entity_key.to_owned(),

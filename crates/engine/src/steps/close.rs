@@ -19,7 +19,7 @@ pub(super) async fn invoice(cx: &StepCx<'_>) -> StepResult {
     let erp = &cx.connections.erp;
     let reference = format!("{}:invoice", erp_reference(&order));
     let (doc, outcome) = run_effect(
-        &cx.store,
+        cx.store,
         cx.now,
         &cx.resolutions,
         EffectSpec {

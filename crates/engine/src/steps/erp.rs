@@ -23,7 +23,7 @@ pub(super) async fn accept_in_erp(cx: &StepCx<'_>) -> StepResult {
     let erp = &cx.connections.erp;
     let reference = erp_reference(&order);
     let (doc, outcome) = run_effect(
-        &cx.store,
+        cx.store,
         cx.now,
         &cx.resolutions,
         EffectSpec {
@@ -38,7 +38,7 @@ pub(super) async fn accept_in_erp(cx: &StepCx<'_>) -> StepResult {
             // spends the ERP's budget on the sales order alone. An upsert by
             // email is harmless to repeat, so there is nothing to look up.
             let (customer_id, _) = run_effect(
-                &cx.store,
+                cx.store,
                 cx.now,
                 &cx.resolutions,
                 EffectSpec {

@@ -109,7 +109,7 @@ pub(super) async fn release(cx: &StepCx<'_>) -> StepResult {
     let warehouse = cx.warehouse(&location)?;
     let target = format!("warehouse:{location}");
     let released = run_effect(
-        &cx.store,
+        cx.store,
         cx.now,
         &cx.resolutions,
         EffectSpec {
