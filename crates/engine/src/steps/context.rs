@@ -13,7 +13,9 @@ use std::sync::{Arc, Mutex};
 use crossdock_connectors::{ConnectorError, Warehouse};
 use crossdock_model::{ExceptionClass, Order, OrderStatus};
 use crossdock_store::events::{EffectApplied, TimelineEvent};
-use crossdock_store::{Changes, EffectResolution, NewEvent, NewJob, Store, StoreError};
+use crossdock_store::{
+    Changes, EffectResolution, InboxMessage, NewEvent, NewJob, Store, StoreError,
+};
 use serde_json::json;
 
 use super::payload::{JobPayload, Lacks};
@@ -174,6 +176,18 @@ impl StepCx<'_> {
             payload: payload.to_value(),
             run_at: self.now,
         }
+    }
+
+    /// The inbound message this job is about, with its id.
+    pub async fn inbox_message(&self) -> Result<(i64, InboxMessage), StepError> {
+        let inbox_id = self.payload.inbox_id()?;
+        let msg = self.store.inbox_message(inbox_id).await?.ok_or_else(|| {
+            StepError::fail(
+                ExceptionClass::Mapping,
+                format!("inbox message {inbox_id} is gone"),
+            )
+        })?;
+        Ok((inbox_id, msg))
     }
 
     pub async fn order(&self) -> Result<Order, StepError> {

@@ -21,14 +21,8 @@ fn tombstone_key(order_id: &str) -> String {
 }
 
 pub(super) async fn channel_message(cx: &StepCx<'_>) -> StepResult {
-    let inbox_id = cx.payload.inbox_id()?;
-    let store = &cx.store;
-    let msg = store.inbox_message(inbox_id).await?.ok_or_else(|| {
-        StepError::fail(
-            ExceptionClass::Mapping,
-            format!("inbox message {inbox_id} is gone"),
-        )
-    })?;
+    let (inbox_id, msg) = cx.inbox_message().await?;
+    let store = cx.store;
     let channel_name = msg.source.strip_prefix("channel:").unwrap_or(&msg.source);
     let conn = cx.channel(channel_name)?;
     // Where the webhook is only a trigger, the order's current state comes

@@ -16,14 +16,8 @@ use crate::connections::ShortShipPolicy;
 use crate::effects::{EffectSpec, run_effect};
 
 pub(super) async fn warehouse_shipment(cx: &StepCx<'_>) -> StepResult {
-    let inbox_id = cx.payload.inbox_id()?;
-    let store = &cx.store;
-    let msg = store.inbox_message(inbox_id).await?.ok_or_else(|| {
-        StepError::fail(
-            ExceptionClass::Mapping,
-            format!("inbox message {inbox_id} is gone"),
-        )
-    })?;
+    let (inbox_id, msg) = cx.inbox_message().await?;
+    let store = cx.store;
     let name = msg.source.strip_prefix("warehouse:").unwrap_or(&msg.source);
     let warehouse = cx.warehouse(name)?;
     let shipment = warehouse.map_shipment(&msg.body).map_err(|e| {
@@ -181,7 +175,7 @@ pub(super) async fn warehouse_shipment(cx: &StepCx<'_>) -> StepResult {
 pub(super) async fn confirm_shipment(cx: &StepCx<'_>) -> StepResult {
     let order = cx.order().await?;
     let shipment_id = cx.payload.shipment_id()?;
-    let store = &cx.store;
+    let store = cx.store;
     let stored = store.shipment(shipment_id).await?.ok_or_else(|| {
         StepError::fail(
             ExceptionClass::Validation,
