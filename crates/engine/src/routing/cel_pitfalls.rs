@@ -30,8 +30,7 @@ fn int_and_double_do_not_mix_in_arithmetic() {
         .decide(&input);
     assert!(!d.ranking[0].eligible);
     assert!(
-        d.ranking[0].reasons[0]
-            .starts_with("rule mix: score: Unsupported binary operator 'add'"),
+        d.ranking[0].reasons[0].starts_with("rule mix: score: Unsupported binary operator 'add'"),
         "{:?}",
         d.ranking[0].reasons
     );

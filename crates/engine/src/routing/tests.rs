@@ -37,12 +37,7 @@ fn profile(name: &str, region: &str, cost: i64) -> WarehouseProfile {
     }
 }
 
-fn rule(
-    name: &str,
-    when: Option<&str>,
-    require: Option<&str>,
-    score: Option<&str>,
-) -> RoutingRule {
+fn rule(name: &str, when: Option<&str>, require: Option<&str>, score: Option<&str>) -> RoutingRule {
     RoutingRule {
         name: name.into(),
         when: when.map(str::to_owned),
