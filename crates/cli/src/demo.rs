@@ -259,7 +259,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         // And every channel shown availability has acknowledged it.
         let owed: usize = hub
             .engine
-            .availability_stats()
+            .availability()
+            .stats()
             .await?
             .iter()
             .map(|c| c.owed)
@@ -287,7 +288,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     )
     .await?;
     add_marketplaces(&mut summary, &store, &estate, &marketplaces).await?;
-    summary.availability = hub.engine.availability_stats().await?;
+    summary.availability = hub.engine.availability().stats().await?;
     hub.stop().await?;
     estate.shutdown().await;
     if args.json {

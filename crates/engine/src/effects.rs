@@ -24,17 +24,7 @@ pub enum EffectError {
     Store(#[from] StoreError),
 }
 
-/// How an effect came to be applied, for the audit trail.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EffectOutcome {
-    /// Called now and applied.
-    Applied,
-    /// Was in doubt; the target already held it.
-    FoundAtTarget,
-    /// Applied by an earlier attempt; not called again.
-    AlreadyApplied,
-}
+pub use crossdock_store::events::EffectOutcome;
 
 /// Identity of one effect.
 #[derive(Debug, Clone)]

@@ -1,142 +1,43 @@
+//! The engine's front door: [`Engine`] takes inbound messages (channel and
+//! warehouse webhooks, reconciliation polls), commits each before it is
+//! acknowledged, and starts the background work that moves orders on.
+//!
+//! - `receive_*` commit a message (inbox + first job) through the group-
+//!   committing ingestor; a sync-acceptance channel's webhook waits here
+//!   for its order's ERP answer.
+//! - [`Engine::start`] starts the job runner ([`crate::runner`]), the
+//!   reconciliation pollers, the metrics refresher and the availability
+//!   sync ([`crate::availability`]), after a first stock load.
+//! - [`Engine::replay`] puts exceptions back in the queue.
+//!
+//! The order lifecycle itself is in [`crate::steps`]; this file knows no
+//! step but the first.
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crossdock_connectors::{Channel, Erp, InputError, Warehouse};
+use crossdock_connectors::{InputError, Warehouse};
 use crossdock_model::{ErpAcceptance, OrderStatus, order_id_for};
-use crossdock_store::{Accepted, Changes, ExceptionFilter, Job, NewException, NewMessage, Store};
+use crossdock_store::{Accepted, ExceptionFilter, NewMessage, Store};
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
 use reqwest::header::HeaderMap;
 use serde::Serialize;
-use tokio::sync::{Notify, Semaphore, oneshot};
+use tokio::sync::{Notify, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::availability::{self, AvailabilitySync};
 use crate::clock::Clock;
+use crate::connections::Connections;
 use crate::ingest::{Completer, IngestError, Ingestor};
+use crate::inner::{AcceptanceOutcome, Inner};
 use crate::options::EngineOptions;
-use crate::retry::backoff_delay;
+use crate::runner;
+use crate::steps::{Step, order_entity_key};
 use crate::telemetry;
-use crate::workflow::{Step, StepCx, StepError, WaitReason, order_entity_key, run_step};
-
-/// A channel connection: the connector plus how the hub treats its orders.
-#[derive(Clone)]
-pub struct ChannelConnection {
-    pub connector: Arc<dyn Channel>,
-    pub acceptance: ErpAcceptance,
-    /// Reconciliation polling for this channel.
-    pub poll: bool,
-    /// What happens to units a warehouse says it will not ship.
-    pub short_ship: ShortShipPolicy,
-    /// Whether an order may ship from several warehouses.
-    pub split: SplitPolicy,
-    /// The hub's own pacing of calls to this channel; `None` = calls go
-    /// straight to the connector. Applied by [`Engine::new`].
-    pub pacing: Option<crate::governor::ChannelPacing>,
-}
-
-/// Whether a channel's orders may be split across warehouses when no single
-/// one can serve every line, and into how many shipments at most.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct SplitPolicy {
-    pub allowed: bool,
-    /// Warehouses (so fulfilment requests, and at least as many shipments)
-    /// an order may be split into.
-    pub max_shipments: u32,
-}
-
-impl Default for SplitPolicy {
-    fn default() -> Self {
-        SplitPolicy {
-            allowed: false,
-            max_shipments: 2,
-        }
-    }
-}
-
-/// What the hub does with the units of a short shipment (the warehouse's
-/// final word on a request left some open).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ShortShipPolicy {
-    /// Send them from another warehouse that has them; cancel them if none has.
-    #[default]
-    Reroute,
-    /// Cancel them.
-    Cancel,
-}
-
-/// The external systems the engine works with.
-#[derive(Clone)]
-pub struct Connections {
-    pub channels: HashMap<String, ChannelConnection>,
-    pub erp: Arc<dyn Erp>,
-    /// The governor `erp` is behind, when it is (its state is reported).
-    pub erp_governor: Option<Arc<crate::governor::Governor>>,
-    /// Candidates for routing; configuration order breaks ties.
-    pub warehouses: Vec<Arc<dyn Warehouse>>,
-    /// Fulfilment routing rules over the order and its candidate warehouses.
-    pub router: Arc<crate::routing::Router>,
-    /// Availability policies and sync options; `None` = no availability sync.
-    pub availability: Option<crate::availability::AvailabilityPlan>,
-}
-
-/// What a sync-acceptance webhook learns about its order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "outcome", rename_all = "snake_case")]
-pub enum AcceptanceOutcome {
-    Accepted { erp_ref: String },
-    Refused { reason: String },
-}
-
-pub(crate) struct Inner {
-    pub store: Store,
-    pub connections: Connections,
-    pub clock: Arc<dyn Clock>,
-    pub options: EngineOptions,
-    rng: Mutex<SmallRng>,
-    work_ready: Arc<Notify>,
-    ingestor: Ingestor,
-    completer: Completer,
-    owner: String,
-    waiters: Mutex<HashMap<String, Vec<oneshot::Sender<AcceptanceOutcome>>>>,
-    /// Per warehouse: when it counts as down, releases go elsewhere.
-    warehouse_breakers: crate::breaker::Breakers<String>,
-    /// Velocity, lags and wake-ups of the availability sync.
-    pub(crate) availability_state: crate::availability::SyncState,
-}
-
-impl Inner {
-    /// Whether `warehouse`'s breaker is open now (a release there would not
-    /// be sent). When its open period is over, the asking caller takes the
-    /// half-open probe.
-    pub(crate) fn warehouse_down(&self, warehouse: &str) -> bool {
-        self.warehouse_breakers
-            .with(warehouse.to_owned(), |b| match b.state() {
-                crate::breaker::BreakerState::Closed => false,
-                _ => b.admit(self.clock.instant()).is_err(),
-            })
-    }
-
-    /// Record how a call to `warehouse` went: `failed` when it got no answer.
-    pub(crate) fn warehouse_outcome(&self, warehouse: &str, failed: bool) {
-        // The release that reports was admitted elsewhere (routing asked
-        // `warehouse_down`), so the state says whether it was the probe.
-        let changed = self.warehouse_breakers.with(warehouse.to_owned(), |b| {
-            b.record(b.admission_now(), failed, self.clock.instant())
-        });
-        if let Some(state) = changed {
-            tracing::warn!(
-                warehouse,
-                ?state,
-                "Warehouse circuit breaker changed state."
-            );
-            telemetry::breaker_state(warehouse, "warehouse.release", state.gauge());
-        }
-    }
-}
+use crate::warehouse_breakers::WarehouseBreakers;
 
 /// The order engine. Cheap to clone.
 #[derive(Clone)]
@@ -204,7 +105,18 @@ impl Engine {
             )
         };
         let rng = Mutex::new(SmallRng::seed_from_u64(options.seed));
-        let warehouse_breakers = crate::breaker::Breakers::new(options.warehouse_breaker.clone());
+        let warehouses = WarehouseBreakers::new(options.warehouse_breaker.clone(), clock.clone());
+        let availability = AvailabilitySync::new(
+            store.clone(),
+            clock.clone(),
+            connections.erp.clone(),
+            connections
+                .channels
+                .iter()
+                .map(|(name, c)| (name.clone(), c.connector.clone()))
+                .collect(),
+            connections.availability.clone(),
+        );
         Engine {
             inner: Arc::new(Inner {
                 store,
@@ -217,8 +129,8 @@ impl Engine {
                 completer,
                 owner: format!("hub-{}", uuid::Uuid::now_v7()),
                 waiters: Mutex::new(HashMap::new()),
-                warehouse_breakers,
-                availability_state: Default::default(),
+                warehouses,
+                availability,
             }),
         }
     }
@@ -244,6 +156,35 @@ impl Engine {
         &self.inner.options
     }
 
+    /// The availability sync: stock reports, one-shot rounds, statistics.
+    pub fn availability(&self) -> availability::Handle {
+        self.inner.availability.handle()
+    }
+
+    /// [`availability::Handle::apply_stock_report`]. Kept for
+    /// `crossdock bench availability-sync`, which calls it on the engine.
+    pub async fn apply_stock_report(
+        &self,
+        source: &str,
+        positions: &[crossdock_model::InventoryPosition],
+    ) -> anyhow::Result<(usize, usize)> {
+        self.availability()
+            .apply_stock_report(source, positions)
+            .await
+    }
+
+    /// [`availability::Handle::stats`]. Kept for `crossdock bench
+    /// availability-sync`, which calls it on the engine.
+    pub async fn availability_stats(&self) -> anyhow::Result<Vec<availability::ChannelSyncStats>> {
+        self.availability().stats().await
+    }
+
+    /// [`availability::Handle::enqueue_latencies`]. Kept for `crossdock
+    /// bench availability-sync`, which calls it on the engine.
+    pub fn availability_enqueue_latencies(&self) -> Vec<Duration> {
+        self.availability().enqueue_latencies()
+    }
+
     /// Start the job runner, reconciliation pollers and the metrics refresher.
     pub fn start(&self) -> EngineHandle {
         let cancel = CancellationToken::new();
@@ -265,7 +206,8 @@ impl Engine {
                         .spawn(ensure_stock(engine.clone(), dispatcher_cancel.clone()));
                 }
             }
-            run_dispatcher(engine.inner.clone(), dispatcher_cancel, dispatcher_tracker).await;
+            runner::run_dispatcher(engine.inner.clone(), dispatcher_cancel, dispatcher_tracker)
+                .await;
         });
         if self.inner.options.reconcile_interval_ms > 0 {
             for (name, conn) in &self.inner.connections.channels {
@@ -275,9 +217,7 @@ impl Engine {
             }
         }
         tracker.spawn(run_metrics(self.inner.clone(), cancel.clone()));
-        if let Some(plan) = &self.inner.connections.availability {
-            crate::availability::spawn(self, plan, &tracker, &cancel);
-        }
+        self.inner.availability.start(&tracker, &cancel);
         EngineHandle { cancel, tracker }
     }
 
@@ -287,7 +227,10 @@ impl Engine {
             return Ok(0);
         }
         let positions = self.inner.connections.erp.read_stock().await?;
-        let (applied, _kept) = self.apply_stock_report("erp", &positions).await?;
+        let (applied, _kept) = self
+            .availability()
+            .apply_stock_report("erp", &positions)
+            .await?;
         Ok(applied)
     }
 
@@ -543,22 +486,7 @@ impl Engine {
     /// runner (the rehearsal): with one step at a time the order of work,
     /// and so every outcome, follows from the inputs alone.
     pub async fn run_due_steps(&self) -> anyhow::Result<usize> {
-        let inner = &self.inner;
-        let mut ran = 0;
-        loop {
-            let now = inner.clock.now_ms();
-            let jobs = inner
-                .store
-                .claim_jobs(&inner.owner, now, inner.options.lease_ms, 64)
-                .await?;
-            if jobs.is_empty() {
-                return Ok(ran);
-            }
-            for job in jobs {
-                process_job(inner, job).await;
-                ran += 1;
-            }
-        }
+        runner::run_due_steps(&self.inner).await
     }
 
     /// Replay exceptions matching `filter` and wake the runner.
@@ -580,363 +508,6 @@ impl Engine {
 impl From<crossdock_store::StoreError> for Refusal {
     fn from(e: crossdock_store::StoreError) -> Self {
         Refusal::Unavailable(e.to_string())
-    }
-}
-
-async fn run_dispatcher(inner: Arc<Inner>, cancel: CancellationToken, tracker: TaskTracker) {
-    let permits = Arc::new(Semaphore::new(inner.options.concurrency));
-    let poll = Duration::from_millis(inner.options.poll_interval_ms);
-    loop {
-        if cancel.is_cancelled() {
-            return;
-        }
-        // Claim only what can start now, so leases are not burnt waiting.
-        let free = permits.available_permits();
-        if free == 0 {
-            tokio::select! {
-                _ = cancel.cancelled() => return,
-                p = permits.clone().acquire_owned() => drop(p),
-            }
-            continue;
-        }
-        let limit = free.min(inner.options.claim_batch) as i64;
-        let now = inner.clock.now_ms();
-        let jobs = match inner
-            .store
-            .claim_jobs(&inner.owner, now, inner.options.lease_ms, limit)
-            .await
-        {
-            Ok(j) => j,
-            Err(e) => {
-                tracing::warn!(error = %e, "Claiming jobs failed; retrying shortly.");
-                tokio::select! { _ = cancel.cancelled() => return, _ = tokio::time::sleep(poll) => {} }
-                continue;
-            }
-        };
-        if jobs.is_empty() {
-            tokio::select! {
-                _ = cancel.cancelled() => return,
-                _ = inner.work_ready.notified() => {}
-                _ = tokio::time::sleep(poll) => {}
-            }
-            continue;
-        }
-        for job in jobs {
-            let Ok(permit) = permits.clone().acquire_owned().await else {
-                return;
-            };
-            let inner = inner.clone();
-            tracker.spawn(async move {
-                process_job(&inner, job).await;
-                drop(permit);
-            });
-        }
-    }
-}
-
-async fn process_job(inner: &Inner, job: Job) {
-    let started = Instant::now();
-    let Some(step) = Step::parse(&job.step) else {
-        let ex = NewException {
-            entity_key: job.entity_key.clone(),
-            channel: None,
-            step: job.step.clone(),
-            class: crossdock_model::ExceptionClass::Mapping,
-            reason: format!("unknown step {:?}", job.step),
-            payload: job.payload.clone(),
-            at: inner.clock.now_ms(),
-        };
-        if let Err(e) = inner.store.fail_job(&job, &ex, &Changes::default()).await {
-            tracing::error!(job = job.id, error = %e, "Could not park a job with an unknown step.");
-        }
-        return;
-    };
-    let now = inner.clock.now_ms();
-    let cx = StepCx {
-        inner,
-        entity_key: &job.entity_key,
-        payload: &job.payload,
-        now,
-        resolutions: Mutex::default(),
-    };
-    // The lease is renewed while the step runs. If it is lost (the store
-    // was unreachable for a whole lease, and another worker may now hold the
-    // job), the step is dropped at its next await so it starts no further
-    // effects; whatever it had begun is pending and will be looked up.
-    let result = tokio::select! {
-        r = run_step(step, &cx) => r,
-        () = keep_lease(inner, &job) => {
-            tracing::warn!(job = job.id, step = step.as_str(), "Lease lost while the step ran; abandoned.");
-            telemetry::step_finished(step.as_str(), "lease_lost", started.elapsed());
-            return;
-        }
-    };
-    let now = inner.clock.now_ms();
-    // Effects the step applied are recorded with whatever the step's outcome
-    // writes: its completion, its retry, or its exception.
-    let resolved = Changes {
-        effects: std::mem::take(&mut *cx.resolutions.lock().unwrap_or_else(|p| p.into_inner())),
-        ..Changes::default()
-    };
-    let order_id = job
-        .payload
-        .get("order_id")
-        .and_then(|v| v.as_str())
-        .map(str::to_owned);
-    let outcome = match result {
-        Ok(mut changes) => {
-            changes.effects.extend(resolved.effects.iter().cloned());
-            let accepted = (step == Step::AcceptInErp)
-                .then(|| {
-                    changes
-                        .orders
-                        .iter()
-                        .find_map(|o| o.erp_ref.clone().map(|r| (o.id.clone(), r)))
-                })
-                .flatten();
-            let has_jobs = !changes.jobs.is_empty();
-            match inner.completer.complete(job.clone(), changes).await {
-                Ok(false) => {
-                    tracing::warn!(
-                        job = job.id,
-                        step = step.as_str(),
-                        "Lease lost before the step was recorded; it will run again."
-                    );
-                    "lost"
-                }
-                Ok(true) => {
-                    if has_jobs {
-                        inner.work_ready.notify_one();
-                    }
-                    if let Some((order_id, erp_ref)) = accepted {
-                        notify_waiters(inner, &order_id, AcceptanceOutcome::Accepted { erp_ref });
-                    }
-                    "completed"
-                }
-                Err(e) => {
-                    // Nothing of the step was written; run it again soon
-                    // rather than when the lease runs out. Its effects are
-                    // recorded, so the rerun does not repeat them.
-                    tracing::warn!(job = job.id, step = step.as_str(), error = %e, "Could not record a finished step; it will run again.");
-                    let again = inner.clock.now_ms() + inner.options.backoff_base_ms;
-                    if let Err(e) = inner
-                        .store
-                        .retry_job(&job, again, &e, false, &resolved, now)
-                        .await
-                    {
-                        tracing::warn!(job = job.id, error = %e, "Could not reschedule; the lease will expire and the step run again.");
-                    }
-                    "lost"
-                }
-            }
-        }
-        Err(StepError::Retry {
-            reason,
-            retry_after,
-        }) => {
-            if job.attempts >= inner.options.max_attempts {
-                let ex = exception(
-                    inner,
-                    &job,
-                    step,
-                    crossdock_model::ExceptionClass::Transient,
-                    format!("gave up after {} attempts: {reason}", job.attempts),
-                    now,
-                )
-                .await;
-                park(inner, &job, &ex, &resolved, order_id.as_deref()).await;
-                "exception"
-            } else {
-                let delay = {
-                    let mut rng = inner.rng.lock().unwrap_or_else(|p| p.into_inner());
-                    backoff_delay(
-                        job.attempts,
-                        inner.options.backoff_base_ms,
-                        inner.options.backoff_max_ms,
-                        retry_after,
-                        &mut *rng,
-                    )
-                };
-                tracing::debug!(job = job.id, step = step.as_str(), attempt = job.attempts, delay_ms = delay, %reason, "Step will be retried.");
-                if let Err(e) = inner
-                    .store
-                    .retry_job(
-                        &job,
-                        now.saturating_add(delay),
-                        &reason,
-                        true,
-                        &resolved,
-                        now,
-                    )
-                    .await
-                {
-                    tracing::warn!(job = job.id, error = %e, "Could not schedule a retry; the lease will expire and the step run again.");
-                }
-                "retry"
-            }
-        }
-        Err(StepError::Wait {
-            endpoint,
-            why,
-            retry_after,
-        }) => {
-            // Not an attempt: nothing was sent. The wait is on the order's
-            // timeline so an operator sees why it is not moving.
-            let delay = match why {
-                // The governor gave this call its own turn: come back then,
-                // not a jittered while later when the turn has passed.
-                WaitReason::RateLimit => i64::try_from(retry_after.as_millis()).unwrap_or(i64::MAX),
-                WaitReason::BreakerOpen => {
-                    let mut rng = inner.rng.lock().unwrap_or_else(|p| p.into_inner());
-                    backoff_delay(1, 1, 1, Some(retry_after), &mut *rng)
-                }
-            };
-            let retry_at = now.saturating_add(delay);
-            let mut changes = resolved;
-            changes.events.push(crossdock_store::NewEvent {
-                entity_key: job.entity_key.clone(),
-                at: now,
-                kind: "waiting_for_target".to_owned(),
-                detail: serde_json::json!({
-                    "step": step.as_str(),
-                    "endpoint": endpoint,
-                    "why": why.as_str(),
-                    "retry_at": retry_at,
-                    // What the ERP's queue looked like then: calls waiting
-                    // for a slot, the oldest wait, each endpoint's breaker.
-                    "erp_governor": endpoint
-                        .starts_with("erp:")
-                        .then(|| inner.connections.erp_governor.as_ref().map(|g| g.status()))
-                        .flatten(),
-                }),
-            });
-            if let Err(e) = inner
-                .store
-                .retry_job(
-                    &job,
-                    retry_at,
-                    &format!("circuit open: {endpoint}"),
-                    false,
-                    &changes,
-                    now,
-                )
-                .await
-            {
-                tracing::warn!(job = job.id, error = %e, "Could not put a waiting step back; the lease will expire and the step run again.");
-            }
-            telemetry::step_waited(step.as_str());
-            "waiting"
-        }
-        Err(StepError::Fail {
-            class,
-            reason,
-            changes,
-        }) => {
-            let ex = exception(inner, &job, step, class, reason, now).await;
-            let mut changes = *changes;
-            changes.effects.extend(resolved.effects);
-            park(inner, &job, &ex, &changes, order_id.as_deref()).await;
-            "exception"
-        }
-    };
-    telemetry::step_finished(step.as_str(), outcome, started.elapsed());
-}
-
-/// Renew `job`'s lease every third of its length; returns when renewal
-/// fails (the lease is gone, or the store did not answer in time).
-async fn keep_lease(inner: &Inner, job: &Job) {
-    let lease = inner.options.lease_ms;
-    let every = Duration::from_millis(u64::try_from(lease / 3).unwrap_or(1_000));
-    let mut held_until = inner.clock.now_ms() + lease;
-    loop {
-        tokio::time::sleep(every).await;
-        let until = inner.clock.now_ms() + lease;
-        match tokio::time::timeout(every, inner.store.extend_lease(job, until)).await {
-            Ok(Ok(true)) => held_until = until,
-            // The claim is someone else's now.
-            Ok(Ok(false)) => return,
-            // A slow or failing store: keep trying while the lease we hold
-            // lasts, then let the step go before another worker may start.
-            _ if inner.clock.now_ms() + every_ms(every) < held_until => {}
-            _ => return,
-        }
-    }
-}
-
-fn every_ms(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
-}
-
-async fn exception(
-    inner: &Inner,
-    job: &Job,
-    step: Step,
-    class: crossdock_model::ExceptionClass,
-    reason: String,
-    now: i64,
-) -> NewException {
-    let channel = match job.payload.get("order_id").and_then(|v| v.as_str()) {
-        Some(id) => inner
-            .store
-            .order(id)
-            .await
-            .ok()
-            .flatten()
-            .map(|o| o.channel),
-        None => None,
-    };
-    NewException {
-        entity_key: job.entity_key.clone(),
-        channel,
-        step: step.as_str().to_owned(),
-        class,
-        reason,
-        payload: job.payload.clone(),
-        at: now,
-    }
-}
-
-async fn park(
-    inner: &Inner,
-    job: &Job,
-    ex: &NewException,
-    changes: &Changes,
-    order_id: Option<&str>,
-) {
-    let mut changes = changes.clone();
-    changes.events.push(crossdock_store::NewEvent {
-        entity_key: job.entity_key.clone(),
-        at: ex.at,
-        kind: "exception".into(),
-        detail: serde_json::json!({ "step": ex.step, "class": ex.class, "reason": ex.reason }),
-    });
-    match inner.store.fail_job(job, ex, &changes).await {
-        Ok(id) => {
-            tracing::info!(job = job.id, exception = %id, step = %ex.step, class = ex.class.as_str(), reason = %ex.reason, "Step moved to the exception queue.");
-            if let Some(order_id) = order_id {
-                notify_waiters(
-                    inner,
-                    order_id,
-                    AcceptanceOutcome::Refused {
-                        reason: ex.reason.clone(),
-                    },
-                );
-            }
-        }
-        Err(e) => {
-            tracing::warn!(job = job.id, error = %e, "Could not park a failed step; it will run again.")
-        }
-    }
-}
-
-fn notify_waiters(inner: &Inner, order_id: &str, outcome: AcceptanceOutcome) {
-    let waiting = inner
-        .waiters
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .remove(order_id);
-    for tx in waiting.into_iter().flatten() {
-        let _ = tx.send(outcome.clone());
     }
 }
 

@@ -11,25 +11,28 @@
 pub mod availability;
 pub mod breaker;
 pub mod clock;
+pub mod connections;
 pub mod effects;
 mod engine;
 mod failpoint;
 pub mod governor;
 mod ingest;
+mod inner;
 pub mod options;
 mod retry;
 pub mod routing;
+mod runner;
+pub mod steps;
 pub mod telemetry;
-mod workflow;
+mod warehouse_breakers;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use engine::{
-    AcceptanceOutcome, ChannelConnection, Connections, Engine, EngineHandle, Receipt, Refusal,
-    ShortShipPolicy, SplitPolicy,
-};
+pub use connections::{ChannelConnection, Connections, ShortShipPolicy, SplitPolicy};
+pub use engine::{Engine, EngineHandle, Receipt, Refusal};
 pub use governor::{ChannelPacing, GovernedErp, Governor, GovernorOptions, Priority};
 pub use ingest::{IngestError, Ingestor};
+pub use inner::AcceptanceOutcome;
 pub use options::EngineOptions;
 pub use retry::backoff_delay;
+pub use steps::{JobPayload, Step, order_entity_key};
 pub use telemetry::nearest_rank;
-pub use workflow::{Step, order_entity_key};

@@ -25,6 +25,7 @@ use crossdock_engine::{
     Governor, GovernorOptions, SplitPolicy,
 };
 use crossdock_model::{ErpAcceptance, OrderStatus, order_id_for};
+use crossdock_store::events::TimelineEvent;
 use crossdock_store::{OrderFilter, Store};
 use tower::ServiceExt;
 
@@ -219,7 +220,7 @@ pub async fn rehearse(
         w.schedule(start, Event::Sample);
     }
     engine.load_stock_if_empty().await?;
-    let mut push_retry_at = engine.sync_availability_once(true, true).await?;
+    let mut push_retry_at = engine.availability().sync_once(true, true).await?;
     if let Some(at) = push_retry_at {
         estate.world().schedule(at, Event::AvailabilityRetry);
     }
@@ -286,7 +287,7 @@ pub async fn rehearse(
                     );
                 }
                 Event::ErpRefresh => {
-                    engine.refresh_stock_from_erp().await;
+                    engine.availability().refresh_stock_from_erp().await;
                     handed = true;
                     estate
                         .world()
@@ -340,7 +341,7 @@ pub async fn rehearse(
             engine.run_due_steps().await?;
             next_job = engine.store().next_job_at(now).await?;
         }
-        if let Some(at) = engine.sync_availability_once(false, bulk).await?
+        if let Some(at) = engine.availability().sync_once(false, bulk).await?
             && push_retry_at.is_none_or(|pending| at < pending)
         {
             push_retry_at = Some(at);
@@ -444,7 +445,10 @@ impl HubFacts {
                 .timeline(&crossdock_engine::order_entity_key(&id))
                 .await?;
             if !timeline.is_empty() {
-                let first = timeline.iter().find(|e| e.kind == "received").map(|e| e.at);
+                let first = timeline
+                    .iter()
+                    .find(|e| matches!(e.event(), Ok(TimelineEvent::Received { .. })))
+                    .map(|e| e.at);
                 received.insert(id, first);
             }
         }

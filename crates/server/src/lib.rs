@@ -304,7 +304,8 @@ async fn get_inventory(
 async fn availability_stats(State(s): State<AppState>) -> Result<Response, ApiError> {
     let channels = s
         .engine
-        .availability_stats()
+        .availability()
+        .stats()
         .await
         .map_err(ApiError::unavailable)?;
     Ok(axum::Json(json!({ "channels": channels })).into_response())
@@ -317,7 +318,8 @@ async fn sku_availability(
 ) -> Result<Response, ApiError> {
     match s
         .engine
-        .sku_availability(&sku)
+        .availability()
+        .sku(&sku)
         .await
         .map_err(ApiError::unavailable)?
     {

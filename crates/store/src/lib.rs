@@ -30,6 +30,7 @@ mod availability;
 mod changes;
 mod effects;
 mod error;
+pub mod events;
 mod exceptions;
 mod inbox;
 mod inventory;

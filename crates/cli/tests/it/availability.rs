@@ -28,7 +28,8 @@ async fn wait_for_shown(
         let stats = estate.stats().await;
         let owed: usize = hub
             .engine
-            .availability_stats()
+            .availability()
+            .stats()
             .await
             .expect("stats")
             .iter()
@@ -176,7 +177,8 @@ async fn stock_changes_at_the_source_reach_every_marketplace_under_its_policy() 
     wait_for_shown(&estate, &hub, &expected).await;
     let described = hub
         .engine
-        .sku_availability("SKU-001")
+        .availability()
+        .sku("SKU-001")
         .await
         .expect("describe")
         .expect("policies");
@@ -230,7 +232,8 @@ async fn stock_changes_at_the_source_reach_every_marketplace_under_its_policy() 
     // What an operator sees for SKU-001: every number with its reason.
     let described = hub
         .engine
-        .sku_availability("SKU-001")
+        .availability()
+        .sku("SKU-001")
         .await
         .expect("describe")
         .expect("policies");
@@ -243,7 +246,7 @@ async fn stock_changes_at_the_source_reach_every_marketplace_under_its_policy() 
     ] {
         assert!(text.contains(needle), "{needle:?} not in:\n{text}");
     }
-    let stats = hub.engine.availability_stats().await.expect("stats");
+    let stats = hub.engine.availability().stats().await.expect("stats");
     assert_eq!(stats.len(), 3);
     for c in &stats {
         assert!(c.samples > 0 && c.owed == 0, "{c:?}");

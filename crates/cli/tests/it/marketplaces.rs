@@ -304,7 +304,8 @@ async fn orders_from_every_marketplace_close_once_and_availability_converges() {
             let described = run
                 .hub
                 .engine
-                .sku_availability(&sku)
+                .availability()
+                .sku(&sku)
                 .await
                 .expect("availability")
                 .expect("policies");
@@ -320,7 +321,7 @@ async fn orders_from_every_marketplace_close_once_and_availability_converges() {
         }
         // Settled means acknowledged too: a feed may have been applied
         // before the hub read its report.
-        let lag = run.hub.engine.availability_stats().await.expect("stats");
+        let lag = run.hub.engine.availability().stats().await.expect("stats");
         differences.extend(lag.iter().filter(|c| c.owed > 0).map(|c| format!("{c:?}")));
         if differences.is_empty() {
             break;
@@ -343,7 +344,7 @@ async fn orders_from_every_marketplace_close_once_and_availability_converges() {
         .map(|(s, _)| s)
         .collect();
     assert!(!lowered.is_empty(), "orders consumed stock: {sold:?}");
-    let lag = run.hub.engine.availability_stats().await.expect("stats");
+    let lag = run.hub.engine.availability().stats().await.expect("stats");
     for c in &lag {
         assert!(c.samples > 0, "{c:?}");
     }

@@ -1,0 +1,80 @@
+//! The external systems the engine works with, and the per-channel
+//! policies that say how the hub treats their orders.
+//!
+//! A leaf: the engine, the steps and the runner all read these, and this
+//! module reads none of them. The availability plan is the one thing it
+//! takes from elsewhere (a plain configuration value).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crossdock_connectors::{Channel, Erp, Warehouse};
+use crossdock_model::ErpAcceptance;
+use serde::Serialize;
+
+use crate::availability::AvailabilityPlan;
+use crate::governor::{ChannelPacing, Governor};
+use crate::routing::Router;
+
+/// A channel connection: the connector plus how the hub treats its orders.
+#[derive(Clone)]
+pub struct ChannelConnection {
+    pub connector: Arc<dyn Channel>,
+    pub acceptance: ErpAcceptance,
+    /// Reconciliation polling for this channel.
+    pub poll: bool,
+    /// What happens to units a warehouse says it will not ship.
+    pub short_ship: ShortShipPolicy,
+    /// Whether an order may ship from several warehouses.
+    pub split: SplitPolicy,
+    /// The hub's own pacing of calls to this channel; `None` = calls go
+    /// straight to the connector. Applied by `Engine::new`.
+    pub pacing: Option<ChannelPacing>,
+}
+
+/// Whether a channel's orders may be split across warehouses when no single
+/// one can serve every line, and into how many shipments at most.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SplitPolicy {
+    pub allowed: bool,
+    /// Warehouses (so fulfilment requests, and at least as many shipments)
+    /// an order may be split into.
+    pub max_shipments: u32,
+}
+
+impl Default for SplitPolicy {
+    fn default() -> Self {
+        SplitPolicy {
+            allowed: false,
+            max_shipments: 2,
+        }
+    }
+}
+
+/// What the hub does with the units of a short shipment (the warehouse's
+/// final word on a request left some open).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ShortShipPolicy {
+    /// Send them from another warehouse that has them; cancel them if none has.
+    #[default]
+    Reroute,
+    /// Cancel them.
+    Cancel,
+}
+
+/// The external systems the engine works with.
+#[derive(Clone)]
+pub struct Connections {
+    pub channels: HashMap<String, ChannelConnection>,
+    pub erp: Arc<dyn Erp>,
+    /// The governor `erp` is behind, when it is (its state is reported).
+    pub erp_governor: Option<Arc<Governor>>,
+    /// Candidates for routing; configuration order breaks ties.
+    pub warehouses: Vec<Arc<dyn Warehouse>>,
+    /// Fulfilment routing rules over the order and its candidate warehouses.
+    pub router: Arc<Router>,
+    /// Availability policies and sync options; `None` = no availability sync.
+    pub availability: Option<AvailabilityPlan>,
+}

@@ -1,0 +1,87 @@
+//! Accept in the ERP: the order becomes a sales order (its customer
+//! upserted first, as an effect of its own), or goes on hold when the ERP
+//! refuses it.
+
+use crossdock_connectors::ConnectorError;
+use crossdock_model::OrderStatus;
+use crossdock_store::Changes;
+use crossdock_store::events::EffectApplied;
+use serde_json::json;
+
+use super::context::{StepCx, StepError, StepResult};
+use super::keys::{erp_reference, sales_order_effect_key};
+use super::step::Step;
+use crate::effects::{EffectError, EffectSpec, run_effect};
+
+pub(super) async fn accept_in_erp(cx: &StepCx<'_>) -> StepResult {
+    let mut order = cx.order().await?;
+    if order.status.is_terminal()
+        || order.status > OrderStatus::AcceptedByErp && order.status != OrderStatus::OnHold
+    {
+        return Ok(Changes::default());
+    }
+    let erp = &cx.connections.erp;
+    let reference = erp_reference(&order);
+    let (doc, outcome) = run_effect(
+        cx.store,
+        cx.now,
+        &cx.resolutions,
+        EffectSpec {
+            key: sales_order_effect_key(&order.id),
+            target: "erp",
+            kind: "create_sales_order",
+            entity_key: cx.entity_key,
+        },
+        || erp.find_sales_order(&reference),
+        || async {
+            // The customer is its own effect so that a retry after a 429
+            // spends the ERP's budget on the sales order alone. An upsert by
+            // email is harmless to repeat, so there is nothing to look up.
+            let (customer_id, _) = run_effect(
+                cx.store,
+                cx.now,
+                &cx.resolutions,
+                EffectSpec {
+                    key: format!("erp:customer:{}", order.id),
+                    target: "erp",
+                    kind: "upsert_customer",
+                    entity_key: cx.entity_key,
+                },
+                || async { Ok(None) },
+                || erp.upsert_customer(&order.customer),
+            )
+            .await
+            .map_err(|e| match e {
+                EffectError::Connector(c) => c,
+                EffectError::Store(s) => ConnectorError::transient(format!("store: {s}")),
+            })?;
+            let doc = erp
+                .create_sales_order(&reference, &customer_id, &order)
+                .await?;
+            // The crash tests kill the hub here: created at the ERP, not yet
+            // recorded by the hub.
+            crate::failpoint::hit("erp.sales_order.created").await;
+            Ok(doc)
+        },
+    )
+    .await
+    .map_err(|e| match StepError::from(e) {
+        StepError::Fail { class, reason, .. } => cx.hold(
+            order.clone(),
+            class,
+            format!("ERP refused the sales order: {reason}"),
+        ),
+        other => other,
+    })?;
+    order.erp_ref = Some(doc.id.clone());
+    Ok(cx.effect_then_advance(
+        EffectApplied::CreateSalesOrder {
+            erp_ref: doc.id.clone(),
+            outcome,
+        },
+        order,
+        OrderStatus::AcceptedByErp,
+        json!({ "erp_ref": doc.id }),
+        Step::Release,
+    ))
+}

@@ -1,0 +1,28 @@
+//! The names the hub gives things at its targets and in its effect log:
+//! effect keys and the references on external documents. A leaf, shared by
+//! the steps that create a thing and those that cancel or look it up.
+
+use crossdock_model::Order;
+
+/// The effect that creates `order_id`'s sales order at the ERP.
+pub(crate) fn sales_order_effect_key(order_id: &str) -> String {
+    format!("erp:sales_order:{order_id}")
+}
+
+/// Our reference on ERP documents: unique per channel order, readable by people.
+pub(crate) fn erp_reference(order: &Order) -> String {
+    format!("{}:{}", order.channel, order.external_id)
+}
+
+/// The id of the fulfilment request for `order` at `location`.
+pub(crate) fn fulfillment_request_id(order_id: &str, location: &str) -> String {
+    format!("{order_id}:{location}")
+}
+
+/// The effect that releases `order_id`'s request to `location`.
+pub(crate) fn release_effect_key(order_id: &str, location: &str) -> String {
+    format!(
+        "warehouse:release:{}",
+        fulfillment_request_id(order_id, location)
+    )
+}
