@@ -4,7 +4,7 @@ use reqwest::Method;
 use serde::Serialize;
 
 use super::client::WalmartChannel;
-use super::orders::PoLine;
+use super::orders::{LinesOf, OrderLineList, PoLine, Quantity, StatusList};
 use crate::{ConnectorError, ShipConfirmation};
 
 /// `methodCode` values `TrackingInfoType` accepts.
@@ -84,27 +84,9 @@ pub(super) struct ShippingRequest<'a> {
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-pub(super) struct LinesOf<L> {
-    pub(super) order_lines: OrderLineList<L>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-pub(super) struct OrderLineList<L> {
-    pub(super) order_line: Vec<L>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
 pub(super) struct ShipLine<'a> {
     pub(super) line_number: &'a str,
     pub(super) order_line_statuses: StatusList<ShipStatus<'a>>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-pub(super) struct StatusList<S> {
-    pub(super) order_line_status: Vec<S>,
 }
 
 #[derive(Serialize)]
@@ -113,13 +95,6 @@ pub(super) struct ShipStatus<'a> {
     pub(super) status: &'static str,
     pub(super) status_quantity: Quantity,
     pub(super) tracking_info: TrackingInfo<'a>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-pub(super) struct Quantity {
-    pub(super) unit_of_measurement: &'static str,
-    pub(super) amount: String,
 }
 
 #[derive(Serialize)]

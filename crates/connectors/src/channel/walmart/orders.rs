@@ -6,7 +6,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use super::client::WalmartChannel;
-use super::fulfillment::{LinesOf, OrderLineList, Quantity, StatusList};
 use super::mapping::walmart_order;
 use crate::channel::polled_order;
 use crate::http::unreadable;
@@ -363,4 +362,29 @@ impl WalmartChannel {
             "Walmart order pagination did not end after {MAX_PAGES} pages"
         )))
     }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct LinesOf<L> {
+    pub(super) order_lines: OrderLineList<L>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct OrderLineList<L> {
+    pub(super) order_line: Vec<L>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct StatusList<S> {
+    pub(super) order_line_status: Vec<S>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct Quantity {
+    pub(super) unit_of_measurement: &'static str,
+    pub(super) amount: String,
 }

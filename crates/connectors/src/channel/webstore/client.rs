@@ -5,7 +5,7 @@ use reqwest::Url;
 use reqwest::header::HeaderMap;
 use serde::{Deserialize, Serialize};
 
-use super::mapping::OrderWire;
+use super::mapping::{OrderWire, map_order};
 use crate::http::{base_url, endpoint};
 use crate::input::{non_empty, parse_json};
 use crate::{
@@ -115,7 +115,7 @@ impl Channel for WebstoreChannel {
         let wire: OrderWire = parse_json(body)?;
         non_empty("order_id", &wire.order_id)?;
         match wire.status.as_str() {
-            "open" => Ok(ChannelEvent::Order(Box::new(self.map_order(wire)?))),
+            "open" => Ok(ChannelEvent::Order(Box::new(map_order(&self.name, wire)?))),
             "cancelled" => Ok(ChannelEvent::Cancelled {
                 external_order_id: wire.order_id,
                 source_version: wire.sequence,

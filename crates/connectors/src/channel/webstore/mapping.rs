@@ -5,7 +5,6 @@ use crossdock_model::{
 };
 use serde::Deserialize;
 
-use super::client::WebstoreChannel;
 use crate::InputError;
 use crate::input::{WireDecimal, currency, money, non_empty, quantity, timestamp};
 
@@ -75,58 +74,57 @@ pub(super) fn map_address(a: AddressWire) -> Result<Address, InputError> {
     })
 }
 
-impl WebstoreChannel {
-    pub(super) fn map_order(&self, wire: OrderWire) -> Result<Order, InputError> {
-        let currency = currency("currency", &wire.currency)?;
-        let placed_at = timestamp("created_at", &wire.created_at)?;
-        non_empty("buyer.email", &wire.buyer.email)?;
-        if wire.items.is_empty() {
-            return Err(InputError::new("items", "an order needs at least one item"));
-        }
-        let lines = wire
-            .items
-            .into_iter()
-            .enumerate()
-            .map(|(i, item)| {
-                let at = |field: &str| format!("items[{i}].{field}");
-                non_empty(&at("line_id"), &item.line_id)?;
-                non_empty(&at("sku"), &item.sku)?;
-                Ok(OrderLine {
-                    quantity: quantity(&at("quantity"), item.quantity)?,
-                    unit_price: money(&at("unit_price"), item.unit_price, currency)?,
-                    discount: money(&at("discount"), item.discount, currency)?,
-                    tax: money(&at("tax"), item.tax, currency)?,
-                    line_id: item.line_id,
-                    sku: item.sku,
-                    title: item.title,
-                    shipped_quantity: 0,
-                    cancelled_quantity: 0,
-                })
-            })
-            .collect::<Result<Vec<_>, InputError>>()?;
-        Ok(Order {
-            id: order_id_for(&self.name, &wire.order_id),
-            channel: self.name.clone(),
-            external_id: wire.order_id,
-            source_version: wire.sequence,
-            placed_at,
-            currency,
-            customer: Customer {
-                external_id: wire.buyer.id,
-                email: wire.buyer.email,
-                name: wire.buyer.name,
-                phone: wire.buyer.phone,
-            },
-            shipping_address: wire.ship_to.map(map_address).transpose()?,
-            billing_address: None,
-            lines,
-            shipping: money("shipping", wire.shipping, currency)?,
-            total: money("total", wire.total, currency)?,
-            // The webstore is the merchant of record: it never collects tax on our behalf.
-            tax_treatment: TaxTreatment::MerchantCollected,
-            service_level: wire.service_level.unwrap_or_else(|| "standard".to_owned()),
-            status: OrderStatus::Received,
-            erp_ref: None,
-        })
+/// The webstore order `wire` as the canonical order of `channel`.
+pub(super) fn map_order(channel: &str, wire: OrderWire) -> Result<Order, InputError> {
+    let currency = currency("currency", &wire.currency)?;
+    let placed_at = timestamp("created_at", &wire.created_at)?;
+    non_empty("buyer.email", &wire.buyer.email)?;
+    if wire.items.is_empty() {
+        return Err(InputError::new("items", "an order needs at least one item"));
     }
+    let lines = wire
+        .items
+        .into_iter()
+        .enumerate()
+        .map(|(i, item)| {
+            let at = |field: &str| format!("items[{i}].{field}");
+            non_empty(&at("line_id"), &item.line_id)?;
+            non_empty(&at("sku"), &item.sku)?;
+            Ok(OrderLine {
+                quantity: quantity(&at("quantity"), item.quantity)?,
+                unit_price: money(&at("unit_price"), item.unit_price, currency)?,
+                discount: money(&at("discount"), item.discount, currency)?,
+                tax: money(&at("tax"), item.tax, currency)?,
+                line_id: item.line_id,
+                sku: item.sku,
+                title: item.title,
+                shipped_quantity: 0,
+                cancelled_quantity: 0,
+            })
+        })
+        .collect::<Result<Vec<_>, InputError>>()?;
+    Ok(Order {
+        id: order_id_for(channel, &wire.order_id),
+        channel: channel.to_owned(),
+        external_id: wire.order_id,
+        source_version: wire.sequence,
+        placed_at,
+        currency,
+        customer: Customer {
+            external_id: wire.buyer.id,
+            email: wire.buyer.email,
+            name: wire.buyer.name,
+            phone: wire.buyer.phone,
+        },
+        shipping_address: wire.ship_to.map(map_address).transpose()?,
+        billing_address: None,
+        lines,
+        shipping: money("shipping", wire.shipping, currency)?,
+        total: money("total", wire.total, currency)?,
+        // The webstore is the merchant of record: it never collects tax on our behalf.
+        tax_treatment: TaxTreatment::MerchantCollected,
+        service_level: wire.service_level.unwrap_or_else(|| "standard".to_owned()),
+        status: OrderStatus::Received,
+        erp_ref: None,
+    })
 }

@@ -14,8 +14,7 @@ use reqwest::{Method, Url};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 
-use super::lookups::{ProductRef, TaxRate};
-use super::mapping::decode;
+use super::mapping::{ProductRef, TaxRate, decode};
 use crate::http::{base_url, endpoint};
 use crate::{ConnectorError, Erp, ErpDocument, HttpClient};
 

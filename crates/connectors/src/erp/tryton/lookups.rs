@@ -7,20 +7,8 @@ use std::sync::Arc;
 use serde_json::json;
 
 use super::client::{Ids, TrytonErp};
-use super::mapping::Dec;
+use super::mapping::{ProductRef, TaxRate};
 use crate::ConnectorError;
-
-#[derive(Debug, Clone, Deserialize)]
-pub(super) struct TaxRate {
-    pub(super) id: i64,
-    pub(super) rate: Dec,
-}
-
-#[derive(Debug, Clone, Copy)]
-pub(super) struct ProductRef {
-    pub(super) id: i64,
-    pub(super) unit: i64,
-}
 
 #[derive(Debug, Deserialize)]
 pub(super) struct ProductRow {

@@ -7,7 +7,6 @@ use crossdock_model::OrderLine;
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde_json::{Value, json};
 
-use super::lookups::TaxRate;
 use crate::ConnectorError;
 
 /// Tryton's sale line `unit_price` has 4 decimals.
@@ -122,4 +121,16 @@ pub(super) fn decode<T: serde::de::DeserializeOwned>(
 ) -> Result<T, ConnectorError> {
     serde_path_to_error::deserialize(value)
         .map_err(|e| ConnectorError::transient(format!("unexpected answer to {method}: {e}")))
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub(super) struct TaxRate {
+    pub(super) id: i64,
+    pub(super) rate: Dec,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(super) struct ProductRef {
+    pub(super) id: i64,
+    pub(super) unit: i64,
 }

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use super::client::{
     Answer, RpcError, TrytonErp, TrytonErpOptions, base64, read_answer, session_authorization,
 };
-use super::lookups::TaxRate;
+use super::mapping::TaxRate;
 use super::mapping::{Dec, PricedLine, date, decimal, price_line};
 use crate::{ConnectorError, HttpClient};
 

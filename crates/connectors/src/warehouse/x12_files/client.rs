@@ -2,18 +2,20 @@
 
 use std::collections::HashMap;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
+use crossdock_edi::{ControlNumbers, Delimiters, EnvelopeParams};
 use crossdock_model::{FulfillmentRequest, Shipment};
 use reqwest::header::HeaderMap;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 
+use super::files::X12Error;
 use super::files::{PartnerFolders, list_files, remove_file, sync_dir};
-use super::mapping::{params, request_ids_in_940};
+use super::mapping::request_ids_in_940;
 use crate::{CancelOutcome, ConnectorError, InputError, ShipmentEnvelope, Warehouse};
 
 /// How the hub talks to one 3PL.
@@ -51,40 +53,6 @@ impl X12PartnerOptions {
             usage: 'T',
             batch_interval: Duration::from_secs(3600),
             name,
-        }
-    }
-}
-
-/// A failure of the file transport.
-#[derive(Debug, thiserror::Error)]
-pub enum X12Error {
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
-    #[error("{0}")]
-    Write(#[from] crossdock_edi::WriteError),
-    #[error("{0}")]
-    Invalid(String),
-}
-
-impl X12Error {
-    pub(super) fn io(path: &Path, source: io::Error) -> Self {
-        X12Error::Io {
-            path: path.to_owned(),
-            source,
-        }
-    }
-}
-
-impl From<X12Error> for ConnectorError {
-    fn from(e: X12Error) -> Self {
-        match e {
-            // A failed write may have left a file behind: in doubt.
-            X12Error::Io { .. } => ConnectorError::transient(e.to_string()),
-            X12Error::Write(_) | X12Error::Invalid(_) => ConnectorError::rejected(e.to_string()),
         }
     }
 }
@@ -277,4 +245,44 @@ impl Warehouse for X12FileWarehouse {
             )
         })
     }
+}
+
+pub(super) fn params(
+    o: &X12PartnerOptions,
+    now: DateTime<Utc>,
+) -> Result<EnvelopeParams, crossdock_edi::WriteError> {
+    let p = EnvelopeParams {
+        delimiters: Delimiters::STANDARD,
+        sender_qualifier: o.sender_qualifier.clone(),
+        sender_id: o.sender_id.clone(),
+        receiver_qualifier: o.receiver_qualifier.clone(),
+        receiver_id: o.receiver_id.clone(),
+        application_sender: o.sender_id.clone(),
+        application_receiver: o.receiver_id.clone(),
+        date: now.format("%Y%m%d").to_string(),
+        time: now.format("%H%M").to_string(),
+        version: "00401".into(),
+        group_version: "004010".into(),
+        usage: o.usage,
+        ack_requested: false,
+    };
+    // 00401 has no repetition separator.
+    let p = EnvelopeParams {
+        delimiters: Delimiters {
+            repetition: None,
+            ..p.delimiters
+        },
+        ..p
+    };
+    crossdock_edi::write_interchange(
+        &p,
+        ControlNumbers {
+            interchange: 1,
+            group: 1,
+            first_set: 1,
+        },
+        "OW",
+        &[],
+    )?;
+    Ok(p)
 }

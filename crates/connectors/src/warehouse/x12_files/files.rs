@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use super::client::X12Error;
+use crate::ConnectorError;
 
 /// The folders of one trading partner.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -145,4 +145,38 @@ pub(super) async fn sync_dir(dir: &Path) -> Result<(), X12Error> {
         .await
         .map_err(|e| X12Error::io(dir, e))?;
     d.sync_all().await.map_err(|e| X12Error::io(dir, e))
+}
+
+/// A failure of the file transport.
+#[derive(Debug, thiserror::Error)]
+pub enum X12Error {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{0}")]
+    Write(#[from] crossdock_edi::WriteError),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl X12Error {
+    pub(super) fn io(path: &Path, source: io::Error) -> Self {
+        X12Error::Io {
+            path: path.to_owned(),
+            source,
+        }
+    }
+}
+
+impl From<X12Error> for ConnectorError {
+    fn from(e: X12Error) -> Self {
+        match e {
+            // A failed write may have left a file behind: in doubt.
+            X12Error::Io { .. } => ConnectorError::transient(e.to_string()),
+            X12Error::Write(_) | X12Error::Invalid(_) => ConnectorError::rejected(e.to_string()),
+        }
+    }
 }

@@ -7,9 +7,11 @@ use chrono::Utc;
 use crossdock_edi::ControlNumbers;
 use crossdock_model::FulfillmentRequest;
 
-use super::client::{Control, Pending, PendingFile, State, X12Error, X12FileWarehouse};
+use super::client::params;
+use super::client::{Control, Pending, PendingFile, State, X12FileWarehouse};
+use super::files::X12Error;
 use super::files::{remove_file, sha256_prefix, sync_dir, write_atomic};
-use super::mapping::{order_940, params};
+use super::mapping::order_940;
 use crate::{CancelOutcome, ConnectorError};
 
 /// The largest ISA13/GS06 (nine digits).

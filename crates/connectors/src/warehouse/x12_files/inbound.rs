@@ -8,9 +8,11 @@ use chrono::Utc;
 use crossdock_edi::{FunctionalAck, Interchange, MappedShipments, ShortShip, TransactionSet};
 use crossdock_model::{InventoryPosition, Shipment};
 
-use super::client::{X12Error, X12FileWarehouse};
+use super::client::X12FileWarehouse;
+use super::client::params;
+use super::files::X12Error;
 use super::files::{list_files, rename, safe_name, sha256_prefix, sync_dir, write_atomic};
-use super::mapping::{envelope_time, params};
+use super::mapping::envelope_time;
 use crate::ShipmentEnvelope;
 
 /// What one inbound transaction set carries.

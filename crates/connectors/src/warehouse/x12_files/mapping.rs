@@ -2,53 +2,10 @@
 
 use chrono::{DateTime, NaiveDate, NaiveTime, TimeZone, Utc};
 use crossdock_edi::{
-    AckStatus, ControlNumbers, Delimiters, EnvelopeParams, FunctionalAck, Interchange, Party,
-    ProductId, Reference, WarehouseShippingOrder,
+    AckStatus, FunctionalAck, Interchange, Party, ProductId, Reference, WarehouseShippingOrder,
 };
 use crossdock_model::FulfillmentRequest;
 use rust_decimal::Decimal;
-
-use super::client::X12PartnerOptions;
-
-pub(super) fn params(
-    o: &X12PartnerOptions,
-    now: DateTime<Utc>,
-) -> Result<EnvelopeParams, crossdock_edi::WriteError> {
-    let p = EnvelopeParams {
-        delimiters: Delimiters::STANDARD,
-        sender_qualifier: o.sender_qualifier.clone(),
-        sender_id: o.sender_id.clone(),
-        receiver_qualifier: o.receiver_qualifier.clone(),
-        receiver_id: o.receiver_id.clone(),
-        application_sender: o.sender_id.clone(),
-        application_receiver: o.receiver_id.clone(),
-        date: now.format("%Y%m%d").to_string(),
-        time: now.format("%H%M").to_string(),
-        version: "00401".into(),
-        group_version: "004010".into(),
-        usage: o.usage,
-        ack_requested: false,
-    };
-    // 00401 has no repetition separator.
-    let p = EnvelopeParams {
-        delimiters: Delimiters {
-            repetition: None,
-            ..p.delimiters
-        },
-        ..p
-    };
-    crossdock_edi::write_interchange(
-        &p,
-        ControlNumbers {
-            interchange: 1,
-            group: 1,
-            first_set: 1,
-        },
-        "OW",
-        &[],
-    )?;
-    Ok(p)
-}
 
 /// Free text with the delimiters (and line breaks) replaced by spaces.
 pub(super) fn text(s: &str) -> String {

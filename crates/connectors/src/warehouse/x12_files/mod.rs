@@ -47,7 +47,8 @@ mod fulfillment;
 mod inbound;
 mod mapping;
 
-pub use client::{X12Error, X12FileWarehouse, X12PartnerOptions};
+pub use client::{X12FileWarehouse, X12PartnerOptions};
+pub use files::X12Error;
 pub use files::{PartnerFolders, sha256_prefix, write_atomic};
 pub use fulfillment::FlushReport;
 pub use inbound::{InboundFile, InboundKind, InboundX12};
