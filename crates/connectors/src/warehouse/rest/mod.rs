@@ -1,0 +1,8 @@
+//! The REST warehouse API: fulfilment requests out (not idempotent there),
+//! shipment messages in by webhook.
+
+mod client;
+#[cfg(test)]
+mod tests;
+
+pub use client::RestWarehouse;
