@@ -1,6 +1,10 @@
 //! Time is injected so a simulation can run a day in a minute, and so tests
 //! can move time past a lease or a backoff without sleeping.
 
+// The one module of the engine that reads the wall clock: `SystemClock`
+// is what everything else is handed.
+#![allow(clippy::disallowed_methods)]
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};

@@ -17,6 +17,10 @@ use super::plan::InventoryOptions;
 use super::state::Shared;
 use crate::telemetry;
 
+// The pusher runs on tokio's real-time timer in `serve`; a rehearsal on a
+// manual clock never starts it and calls `sync_once` instead, so its batch
+// schedule reads the wall clock.
+#[allow(clippy::disallowed_methods)]
 pub(crate) async fn run_push(
     shared: Arc<Shared>,
     channel: String,

@@ -109,6 +109,9 @@ impl AvailabilitySync {
     }
 }
 
+// Real-time loop, like the pushers: only `serve` runs it (a manual-clock
+// rehearsal steps the sync itself), and it sleeps on tokio's timer.
+#[allow(clippy::disallowed_methods)]
 async fn run_compute(shared: Arc<Shared>, cancel: CancellationToken) {
     let full_every = match shared.plan().options.full_recompute_interval_ms {
         0 => None,
@@ -143,6 +146,7 @@ async fn run_compute(shared: Arc<Shared>, cancel: CancellationToken) {
     }
 }
 
+#[allow(clippy::disallowed_methods)] // a deadline for tokio's real-time timer
 fn far_future() -> Instant {
     Instant::now() + Duration::from_secs(365 * 24 * 3600)
 }
