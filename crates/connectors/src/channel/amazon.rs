@@ -67,6 +67,8 @@
 //!   report, whose ERROR issues reject their `messageId`'s SKU. A `FATAL`
 //!   feed is `Rejected` as a whole.
 
+pub mod config;
+
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::Mutex as SyncMutex;

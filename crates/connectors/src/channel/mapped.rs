@@ -31,6 +31,8 @@
 //! when the mapping is compiled, so a mapping written for a newer hub never
 //! runs with a silently different meaning.
 
+pub mod config;
+
 use std::collections::HashSet;
 
 use async_trait::async_trait;

@@ -5,6 +5,7 @@ pub mod amazon_mapping;
 pub mod mapped;
 pub mod shopify;
 pub mod shopify_mapping;
+pub mod spec;
 pub mod walmart;
 pub mod walmart_mapping;
 pub mod webstore;
@@ -22,6 +23,13 @@ pub use shopify_mapping::{
 pub use walmart::{WalmartChannel, WalmartOptions};
 pub use walmart_mapping::{WALMART_DEFAULT_NODE, walmart_inventory, walmart_order};
 pub use webstore::WebstoreChannel;
+
+pub use amazon::config::AmazonConfig;
+pub use mapped::config::MappedChannelConfig;
+pub use shopify::config::ShopifyConfig;
+pub use spec::{ChannelKind, ChannelSpec, ChannelTables};
+pub use walmart::config::WalmartConfig;
+pub use webstore::config::WebstoreConfig;
 
 /// A polled order as an inbox message keyed `<source>:poll:<id>:<version>`,
 /// or `None` when its id or version cannot be read: logged and left out,

@@ -30,6 +30,8 @@
 //!   lines look like one resend; the second is then not confirmed.
 //! - A 429 comes back as [`ConnectorError::Throttled`] with its `Retry-After`.
 
+pub mod config;
+
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Mutex;

@@ -62,6 +62,8 @@
 //!   to be 0 until a future replenish time is refused as `Throttled`
 //!   without being sent.
 
+pub mod config;
+
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};

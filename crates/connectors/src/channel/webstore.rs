@@ -2,6 +2,8 @@
 //! per delivery event), polled by `updated_since`, and shipment confirmations
 //! that the webstore does not deduplicate.
 
+pub mod config;
+
 use async_trait::async_trait;
 use crossdock_model::{
     Address, Customer, Order, OrderLine, OrderStatus, TaxTreatment, order_id_for,

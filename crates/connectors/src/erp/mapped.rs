@@ -35,6 +35,8 @@
 //! yields the wrong shape is [`ConnectorError::Rejected`] naming the field
 //! and the mapping's `version`: a mapping bug is not transient.
 
+pub mod config;
+
 use std::str::FromStr;
 
 use async_trait::async_trait;

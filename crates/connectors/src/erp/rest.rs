@@ -6,6 +6,8 @@
 //! token was revoked or expired early) runs once more with a new token: a
 //! 401 means the API did not apply it.
 
+pub mod config;
+
 use async_trait::async_trait;
 use chrono::Utc;
 use crossdock_model::{Customer, InventoryPosition, Order};

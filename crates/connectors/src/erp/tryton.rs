@@ -22,6 +22,8 @@
 //! - Tryton's warnings ("no default taxes", …) are confirmed as a user
 //!   would, through `res.user.warning`.
 
+pub mod config;
+
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};

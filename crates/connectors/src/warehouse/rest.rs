@@ -1,6 +1,8 @@
 //! The REST warehouse API: fulfilment requests out (not idempotent there),
 //! shipment messages in by webhook.
 
+pub mod config;
+
 use async_trait::async_trait;
 use crossdock_model::{FulfillmentRequest, Shipment, ShipmentLine, Tracking};
 use reqwest::header::HeaderMap;

@@ -41,6 +41,8 @@
 //! One hub process owns a partner folder: the in-process mutex serialises
 //! release/flush/cancel, nothing guards against a second process.
 
+pub mod config;
+
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::io;
