@@ -178,8 +178,9 @@ fn demo_runs_end_to_end_with_no_loss_and_no_duplicates() {
 fn demo_runs_through_a_mapped_rest_erp() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = crossdock::config::Config::demo();
-    config.erp.spec =
-        crossdock::config::ErpSpec::MappedRest(crossdock_connectors::erp::ErpMapping::simulated());
+    config.erp.spec = crossdock::config::ErpSpec::MappedRest(Box::new(
+        crossdock_connectors::erp::ErpMapping::simulated(),
+    ));
     // No cancellations: every order must go all the way through the ERP.
     config.sim.as_mut().unwrap().channel.cancel_rate = 0.0;
     let path = dir.path().join("hub.toml");

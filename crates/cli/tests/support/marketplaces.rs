@@ -65,7 +65,7 @@ pub fn marketplace_channels(estate: &EstateHandle) -> Vec<ChannelConfig> {
                 seller_id: Some(sim.seller_id),
                 feed_poll_ms: 500,
             }),
-            url.clone(),
+            url,
         );
         out.push(c);
     }

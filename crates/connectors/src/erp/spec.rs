@@ -35,7 +35,8 @@ pub enum ErpKind {
 pub enum ErpSpec {
     Rest(RestErpConfig),
     Tryton(TrytonConfig),
-    MappedRest(ErpMapping),
+    /// Boxed: a mapping is large beside the other kinds.
+    MappedRest(Box<ErpMapping>),
 }
 
 /// The per-kind tables as written in `[erp]`.
@@ -78,7 +79,7 @@ impl TryFrom<(ErpKind, ErpTables)> for ErpSpec {
         };
         Ok(match (kind, tryton, mapping) {
             (ErpKind::Tryton, Some(t), _) => ErpSpec::Tryton(t),
-            (ErpKind::MappedRest, _, Some(m)) => ErpSpec::MappedRest(m),
+            (ErpKind::MappedRest, _, Some(m)) => ErpSpec::MappedRest(Box::new(m)),
             _ => ErpSpec::Rest(RestErpConfig),
         })
     }
@@ -100,7 +101,7 @@ impl ErpSpec {
         match self {
             ErpSpec::Rest(_) => {}
             ErpSpec::Tryton(t) => tables.tryton = Some(t),
-            ErpSpec::MappedRest(m) => tables.mapping = Some(m),
+            ErpSpec::MappedRest(m) => tables.mapping = Some(*m),
         }
         (kind, tables)
     }
