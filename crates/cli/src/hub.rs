@@ -9,7 +9,7 @@ use crossdock_connectors::warehouse::x12_files::{InboundKind, X12FileWarehouse};
 use crossdock_connectors::{Erp, HttpClient, HttpClientOptions, Warehouse};
 use crossdock_engine::availability::AvailabilityPlan;
 use crossdock_engine::{
-    ChannelConnection, Connections, Engine, EngineHandle, ErpGovernor, GovernedErp, SystemClock,
+    ChannelConnection, Connections, Engine, EngineHandle, GovernedErp, Governor, SystemClock,
 };
 use crossdock_server::ServerOptions;
 use crossdock_store::Store;
@@ -42,6 +42,9 @@ pub async fn connections(config: &Config) -> anyhow::Result<Wiring> {
                 poll: c.poll,
                 short_ship: c.short_ship,
                 split: c.split,
+                // No pacing by the hub: each connector keeps to its API's
+                // budget itself. A `[channels.pacing]` table would go here.
+                pacing: None,
             },
         );
     }
@@ -51,7 +54,7 @@ pub async fn connections(config: &Config) -> anyhow::Result<Wiring> {
         .build(&config.erp.base_url, &config.erp.auth, &http)?;
     // Every ERP call goes through the account's governor.
     let governor =
-        Arc::new(ErpGovernor::new("erp", &config.erp.governor).map_err(anyhow::Error::msg)?);
+        Arc::new(Governor::new("erp", &config.erp.governor).map_err(anyhow::Error::msg)?);
     let erp: Arc<dyn Erp> = Arc::new(GovernedErp::new(erp, governor.clone()));
     let mut warehouses: Vec<Arc<dyn Warehouse>> = Vec::new();
     let mut file_partners = Vec::new();

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use crossdock::config::{Config, WarehouseConfig, WarehouseSpec, X12WarehouseConfig};
 use crossdock_engine::ShortShipPolicy;
-use crossdock_engine::governor::BreakerOptions;
+use crossdock_engine::breaker::BreakerOptions;
 use crossdock_model::{Order, OrderStatus, order_id_for};
 use crossdock_sim::{Estate, Outage, TplSimConfig};
 use crossdock_store::{ExceptionFilter, Store};

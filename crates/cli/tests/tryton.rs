@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 
 use crossdock::config::{Config, ErpSpec, TrytonConfig};
 use crossdock_engine::GovernorOptions;
-use crossdock_engine::governor::BreakerOptions;
+use crossdock_engine::breaker::BreakerOptions;
 use crossdock_model::{Order, OrderStatus, order_id_for};
 use crossdock_sim::{Estate, SimConfig};
 use crossdock_store::{ExceptionFilter, OrderFilter, Store};
@@ -380,8 +380,8 @@ async fn a_tryton_outage_opens_the_breaker_and_loses_nothing() {
     while stopped_at.elapsed() < Duration::from_secs(60) {
         if let Some(status) = run.hub.engine.erp_governor_status()
             && status.breakers.iter().any(|(_, s)| {
-                *s == crossdock_engine::governor::BreakerState::Open
-                    || *s == crossdock_engine::governor::BreakerState::HalfOpen
+                *s == crossdock_engine::breaker::BreakerState::Open
+                    || *s == crossdock_engine::breaker::BreakerState::HalfOpen
             })
         {
             saw_open = true;

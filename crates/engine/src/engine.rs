@@ -31,6 +31,9 @@ pub struct ChannelConnection {
     pub short_ship: ShortShipPolicy,
     /// Whether an order may ship from several warehouses.
     pub split: SplitPolicy,
+    /// The hub's own pacing of calls to this channel; `None` = calls go
+    /// straight to the connector. Applied by [`Engine::new`].
+    pub pacing: Option<crate::governor::ChannelPacing>,
 }
 
 /// Whether a channel's orders may be split across warehouses when no single
@@ -71,7 +74,7 @@ pub struct Connections {
     pub channels: HashMap<String, ChannelConnection>,
     pub erp: Arc<dyn Erp>,
     /// The governor `erp` is behind, when it is (its state is reported).
-    pub erp_governor: Option<Arc<crate::governor::ErpGovernor>>,
+    pub erp_governor: Option<Arc<crate::governor::Governor>>,
     /// Candidates for routing; configuration order breaks ties.
     pub warehouses: Vec<Arc<dyn Warehouse>>,
     /// Fulfilment routing rules over the order and its candidate warehouses.
@@ -100,45 +103,29 @@ pub(crate) struct Inner {
     owner: String,
     waiters: Mutex<HashMap<String, Vec<oneshot::Sender<AcceptanceOutcome>>>>,
     /// Per warehouse: when it counts as down, releases go elsewhere.
-    warehouse_breakers: Mutex<HashMap<String, crate::governor::Breaker>>,
+    warehouse_breakers: crate::breaker::Breakers<String>,
     /// Velocity, lags and wake-ups of the availability sync.
     pub(crate) availability_state: crate::availability::SyncState,
 }
 
 impl Inner {
-    fn with_warehouse_breaker<R>(
-        &self,
-        warehouse: &str,
-        f: impl FnOnce(&mut crate::governor::Breaker) -> R,
-    ) -> R {
-        let mut breakers = self
-            .warehouse_breakers
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        f(breakers.entry(warehouse.to_owned()).or_insert_with(|| {
-            crate::governor::Breaker::new(self.options.warehouse_breaker.clone())
-        }))
-    }
-
     /// Whether `warehouse`'s breaker is open now (a release there would not
     /// be sent). When its open period is over, the asking caller takes the
     /// half-open probe.
     pub(crate) fn warehouse_down(&self, warehouse: &str) -> bool {
-        self.with_warehouse_breaker(warehouse, |b| match b.state() {
-            crate::governor::BreakerState::Closed => false,
-            _ => b.admit(self.clock.instant()).is_err(),
-        })
+        self.warehouse_breakers
+            .with(warehouse.to_owned(), |b| match b.state() {
+                crate::breaker::BreakerState::Closed => false,
+                _ => b.admit(self.clock.instant()).is_err(),
+            })
     }
 
     /// Record how a call to `warehouse` went: `failed` when it got no answer.
     pub(crate) fn warehouse_outcome(&self, warehouse: &str, failed: bool) {
-        let changed = self.with_warehouse_breaker(warehouse, |b| {
-            let admission = if b.state() == crate::governor::BreakerState::HalfOpen {
-                crate::governor::Admission::Probe
-            } else {
-                crate::governor::Admission::Normal
-            };
-            b.record(admission, failed, self.clock.instant())
+        // The release that reports was admitted elsewhere (routing asked
+        // `warehouse_down`), so the state says whether it was the probe.
+        let changed = self.warehouse_breakers.with(warehouse.to_owned(), |b| {
+            b.record(b.admission_now(), failed, self.clock.instant())
         });
         if let Some(state) = changed {
             tracing::warn!(
@@ -195,10 +182,17 @@ pub enum Refusal {
 impl Engine {
     pub fn new(
         store: Store,
-        connections: Connections,
+        mut connections: Connections,
         clock: Arc<dyn Clock>,
         options: EngineOptions,
     ) -> Engine {
+        // Channels are paced here, on the engine's clock, however the
+        // connections were built (the `governor` module doc says why).
+        for (name, channel) in &mut connections.channels {
+            if let Some(pacing) = &channel.pacing {
+                channel.connector = pacing.govern(name, channel.connector.clone(), clock.clone());
+            }
+        }
         let work_ready = Arc::new(Notify::new());
         let ingestor = Ingestor::start(store.clone(), options.ingest_batch, work_ready.clone());
         let completer = {
@@ -210,6 +204,7 @@ impl Engine {
             )
         };
         let rng = Mutex::new(SmallRng::seed_from_u64(options.seed));
+        let warehouse_breakers = crate::breaker::Breakers::new(options.warehouse_breaker.clone());
         Engine {
             inner: Arc::new(Inner {
                 store,
@@ -222,7 +217,7 @@ impl Engine {
                 completer,
                 owner: format!("hub-{}", uuid::Uuid::now_v7()),
                 waiters: Mutex::new(HashMap::new()),
-                warehouse_breakers: Mutex::new(HashMap::new()),
+                warehouse_breakers,
                 availability_state: Default::default(),
             }),
         }

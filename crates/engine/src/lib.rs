@@ -9,6 +9,7 @@
 //! looked up at the target when a crash left it in doubt.
 
 pub mod availability;
+pub mod breaker;
 pub mod clock;
 pub mod effects;
 mod engine;
@@ -26,7 +27,7 @@ pub use engine::{
     AcceptanceOutcome, ChannelConnection, Connections, Engine, EngineHandle, Receipt, Refusal,
     ShortShipPolicy, SplitPolicy,
 };
-pub use governor::{ErpGovernor, GovernedChannel, GovernedErp, GovernorOptions, Priority};
+pub use governor::{ChannelPacing, GovernedErp, Governor, GovernorOptions, Priority};
 pub use ingest::{IngestError, Ingestor};
 pub use options::EngineOptions;
 pub use retry::backoff_delay;

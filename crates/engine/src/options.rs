@@ -1,6 +1,6 @@
 use serde::{Deserialize, Serialize};
 
-use crate::governor::BreakerOptions;
+use crate::breaker::BreakerOptions;
 
 /// Tuning of the job runner and the ingest path. Defaults suit the embedded
 /// store on a small machine.

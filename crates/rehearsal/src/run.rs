@@ -21,8 +21,8 @@ use crossdock_connectors::{Channel, HttpClient, HttpClientOptions, Warehouse};
 use crossdock_engine::availability::{AvailabilityPlan, InventoryOptions};
 use crossdock_engine::routing::{Router, RoutingOptions};
 use crossdock_engine::{
-    ChannelConnection, Clock, Connections, Engine, EngineOptions, ErpGovernor, GovernedChannel,
-    GovernedErp, GovernorOptions, SplitPolicy,
+    ChannelConnection, ChannelPacing, Clock, Connections, Engine, EngineOptions, GovernedErp,
+    Governor, GovernorOptions, SplitPolicy,
 };
 use crossdock_model::{ErpAcceptance, OrderStatus, order_id_for};
 use crossdock_store::{OrderFilter, Store};
@@ -68,23 +68,22 @@ async fn build_hub(estate: &Arc<Estate>, seed: u64) -> anyhow::Result<Hub> {
     let http = HttpClient::new(HttpClientOptions::default())?;
     let mut channels = std::collections::HashMap::new();
     for (index, spec) in scenario.channels.iter().enumerate() {
-        let model: Arc<dyn Channel> = Arc::new(SimChannel {
+        let connector: Arc<dyn Channel> = Arc::new(SimChannel {
             estate: estate.clone(),
             index,
             name: spec.name.clone(),
             wire: WebstoreChannel::new(&spec.name, "http://channel.invalid/", http.clone())?,
         });
-        let connector: Arc<dyn Channel> = if spec.api_requests_per_sec > 0.0 {
-            let options = GovernorOptions {
-                requests_per_sec: spec.api_requests_per_sec,
-                ..GovernorOptions::default()
-            };
-            let governor = ErpGovernor::with_clock(&spec.name, &options, clock.clone())
-                .map_err(anyhow::Error::msg)?;
-            Arc::new(GovernedChannel::new(model, Arc::new(governor)))
-        } else {
-            model
-        };
+        // The engine paces the channel, as it would in `serve`.
+        let pacing = (spec.api_requests_per_sec > 0.0)
+            .then(|| {
+                ChannelPacing::new(GovernorOptions {
+                    requests_per_sec: spec.api_requests_per_sec,
+                    ..GovernorOptions::default()
+                })
+            })
+            .transpose()
+            .map_err(anyhow::Error::msg)?;
         channels.insert(
             spec.name.clone(),
             ChannelConnection {
@@ -96,6 +95,7 @@ async fn build_hub(estate: &Arc<Estate>, seed: u64) -> anyhow::Result<Hub> {
                     allowed: true,
                     max_shipments: 2,
                 },
+                pacing,
             },
         );
     }
@@ -105,7 +105,7 @@ async fn build_hub(estate: &Arc<Estate>, seed: u64) -> anyhow::Result<Hub> {
         ..GovernorOptions::default()
     };
     let governor = Arc::new(
-        ErpGovernor::with_clock("erp", &erp_options, clock.clone()).map_err(anyhow::Error::msg)?,
+        Governor::with_clock("erp", &erp_options, clock.clone()).map_err(anyhow::Error::msg)?,
     );
     let erp = Arc::new(GovernedErp::new(
         Arc::new(SimErp {
