@@ -121,6 +121,10 @@ pub struct ChannelConfig {
     /// `{ allowed, max_shipments }`: may an order no single warehouse can
     /// serve ship from several? Default: no.
     pub split: SplitPolicy,
+    /// `[channels.pacing]`: the hub's own pacing of calls to this channel
+    /// (a governor's limits, as `[erp.governor]`). Absent: calls go
+    /// straight to the connector, which keeps to its API's budget itself.
+    pub pacing: Option<GovernorOptions>,
     pub spec: ChannelSpec,
 }
 
@@ -155,6 +159,8 @@ pub struct RawChannelConfig {
     pub short_ship: ShortShipPolicy,
     #[serde(default)]
     pub split: SplitPolicy,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pacing: Option<GovernorOptions>,
     /// Required when `kind = "shopify"`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shopify: Option<ShopifyConfig>,
@@ -185,6 +191,7 @@ impl From<ChannelConfig> for RawChannelConfig {
             poll: c.poll,
             short_ship: c.short_ship,
             split: c.split,
+            pacing: c.pacing,
             shopify: t.shopify,
             walmart: t.walmart,
             amazon: t.amazon,
@@ -208,6 +215,7 @@ impl RawChannelConfig {
             poll: self.poll,
             short_ship: self.short_ship,
             split: self.split,
+            pacing: self.pacing,
             spec: ChannelSpec::Webstore(WebstoreConfig),
         };
         (config, self.kind, tables)
@@ -445,6 +453,11 @@ impl RawConfig {
             let (mut channel, kind, tables) = raw.into_parts();
             channel.spec = ChannelSpec::try_from((kind, tables)).map_err(|e| at(&prefix, e))?;
             channel.spec.validate().map_err(|e| at(&prefix, e))?;
+            if let Some(pacing) = &channel.pacing {
+                pacing
+                    .validate()
+                    .map_err(|m| err(&format!("channels[{i}].pacing"), m))?;
+            }
             channels.push(channel);
         }
         let mut names = Names::new("warehouses", "warehouse");
@@ -610,6 +623,7 @@ impl Config {
                 poll: true,
                 short_ship: ShortShipPolicy::default(),
                 split: SplitPolicy::default(),
+                pacing: None,
                 spec: ChannelSpec::Webstore(WebstoreConfig),
             }],
             erp: ErpConfig {
@@ -766,6 +780,29 @@ mod tests {
             e.to_string().contains("engine") && e.to_string().contains("concurrency"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn channel_pacing_is_optional_and_checked_like_the_erp_governor() {
+        let with = |table: &str| {
+            demo_text().replace(
+                "[channels.split]",
+                &format!("[channels.pacing]\n{table}\n\n[channels.split]"),
+            )
+        };
+        let c = Config::parse(
+            &with("requests_per_sec = 5.0"),
+            "p.toml",
+            std::iter::empty(),
+        )
+        .unwrap();
+        let pacing = c.channels[0].pacing.as_ref().expect("pacing");
+        assert_eq!(pacing.requests_per_sec, 5.0);
+        assert!(toml::to_string(&c).unwrap().contains("[channels.pacing]"));
+        assert!(Config::demo().channels[0].pacing.is_none());
+        let e = Config::parse(&with("burst = 0"), "p.toml", std::iter::empty()).unwrap_err();
+        assert_eq!(e.location, "p.toml: key channels[0].pacing");
+        assert_eq!(e.message, "burst must be at least 1");
     }
 
     #[test]

@@ -9,7 +9,8 @@ use crossdock_connectors::warehouse::x12_files::{InboundKind, X12FileWarehouse};
 use crossdock_connectors::{Erp, HttpClient, HttpClientOptions, Warehouse};
 use crossdock_engine::availability::AvailabilityPlan;
 use crossdock_engine::{
-    ChannelConnection, Connections, Engine, EngineHandle, GovernedErp, Governor, SystemClock,
+    ChannelConnection, ChannelPacing, Connections, Engine, EngineHandle, GovernedErp, Governor,
+    SystemClock,
 };
 use crossdock_server::ServerOptions;
 use crossdock_store::Store;
@@ -42,9 +43,14 @@ pub async fn connections(config: &Config) -> anyhow::Result<Wiring> {
                 poll: c.poll,
                 short_ship: c.short_ship,
                 split: c.split,
-                // No pacing by the hub: each connector keeps to its API's
-                // budget itself. A `[channels.pacing]` table would go here.
-                pacing: None,
+                // Absent `[channels.pacing]`: no pacing by the hub, the
+                // connector keeps to its API's budget itself.
+                pacing: c
+                    .pacing
+                    .clone()
+                    .map(ChannelPacing::new)
+                    .transpose()
+                    .map_err(|e| anyhow::anyhow!("channel {}: pacing: {e}", c.name))?,
             },
         );
     }
