@@ -262,6 +262,12 @@ pub(crate) fn check(
 /// `Retry-After` as delay-seconds or as an HTTP date. Fractional seconds
 /// (Shopify sends `2.0`) are rounded up to whole seconds, so a client never
 /// comes back early.
+/// A 2xx whose body cannot be read: in doubt, as [`HttpClient`] treats it
+/// (the call may have been applied).
+pub(crate) fn unreadable(url: &Url, e: impl std::fmt::Display) -> ConnectorError {
+    ConnectorError::transient(format!("unreadable answer from {url}: {e}"))
+}
+
 pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
     if let Ok(secs) = value.parse::<u64>() {

@@ -1,7 +1,4 @@
-//! The REST warehouse API: fulfilment requests out (not idempotent there),
-//! shipment messages in by webhook.
-
-pub mod config;
+//! A warehouse behind a JSON API: releases by `POST`, shipments by webhook, in one `impl Warehouse`.
 
 use async_trait::async_trait;
 use crossdock_model::{FulfillmentRequest, Shipment, ShipmentLine, Tracking};
@@ -14,9 +11,9 @@ use crate::input::{non_empty, parse_json, quantity, timestamp};
 use crate::{CancelOutcome, ConnectorError, HttpClient, InputError, ShipmentEnvelope, Warehouse};
 
 pub struct RestWarehouse {
-    name: String,
-    base: Url,
-    http: HttpClient,
+    pub(super) name: String,
+    pub(super) base: Url,
+    pub(super) http: HttpClient,
 }
 
 impl RestWarehouse {
@@ -34,35 +31,35 @@ impl RestWarehouse {
 }
 
 #[derive(Debug, Deserialize)]
-struct ReleasedWire {
-    id: String,
+pub(super) struct ReleasedWire {
+    pub(super) id: String,
 }
 
 #[derive(Debug, Deserialize)]
-struct EnvelopeWire {
-    shipment_id: String,
-    order_id: String,
+pub(super) struct EnvelopeWire {
+    pub(super) shipment_id: String,
+    pub(super) order_id: String,
 }
 
 #[derive(Debug, Deserialize)]
-struct ShipmentWire {
-    shipment_id: String,
-    request_id: String,
-    order_id: String,
-    carrier: String,
-    tracking_number: String,
-    shipped_at: String,
-    lines: Vec<LineWire>,
+pub(super) struct ShipmentWire {
+    pub(super) shipment_id: String,
+    pub(super) request_id: String,
+    pub(super) order_id: String,
+    pub(super) carrier: String,
+    pub(super) tracking_number: String,
+    pub(super) shipped_at: String,
+    pub(super) lines: Vec<LineWire>,
 }
 
 #[derive(Debug, Deserialize)]
-struct LineWire {
-    line_id: String,
-    sku: String,
-    quantity: i64,
+pub(super) struct LineWire {
+    pub(super) line_id: String,
+    pub(super) sku: String,
+    pub(super) quantity: i64,
 }
 
-fn read_envelope(body: &[u8]) -> Result<EnvelopeWire, InputError> {
+pub(super) fn read_envelope(body: &[u8]) -> Result<EnvelopeWire, InputError> {
     let envelope: EnvelopeWire = parse_json(body)?;
     non_empty("shipment_id", &envelope.shipment_id)?;
     non_empty("order_id", &envelope.order_id)?;
@@ -160,124 +157,5 @@ impl Warehouse for RestWarehouse {
             // The REST warehouse may ship a request in several parcels.
             completes_request: false,
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::HttpClientOptions;
-    use serde_json::{Value, json};
-
-    type Mutation = Box<dyn Fn(&mut Value)>;
-
-    fn warehouse() -> RestWarehouse {
-        RestWarehouse::new(
-            "east",
-            "http://127.0.0.1:9",
-            HttpClient::new(HttpClientOptions::default()).unwrap(),
-        )
-        .unwrap()
-    }
-
-    fn message() -> Value {
-        json!({
-            "shipment_id": "SH-EAST-000001", "request_id": "fr-1", "order_id": "o-1",
-            "carrier": "UPS", "tracking_number": "1Z999", "shipped_at": "2026-11-27T10:00:00Z",
-            "lines": [ { "line_id": "1", "sku": "SKU-001", "quantity": 2 } ]
-        })
-    }
-
-    #[test]
-    fn maps_a_shipment() {
-        let shipment = warehouse()
-            .map_shipment(&serde_json::to_vec(&message()).unwrap())
-            .unwrap();
-        assert_eq!(shipment.id, "east:SH-EAST-000001");
-        assert_eq!(shipment.external_id, "SH-EAST-000001");
-        assert_eq!(shipment.warehouse, "east");
-        assert_eq!(shipment.order_id, "o-1");
-        assert_eq!(shipment.fulfillment_request_id, "fr-1");
-        assert_eq!(
-            shipment.lines,
-            vec![ShipmentLine {
-                line_id: "1".into(),
-                sku: "SKU-001".into(),
-                quantity: 2
-            }]
-        );
-        assert_eq!(
-            shipment.tracking,
-            Tracking {
-                carrier: "UPS".into(),
-                number: "1Z999".into(),
-                url: None
-            }
-        );
-        assert_eq!(
-            shipment.shipped_at.to_rfc3339(),
-            "2026-11-27T10:00:00+00:00"
-        );
-        let envelope = warehouse()
-            .read_webhook(&HeaderMap::new(), &serde_json::to_vec(&message()).unwrap())
-            .unwrap();
-        assert_eq!(
-            envelope,
-            ShipmentEnvelope {
-                message_key: "east:SH-EAST-000001".into(),
-                order_id: "o-1".into()
-            }
-        );
-    }
-
-    #[test]
-    fn bad_shipments_name_the_field() {
-        let cases: Vec<(&str, Mutation)> = vec![
-            (
-                "lines[0].quantity",
-                Box::new(|m| m["lines"][0]["quantity"] = json!(-2)),
-            ),
-            (
-                "lines[0].quantity",
-                Box::new(|m| m["lines"][0]["quantity"] = json!("2")),
-            ),
-            (
-                "lines[0].sku",
-                Box::new(|m| {
-                    m["lines"][0].as_object_mut().unwrap().remove("sku");
-                }),
-            ),
-            ("shipped_at", Box::new(|m| m["shipped_at"] = json!("soon"))),
-            (
-                "tracking_number",
-                Box::new(|m| m["tracking_number"] = json!("")),
-            ),
-            (
-                "request_id",
-                Box::new(|m| {
-                    m.as_object_mut().unwrap().remove("request_id");
-                }),
-            ),
-            ("lines", Box::new(|m| m["lines"] = json!([]))),
-        ];
-        for (path, mutate) in cases {
-            let mut m = message();
-            mutate(&mut m);
-            let err = warehouse()
-                .map_shipment(&serde_json::to_vec(&m).unwrap())
-                .unwrap_err();
-            assert_eq!(err.path, path, "{err}");
-        }
-        let err = warehouse()
-            .read_webhook(&HeaderMap::new(), br#"{"order_id":"o-1"}"#)
-            .unwrap_err();
-        assert_eq!(err.path, "shipment_id");
-        assert_eq!(
-            warehouse()
-                .read_webhook(&HeaderMap::new(), b"[")
-                .unwrap_err()
-                .path,
-            "body"
-        );
     }
 }

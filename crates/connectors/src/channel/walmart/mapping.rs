@@ -24,7 +24,7 @@ use serde::Deserialize;
 use serde::de::IgnoredAny;
 
 use crate::InputError;
-use crate::channel::amazon_mapping::per_unit;
+use crate::channel::amazon::mapping::per_unit;
 use crate::input::{JsonDecimal, currency, non_empty, parse_json, under};
 
 #[derive(Debug, Deserialize)]

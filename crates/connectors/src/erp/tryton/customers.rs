@@ -1,0 +1,175 @@
+//! Parties: found by e-mail, created with their addresses, addresses matched field by field.
+
+use serde::Deserialize;
+
+use crossdock_model::{Address, Customer};
+use serde_json::json;
+
+use super::client::TrytonErp;
+use crate::ConnectorError;
+
+#[derive(Debug, Deserialize)]
+pub(super) struct PartyOfMechanism {
+    pub(super) party: i64,
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct NameRow {
+    pub(super) name: Option<String>,
+}
+
+/// An address as stored on `party.address`, compared field by field.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub(super) struct AddressFields {
+    pub(super) party_name: Option<String>,
+    pub(super) street_unstructured: Option<String>,
+    pub(super) postal_code: Option<String>,
+    pub(super) city: Option<String>,
+    pub(super) country: Option<i64>,
+    pub(super) subdivision: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct AddressRow {
+    pub(super) id: i64,
+    #[serde(flatten)]
+    pub(super) fields: AddressFields,
+}
+
+impl TrytonErp {
+    // ---- parties --------------------------------------------------------------
+
+    pub(super) async fn party_by_email(&self, email: &str) -> Result<Option<i64>, ConnectorError> {
+        let rows: Vec<PartyOfMechanism> = self
+            .search_read(
+                "party.contact_mechanism",
+                json!([["type", "=", "email"], ["value", "=", email]]),
+                (0, Some(1)),
+                &["party"],
+                None,
+            )
+            .await?;
+        Ok(rows.first().map(|r| r.party))
+    }
+
+    pub(super) async fn address_fields(
+        &self,
+        address: &Address,
+    ) -> Result<AddressFields, ConnectorError> {
+        let street = match address.line2.as_deref().map(str::trim) {
+            Some(line2) if !line2.is_empty() => format!("{}\n{line2}", address.line1.trim()),
+            _ => address.line1.trim().to_owned(),
+        };
+        let country = self.country(&address.country).await?;
+        let subdivision = match (&address.region, country) {
+            (Some(region), Some(_)) if !region.trim().is_empty() => {
+                self.subdivision(format!(
+                    "{}-{}",
+                    address.country.trim().to_ascii_uppercase(),
+                    region.trim().to_ascii_uppercase()
+                ))
+                .await?
+            }
+            _ => None,
+        };
+        let text = |s: &str| Some(s.trim().to_owned()).filter(|s| !s.is_empty());
+        Ok(AddressFields {
+            party_name: text(&address.name),
+            street_unstructured: text(&street),
+            postal_code: text(&address.postal_code),
+            city: text(&address.city),
+            country,
+            subdivision,
+        })
+    }
+
+    /// An address of `party` equal to `wanted` (created if none is); with no
+    /// address wanted, the party's first address (created empty if it has none).
+    pub(super) async fn ensure_address(
+        &self,
+        party: i64,
+        wanted: Option<&Address>,
+    ) -> Result<i64, ConnectorError> {
+        let existing: Vec<AddressRow> = self
+            .search_read(
+                "party.address",
+                json!([["party", "=", party]]),
+                (0, None),
+                &[
+                    "id",
+                    "party_name",
+                    "street_unstructured",
+                    "postal_code",
+                    "city",
+                    "country",
+                    "subdivision",
+                ],
+                None,
+            )
+            .await?;
+        let values = match wanted {
+            None => {
+                if let Some(first) = existing.first() {
+                    return Ok(first.id);
+                }
+                json!({ "party": party })
+            }
+            Some(address) => {
+                let fields = self.address_fields(address).await?;
+                if let Some(same) = existing.iter().find(|a| a.fields == fields) {
+                    return Ok(same.id);
+                }
+                json!({
+                    "party": party,
+                    "party_name": fields.party_name,
+                    "street_unstructured": fields.street_unstructured,
+                    "postal_code": fields.postal_code,
+                    "city": fields.city,
+                    "country": fields.country,
+                    "subdivision": fields.subdivision,
+                })
+            }
+        };
+        self.create("party.address", values).await
+    }
+}
+
+impl TrytonErp {
+    pub(super) async fn upsert_party(&self, customer: &Customer) -> Result<String, ConnectorError> {
+        let email = customer.email.trim();
+        if email.is_empty() {
+            return Err(ConnectorError::rejected("customer without e-mail"));
+        }
+        let name = customer.name.trim();
+        if let Some(party) = self.party_by_email(email).await? {
+            let current: NameRow = self.read_one("party.party", party, &["name"]).await?;
+            if !name.is_empty() && current.name.as_deref() != Some(name) {
+                self.write("party.party", &[party], json!({ "name": name }))
+                    .await?;
+            }
+            return Ok(party.to_string());
+        }
+        let mut mechanisms = vec![json!({ "type": "email", "value": email })];
+        if let Some(phone) = customer.phone.as_deref().filter(|p| !p.trim().is_empty()) {
+            mechanisms.push(json!({ "type": "phone", "value": phone.trim() }));
+        }
+        let values = json!({
+            "name": if name.is_empty() { email } else { name },
+            "contact_mechanisms": [["create", mechanisms]],
+        });
+        let party = match self.create("party.party", values.clone()).await {
+            // Two creates raced for the next party code (Tryton numbers
+            // parties from a sequence): the other may have been this very
+            // customer, or the next number is free now.
+            Err(ConnectorError::Rejected { reason }) if reason.contains("must be unique") => {
+                tracing::debug!(%reason, "Tryton refused a party code; looking again.");
+                match self.party_by_email(email).await? {
+                    Some(party) => party,
+                    None => self.create("party.party", values).await?,
+                }
+            }
+            created => created?,
+        };
+        Ok(party.to_string())
+    }
+}

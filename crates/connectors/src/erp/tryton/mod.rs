@@ -1,0 +1,37 @@
+//! A real Tryton 8.0 ERP over JSON-RPC (`POST <url>/<database>/rpc/`).
+//!
+//! Sessions: `common.db.login` once, then `Authorization: Session …` on every
+//! call; a 401 logs in again once. Every model call carries the user's
+//! context (company, `company_filter`, language) as its last parameter.
+//!
+//! Idempotency: a sales order is created with `web_shop` + `web_id` = our
+//! reference, a pair the `web_shop` module keeps unique, so a second create is
+//! refused by Tryton and continues from the existing sale. Every later step
+//! (quote, confirm, shipment assign/pick/pack/do, invoice post, cancel) is
+//! chosen from the record's current state, so re-running one is safe.
+//!
+//! Mapping notes:
+//! - `create` runs no on_change: unit, unit price (net of the line's
+//!   discount share), taxes (the customer tax whose rate reproduces the
+//!   line's tax) and both addresses are sent. The shipping charge is a
+//!   product-less line, which Tryton books on the default revenue account of
+//!   its accounting configuration (it refuses to invoice one without).
+//! - Invoicing is on fulfilment: Tryton invoices the product-less shipping
+//!   line at confirmation and the goods when they ship; `post_invoice` joins
+//!   the drafts into one invoice carrying our reference.
+//! - Tryton's warnings ("no default taxes", …) are confirmed as a user
+//!   would, through `res.user.warning`.
+
+mod client;
+pub mod config;
+mod customers;
+mod fulfillment;
+mod inventory;
+mod invoices;
+mod lookups;
+mod mapping;
+mod orders;
+#[cfg(test)]
+mod tests;
+
+pub use client::{DEFAULT_WAREHOUSE_CODE, DEFAULT_WEB_SHOP_NAME, TrytonErp, TrytonErpOptions};

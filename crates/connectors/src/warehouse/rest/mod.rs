@@ -1,0 +1,9 @@
+//! The REST warehouse API: fulfilment requests out (not idempotent there),
+//! shipment messages in by webhook.
+
+mod client;
+pub mod config;
+#[cfg(test)]
+mod tests;
+
+pub use client::RestWarehouse;
