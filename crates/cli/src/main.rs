@@ -3,15 +3,13 @@
 //! `crossdock`: the hub, its simulated estate, and the operator's tools.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use anyhow::Context;
-use clap::{Args, Parser, Subcommand};
-use crossdock_store::{ExceptionFilter, OrderFilter};
+use clap::{Parser, Subcommand};
 
 use crossdock::config::Config;
 use crossdock::store_args::StoreArgs;
-use crossdock::{bench, demo, edi, hub, inventory, routing, translate};
+use crossdock::{bench, demo, edi, exceptions, hub, inventory, orders, routing, translate};
 
 #[derive(Parser)]
 #[command(
@@ -43,12 +41,12 @@ enum Command {
     /// Inspect orders.
     Orders {
         #[command(subcommand)]
-        command: OrdersCommand,
+        command: orders::OrdersCommand,
     },
     /// Inspect and replay the exception queue.
     Exceptions {
         #[command(subcommand)]
-        command: ExceptionsCommand,
+        command: exceptions::ExceptionsCommand,
     },
     /// Print the JSON Schema of the canonical model.
     Schema,
@@ -91,102 +89,6 @@ enum Command {
     Inventory {
         #[command(subcommand)]
         command: inventory::InventoryCommand,
-    },
-}
-
-#[derive(Subcommand)]
-enum OrdersCommand {
-    List {
-        #[command(flatten)]
-        store: StoreArgs,
-        #[arg(long)]
-        status: Option<String>,
-        #[arg(long)]
-        channel: Option<String>,
-        #[arg(long, default_value_t = 50)]
-        limit: i64,
-        #[arg(long)]
-        json: bool,
-    },
-    Show {
-        id: String,
-        #[command(flatten)]
-        store: StoreArgs,
-        #[arg(long)]
-        json: bool,
-    },
-}
-
-#[derive(Args)]
-struct ExceptionFilterArgs {
-    #[arg(long)]
-    id: Option<String>,
-    #[arg(long)]
-    class: Option<String>,
-    #[arg(long)]
-    channel: Option<String>,
-    #[arg(long)]
-    step: Option<String>,
-    /// Created at or after this RFC 3339 time.
-    #[arg(long)]
-    since: Option<String>,
-    /// Created before this RFC 3339 time.
-    #[arg(long)]
-    until: Option<String>,
-}
-
-impl ExceptionFilterArgs {
-    fn filter(&self, status: Option<String>) -> anyhow::Result<ExceptionFilter> {
-        let time = |s: &Option<String>| -> anyhow::Result<Option<i64>> {
-            s.as_deref()
-                .map(|t| {
-                    chrono_parse(t).with_context(|| {
-                        format!("{t:?} is not an RFC 3339 time (2026-11-26T10:00:00Z)")
-                    })
-                })
-                .transpose()
-        };
-        Ok(ExceptionFilter {
-            id: self.id.clone(),
-            status,
-            channel: self.channel.clone(),
-            step: self.step.clone(),
-            class: self.class.clone(),
-            since: time(&self.since)?,
-            until: time(&self.until)?,
-            limit: None,
-        })
-    }
-}
-
-fn chrono_parse(s: &str) -> anyhow::Result<i64> {
-    let t = humantime::parse_rfc3339_weak(s)?;
-    Ok(i64::try_from(
-        t.duration_since(std::time::UNIX_EPOCH)?.as_millis(),
-    )?)
-}
-
-#[derive(Subcommand)]
-enum ExceptionsCommand {
-    List {
-        #[command(flatten)]
-        store: StoreArgs,
-        #[command(flatten)]
-        filter: ExceptionFilterArgs,
-        /// open, replayed or resolved; all when omitted.
-        #[arg(long)]
-        status: Option<String>,
-        #[arg(long)]
-        json: bool,
-    },
-    /// Re-run the failed step of every open exception matching the filter.
-    /// Effects already applied are not repeated. A running hub picks the
-    /// replayed jobs up within its poll interval.
-    Replay {
-        #[command(flatten)]
-        store: StoreArgs,
-        #[command(flatten)]
-        filter: ExceptionFilterArgs,
     },
 }
 
@@ -253,8 +155,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("store is up to date ({:?})", s.backend());
             Ok(())
         }
-        Command::Orders { command } => orders(command).await,
-        Command::Exceptions { command } => exceptions(command).await,
+        Command::Orders { command } => orders::run(command).await,
+        Command::Exceptions { command } => exceptions::run(command).await,
         Command::Schema => {
             let all: serde_json::Map<String, serde_json::Value> =
                 crossdock_model::canonical_schemas()
@@ -346,144 +248,4 @@ async fn run_sim(path: &std::path::Path) -> anyhow::Result<()> {
     shutdown_signal().await;
     estate.shutdown().await;
     Ok(())
-}
-
-async fn orders(cmd: OrdersCommand) -> anyhow::Result<()> {
-    match cmd {
-        OrdersCommand::List {
-            store,
-            status,
-            channel,
-            limit,
-            json,
-        } => {
-            let s = store.open().await?;
-            let orders = s
-                .orders(&OrderFilter {
-                    status,
-                    channel,
-                    limit: Some(limit),
-                })
-                .await?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&orders)?);
-            } else {
-                println!(
-                    "{:<36}  {:<10}  {:<14}  {:<22}  {:>12}",
-                    "ID", "CHANNEL", "EXTERNAL", "STATUS", "TOTAL"
-                );
-                for o in orders {
-                    println!(
-                        "{:<36}  {:<10}  {:<14}  {:<22}  {:>12}",
-                        o.id,
-                        o.channel,
-                        o.external_id,
-                        o.status.as_str(),
-                        o.total.to_string()
-                    );
-                }
-            }
-            Ok(())
-        }
-        OrdersCommand::Show { id, store, json } => {
-            let s = store.open().await?;
-            let order = s
-                .order(&id)
-                .await?
-                .with_context(|| format!("order {id} not found"))?;
-            let key = crossdock_engine::order_entity_key(&id);
-            let timeline = s.timeline(&key).await?;
-            let effects = s.effects_for(&key).await?;
-            let shipments = s.shipments_for(&id).await?;
-            if json {
-                let v = serde_json::json!({ "order": order, "timeline": timeline, "effects": effects, "shipments": shipments });
-                println!("{}", serde_json::to_string_pretty(&v)?);
-            } else {
-                println!(
-                    "order {} ({} {}) — {}  total {}",
-                    order.id, order.channel, order.external_id, order.status, order.total
-                );
-                for l in &order.lines {
-                    println!(
-                        "  line {:<6} {:<10} qty {:>3} shipped {:>3} cancelled {:>3}  {}",
-                        l.line_id,
-                        l.sku,
-                        l.quantity,
-                        l.shipped_quantity,
-                        l.cancelled_quantity,
-                        l.unit_price
-                    );
-                }
-                println!("effects:");
-                for e in effects {
-                    println!(
-                        "  {:<44} {:<9} attempts {}",
-                        e.key,
-                        e.status.as_str(),
-                        e.attempts
-                    );
-                }
-                println!("timeline:");
-                for ev in timeline {
-                    let at = chrono_fmt(ev.at);
-                    println!("  {at}  {:<24} {}", ev.kind, ev.detail);
-                }
-            }
-            Ok(())
-        }
-    }
-}
-
-fn chrono_fmt(ms: i64) -> String {
-    let t = std::time::UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0));
-    humantime::format_rfc3339_millis(t).to_string()
-}
-
-async fn exceptions(cmd: ExceptionsCommand) -> anyhow::Result<()> {
-    match cmd {
-        ExceptionsCommand::List {
-            store,
-            filter,
-            status,
-            json,
-        } => {
-            let s = store.open().await?;
-            let list = s.exceptions(&filter.filter(status)?).await?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&list)?);
-            } else {
-                for e in list {
-                    println!(
-                        "{}  {:<9} {:<10} {:<18} {}  {}",
-                        e.id,
-                        e.status.as_str(),
-                        e.class.as_str(),
-                        e.step,
-                        e.entity_key,
-                        e.reason
-                    );
-                }
-            }
-            Ok(())
-        }
-        ExceptionsCommand::Replay { store, filter } => {
-            let s = store.open().await?;
-            let now = chrono_now();
-            let replayed = s
-                .replay_exceptions(&filter.filter(None)?, "cli", now)
-                .await?;
-            println!("replayed {} exception(s)", replayed.len());
-            for e in replayed {
-                println!("  {}  {:<18} {}", e.id, e.step, e.entity_key);
-            }
-            Ok(())
-        }
-    }
-}
-
-fn chrono_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }

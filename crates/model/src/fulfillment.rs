@@ -1,3 +1,7 @@
+//! What the hub asks a warehouse to ship (`FulfillmentRequest`) and what
+//! the warehouse reports it shipped (`Shipment`). Lines are matched by the
+//! order's `line_id`, so a partial shipment names exactly what left.
+
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

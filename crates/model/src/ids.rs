@@ -1,3 +1,7 @@
+//! The hub's own ids. An order id is derived from channel and external id,
+//! not allocated, so every message about one channel order finds the same
+//! entity without a lookup.
+
 use uuid::Uuid;
 
 /// Namespace for deterministic order ids. Fixed forever: changing it would

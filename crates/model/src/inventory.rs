@@ -1,3 +1,7 @@
+//! Stock as the authoritative source reported it (`InventoryPosition`) and
+//! the hub's own holds against it (`Reservation`). What each channel is
+//! shown is computed from these by `crossdock-availability`, not stored here.
+
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

@@ -5,6 +5,7 @@
 //! 2^53). The JSON Schema of every type is generated from the types
 //! themselves (`crossdock schema`).
 
+mod codes;
 mod exception;
 mod fulfillment;
 mod ids;
@@ -15,7 +16,8 @@ mod returns;
 mod schema;
 mod settlement;
 
-pub use exception::{ExceptionClass, ExceptionRecord, ExceptionStatus};
+pub use codes::ErrorCode;
+pub use exception::{ExceptionClass, ExceptionRecord, ExceptionStatus, UNAUTHORIZED_REASON_PREFIX};
 pub use fulfillment::{FulfillmentLine, FulfillmentRequest, Shipment, ShipmentLine, Tracking};
 pub use ids::order_id_for;
 pub use inventory::{InventoryPosition, Reservation, ReservationState};

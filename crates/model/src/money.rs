@@ -1,3 +1,7 @@
+//! Money: a `rust_decimal::Decimal` amount with an ISO 4217 currency,
+//! serialized as a string so no JSON reader turns it into a float. Sums
+//! refuse to mix currencies rather than convert.
+
 use std::fmt;
 use std::str::FromStr;
 

@@ -1,3 +1,8 @@
+//! The canonical order: what every channel's order maps into, with its
+//! lines, parties and status. `OrderStatus` is the lifecycle's one list of
+//! states; its order is the forward direction, so "never move backwards" is
+//! a comparison.
+
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

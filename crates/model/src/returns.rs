@@ -1,3 +1,7 @@
+//! Returns and refunds in the canonical shape: goods coming back
+//! (`Return`) and money going back (`Refund`), each tied to the order's
+//! lines.
+
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

@@ -1,3 +1,6 @@
+//! The JSON Schema of the canonical types, generated from the types
+//! themselves, so `crossdock schema` cannot drift from what the hub writes.
+
 use schemars::schema_for;
 
 use crate::*;

@@ -1,3 +1,6 @@
+//! Marketplace settlements: one line per amount a payout report lists
+//! (principal, tax, fees, refunds, reserves), in exact money.
+
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

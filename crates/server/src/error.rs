@@ -1,20 +1,22 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use crossdock_engine::Refusal;
+use crossdock_model::ErrorCode;
 use serde_json::json;
 
-/// An API error: HTTP status, a stable code operators can look up, and a
-/// message. Every error the hub returns has this JSON shape:
-/// `{"error": {"code": "CD-IN-0400", "message": "..."}}`.
+/// An API error: HTTP status, a stable code operators can look up (from the
+/// one catalogue, `crossdock_model::ErrorCode`, with a page per code under
+/// `docs/errors/`), and a message. Every error the hub returns has this
+/// JSON shape: `{"error": {"code": "CD-IN-0400", "message": "..."}}`.
 #[derive(Debug)]
 pub struct ApiError {
     status: StatusCode,
-    code: &'static str,
+    code: ErrorCode,
     message: String,
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
         ApiError {
             status,
             code,
@@ -23,17 +25,17 @@ impl ApiError {
     }
 
     pub fn not_found(message: impl Into<String>) -> Self {
-        ApiError::new(StatusCode::NOT_FOUND, "CD-API-0404", message)
+        ApiError::new(StatusCode::NOT_FOUND, ErrorCode::ApiNotFound, message)
     }
 
-    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn bad_request(code: ErrorCode, message: impl Into<String>) -> Self {
         ApiError::new(StatusCode::BAD_REQUEST, code, message)
     }
 
     pub fn internal(e: impl std::fmt::Display) -> Self {
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "CD-SRV-0500",
+            ErrorCode::SrvInternal,
             e.to_string(),
         )
     }
@@ -44,7 +46,7 @@ impl ApiError {
     pub fn unavailable(e: impl std::fmt::Display) -> Self {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "CD-SRV-0503",
+            ErrorCode::SrvUnavailable,
             e.to_string(),
         )
     }
@@ -64,7 +66,7 @@ impl From<crossdock_store::StoreError> for ApiError {
     fn from(e: crossdock_store::StoreError) -> Self {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "CD-SRV-0503",
+            ErrorCode::SrvUnavailable,
             format!("store: {e}"),
         )
     }
@@ -73,17 +75,23 @@ impl From<crossdock_store::StoreError> for ApiError {
 impl From<Refusal> for ApiError {
     fn from(r: Refusal) -> Self {
         match r {
-            Refusal::UnknownSource { .. } => {
-                ApiError::new(StatusCode::NOT_FOUND, "CD-IN-0404", r.to_string())
-            }
-            Refusal::BadPayload(e) if e.unauthenticated => {
-                ApiError::new(StatusCode::UNAUTHORIZED, "CD-IN-0401", e.to_string())
-            }
-            Refusal::BadPayload(e) => {
-                ApiError::new(StatusCode::BAD_REQUEST, "CD-IN-0400", e.to_string())
-            }
+            Refusal::UnknownSource { .. } => ApiError::new(
+                StatusCode::NOT_FOUND,
+                ErrorCode::InUnknownSource,
+                r.to_string(),
+            ),
+            Refusal::BadPayload(e) if e.unauthenticated => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                ErrorCode::InUnauthenticated,
+                e.to_string(),
+            ),
+            Refusal::BadPayload(e) => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::InBadPayload,
+                e.to_string(),
+            ),
             Refusal::Unavailable(m) => {
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "CD-IN-0503", m)
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, ErrorCode::InUnavailable, m)
             }
         }
     }

@@ -13,6 +13,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use crossdock_engine::{Engine, order_entity_key};
+use crossdock_model::ErrorCode;
 use crossdock_store::{ExceptionFilter, OrderFilter};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use serde_json::json;
@@ -132,7 +133,7 @@ async fn read_body(state: &AppState, source: &str, body: Body) -> Result<Bytes, 
                 .await;
             Err(ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
-                "CD-IN-0413",
+                ErrorCode::InTooLarge,
                 reason,
             ))
         }
@@ -238,8 +239,9 @@ async fn replay_exceptions(
     let filter: ExceptionFilter = if body.is_empty() {
         ExceptionFilter::default()
     } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| ApiError::bad_request("CD-API-0400", format!("replay filter: {e}")))?
+        serde_json::from_slice(&body).map_err(|e| {
+            ApiError::bad_request(ErrorCode::ApiBadRequest, format!("replay filter: {e}"))
+        })?
     };
     let actor = actor(&headers);
     let replayed = s
@@ -350,8 +352,12 @@ async fn stats(State(s): State<AppState>) -> Result<Response, ApiError> {
 
 async fn readyz(State(s): State<AppState>) -> Response {
     if !s.ready.is_cancelled() {
-        return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "CD-SRV-0503", "starting")
-            .into_response();
+        return ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::SrvUnavailable,
+            "starting",
+        )
+        .into_response();
     }
     match s
         .engine
@@ -362,7 +368,7 @@ async fn readyz(State(s): State<AppState>) -> Response {
         Ok(_) => axum::Json(json!({ "status": "ready" })).into_response(),
         Err(e) => ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "CD-SRV-0503",
+            ErrorCode::SrvUnavailable,
             format!("store: {e}"),
         )
         .into_response(),

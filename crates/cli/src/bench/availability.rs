@@ -13,6 +13,8 @@ use crossdock_availability::{
 };
 use serde::Serialize;
 
+use super::common::SplitMix;
+
 #[derive(Debug, Clone, Args)]
 pub struct AvailabilityArgs {
     /// SKUs in the catalogue.
@@ -69,39 +71,22 @@ pub fn run(args: &AvailabilityArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// splitmix64: a few lines, deterministic across platforms, and no
-/// dependency for a benchmark's synthetic data.
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n` (n > 0; the modulo bias is irrelevant here).
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-
-    fn position(&mut self) -> Position {
-        let roll = self.below(100);
-        let on_hand = if roll < 15 {
-            0
-        } else {
-            1 + self.below(200) as i64
-        };
-        let reserved = if roll == 99 {
-            // Oversold: more reserved than on hand.
-            on_hand + 1 + self.below(5) as i64
-        } else {
-            self.below(on_hand.min(20) as u64 + 1) as i64
-        };
-        Position::new(on_hand, reserved)
-    }
+/// A stock position drawn for the synthetic catalogue: 15% out of stock,
+/// and one in a hundred oversold (more reserved than on hand).
+fn random_position(rng: &mut SplitMix) -> Position {
+    let roll = rng.below(100);
+    let on_hand = if roll < 15 {
+        0
+    } else {
+        1 + rng.below(200) as i64
+    };
+    let reserved = if roll == 99 {
+        // Oversold: more reserved than on hand.
+        on_hand + 1 + rng.below(5) as i64
+    } else {
+        rng.below(on_hand.min(20) as u64 + 1) as i64
+    };
+    Position::new(on_hand, reserved)
 }
 
 /// A retailer's shape: own DCs and a 3PL, marketplace-fulfilled stock last;
@@ -205,7 +190,7 @@ pub fn bench(args: &AvailabilityArgs) -> anyhow::Result<AvailabilityReport> {
     for sku in 0..args.skus {
         let positions = table.positions_mut(sku).context("SKU within the table")?;
         for slot in positions.iter_mut() {
-            *slot = rng.position();
+            *slot = random_position(&mut rng);
         }
         // Mostly slow movers, a few fast ones (0–25 units/hour, skewed low).
         let v = rng.below(1000) as f32 / 1000.0;
@@ -229,7 +214,7 @@ pub fn bench(args: &AvailabilityArgs) -> anyhow::Result<AvailabilityReport> {
     for _ in 0..mutated_positions {
         let sku = rng.below(args.skus as u64) as usize;
         let location = rng.below(args.locations as u64) as usize;
-        let position = rng.position();
+        let position = random_position(&mut rng);
         table.set_position(sku, location, position)?;
     }
     let mutate_secs = started.elapsed().as_secs_f64();

@@ -94,7 +94,7 @@ async fn measure(args: &AvailabilitySyncArgs) -> anyhow::Result<AvailabilitySync
         args.skus > 0 && args.changes > 0 && args.rate > 0.0,
         "nothing to measure"
     );
-    let (dir, default_url) = super::temp_store_url();
+    let (dir, default_url) = super::common::temp_store_url();
     let url = args.database_url.clone().unwrap_or(default_url);
     let skus: Vec<String> = (1..=args.skus).map(|i| format!("SKU-{i:06}")).collect();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -210,7 +210,7 @@ async fn measure(args: &AvailabilitySyncArgs) -> anyhow::Result<AvailabilitySync
         .map(|d| d.as_secs_f64() * 1000.0)
         .collect();
     measured.sort_by(f64::total_cmp);
-    let pick = |sorted: &[f64], p: f64| super::nearest_rank(sorted, p).unwrap_or(0.0);
+    let pick = |sorted: &[f64], p: f64| super::common::nearest_rank(sorted, p).unwrap_or(0.0);
     let acknowledged = engine
         .availability_stats()
         .await?
@@ -218,7 +218,7 @@ async fn measure(args: &AvailabilitySyncArgs) -> anyhow::Result<AvailabilitySync
         .map(|c| c.samples)
         .sum();
     let report = AvailabilitySyncReport {
-        backend: super::backend_name(&url),
+        backend: super::common::backend_name(&url),
         skus: args.skus,
         changes: args.changes,
         measured: measured.len(),

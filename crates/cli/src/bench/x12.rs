@@ -19,6 +19,8 @@ use crossdock_edi::{
 use rust_decimal::Decimal;
 use serde::Serialize;
 
+use super::common::SplitMix;
+
 #[derive(Debug, Clone, Args)]
 pub struct X12Args {
     /// Interchanges in the corpus. Every tenth is one 846 inventory advice,
@@ -71,7 +73,7 @@ pub struct ReferenceReport {
     pub parsed: usize,
     /// Strict parse refused a file known to be malformed.
     pub failed_as_expected: usize,
-    /// Files whose outcome differs from `crates/edi/tests/reference.rs`.
+    /// Files whose outcome differs from `crates/edi/tests/it/reference.rs`.
     pub unexpected: Vec<String>,
 }
 
@@ -111,25 +113,6 @@ pub fn run(args: &X12Args) -> anyhow::Result<()> {
         print_table(&report);
     }
     Ok(())
-}
-
-/// splitmix64, as in `bench availability`: deterministic across platforms
-/// and no dependency for a benchmark's synthetic data.
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n` (n > 0; the modulo bias is irrelevant here).
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
 }
 
 /// One interchange in this many is an 846 (see `--interchanges`).
@@ -349,7 +332,7 @@ fn read_interchange(bytes: &[u8], as_of: DateTime<Utc>) -> Result<Read, String> 
 
 /// Nearest-rank quantile (0..=1) of sorted durations, in microseconds.
 fn quantile_us(sorted: &[Duration], p: f64) -> f64 {
-    super::nearest_rank(sorted, p).map_or(0.0, |d| d.as_secs_f64() * 1e6)
+    super::common::nearest_rank(sorted, p).map_or(0.0, |d| d.as_secs_f64() * 1e6)
 }
 
 pub fn bench(args: &X12Args) -> anyhow::Result<X12Report> {
@@ -450,7 +433,7 @@ pub fn bench(args: &X12Args) -> anyhow::Result<X12Report> {
 }
 
 /// Reference samples the strict parser must refuse, each asserted to the
-/// element in `crates/edi/tests/reference.rs`: EBCDIC, an unusable segment
+/// element in `crates/edi/tests/it/reference.rs`: EBCDIC, an unusable segment
 /// terminator, a GS with too many elements, an invalid ISA12 version, and
 /// mismatched GE02/IEA02 control numbers.
 const EXPECTED_FAILURES: &[&str] = &[

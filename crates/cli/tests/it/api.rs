@@ -2,12 +2,10 @@
 //! webstore and the warehouses do (zero2prod-style `spawn_app`): a whole hub
 //! in-process on SQLite in a temp dir, in front of the simulated estate.
 
-mod api_support;
-
 use std::time::{Duration, Instant};
 
-use api_support::{
-    CHANNEL, TestApp, event_id, order_doc, order_id, spawn_app, spawn_app_with, wait_until,
+use crate::support::app::{
+    CHANNEL, Reply, TestApp, event_id, order_doc, order_id, spawn_app, spawn_app_with, wait_until,
 };
 use crossdock_model::ErpAcceptance;
 use crossdock_sim::Outage;
@@ -20,7 +18,7 @@ fn webhook_path() -> String {
 }
 
 /// The hub's error shape: `{"error":{"code","message"}}`; returns the message.
-fn error_message(r: &api_support::Reply, code: &str) -> String {
+fn error_message(r: &Reply, code: &str) -> String {
     assert!(r.content_type.starts_with("application/json"), "{r:?}");
     let err = r.body["error"]
         .as_object()
@@ -608,6 +606,8 @@ async fn wrong_total_goes_on_hold_and_replay_fails_again_with_audit() {
     assert_eq!(first["entity_key"], format!("order:{id}"));
     assert_eq!(first["step"], "validate");
     assert_eq!(first["class"], "validation");
+    // The catalogue's code rides along: docs/errors/CD-EX-0001.md.
+    assert_eq!(first["code"], "CD-EX-0001");
     assert_eq!(first["status"], "open");
     assert_eq!(first["channel"], CHANNEL);
     assert_eq!(first["replay_count"], 0);
@@ -717,6 +717,7 @@ async fn release_parked_by_warehouse_outage_replays_without_repeating_the_sales_
     .await
     .expect("release parked in the exception queue");
     assert_eq!(ex["class"], "transient", "{ex}");
+    assert_eq!(ex["code"], "CD-EX-0004", "{ex}");
     assert_eq!(ex["entity_key"], format!("order:{id}"));
     assert!(
         ex["reason"]

@@ -6,8 +6,7 @@
 //! (`CROSSDOCK_SKIP_PRISM=1` skips that one, with a message).
 #![allow(clippy::print_stderr)]
 
-#[path = "support/recording_hub.rs"]
-mod recording_hub;
+use crate::support::recording_hub;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;

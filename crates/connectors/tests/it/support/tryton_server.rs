@@ -3,7 +3,8 @@
 //! directory, and stopped (`scripts/tryton/down.sh`) when dropped.
 //!
 //! Other crates' tests include it with
-//! `#[path = "../../connectors/tests/support/tryton_server.rs"] mod tryton_server;`
+//! `#[path = "../../../../connectors/tests/it/support/tryton_server.rs"] pub mod tryton_server;`
+//! in their `tests/it/support/mod.rs`.
 //! It needs only `std` and `serde_json`. [`TrytonRpc`] talks to the server
 //! directly (blocking HTTP on a `TcpStream`), independently of the connector,
 //! so a test can check what Tryton really holds.

@@ -4,8 +4,7 @@
 //! availability by `inventorySetQuantities` with `@idempotent` and
 //! `changeFromQuantity`.
 
-#[path = "support/recording_hub.rs"]
-mod recording_hub;
+use crate::support::recording_hub;
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;

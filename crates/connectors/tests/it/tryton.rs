@@ -2,8 +2,7 @@
 //! one fresh server per test. `CROSSDOCK_SKIP_TRYTON=1` skips them.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
-#[path = "support/tryton_server.rs"]
-mod tryton_server;
+use crate::support::tryton_server;
 
 use std::time::{Duration, Instant};
 

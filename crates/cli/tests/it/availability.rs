@@ -5,17 +5,15 @@
 //! (the 3PL's stock is not its to offer). A report from a source that is not
 //! the location's authority is kept and not applied.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
+use crate::support::marketplaces::{marketplace_channels, policy, shown};
 use crossdock::config::{Config, WarehouseConfig, WarehouseSpec, X12WarehouseConfig};
 use crossdock_availability::{AvailabilityConfig, LocationPolicy};
 use crossdock_sim::{
     AmazonSimConfig, Estate, ShopifySimConfig, StockSeed, TplSimConfig, WalmartSimConfig,
 };
 use serde_json::json;
-use support::marketplaces::{marketplace_channels, policy, shown};
 
 const SKUS: [&str; 3] = ["SKU-001", "SKU-002", "SKU-003"];
 

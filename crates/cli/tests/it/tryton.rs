@@ -16,8 +16,7 @@
 
 #![allow(clippy::print_stderr)]
 
-#[path = "../../connectors/tests/support/tryton_server.rs"]
-mod tryton_server;
+use crate::support::tryton_server;
 
 use std::collections::BTreeMap;
 use std::path::Path;

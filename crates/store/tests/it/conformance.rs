@@ -4,15 +4,13 @@
 //! PostgreSQL is unreachable unless `CROSSDOCK_SKIP_PG=1`).
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
-mod common;
-
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::support::TestDb;
 use chrono::{DateTime, Utc};
-use common::TestDb;
 use crossdock_model::{
     Address, Currency, Customer, ExceptionClass, ExceptionStatus, Money, Order, OrderLine,
     OrderStatus, Shipment, ShipmentLine, TaxTreatment, Tracking, order_id_for,
@@ -50,7 +48,7 @@ macro_rules! conformance {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 $(#[$attr])*
                 async fn $name() {
-                    let db = crate::common::TestDb::sqlite().await;
+                    let db = crate::support::TestDb::sqlite().await;
                     run_scenario!($kind, db, $name);
                     db.finish().await;
                 }
@@ -61,7 +59,7 @@ macro_rules! conformance {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 $(#[$attr])*
                 async fn $name() {
-                    let Some(db) = crate::common::TestDb::postgres().await else { return };
+                    let Some(db) = crate::support::TestDb::postgres().await else { return };
                     run_scenario!($kind, db, $name);
                     db.finish().await;
                 }

@@ -12,17 +12,15 @@
 //! flows back: every marketplace ends up showing what the hub computed for
 //! it from ERP stock less what all channels sold.
 
-mod support;
-
 use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
 
+use crate::support::marketplaces::{channel, marketplace_channels, policy, shown};
 use crossdock::config::{ChannelSpec, Config, MappedChannelConfig};
 use crossdock_availability::{AvailabilityConfig, LocationPolicy};
 use crossdock_model::{OrderStatus, order_id_for};
 use crossdock_sim::{AmazonSimConfig, Estate, EstateHandle, ShopifySimConfig, WalmartSimConfig};
 use serde_json::Value;
-use support::marketplaces::{channel, marketplace_channels, policy, shown};
 
 const SKUS: usize = 8;
 

@@ -1,0 +1,4 @@
+//! Shared pieces of the connectors' tests.
+
+pub mod recording_hub;
+pub mod tryton_server;

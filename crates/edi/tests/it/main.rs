@@ -1,0 +1,5 @@
+//! The X12 reader's and writer's integration tests, one binary.
+
+mod canonical;
+mod reference;
+mod roundtrip;

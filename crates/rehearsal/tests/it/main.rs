@@ -1,0 +1,3 @@
+//! The rehearsal's integration tests, one binary.
+
+mod rehearsal;
