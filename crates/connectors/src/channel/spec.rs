@@ -165,3 +165,61 @@ impl ChannelSpec {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn walmart() -> WalmartConfig {
+        WalmartConfig {
+            client_id: "id".into(),
+            client_secret: Some("secret".into()),
+            client_secret_env: None,
+            webhook_authorization: None,
+        }
+    }
+
+    #[test]
+    fn a_kind_takes_its_own_table_and_no_other() {
+        let spec = ChannelSpec::try_from((
+            ChannelKind::Walmart,
+            ChannelTables {
+                walmart: Some(walmart()),
+                ..ChannelTables::default()
+            },
+        ))
+        .unwrap();
+        assert_eq!(spec.kind(), ChannelKind::Walmart);
+        let (kind, tables) = spec.into_tables();
+        assert_eq!(kind, ChannelKind::Walmart);
+        assert!(tables.walmart.is_some() && tables.shopify.is_none());
+
+        let missing = ChannelSpec::try_from((ChannelKind::Walmart, ChannelTables::default()));
+        assert_eq!(
+            missing.unwrap_err(),
+            KeyError::new("walmart", "required when kind = \"walmart\"")
+        );
+        let extra = ChannelSpec::try_from((
+            ChannelKind::Webstore,
+            ChannelTables {
+                walmart: Some(walmart()),
+                ..ChannelTables::default()
+            },
+        ));
+        assert_eq!(
+            extra.unwrap_err(),
+            KeyError::new("walmart", "only for kind = \"walmart\"")
+        );
+        let mapping = ChannelSpec::try_from((
+            ChannelKind::Webstore,
+            ChannelTables {
+                mapping: Some(toml::Table::new()),
+                ..ChannelTables::default()
+            },
+        ));
+        assert_eq!(
+            mapping.unwrap_err(),
+            KeyError::new("mapping", "only for kind = \"mapped\"")
+        );
+    }
+}
