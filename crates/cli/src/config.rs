@@ -1,39 +1,79 @@
 //! The hub's configuration file (TOML) with environment overrides.
 //!
 //! Layering: defaults → the file → `CROSSDOCK__SECTION__KEY=value`
-//! variables → command-line flags. Then `validate()`. Errors name the file,
+//! variables → command-line flags. Then the checks. Errors name the file,
 //! the line and the key.
+//!
+//! This file holds the hub-level keys and the cross-references between
+//! components (names, warehouse references, stock authority). What each
+//! channel, ERP and warehouse needs lives with its connector, in
+//! `crossdock_connectors::{channel,erp,warehouse}::<system>::config`, and is
+//! held here as a kind-tagged spec ([`ChannelSpec`], [`ErpSpec`],
+//! [`WarehouseSpec`]), so a kind with another kind's table cannot be
+//! represented. The file is read through [`RawConfig`], its written shape
+//! (`kind = "…"` plus a table per kind); [`RawConfig::check`] turns it into a
+//! [`Config`] or names the first problem, in the order the file is read.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
+use crossdock_connectors::channel::ChannelTables;
+use crossdock_connectors::config::{KeyError, check_url};
+use crossdock_connectors::erp::ErpTables;
+use crossdock_connectors::warehouse::WarehouseTables;
 use crossdock_engine::{EngineOptions, GovernorOptions, ShortShipPolicy, SplitPolicy};
 use crossdock_model::ErpAcceptance;
 use crossdock_sim::SimConfig;
 use serde::{Deserialize, Serialize};
 
+pub use crossdock_connectors::channel::{
+    AmazonConfig, ChannelKind, ChannelSpec, MappedChannelConfig, ShopifyConfig, WalmartConfig,
+    WebstoreConfig,
+};
+pub use crossdock_connectors::erp::{ErpKind, ErpSpec, RestErpConfig, TrytonConfig};
+pub use crossdock_connectors::warehouse::{
+    RestWarehouseConfig, WarehouseKind, WarehouseSpec, X12WarehouseConfig,
+};
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(into = "RawConfig")]
+pub struct Config {
+    pub hub: HubConfig,
+    pub engine: EngineOptions,
+    pub channels: Vec<ChannelConfig>,
+    pub erp: ErpConfig,
+    pub warehouses: Vec<WarehouseConfig>,
+    /// Fulfilment routing: CEL rules and warehouse profiles.
+    pub routing: crossdock_engine::routing::RoutingOptions,
+    /// Stock authority per location and the availability sync's cadence.
+    pub inventory: crossdock_engine::availability::InventoryOptions,
+    /// Availability policies (`[[availability.locations]]`,
+    /// `[[availability.channels]]`); absent = channels are not sent stock.
+    pub availability: Option<crossdock_availability::AvailabilityConfig>,
+    /// The simulated estate, for `crossdock sim` and `crossdock demo`.
+    pub sim: Option<SimConfig>,
+}
+
+/// The configuration as written: [`Config`] with each component's kind and
+/// per-kind tables side by side, as the TOML has them.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Config {
+pub struct RawConfig {
     #[serde(default)]
     pub hub: HubConfig,
     #[serde(default)]
     pub engine: EngineOptions,
     #[serde(default)]
-    pub channels: Vec<ChannelConfig>,
-    pub erp: ErpConfig,
+    pub channels: Vec<RawChannelConfig>,
+    pub erp: RawErpConfig,
     #[serde(default)]
-    pub warehouses: Vec<WarehouseConfig>,
-    /// Fulfilment routing: CEL rules and warehouse profiles.
+    pub warehouses: Vec<RawWarehouseConfig>,
     #[serde(default)]
     pub routing: crossdock_engine::routing::RoutingOptions,
-    /// Stock authority per location and the availability sync's cadence.
     #[serde(default)]
     pub inventory: crossdock_engine::availability::InventoryOptions,
-    /// Availability policies (`[[availability.locations]]`,
-    /// `[[availability.channels]]`); absent = channels are not sent stock.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub availability: Option<crossdock_availability::AvailabilityConfig>,
-    /// The simulated estate, for `crossdock sim` and `crossdock demo`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sim: Option<SimConfig>,
 }
@@ -66,162 +106,61 @@ impl Default for HubConfig {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ChannelKind {
-    /// The simulated webstore's own API.
-    Webstore,
-    /// A Shopify shop: signed webhooks as triggers, the Admin REST API for
-    /// orders and fulfilments; `[channels.shopify]` holds the credentials.
-    Shopify,
-    /// Walmart Marketplace (v3 API, client-credentials token);
-    /// `[channels.walmart]`.
-    Walmart,
-    /// Amazon Selling Partner API (LWA refresh token); `[channels.amazon]`.
-    Amazon,
-    /// Any JSON channel described by `[channels.mapping]` (inline, or
-    /// `file = "…"` relative to this file): JSON pointers and jq programs
-    /// from its payloads to the canonical order, and back for ship
-    /// confirmations. No code per channel.
-    Mapped,
-}
-
-/// Credentials of a Walmart Marketplace seller account.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WalmartConfig {
-    pub client_id: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub client_secret: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub client_secret_env: Option<String>,
-    /// The `Authorization` header value webhook deliveries must carry.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub webhook_authorization: Option<String>,
-}
-
-impl WalmartConfig {
-    pub fn client_secret(&self) -> Result<String, String> {
-        secret(
-            "client_secret",
-            &self.client_secret,
-            &self.client_secret_env,
-        )
-    }
-}
-
-/// An Amazon selling partner's LWA credentials and marketplace.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AmazonConfig {
-    /// LWA token endpoint (`https://api.amazon.com/auth/o2/token`).
-    pub lwa_url: String,
-    pub client_id: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub client_secret: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub client_secret_env: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub refresh_token: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub refresh_token_env: Option<String>,
-    pub marketplace_id: String,
-    /// Selling partner id (Listings API and listings-feed `sellerId`);
-    /// needed to push availability.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub seller_id: Option<String>,
-    /// How often a submitted listings feed is checked (`getFeed`); Amazon
-    /// takes minutes, its simulator seconds.
-    #[serde(default = "default_feed_poll_ms")]
-    pub feed_poll_ms: u64,
-}
-
-fn default_feed_poll_ms() -> u64 {
-    crossdock_connectors::channel::amazon::FEED_POLL_INTERVAL.as_millis() as u64
-}
-
-impl AmazonConfig {
-    pub fn client_secret(&self) -> Result<String, String> {
-        secret(
-            "client_secret",
-            &self.client_secret,
-            &self.client_secret_env,
-        )
-    }
-
-    pub fn refresh_token(&self) -> Result<String, String> {
-        secret(
-            "refresh_token",
-            &self.refresh_token,
-            &self.refresh_token_env,
-        )
-    }
-}
-
-/// Credentials of a Shopify shop connection. Each secret comes from the
-/// named environment variable when one is given.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ShopifyConfig {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub access_token: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub access_token_env: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub webhook_secret: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub webhook_secret_env: Option<String>,
-    #[serde(default = "default_shopify_api_version")]
-    pub api_version: String,
-}
-
-fn default_shopify_api_version() -> String {
-    crossdock_connectors::channel::shopify::DEFAULT_API_VERSION.to_owned()
-}
-
-/// A secret from an environment variable if one is named, else the value.
-fn secret(name: &str, value: &Option<String>, env: &Option<String>) -> Result<String, String> {
-    match (env, value) {
-        (Some(var), _) => std::env::var(var)
-            .map_err(|_| format!("environment variable {var} ({name}_env) is not set")),
-        (None, Some(v)) => Ok(v.clone()),
-        (None, None) => Err(format!("set {name}_env or {name}")),
-    }
-}
-
-impl ShopifyConfig {
-    pub fn access_token(&self) -> Result<String, String> {
-        secret("access_token", &self.access_token, &self.access_token_env)
-    }
-
-    pub fn webhook_secret(&self) -> Result<String, String> {
-        secret(
-            "webhook_secret",
-            &self.webhook_secret,
-            &self.webhook_secret_env,
-        )
-    }
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// A sales channel: the hub-level keys every kind has, and its kind's own
+/// configuration.
+#[derive(Debug, Clone)]
 pub struct ChannelConfig {
+    pub name: String,
+    pub base_url: String,
+    pub erp_acceptance: ErpAcceptance,
+    /// Reconciliation polling (catches webhooks the channel lost).
+    pub poll: bool,
+    /// Units a warehouse says it will not ship: `reroute` (to another
+    /// warehouse that has them, else cancel) or `cancel`.
+    pub short_ship: ShortShipPolicy,
+    /// `{ allowed, max_shipments }`: may an order no single warehouse can
+    /// serve ship from several? Default: no.
+    pub split: SplitPolicy,
+    /// `[channels.pacing]`: the hub's own pacing of calls to this channel
+    /// (a governor's limits, as `[erp.governor]`). Absent: calls go
+    /// straight to the connector, which keeps to its API's budget itself.
+    pub pacing: Option<GovernorOptions>,
+    pub spec: ChannelSpec,
+}
+
+impl ChannelConfig {
+    pub fn kind(&self) -> ChannelKind {
+        self.spec.kind()
+    }
+
+    /// The mapping of a `kind = "mapped"` channel, errors naming the key.
+    pub fn channel_mapping(
+        &self,
+    ) -> Result<crossdock_connectors::channel::mapped::ChannelMapping, String> {
+        match &self.spec {
+            ChannelSpec::Mapped(m) => m.mapping(),
+            _ => Err("required when kind = \"mapped\"".to_owned()),
+        }
+    }
+}
+
+/// A `[[channels]]` entry as written.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawChannelConfig {
     pub name: String,
     pub kind: ChannelKind,
     pub base_url: String,
     #[serde(default)]
     pub erp_acceptance: ErpAcceptance,
-    /// Reconciliation polling (catches webhooks the channel lost).
     #[serde(default = "yes")]
     pub poll: bool,
-    /// Units a warehouse says it will not ship: `reroute` (to another
-    /// warehouse that has them, else cancel) or `cancel`.
     #[serde(default)]
     pub short_ship: ShortShipPolicy,
-    /// `{ allowed, max_shipments }`: may an order no single warehouse can
-    /// serve ship from several? Default: no.
     #[serde(default)]
     pub split: SplitPolicy,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pacing: Option<GovernorOptions>,
     /// Required when `kind = "shopify"`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shopify: Option<ShopifyConfig>,
@@ -237,88 +176,81 @@ pub struct ChannelConfig {
     pub mapping: Option<toml::Table>,
 }
 
-impl ChannelConfig {
-    /// The mapping of a `kind = "mapped"` channel, errors naming the key.
-    pub fn channel_mapping(
-        &self,
-    ) -> Result<crossdock_connectors::channel::mapped::ChannelMapping, String> {
-        let table = self
-            .mapping
-            .clone()
-            .ok_or_else(|| "required when kind = \"mapped\"".to_owned())?;
-        toml::Value::Table(table)
-            .try_into()
-            .map_err(|e: toml::de::Error| e.message().trim().to_owned())
-    }
-}
-
 fn yes() -> bool {
     true
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ErpKind {
-    /// A JSON REST ERP (the simulated one, or one shaped like it).
-    Rest,
-    /// A Tryton server over JSON-RPC; `base_url` is the server's root and
-    /// `[erp.tryton]` says which database and user.
-    Tryton,
-    /// Any JSON REST ERP (NetSuite-, Business-Central-shaped) described by
-    /// `[erp.mapping]`: paths, jq programs for bodies and answers, lookups
-    /// by our reference.
-    MappedRest,
-}
-
-/// How the hub logs in to Tryton and where the stock it reads lives.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TrytonConfig {
-    pub database: String,
-    pub username: String,
-    /// Read from this environment variable when set, so no secret needs to
-    /// be in the file; otherwise `password`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub password_env: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub password: Option<String>,
-    /// Code of the Tryton warehouse sales ship from and stock is read at.
-    #[serde(default = "default_tryton_warehouse")]
-    pub warehouse_code: String,
-    /// The hub's name for that warehouse's stock (a warehouse in `[[warehouses]]`).
-    pub location: String,
-    /// The Tryton web shop whose unique web id makes a duplicate sale impossible.
-    #[serde(default = "default_tryton_web_shop")]
-    pub web_shop: String,
-}
-
-fn default_tryton_warehouse() -> String {
-    "WH".to_owned()
-}
-
-fn default_tryton_web_shop() -> String {
-    "crossdock".to_owned()
-}
-
-impl TrytonConfig {
-    /// The password, from the environment variable if one is named.
-    pub fn password(&self) -> Result<String, String> {
-        secret("password", &self.password, &self.password_env)
+impl From<ChannelConfig> for RawChannelConfig {
+    fn from(c: ChannelConfig) -> Self {
+        let (kind, t) = c.spec.into_tables();
+        RawChannelConfig {
+            name: c.name,
+            kind,
+            base_url: c.base_url,
+            erp_acceptance: c.erp_acceptance,
+            poll: c.poll,
+            short_ship: c.short_ship,
+            split: c.split,
+            pacing: c.pacing,
+            shopify: t.shopify,
+            walmart: t.walmart,
+            amazon: t.amazon,
+            mapping: t.mapping,
+        }
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+impl RawChannelConfig {
+    fn into_parts(self) -> (ChannelConfig, ChannelKind, ChannelTables) {
+        let tables = ChannelTables {
+            shopify: self.shopify,
+            walmart: self.walmart,
+            amazon: self.amazon,
+            mapping: self.mapping,
+        };
+        let config = ChannelConfig {
+            name: self.name,
+            base_url: self.base_url,
+            erp_acceptance: self.erp_acceptance,
+            poll: self.poll,
+            short_ship: self.short_ship,
+            split: self.split,
+            pacing: self.pacing,
+            spec: ChannelSpec::Webstore(WebstoreConfig),
+        };
+        (config, self.kind, tables)
+    }
+}
+
+/// The ERP: the hub-level keys every kind has, and its kind's own
+/// configuration.
+#[derive(Debug, Clone)]
 pub struct ErpConfig {
-    pub kind: ErpKind,
     pub base_url: String,
     /// The pace this ERP account can take: rate, concurrency, breaker.
+    pub governor: GovernorOptions,
+    /// How a REST ERP is authenticated (none, bearer, OAuth2 client credentials).
+    pub auth: crossdock_connectors::auth::AuthConfig,
+    pub spec: ErpSpec,
+}
+
+impl ErpConfig {
+    pub fn kind(&self) -> ErpKind {
+        self.spec.kind()
+    }
+}
+
+/// `[erp]` as written.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawErpConfig {
+    pub kind: ErpKind,
+    pub base_url: String,
     #[serde(default)]
     pub governor: GovernorOptions,
     /// Required when `kind = "tryton"`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tryton: Option<TrytonConfig>,
-    /// How a REST ERP is authenticated (none, bearer, OAuth2 client credentials).
     #[serde(default)]
     pub auth: crossdock_connectors::auth::AuthConfig,
     /// Required when `kind = "mapped_rest"`.
@@ -326,18 +258,45 @@ pub struct ErpConfig {
     pub mapping: Option<crossdock_connectors::erp::ErpMapping>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum WarehouseKind {
-    /// JSON over HTTP, shipments by webhook.
-    Rest,
-    /// A 3PL on EDI X12 over a folder exchange (940 out, 945/846/997 in).
-    X12Files,
+impl From<ErpConfig> for RawErpConfig {
+    fn from(e: ErpConfig) -> Self {
+        let (kind, t) = e.spec.into_tables();
+        RawErpConfig {
+            kind,
+            base_url: e.base_url,
+            governor: e.governor,
+            tryton: t.tryton,
+            auth: e.auth,
+            mapping: t.mapping,
+        }
+    }
 }
 
+/// A warehouse: its name and its kind's own configuration.
+#[derive(Debug, Clone)]
+pub struct WarehouseConfig {
+    pub name: String,
+    pub spec: WarehouseSpec,
+}
+
+impl WarehouseConfig {
+    pub fn kind(&self) -> WarehouseKind {
+        self.spec.kind()
+    }
+
+    /// Points a REST warehouse at `url`; other kinds have no URL, as the
+    /// `base_url` key is ignored for them.
+    pub fn set_base_url(&mut self, url: String) {
+        if let WarehouseSpec::Rest(r) = &mut self.spec {
+            r.base_url = url;
+        }
+    }
+}
+
+/// A `[[warehouses]]` entry as written.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct WarehouseConfig {
+pub struct RawWarehouseConfig {
     pub name: String,
     pub kind: WarehouseKind,
     /// For `kind = "rest"`.
@@ -348,43 +307,32 @@ pub struct WarehouseConfig {
     pub x12: Option<X12WarehouseConfig>,
 }
 
-/// The folder exchange with one EDI trading partner.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct X12WarehouseConfig {
-    /// Holds outbound/, inbound/, archive/, quarantine/ (created if missing).
-    pub root: PathBuf,
-    /// ISA08/GS03 of the partner; default: the warehouse name in upper case.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub partner_id: Option<String>,
-    /// ISA06/GS02 of the hub.
-    #[serde(default = "default_x12_sender")]
-    pub sender_id: String,
-    /// How often queued 940s go out as one interchange.
-    #[serde(default = "default_x12_batch_ms")]
-    pub batch_interval_ms: u64,
-    /// How often inbound/ is read.
-    #[serde(default = "default_x12_poll_ms")]
-    pub poll_interval_ms: u64,
-    /// ISA15: `P` or `T`.
-    #[serde(default = "default_x12_usage")]
-    pub usage: char,
+impl From<WarehouseConfig> for RawWarehouseConfig {
+    fn from(w: WarehouseConfig) -> Self {
+        let (kind, t) = w.spec.into_tables();
+        RawWarehouseConfig {
+            name: w.name,
+            kind,
+            base_url: t.base_url,
+            x12: t.x12,
+        }
+    }
 }
 
-fn default_x12_sender() -> String {
-    "CROSSDOCK".to_owned()
-}
-
-fn default_x12_batch_ms() -> u64 {
-    3_600_000
-}
-
-fn default_x12_poll_ms() -> u64 {
-    5_000
-}
-
-fn default_x12_usage() -> char {
-    'T'
+impl From<Config> for RawConfig {
+    fn from(c: Config) -> Self {
+        RawConfig {
+            hub: c.hub,
+            engine: c.engine,
+            channels: c.channels.into_iter().map(Into::into).collect(),
+            erp: c.erp.into(),
+            warehouses: c.warehouses.into_iter().map(Into::into).collect(),
+            routing: c.routing,
+            inventory: c.inventory,
+            availability: c.availability,
+            sim: c.sim,
+        }
+    }
 }
 
 /// A configuration problem, located as precisely as the input allows.
@@ -398,7 +346,7 @@ pub struct ConfigError {
 const ENV_PREFIX: &str = "CROSSDOCK__";
 
 impl Config {
-    /// Read, override from the environment, and validate.
+    /// Read, override from the environment, and check.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
             location: path.display().to_string(),
@@ -414,7 +362,7 @@ impl Config {
         env: impl Iterator<Item = (String, String)>,
     ) -> Result<Config, ConfigError> {
         // First pass on the text itself, so errors carry line numbers.
-        let config: Config = toml::from_str(text).map_err(|e| located(text, origin, &e))?;
+        let config: RawConfig = toml::from_str(text).map_err(|e| located(text, origin, &e))?;
         let overrides: Vec<(String, String)> =
             env.filter(|(k, _)| k.starts_with(ENV_PREFIX)).collect();
         let config = if overrides.is_empty() {
@@ -437,16 +385,55 @@ impl Config {
                     message: e.message().to_owned(),
                 })?
         };
-        let config = config.with_channel_mapping_files(origin)?;
-        config.validate(origin)?;
-        Ok(config)
+        config.with_channel_mapping_files(origin)?.check(origin)
     }
 
+    /// The same checks as loading does, for a configuration built in code.
     pub fn validate(&self, origin: &str) -> Result<(), ConfigError> {
+        RawConfig::from(self.clone()).check(origin).map(|_| ())
+    }
+}
+
+/// Names of one kind of component (channels, warehouses): each valid and
+/// used once, checked entry by entry so the first bad one is named.
+struct Names<'a> {
+    section: &'a str,
+    noun: &'a str,
+    seen: HashSet<String>,
+}
+
+impl<'a> Names<'a> {
+    fn new(section: &'a str, noun: &'a str) -> Self {
+        Names {
+            section,
+            noun,
+            seen: HashSet::new(),
+        }
+    }
+
+    fn admit(&mut self, i: usize, name: &str) -> Result<(), (String, String)> {
+        let key = format!("{}[{i}].name", self.section);
+        if !valid_name(name) {
+            return Err((key, format!("{name:?} must be 1-64 of [a-z0-9_-]")));
+        }
+        if !self.seen.insert(name.to_owned()) {
+            return Err((key, format!("duplicate {} {name:?}", self.noun)));
+        }
+        Ok(())
+    }
+}
+
+impl RawConfig {
+    /// Turns the written shape into a [`Config`], or names the first
+    /// problem: kind/table mismatches (each spec's `TryFrom`), what each
+    /// component checks of itself (its `validate`), and the
+    /// cross-references between components.
+    pub fn check(self, origin: &str) -> Result<Config, ConfigError> {
         let err = |key: &str, message: String| ConfigError {
             location: format!("{origin}: key {key}"),
             message,
         };
+        let at = |prefix: &str, e: KeyError| err(&format!("{prefix}{}", e.key), e.message);
         self.engine.validate().map_err(|m| err("engine", m))?;
         if self.hub.max_body_bytes < 1024 {
             return Err(err("hub.max_body_bytes", "must be at least 1024".into()));
@@ -457,118 +444,43 @@ impl Config {
                 "at least one warehouse is needed to fulfil orders".into(),
             ));
         }
-        let mut names = std::collections::HashSet::new();
-        for (i, c) in self.channels.iter().enumerate() {
-            if !valid_name(&c.name) {
-                return Err(err(
-                    &format!("channels[{i}].name"),
-                    format!("{:?} must be 1-64 of [a-z0-9_-]", c.name),
-                ));
+        let mut names = Names::new("channels", "channel");
+        let mut channels = Vec::with_capacity(self.channels.len());
+        for (i, raw) in self.channels.into_iter().enumerate() {
+            names.admit(i, &raw.name).map_err(|(k, m)| err(&k, m))?;
+            check_url(&raw.base_url).map_err(|m| err(&format!("channels[{i}].base_url"), m))?;
+            let prefix = format!("channels[{i}].");
+            let (mut channel, kind, tables) = raw.into_parts();
+            channel.spec = ChannelSpec::try_from((kind, tables)).map_err(|e| at(&prefix, e))?;
+            channel.spec.validate().map_err(|e| at(&prefix, e))?;
+            if let Some(pacing) = &channel.pacing {
+                pacing
+                    .validate()
+                    .map_err(|m| err(&format!("channels[{i}].pacing"), m))?;
             }
-            if !names.insert(c.name.clone()) {
-                return Err(err(
-                    &format!("channels[{i}].name"),
-                    format!("duplicate channel {:?}", c.name),
-                ));
-            }
-            check_url(&c.base_url).map_err(|m| err(&format!("channels[{i}].base_url"), m))?;
-            let key = |t: &str| format!("channels[{i}].{t}");
-            let present = [
-                ("shopify", c.shopify.is_some()),
-                ("walmart", c.walmart.is_some()),
-                ("amazon", c.amazon.is_some()),
-            ];
-            let wanted = match c.kind {
-                ChannelKind::Webstore => None,
-                ChannelKind::Shopify => Some("shopify"),
-                ChannelKind::Walmart => Some("walmart"),
-                ChannelKind::Amazon => Some("amazon"),
-                ChannelKind::Mapped => None,
-            };
-            match (c.kind, &c.mapping) {
-                (ChannelKind::Mapped, _) => {
-                    let mapping = c.channel_mapping().map_err(|m| err(&key("mapping"), m))?;
-                    mapping.validate().map_err(|m| err(&key("mapping"), m))?;
-                }
-                (_, Some(_)) => {
-                    return Err(err(&key("mapping"), "only for kind = \"mapped\"".into()));
-                }
-                (_, None) => {}
-            }
-            for (table, set) in present {
-                if set && wanted != Some(table) {
-                    return Err(err(&key(table), format!("only for kind = \"{table}\"")));
-                }
-                if !set && wanted == Some(table) {
-                    return Err(err(
-                        &key(table),
-                        format!("required when kind = \"{table}\""),
-                    ));
-                }
-            }
-            if let Some(s) = &c.shopify {
-                s.access_token().map_err(|m| err(&key("shopify"), m))?;
-                s.webhook_secret().map_err(|m| err(&key("shopify"), m))?;
-            }
-            if let Some(w) = &c.walmart {
-                w.client_secret().map_err(|m| err(&key("walmart"), m))?;
-            }
-            if let Some(a) = &c.amazon {
-                a.client_secret().map_err(|m| err(&key("amazon"), m))?;
-                a.refresh_token().map_err(|m| err(&key("amazon"), m))?;
-                check_url(&a.lwa_url).map_err(|m| err(&key("amazon.lwa_url"), m))?;
-            }
+            channels.push(channel);
         }
-        let mut names = std::collections::HashSet::new();
-        for (i, w) in self.warehouses.iter().enumerate() {
-            if !valid_name(&w.name) {
-                return Err(err(
-                    &format!("warehouses[{i}].name"),
-                    format!("{:?} must be 1-64 of [a-z0-9_-]", w.name),
-                ));
-            }
-            if !names.insert(w.name.clone()) {
-                return Err(err(
-                    &format!("warehouses[{i}].name"),
-                    format!("duplicate warehouse {:?}", w.name),
-                ));
-            }
-            match (w.kind, &w.x12) {
-                (WarehouseKind::Rest, None) => check_url(&w.base_url)
-                    .map_err(|m| err(&format!("warehouses[{i}].base_url"), m))?,
-                (WarehouseKind::X12Files, Some(x)) => {
-                    if x.batch_interval_ms == 0 || x.poll_interval_ms == 0 {
-                        return Err(err(
-                            &format!("warehouses[{i}].x12"),
-                            "batch_interval_ms and poll_interval_ms must be at least 1".into(),
-                        ));
-                    }
-                    if !matches!(x.usage, 'P' | 'T') {
-                        return Err(err(
-                            &format!("warehouses[{i}].x12.usage"),
-                            format!("{:?} must be 'P' or 'T'", x.usage),
-                        ));
-                    }
-                }
-                (WarehouseKind::X12Files, None) => {
-                    return Err(err(
-                        &format!("warehouses[{i}].x12"),
-                        "required when kind = \"x12_files\"".into(),
-                    ));
-                }
-                (WarehouseKind::Rest, Some(_)) => {
-                    return Err(err(
-                        &format!("warehouses[{i}].x12"),
-                        "only for kind = \"x12_files\"".into(),
-                    ));
-                }
-            }
+        let mut names = Names::new("warehouses", "warehouse");
+        let mut warehouses = Vec::with_capacity(self.warehouses.len());
+        for (i, raw) in self.warehouses.into_iter().enumerate() {
+            names.admit(i, &raw.name).map_err(|(k, m)| err(&k, m))?;
+            let prefix = format!("warehouses[{i}].");
+            let tables = WarehouseTables {
+                base_url: raw.base_url,
+                x12: raw.x12,
+            };
+            let spec = WarehouseSpec::try_from((raw.kind, tables)).map_err(|e| at(&prefix, e))?;
+            spec.validate().map_err(|e| at(&prefix, e))?;
+            warehouses.push(WarehouseConfig {
+                name: raw.name,
+                spec,
+            });
         }
         check_url(&self.erp.base_url).map_err(|m| err("erp.base_url", m))?;
         crossdock_engine::routing::Router::new(&self.routing)
             .map_err(|e| err("routing", e.to_string()))?;
         for (i, p) in self.routing.warehouses.iter().enumerate() {
-            if !self.warehouses.iter().any(|w| w.name == p.name) {
+            if !warehouses.iter().any(|w| w.name == p.name) {
                 return Err(err(
                     &format!("routing.warehouses[{i}].name"),
                     format!("{:?} is not one of the [[warehouses]]", p.name),
@@ -585,7 +497,7 @@ impl Config {
                 None => err("availability", m),
             })?;
             for (i, c) in plan.policies.channels().iter().enumerate() {
-                if !self.channels.iter().any(|ch| ch.name == c.channel) {
+                if !channels.iter().any(|ch| ch.name == c.channel) {
                     return Err(err(
                         &format!("availability.channels[{i}].channel"),
                         format!("{:?} is not one of the [[channels]]", c.channel),
@@ -597,7 +509,7 @@ impl Config {
             let known = source == "erp"
                 || source
                     .strip_prefix("warehouse:")
-                    .is_some_and(|w| self.warehouses.iter().any(|x| x.name == w));
+                    .is_some_and(|w| warehouses.iter().any(|x| x.name == w));
             if !known {
                 return Err(err(
                     &format!("inventory.authority.{location}"),
@@ -607,139 +519,47 @@ impl Config {
                 ));
             }
         }
-        self.erp
-            .governor
+        let raw = self.erp;
+        raw.governor
             .validate()
             .map_err(|m| err("erp.governor", m))?;
-        self.erp.auth.validate().map_err(|m| err("erp.auth", m))?;
-        match (self.erp.kind, &self.erp.tryton) {
-            (ErpKind::Tryton, None) => {
-                return Err(err(
-                    "erp.tryton",
-                    "required when erp.kind = \"tryton\"".into(),
-                ));
-            }
-            (ErpKind::Tryton, Some(t)) => {
-                t.password().map_err(|m| err("erp.tryton", m))?;
-                if !self.warehouses.iter().any(|w| w.name == t.location) {
-                    return Err(err(
-                        "erp.tryton.location",
-                        format!("{:?} is not one of the [[warehouses]]", t.location),
-                    ));
-                }
-            }
-            (_, Some(_)) => {
-                return Err(err("erp.tryton", "only for erp.kind = \"tryton\"".into()));
-            }
-            (_, None) => {}
+        raw.auth.validate().map_err(|m| err("erp.auth", m))?;
+        let tables = ErpTables {
+            tryton: raw.tryton,
+            mapping: raw.mapping,
+        };
+        let spec = ErpSpec::try_from((raw.kind, tables)).map_err(|e| at("erp.", e))?;
+        spec.validate().map_err(|e| at("erp.", e))?;
+        if let ErpSpec::Tryton(t) = &spec
+            && !warehouses.iter().any(|w| w.name == t.location)
+        {
+            return Err(err(
+                "erp.tryton.location",
+                format!("{:?} is not one of the [[warehouses]]", t.location),
+            ));
         }
-        match (self.erp.kind, &self.erp.mapping) {
-            (ErpKind::MappedRest, None) => {
-                return Err(err(
-                    "erp.mapping",
-                    "required when erp.kind = \"mapped_rest\"".into(),
-                ));
-            }
-            (ErpKind::MappedRest, Some(m)) => {
-                m.validate().map_err(|e| err("erp.mapping", e))?;
-            }
-            (_, Some(_)) => {
-                return Err(err(
-                    "erp.mapping",
-                    "only for erp.kind = \"mapped_rest\"".into(),
-                ));
-            }
-            (_, None) => {}
-        }
-        Ok(())
-    }
-
-    /// The store URL: PostgreSQL if configured, else SQLite in `data_dir`.
-    pub fn database_url(&self) -> String {
-        match &self.hub.database_url {
-            Some(u) => u.clone(),
-            None => format!(
-                "sqlite://{}",
-                self.hub.data_dir.join("crossdock.db").display()
-            ),
-        }
-    }
-
-    /// The demo: the hub and the simulated estate on fixed loopback ports.
-    pub fn demo() -> Config {
-        let hub = HubConfig::default();
-        let mut sim = SimConfig::demo(&format!("http://{}", hub.listen));
-        sim.channel.listen = "127.0.0.1:7101".into();
-        sim.erp.listen = "127.0.0.1:7102".into();
-        for (i, w) in sim.warehouses.iter_mut().enumerate() {
-            w.listen = format!("127.0.0.1:{}", 7103 + i);
-        }
-        let url = |listen: &str| format!("http://{listen}");
-        Config {
-            channels: vec![ChannelConfig {
-                name: sim.channel.name.clone(),
-                kind: ChannelKind::Webstore,
-                base_url: url(&sim.channel.listen),
-                erp_acceptance: ErpAcceptance::Async,
-                poll: true,
-                short_ship: ShortShipPolicy::default(),
-                split: SplitPolicy::default(),
-                shopify: None,
-                walmart: None,
-                amazon: None,
-                mapping: None,
-            }],
+        Ok(Config {
+            hub: self.hub,
+            engine: self.engine,
+            channels,
             erp: ErpConfig {
-                kind: ErpKind::Rest,
-                base_url: url(&sim.erp.listen),
-                governor: GovernorOptions::default(),
-                tryton: None,
-                auth: Default::default(),
-                mapping: None,
+                base_url: raw.base_url,
+                governor: raw.governor,
+                auth: raw.auth,
+                spec,
             },
-            warehouses: sim
-                .warehouses
-                .iter()
-                .map(|w| WarehouseConfig {
-                    name: w.name.clone(),
-                    kind: WarehouseKind::Rest,
-                    base_url: url(&w.listen),
-                    x12: None,
-                })
-                .collect(),
-            routing: Default::default(),
-            inventory: Default::default(),
-            availability: None,
-            hub,
-            engine: EngineOptions {
-                reconcile_interval_ms: 10_000,
-                ..EngineOptions::default()
-            },
-            sim: Some(sim),
-        }
+            warehouses,
+            routing: self.routing,
+            inventory: self.inventory,
+            availability: self.availability,
+            sim: self.sim,
+        })
     }
-}
 
-fn valid_name(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 64
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
-}
-
-fn check_url(s: &str) -> Result<(), String> {
-    if s.starts_with("http://") || s.starts_with("https://") {
-        Ok(())
-    } else {
-        Err(format!("{s:?} is not an http(s) URL"))
-    }
-}
-
-impl Config {
     /// Replaces each `[channels.mapping]` that is `{ file = "…" }` by the
     /// file's table. A relative path is relative to the configuration
     /// file's directory; errors in the file carry its own line and column.
-    fn with_channel_mapping_files(mut self, origin: &str) -> Result<Config, ConfigError> {
+    fn with_channel_mapping_files(mut self, origin: &str) -> Result<RawConfig, ConfigError> {
         let dir = Path::new(origin).parent().unwrap_or(Path::new(""));
         for (i, c) in self.channels.iter_mut().enumerate() {
             let Some(table) = &c.mapping else { continue };
@@ -771,6 +591,75 @@ impl Config {
         }
         Ok(self)
     }
+}
+
+impl Config {
+    /// The store URL: PostgreSQL if configured, else SQLite in `data_dir`.
+    pub fn database_url(&self) -> String {
+        match &self.hub.database_url {
+            Some(u) => u.clone(),
+            None => format!(
+                "sqlite://{}",
+                self.hub.data_dir.join("crossdock.db").display()
+            ),
+        }
+    }
+
+    /// The demo: the hub and the simulated estate on fixed loopback ports.
+    pub fn demo() -> Config {
+        let hub = HubConfig::default();
+        let mut sim = SimConfig::demo(&format!("http://{}", hub.listen));
+        sim.channel.listen = "127.0.0.1:7101".into();
+        sim.erp.listen = "127.0.0.1:7102".into();
+        for (i, w) in sim.warehouses.iter_mut().enumerate() {
+            w.listen = format!("127.0.0.1:{}", 7103 + i);
+        }
+        let url = |listen: &str| format!("http://{listen}");
+        Config {
+            channels: vec![ChannelConfig {
+                name: sim.channel.name.clone(),
+                base_url: url(&sim.channel.listen),
+                erp_acceptance: ErpAcceptance::Async,
+                poll: true,
+                short_ship: ShortShipPolicy::default(),
+                split: SplitPolicy::default(),
+                pacing: None,
+                spec: ChannelSpec::Webstore(WebstoreConfig),
+            }],
+            erp: ErpConfig {
+                base_url: url(&sim.erp.listen),
+                governor: GovernorOptions::default(),
+                auth: Default::default(),
+                spec: ErpSpec::Rest(RestErpConfig),
+            },
+            warehouses: sim
+                .warehouses
+                .iter()
+                .map(|w| WarehouseConfig {
+                    name: w.name.clone(),
+                    spec: WarehouseSpec::Rest(RestWarehouseConfig {
+                        base_url: url(&w.listen),
+                    }),
+                })
+                .collect(),
+            routing: Default::default(),
+            inventory: Default::default(),
+            availability: None,
+            hub,
+            engine: EngineOptions {
+                reconcile_interval_ms: 10_000,
+                ..EngineOptions::default()
+            },
+            sim: Some(sim),
+        }
+    }
+}
+
+fn valid_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
 }
 
 /// Turn a TOML error into `file:line:column (key K): message`.
@@ -891,6 +780,29 @@ mod tests {
             e.to_string().contains("engine") && e.to_string().contains("concurrency"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn channel_pacing_is_optional_and_checked_like_the_erp_governor() {
+        let with = |table: &str| {
+            demo_text().replace(
+                "[channels.split]",
+                &format!("[channels.pacing]\n{table}\n\n[channels.split]"),
+            )
+        };
+        let c = Config::parse(
+            &with("requests_per_sec = 5.0"),
+            "p.toml",
+            std::iter::empty(),
+        )
+        .unwrap();
+        let pacing = c.channels[0].pacing.as_ref().expect("pacing");
+        assert_eq!(pacing.requests_per_sec, 5.0);
+        assert!(toml::to_string(&c).unwrap().contains("[channels.pacing]"));
+        assert!(Config::demo().channels[0].pacing.is_none());
+        let e = Config::parse(&with("burst = 0"), "p.toml", std::iter::empty()).unwrap_err();
+        assert_eq!(e.location, "p.toml: key channels[0].pacing");
+        assert_eq!(e.message, "burst must be at least 1");
     }
 
     #[test]

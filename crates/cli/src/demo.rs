@@ -105,7 +105,7 @@ fn marketplace_channels(config: &Config) -> Vec<(&'static str, String)> {
     config
         .channels
         .iter()
-        .filter_map(|c| match c.kind {
+        .filter_map(|c| match c.kind() {
             ChannelKind::Shopify => Some(("shopify", c.name.clone())),
             ChannelKind::Walmart => Some(("walmart", c.name.clone())),
             ChannelKind::Amazon => Some(("amazon", c.name.clone())),
@@ -185,8 +185,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let estate = Estate::start(sim).await?;
     // Point the hub's connectors at the simulators actually started.
     for c in &mut config.channels {
-        use crate::config::ChannelKind;
-        let url = match c.kind {
+        use crate::config::{ChannelKind, ChannelSpec};
+        let url = match c.kind() {
             ChannelKind::Shopify => estate.shopify_url(),
             ChannelKind::Walmart => estate.walmart_url(),
             ChannelKind::Amazon => estate.amazon_url(),
@@ -194,7 +194,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             _ => None,
         };
         if let Some(url) = url {
-            if let Some(a) = &mut c.amazon {
+            if let ChannelSpec::Amazon(a) = &mut c.spec {
                 a.lwa_url = format!("{url}/auth/o2/token");
             }
             c.base_url = url;
@@ -202,12 +202,12 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     }
     let marketplaces = marketplace_channels(&config);
     // A real ERP (Tryton) stays where the configuration says.
-    if config.erp.kind != crate::config::ErpKind::Tryton {
+    if config.erp.kind() != crate::config::ErpKind::Tryton {
         config.erp.base_url = estate.erp_url();
     }
     for (name, url) in estate.warehouse_urls() {
         if let Some(w) = config.warehouses.iter_mut().find(|w| w.name == name) {
-            w.base_url = url;
+            w.set_base_url(url);
         }
     }
     let started = Instant::now();

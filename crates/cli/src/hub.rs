@@ -5,35 +5,29 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use crossdock_connectors::channel::{
-    AmazonChannel, AmazonOptions, ShopifyChannel, ShopifyOptions, WalmartChannel, WalmartOptions,
-    WebstoreChannel,
-};
-use crossdock_connectors::erp::{MappedRestErp, RestErp, TrytonErp, TrytonErpOptions};
-use crossdock_connectors::warehouse::RestWarehouse;
-use crossdock_connectors::warehouse::x12_files::{
-    InboundKind, X12FileWarehouse, X12PartnerOptions,
-};
+use crossdock_connectors::warehouse::x12_files::{InboundKind, X12FileWarehouse};
 use crossdock_connectors::{Erp, HttpClient, HttpClientOptions, Warehouse};
 use crossdock_engine::availability::AvailabilityPlan;
 use crossdock_engine::{
-    ChannelConnection, Connections, Engine, EngineHandle, GovernedErp, Governor, SystemClock,
+    ChannelConnection, ChannelPacing, Connections, Engine, EngineHandle, GovernedErp, Governor,
+    SystemClock,
 };
 use crossdock_server::ServerOptions;
 use crossdock_store::Store;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{ChannelKind, Config, ErpKind, WarehouseKind};
-use crossdock_connectors::channel::mapped::MappedChannel;
+use crate::config::Config;
 
 /// The connectors named in the configuration, and the EDI partners among
-/// the warehouses (their batches and inbound folders need tending).
+/// the warehouses (their batches and inbound folders need tending, the
+/// inbound folder every `Duration`).
 pub struct Wiring {
     pub connections: Connections,
-    pub file_partners: Vec<Arc<X12FileWarehouse>>,
+    pub file_partners: Vec<(Arc<X12FileWarehouse>, Duration)>,
 }
 
-/// Build the connectors named in the configuration.
+/// Build the connectors named in the configuration: each component's spec
+/// builds its own connector.
 pub async fn connections(config: &Config) -> anyhow::Result<Wiring> {
     let http = HttpClient::new(HttpClientOptions {
         timeout: Duration::from_millis(config.hub.http_timeout_ms),
@@ -41,116 +35,29 @@ pub async fn connections(config: &Config) -> anyhow::Result<Wiring> {
     })?;
     let mut channels = HashMap::new();
     for c in &config.channels {
-        let missing = || anyhow::anyhow!("channel {}: its [channels.*] table is required", c.name);
-        let connector: Arc<dyn crossdock_connectors::Channel> = match c.kind {
-            ChannelKind::Shopify => {
-                let s = c.shopify.as_ref().ok_or_else(missing)?;
-                let mut options = ShopifyOptions::new(
-                    &c.name,
-                    &c.base_url,
-                    s.access_token().map_err(anyhow::Error::msg)?,
-                    s.webhook_secret().map_err(anyhow::Error::msg)?,
-                );
-                options.api_version = s.api_version.clone();
-                Arc::new(ShopifyChannel::new(options, http.clone())?)
-            }
-            ChannelKind::Walmart => {
-                let w = c.walmart.as_ref().ok_or_else(missing)?;
-                let mut options = WalmartOptions::new(
-                    &c.name,
-                    &c.base_url,
-                    &w.client_id,
-                    w.client_secret().map_err(anyhow::Error::msg)?,
-                );
-                options.webhook_authorization = w.webhook_authorization.clone();
-                Arc::new(WalmartChannel::new(options, http.clone())?)
-            }
-            ChannelKind::Amazon => {
-                let a = c.amazon.as_ref().ok_or_else(missing)?;
-                let mut channel = AmazonChannel::new(
-                    AmazonOptions {
-                        name: c.name.clone(),
-                        endpoint: c.base_url.clone(),
-                        lwa_url: a.lwa_url.clone(),
-                        client_id: a.client_id.clone(),
-                        client_secret: a.client_secret().map_err(anyhow::Error::msg)?,
-                        refresh_token: a.refresh_token().map_err(anyhow::Error::msg)?,
-                        marketplace_id: a.marketplace_id.clone(),
-                    },
-                    http.clone(),
-                )?;
-                if let Some(seller) = &a.seller_id {
-                    channel = channel.with_seller_id(seller.clone());
-                }
-                channel = channel.with_feed_polling(
-                    Duration::from_millis(a.feed_poll_ms.max(1)),
-                    crossdock_connectors::channel::amazon::FEED_MAX_WAIT,
-                );
-                Arc::new(channel)
-            }
-            ChannelKind::Webstore => {
-                Arc::new(WebstoreChannel::new(&c.name, &c.base_url, http.clone())?)
-            }
-            ChannelKind::Mapped => {
-                let mapping = c
-                    .channel_mapping()
-                    .map_err(|e| anyhow::anyhow!("channel {}: mapping: {e}", c.name))?;
-                Arc::new(MappedChannel::new(
-                    &c.name,
-                    &c.base_url,
-                    &mapping,
-                    http.clone(),
-                )?)
-            }
-        };
         channels.insert(
             c.name.clone(),
             ChannelConnection {
-                connector,
+                connector: c.spec.build(&c.name, &c.base_url, &http)?,
                 acceptance: c.erp_acceptance,
                 poll: c.poll,
                 short_ship: c.short_ship,
                 split: c.split,
-                // No pacing by the hub: each connector keeps to its API's
-                // budget itself. A `[channels.pacing]` table would go here.
-                pacing: None,
+                // Absent `[channels.pacing]`: no pacing by the hub, the
+                // connector keeps to its API's budget itself.
+                pacing: c
+                    .pacing
+                    .clone()
+                    .map(ChannelPacing::new)
+                    .transpose()
+                    .map_err(|e| anyhow::anyhow!("channel {}: pacing: {e}", c.name))?,
             },
         );
     }
-    let erp: Arc<dyn Erp> = match config.erp.kind {
-        ErpKind::Rest => Arc::new(RestErp::with_auth(
-            &config.erp.base_url,
-            config.erp.auth.clone(),
-            http.clone(),
-        )?),
-        ErpKind::MappedRest => Arc::new(MappedRestErp::with_auth(
-            &config.erp.base_url,
-            config
-                .erp
-                .mapping
-                .as_ref()
-                .context("erp.mapping is required for erp.kind = \"mapped_rest\"")?,
-            config.erp.auth.clone(),
-            http.clone(),
-        )?),
-        ErpKind::Tryton => {
-            let t = config
-                .erp
-                .tryton
-                .as_ref()
-                .context("erp.tryton is required for erp.kind = \"tryton\"")?;
-            let mut options = TrytonErpOptions::new(
-                &config.erp.base_url,
-                &t.database,
-                &t.username,
-                t.password().map_err(anyhow::Error::msg)?,
-                &t.location,
-            );
-            options.warehouse_code = t.warehouse_code.clone();
-            options.web_shop_name = t.web_shop.clone();
-            Arc::new(TrytonErp::new(options, http.clone())?)
-        }
-    };
+    let erp = config
+        .erp
+        .spec
+        .build(&config.erp.base_url, &config.erp.auth, &http)?;
     // Every ERP call goes through the account's governor.
     let governor =
         Arc::new(Governor::new("erp", &config.erp.governor).map_err(anyhow::Error::msg)?);
@@ -158,29 +65,9 @@ pub async fn connections(config: &Config) -> anyhow::Result<Wiring> {
     let mut warehouses: Vec<Arc<dyn Warehouse>> = Vec::new();
     let mut file_partners = Vec::new();
     for w in &config.warehouses {
-        match (w.kind, &w.x12) {
-            (WarehouseKind::X12Files, Some(x)) => {
-                let mut options = X12PartnerOptions::new(&w.name, &x.root);
-                if let Some(id) = &x.partner_id {
-                    options.receiver_id = id.clone();
-                }
-                options.sender_id = x.sender_id.clone();
-                options.usage = x.usage;
-                options.batch_interval = Duration::from_millis(x.batch_interval_ms);
-                let partner = Arc::new(
-                    X12FileWarehouse::open(options)
-                        .await
-                        .with_context(|| format!("opening the EDI folders of {}", w.name))?,
-                );
-                warehouses.push(partner.clone());
-                file_partners.push(partner);
-            }
-            _ => warehouses.push(Arc::new(RestWarehouse::new(
-                &w.name,
-                &w.base_url,
-                http.clone(),
-            )?)),
-        }
+        let built = w.spec.build(&w.name, &http).await?;
+        warehouses.push(built.warehouse);
+        file_partners.extend(built.file_partner);
     }
     Ok(Wiring {
         connections: Connections {
@@ -259,18 +146,12 @@ pub async fn start(
     );
     let server = tokio::spawn(crossdock_server::serve(listener, router, shutdown.clone()));
     let mut partners = Vec::new();
-    for (partner, w) in wiring.file_partners.iter().zip(
-        config
-            .warehouses
-            .iter()
-            .filter(|w| w.kind == WarehouseKind::X12Files),
-    ) {
-        let poll = Duration::from_millis(w.x12.as_ref().map_or(5_000, |x| x.poll_interval_ms));
+    for (partner, poll) in &wiring.file_partners {
         partners.push(partner.spawn_flusher());
         partners.push(tokio::spawn(tend_inbound(
             engine.clone(),
             partner.clone(),
-            poll,
+            *poll,
             shutdown.clone(),
         )));
     }

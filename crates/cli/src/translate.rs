@@ -170,11 +170,11 @@ pub fn translate_mapped(
                 known.join(", ")
             )
         })?;
-    if channel.kind != crate::config::ChannelKind::Mapped {
+    if channel.kind() != crate::config::ChannelKind::Mapped {
         anyhow::bail!(
             "channel {name:?} is kind {:?}, not \"mapped\": translate its payloads with \
              --from shopify-order, amazon-order or walmart-order",
-            channel.kind
+            channel.kind()
         );
     }
     let mapping = channel

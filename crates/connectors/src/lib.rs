@@ -11,6 +11,7 @@ use reqwest::header::HeaderMap;
 
 pub mod auth;
 pub mod channel;
+pub mod config;
 pub mod erp;
 mod http;
 mod input;

@@ -17,7 +17,7 @@ use crossdock_sim::{Estate, SimConfig, StockSeed, WalmartSimConfig};
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
 
-use crate::config::{ChannelKind, Config, WalmartConfig};
+use crate::config::{ChannelSpec, Config, WalmartConfig};
 
 #[derive(Debug, Clone, Args)]
 pub struct AvailabilitySyncArgs {
@@ -132,10 +132,9 @@ async fn measure(args: &AvailabilitySyncArgs) -> anyhow::Result<AvailabilitySync
     let walmart = WalmartSimConfig::default();
     let mut channel = config.channels[0].clone();
     channel.name = "walmart".into();
-    channel.kind = ChannelKind::Walmart;
     channel.base_url = estate.walmart_url().unwrap_or_default();
     channel.poll = false;
-    channel.walmart = Some(WalmartConfig {
+    channel.spec = ChannelSpec::Walmart(WalmartConfig {
         client_id: walmart.client_id,
         client_secret: Some(walmart.client_secret),
         client_secret_env: None,
@@ -145,7 +144,7 @@ async fn measure(args: &AvailabilitySyncArgs) -> anyhow::Result<AvailabilitySync
     config.erp.base_url = estate.erp_url();
     for (name, u) in estate.warehouse_urls() {
         if let Some(w) = config.warehouses.iter_mut().find(|w| w.name == name) {
-            w.base_url = u;
+            w.set_base_url(u);
         }
     }
     config.availability = Some(AvailabilityConfig {

@@ -120,7 +120,7 @@ pub(super) async fn run_estate(
     config.erp.base_url = estate.erp_url();
     for (name, u) in estate.warehouse_urls() {
         if let Some(w) = config.warehouses.iter_mut().find(|w| w.name == name) {
-            w.base_url = u;
+            w.set_base_url(u);
         }
     }
     let started = Instant::now();

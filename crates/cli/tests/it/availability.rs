@@ -8,7 +8,7 @@
 use std::time::{Duration, Instant};
 
 use crate::support::marketplaces::{marketplace_channels, policy, shown};
-use crossdock::config::{Config, WarehouseConfig, WarehouseKind, X12WarehouseConfig};
+use crossdock::config::{Config, WarehouseConfig, WarehouseSpec, X12WarehouseConfig};
 use crossdock_availability::{AvailabilityConfig, LocationPolicy};
 use crossdock_sim::{
     AmazonSimConfig, Estate, ShopifySimConfig, StockSeed, TplSimConfig, WalmartSimConfig,
@@ -71,9 +71,7 @@ async fn stock_changes_at_the_source_reach_every_marketplace_under_its_policy() 
         .expect("west");
     *west = WarehouseConfig {
         name: "west".into(),
-        kind: WarehouseKind::X12Files,
-        base_url: String::new(),
-        x12: Some(X12WarehouseConfig {
+        spec: WarehouseSpec::X12Files(X12WarehouseConfig {
             root: edi_root.clone(),
             partner_id: None,
             sender_id: "CROSSDOCK".into(),
@@ -137,7 +135,7 @@ async fn stock_changes_at_the_source_reach_every_marketplace_under_its_policy() 
     config.erp.base_url = estate.erp_url();
     for (name, url) in estate.warehouse_urls() {
         if let Some(w) = config.warehouses.iter_mut().find(|w| w.name == name) {
-            w.base_url = url;
+            w.set_base_url(url);
         }
     }
     let mut shopify = policy("shopify", &["own", "3pl"]);

@@ -178,8 +178,9 @@ fn demo_runs_end_to_end_with_no_loss_and_no_duplicates() {
 fn demo_runs_through_a_mapped_rest_erp() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = crossdock::config::Config::demo();
-    config.erp.kind = crossdock::config::ErpKind::MappedRest;
-    config.erp.mapping = Some(crossdock_connectors::erp::ErpMapping::simulated());
+    config.erp.spec = crossdock::config::ErpSpec::MappedRest(Box::new(
+        crossdock_connectors::erp::ErpMapping::simulated(),
+    ));
     // No cancellations: every order must go all the way through the ERP.
     config.sim.as_mut().unwrap().channel.cancel_rate = 0.0;
     let path = dir.path().join("hub.toml");
@@ -221,8 +222,7 @@ fn marketplace_channels_need_their_credentials() {
     let mut config = crossdock::config::Config::demo();
     let mut walmart = config.channels[0].clone();
     walmart.name = "walmart".into();
-    walmart.kind = crossdock::config::ChannelKind::Walmart;
-    walmart.walmart = Some(crossdock::config::WalmartConfig {
+    walmart.spec = crossdock::config::ChannelSpec::Walmart(crossdock::config::WalmartConfig {
         client_id: "id".into(),
         client_secret: Some("secret".into()),
         client_secret_env: None,
@@ -230,8 +230,7 @@ fn marketplace_channels_need_their_credentials() {
     });
     let mut amazon = config.channels[0].clone();
     amazon.name = "amazon".into();
-    amazon.kind = crossdock::config::ChannelKind::Amazon;
-    amazon.amazon = Some(crossdock::config::AmazonConfig {
+    amazon.spec = crossdock::config::ChannelSpec::Amazon(crossdock::config::AmazonConfig {
         lwa_url: "https://api.amazon.com/auth/o2/token".into(),
         client_id: "amzn1.application-oa2-client.x".into(),
         client_secret: None,
@@ -245,14 +244,15 @@ fn marketplace_channels_need_their_credentials() {
     config.channels.push(walmart);
     config.channels.push(amazon);
     let path = dir.path().join("hub.toml");
-    let check = |config: &crossdock::config::Config| {
-        std::fs::write(&path, toml::to_string(config).unwrap()).unwrap();
+    let check_text = |text: &str| {
+        std::fs::write(&path, text).unwrap();
         crossdock()
             .args(["config", "check"])
             .arg(&path)
             .output()
             .unwrap()
     };
+    let check = |config: &crossdock::config::Config| check_text(&toml::to_string(config).unwrap());
     // The secret's variable is not set: named precisely.
     let out = check(&config);
     assert!(!out.status.success());
@@ -264,7 +264,9 @@ fn marketplace_channels_need_their_credentials() {
     );
     // With the secret given, it checks out.
     let last = config.channels.len() - 1;
-    let a = config.channels[last].amazon.as_mut().unwrap();
+    let crossdock::config::ChannelSpec::Amazon(a) = &mut config.channels[last].spec else {
+        unreachable!("the last channel is the Amazon one")
+    };
     a.client_secret = Some("s".into());
     a.client_secret_env = None;
     let out = check(&config);
@@ -274,8 +276,13 @@ fn marketplace_channels_need_their_credentials() {
         String::from_utf8_lossy(&out.stderr)
     );
     // A Walmart channel without its table is refused by name.
-    config.channels[1].walmart = None;
-    let out = check(&config);
+    // (A kind without its table cannot be built in code; it can be written.)
+    let mut written: toml::Table = toml::from_str(&toml::to_string(&config).unwrap()).unwrap();
+    written["channels"].as_array_mut().unwrap()[1]
+        .as_table_mut()
+        .unwrap()
+        .remove("walmart");
+    let out = check_text(&toml::to_string(&written).unwrap());
     let err = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(
         err.contains("channels[1].walmart: required when kind = \"walmart\""),

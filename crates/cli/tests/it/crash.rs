@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crossdock::config::{ChannelKind, Config, WalmartConfig};
+use crossdock::config::{ChannelSpec, Config, WalmartConfig};
 use crossdock_availability::{AvailabilityConfig, ChannelPolicy, LocationPolicy};
 use crossdock_model::{OrderStatus, order_id_for};
 use crossdock_sim::WalmartSimConfig;
@@ -565,10 +565,9 @@ async fn crash_run(backend: &str, tmp: &tempfile::TempDir, at: &StoreAt) {
     }
     let mut walmart = config.channels[0].clone();
     walmart.name = "walmart".into();
-    walmart.kind = ChannelKind::Walmart;
     walmart.base_url = estate.walmart.clone();
     walmart.poll = false;
-    walmart.walmart = Some(WalmartConfig {
+    walmart.spec = ChannelSpec::Walmart(WalmartConfig {
         client_id: walmart_sim.client_id.clone(),
         client_secret: Some(walmart_sim.client_secret.clone()),
         client_secret_env: None,
@@ -593,13 +592,15 @@ async fn crash_run(backend: &str, tmp: &tempfile::TempDir, at: &StoreAt) {
     });
     config.erp.base_url = estate.erp.clone();
     for w in &mut config.warehouses {
-        w.base_url = estate
-            .warehouses
-            .iter()
-            .find(|(n, _)| *n == w.name)
-            .expect("warehouse in [sim]")
-            .1
-            .clone();
+        w.set_base_url(
+            estate
+                .warehouses
+                .iter()
+                .find(|(n, _)| *n == w.name)
+                .expect("warehouse in [sim]")
+                .1
+                .clone(),
+        );
     }
     let config_path = tmp.path().join("crossdock.toml");
     std::fs::write(

@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use crossdock::config::{Config, WarehouseConfig, WarehouseKind, X12WarehouseConfig};
+use crossdock::config::{Config, WarehouseConfig, WarehouseSpec, X12WarehouseConfig};
 use crossdock_engine::ShortShipPolicy;
 use crossdock_engine::breaker::BreakerOptions;
 use crossdock_model::{Order, OrderStatus, order_id_for};
@@ -126,9 +126,7 @@ async fn run(scenario: Scenario) -> (usize, usize) {
         .expect("west");
     *west = WarehouseConfig {
         name: "west".into(),
-        kind: WarehouseKind::X12Files,
-        base_url: String::new(),
-        x12: Some(X12WarehouseConfig {
+        spec: WarehouseSpec::X12Files(X12WarehouseConfig {
             root: edi_root.clone(),
             partner_id: None,
             sender_id: "CROSSDOCK".into(),
@@ -207,7 +205,7 @@ async fn run(scenario: Scenario) -> (usize, usize) {
     config.erp.base_url = estate.erp_url();
     for (name, url) in estate.warehouse_urls() {
         if let Some(w) = config.warehouses.iter_mut().find(|w| w.name == name) {
-            w.base_url = url;
+            w.set_base_url(url);
         }
     }
     let hub = crossdock::hub::start(&config, listener).await.expect("hub");

@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
 
 use crate::support::marketplaces::{channel, marketplace_channels, policy, shown};
-use crossdock::config::{ChannelKind, Config};
+use crossdock::config::{ChannelSpec, Config, MappedChannelConfig};
 use crossdock_availability::{AvailabilityConfig, LocationPolicy};
 use crossdock_model::{OrderStatus, order_id_for};
 use crossdock_sim::{AmazonSimConfig, Estate, EstateHandle, ShopifySimConfig, WalmartSimConfig};
@@ -120,14 +120,19 @@ async fn start(orders_each: u64) -> Run {
     });
     let estate = Estate::start(sim).await.expect("estate");
 
-    let mut regional = channel("regional", ChannelKind::Mapped, estate.channel_url());
-    regional.mapping = Some(regional_mapping());
+    let regional = channel(
+        "regional",
+        ChannelSpec::Mapped(MappedChannelConfig {
+            table: regional_mapping(),
+        }),
+        estate.channel_url(),
+    );
     config.channels = vec![regional];
     config.channels.extend(marketplace_channels(&estate));
     config.erp.base_url = estate.erp_url();
     for (name, url) in estate.warehouse_urls() {
         if let Some(w) = config.warehouses.iter_mut().find(|w| w.name == name) {
-            w.base_url = url;
+            w.set_base_url(url);
         }
     }
     config.availability = Some(AvailabilityConfig {

@@ -16,7 +16,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use crossdock::config::{ChannelKind, Config, ShopifyConfig};
+use crossdock::config::{ChannelSpec, Config, ShopifyConfig};
 use crossdock_model::{OrderStatus, order_id_for};
 use crossdock_sim::Estate;
 use hmac::{Hmac, Mac};
@@ -234,10 +234,9 @@ async fn a_shopify_order_is_refetched_worked_and_fulfilled_once() {
     config.engine.reconcile_interval_ms = 500;
     let channel = &mut config.channels[0];
     channel.name = CHANNEL.into();
-    channel.kind = ChannelKind::Shopify;
     channel.base_url = shop_url.clone();
     channel.poll = true;
-    channel.shopify = Some(ShopifyConfig {
+    channel.spec = ChannelSpec::Shopify(ShopifyConfig {
         access_token: Some(TOKEN.into()),
         access_token_env: None,
         webhook_secret: Some(SECRET.into()),
@@ -265,7 +264,7 @@ async fn a_shopify_order_is_refetched_worked_and_fulfilled_once() {
     config.erp.base_url = estate.erp_url();
     for (name, url) in estate.warehouse_urls() {
         if let Some(w) = config.warehouses.iter_mut().find(|w| w.name == name) {
-            w.base_url = url;
+            w.set_base_url(url);
         }
     }
     let hub = crossdock::hub::start(&config, listener).await.expect("hub");

@@ -24,7 +24,7 @@ use std::process::{Child, Command, Stdio};
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
-use crossdock::config::{Config, ErpKind, TrytonConfig};
+use crossdock::config::{Config, ErpSpec, TrytonConfig};
 use crossdock_engine::GovernorOptions;
 use crossdock_engine::breaker::BreakerOptions;
 use crossdock_model::{Order, OrderStatus, order_id_for};
@@ -54,9 +54,8 @@ fn config_for(tryton: &TrytonServer, data_dir: &Path, orders: u64, rate: f64) ->
     // A Tryton sale with its shipment and invoice takes seconds on two
     // shared cores.
     config.hub.http_timeout_ms = 60_000;
-    config.erp.kind = ErpKind::Tryton;
     config.erp.base_url = tryton.url();
-    config.erp.tryton = Some(TrytonConfig {
+    config.erp.spec = ErpSpec::Tryton(TrytonConfig {
         database: tryton.database().to_owned(),
         username: "admin".to_owned(),
         password_env: None,
@@ -118,7 +117,7 @@ impl InProcess {
         config.channels[0].base_url = estate.channel_url();
         for (name, url) in estate.warehouse_urls() {
             if let Some(w) = config.warehouses.iter_mut().find(|w| w.name == name) {
-                w.base_url = url;
+                w.set_base_url(url);
             }
         }
         let hub = crossdock::hub::start(&config, listener)
@@ -520,12 +519,14 @@ async fn sigkill_between_tryton_create_and_record_leaves_one_sale() {
         .collect();
     config.channels[0].base_url = channel_url.clone();
     for w in &mut config.warehouses {
-        w.base_url = warehouses
-            .iter()
-            .find(|(n, _)| *n == w.name)
-            .expect("warehouse")
-            .1
-            .clone();
+        w.set_base_url(
+            warehouses
+                .iter()
+                .find(|(n, _)| *n == w.name)
+                .expect("warehouse")
+                .1
+                .clone(),
+        );
     }
     let config_path = tmp.path().join("crossdock.toml");
     std::fs::write(&config_path, toml::to_string(&config).expect("toml")).expect("write config");

@@ -8,6 +8,7 @@ pub mod amazon;
 pub mod mapped;
 mod poll;
 pub mod shopify;
+pub mod spec;
 pub mod walmart;
 pub mod webstore;
 
@@ -24,3 +25,10 @@ pub use walmart::{
     WALMART_DEFAULT_NODE, WalmartChannel, WalmartOptions, walmart_inventory, walmart_order,
 };
 pub use webstore::WebstoreChannel;
+
+pub use amazon::config::AmazonConfig;
+pub use mapped::config::MappedChannelConfig;
+pub use shopify::config::ShopifyConfig;
+pub use spec::{ChannelKind, ChannelSpec, ChannelTables};
+pub use walmart::config::WalmartConfig;
+pub use webstore::config::WebstoreConfig;

@@ -117,7 +117,7 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut SimConfig, &mut Config)) -> 
     config.erp.base_url = estate.erp_url();
     for (name, url) in estate.warehouse_urls() {
         if let Some(w) = config.warehouses.iter_mut().find(|w| w.name == name) {
-            w.base_url = url;
+            w.set_base_url(url);
         }
     }
     config.sim = Some(sim);

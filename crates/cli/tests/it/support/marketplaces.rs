@@ -2,16 +2,16 @@
 //! credentials), and availability policies, shared by the end-to-end tests.
 
 use crossdock::config::{
-    AmazonConfig, ChannelConfig, ChannelKind, Config, ShopifyConfig, WalmartConfig,
+    AmazonConfig, ChannelConfig, ChannelSpec, Config, ShopifyConfig, WalmartConfig,
 };
 use crossdock_availability::ChannelPolicy;
 use crossdock_sim::{AmazonSimConfig, EstateHandle, ShopifySimConfig, WalmartSimConfig};
 
-/// A polled channel of `kind` at `base_url`, otherwise as the demo's.
-pub fn channel(name: &str, kind: ChannelKind, base_url: String) -> ChannelConfig {
+/// A polled channel of `spec`'s kind at `base_url`, otherwise as the demo's.
+pub fn channel(name: &str, spec: ChannelSpec, base_url: String) -> ChannelConfig {
     let mut c = Config::demo().channels.remove(0);
     c.name = name.to_owned();
-    c.kind = kind;
+    c.spec = spec;
     c.base_url = base_url;
     c.poll = true;
     c
@@ -23,41 +23,50 @@ pub fn marketplace_channels(estate: &EstateHandle) -> Vec<ChannelConfig> {
     let mut out = Vec::new();
     if let Some(url) = estate.shopify_url() {
         let sim = ShopifySimConfig::default();
-        let mut c = channel("shopify", ChannelKind::Shopify, url);
-        c.shopify = Some(ShopifyConfig {
-            access_token: Some(sim.access_token),
-            access_token_env: None,
-            webhook_secret: Some(sim.webhook_secret),
-            webhook_secret_env: None,
-            api_version: sim.api_version,
-        });
+        let c = channel(
+            "shopify",
+            ChannelSpec::Shopify(ShopifyConfig {
+                access_token: Some(sim.access_token),
+                access_token_env: None,
+                webhook_secret: Some(sim.webhook_secret),
+                webhook_secret_env: None,
+                api_version: sim.api_version,
+            }),
+            url,
+        );
         out.push(c);
     }
     if let Some(url) = estate.walmart_url() {
         let sim = WalmartSimConfig::default();
-        let mut c = channel("walmart", ChannelKind::Walmart, url);
-        c.walmart = Some(WalmartConfig {
-            client_id: sim.client_id,
-            client_secret: Some(sim.client_secret),
-            client_secret_env: None,
-            webhook_authorization: None,
-        });
+        let c = channel(
+            "walmart",
+            ChannelSpec::Walmart(WalmartConfig {
+                client_id: sim.client_id,
+                client_secret: Some(sim.client_secret),
+                client_secret_env: None,
+                webhook_authorization: None,
+            }),
+            url,
+        );
         out.push(c);
     }
     if let Some(url) = estate.amazon_url() {
         let sim = AmazonSimConfig::default();
-        let mut c = channel("amazon", ChannelKind::Amazon, url.clone());
-        c.amazon = Some(AmazonConfig {
-            lwa_url: format!("{url}/auth/o2/token"),
-            client_id: sim.client_id,
-            client_secret: Some(sim.client_secret),
-            client_secret_env: None,
-            refresh_token: Some(sim.refresh_token),
-            refresh_token_env: None,
-            marketplace_id: sim.marketplace_id,
-            seller_id: Some(sim.seller_id),
-            feed_poll_ms: 500,
-        });
+        let c = channel(
+            "amazon",
+            ChannelSpec::Amazon(AmazonConfig {
+                lwa_url: format!("{url}/auth/o2/token"),
+                client_id: sim.client_id,
+                client_secret: Some(sim.client_secret),
+                client_secret_env: None,
+                refresh_token: Some(sim.refresh_token),
+                refresh_token_env: None,
+                marketplace_id: sim.marketplace_id,
+                seller_id: Some(sim.seller_id),
+                feed_poll_ms: 500,
+            }),
+            url,
+        );
         out.push(c);
     }
     out

@@ -68,6 +68,7 @@
 //!   feed is `Rejected` as a whole.
 
 mod client;
+pub mod config;
 mod fulfillment;
 mod inventory;
 pub(super) mod mapping;

@@ -33,6 +33,7 @@
 
 mod client;
 mod compile;
+pub mod config;
 mod expr;
 mod fulfillment;
 mod inventory;

@@ -31,6 +31,7 @@
 //! - A 429 comes back as [`ConnectorError::Throttled`] with its `Retry-After`.
 
 mod client;
+pub mod config;
 mod fulfillment;
 mod inventory;
 mod mapping;

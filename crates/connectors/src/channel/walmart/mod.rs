@@ -63,6 +63,7 @@
 //!   without being sent.
 
 mod client;
+pub mod config;
 mod fulfillment;
 mod inventory;
 mod mapping;

@@ -3,6 +3,7 @@
 //! that the webstore does not deduplicate.
 
 mod client;
+pub mod config;
 mod mapping;
 #[cfg(test)]
 mod tests;

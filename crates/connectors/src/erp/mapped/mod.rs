@@ -37,6 +37,7 @@
 
 mod client;
 mod compile;
+pub mod config;
 mod mapping;
 #[cfg(test)]
 mod tests;

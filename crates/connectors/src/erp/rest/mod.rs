@@ -7,6 +7,7 @@
 //! 401 means the API did not apply it.
 
 mod client;
+pub mod config;
 mod mapping;
 #[cfg(test)]
 mod tests;

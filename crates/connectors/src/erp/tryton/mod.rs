@@ -23,6 +23,7 @@
 //!   would, through `res.user.warning`.
 
 mod client;
+pub mod config;
 mod customers;
 mod fulfillment;
 mod inventory;

@@ -2,6 +2,7 @@
 //! shipment messages in by webhook.
 
 mod client;
+pub mod config;
 #[cfg(test)]
 mod tests;
 

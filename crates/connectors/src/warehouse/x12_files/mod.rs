@@ -42,6 +42,7 @@
 //! release/flush/cancel, nothing guards against a second process.
 
 mod client;
+pub mod config;
 mod files;
 mod fulfillment;
 mod inbound;

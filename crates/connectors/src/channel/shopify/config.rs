@@ -1,0 +1,69 @@
+//! `[channels.shopify]`: a shop connection's credentials, and how a
+//! `kind = "shopify"` channel is built from them.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use super::{DEFAULT_API_VERSION, ShopifyChannel, ShopifyOptions};
+use crate::config::{BuildError, KeyError, secret};
+use crate::{Channel, HttpClient};
+
+/// Credentials of a Shopify shop connection. Each secret comes from the
+/// named environment variable when one is given.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShopifyConfig {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_token: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_token_env: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook_secret: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook_secret_env: Option<String>,
+    #[serde(default = "default_api_version")]
+    pub api_version: String,
+}
+
+fn default_api_version() -> String {
+    DEFAULT_API_VERSION.to_owned()
+}
+
+impl ShopifyConfig {
+    pub fn access_token(&self) -> Result<String, String> {
+        secret("access_token", &self.access_token, &self.access_token_env)
+    }
+
+    pub fn webhook_secret(&self) -> Result<String, String> {
+        secret(
+            "webhook_secret",
+            &self.webhook_secret,
+            &self.webhook_secret_env,
+        )
+    }
+
+    /// Both secrets are readable.
+    pub fn validate(&self) -> Result<(), KeyError> {
+        let at = |m| KeyError::new("shopify", m);
+        self.access_token().map_err(at)?;
+        self.webhook_secret().map_err(at)?;
+        Ok(())
+    }
+
+    pub fn build(
+        &self,
+        name: &str,
+        base_url: &str,
+        http: &HttpClient,
+    ) -> Result<Arc<dyn Channel>, BuildError> {
+        let mut options = ShopifyOptions::new(
+            name,
+            base_url,
+            self.access_token().map_err(BuildError::Invalid)?,
+            self.webhook_secret().map_err(BuildError::Invalid)?,
+        );
+        options.api_version = self.api_version.clone();
+        Ok(Arc::new(ShopifyChannel::new(options, http.clone())?))
+    }
+}
