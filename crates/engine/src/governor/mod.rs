@@ -37,8 +37,8 @@
 //! This is the hub's own pacing, on top of what a connector does on the
 //! wire (a marketplace connector keeps to the budget its API reports in
 //! headers: that knowledge belongs to the connector). A connection without
-//! pacing is not wrapped: that is every channel of `serve` today, as no
-//! configuration key asks for pacing yet.
+//! pacing is not wrapped: in `serve` a channel is paced only when its
+//! configuration has a `[channels.pacing]` table.
 //!
 //! [`ConnectorError::CircuitOpen`]: crossdock_connectors::ConnectorError::CircuitOpen
 //! [`ConnectorError::Paced`]: crossdock_connectors::ConnectorError::Paced
