@@ -215,6 +215,7 @@ async fn tend_inbound(
                             .cloned()
                             .collect();
                         match engine
+                            .availability()
                             .apply_stock_report(&format!("warehouse:{name}"), &own)
                             .await
                         {

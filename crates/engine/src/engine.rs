@@ -161,30 +161,6 @@ impl Engine {
         self.inner.availability.handle()
     }
 
-    /// [`availability::Handle::apply_stock_report`]. Kept for
-    /// `crossdock bench availability-sync`, which calls it on the engine.
-    pub async fn apply_stock_report(
-        &self,
-        source: &str,
-        positions: &[crossdock_model::InventoryPosition],
-    ) -> anyhow::Result<(usize, usize)> {
-        self.availability()
-            .apply_stock_report(source, positions)
-            .await
-    }
-
-    /// [`availability::Handle::stats`]. Kept for `crossdock bench
-    /// availability-sync`, which calls it on the engine.
-    pub async fn availability_stats(&self) -> anyhow::Result<Vec<availability::ChannelSyncStats>> {
-        self.availability().stats().await
-    }
-
-    /// [`availability::Handle::enqueue_latencies`]. Kept for `crossdock
-    /// bench availability-sync`, which calls it on the engine.
-    pub fn availability_enqueue_latencies(&self) -> Vec<Duration> {
-        self.availability().enqueue_latencies()
-    }
-
     /// Start the job runner, reconciliation pollers and the metrics refresher.
     pub fn start(&self) -> EngineHandle {
         let cancel = CancellationToken::new();

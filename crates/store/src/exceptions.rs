@@ -6,6 +6,7 @@ use crossdock_model::{ExceptionRecord, ExceptionStatus};
 
 use crate::changes::insert_event;
 use crate::error::Result;
+use crate::events::TimelineEvent;
 use crate::open::Store;
 use crate::sql::{self, EXCEPTION_COLUMNS, Where};
 use crate::types::*;
@@ -71,14 +72,13 @@ impl Store {
             .await?;
             insert_event(
                 &mut *tx,
-                &NewEvent {
-                    entity_key: ex.entity_key.clone(),
-                    at: now,
-                    kind: "exception_replayed".to_owned(),
-                    detail: serde_json::json!({
-                        "exception_id": ex.id, "step": ex.step, "class": ex.class, "actor": actor,
-                    }),
-                },
+                &TimelineEvent::ExceptionReplayed {
+                    exception_id: ex.id.clone(),
+                    step: ex.step.clone(),
+                    class: ex.class,
+                    actor: actor.to_owned(),
+                }
+                .at(&ex.entity_key, now),
             )
             .await?;
             replayed.push(ex);

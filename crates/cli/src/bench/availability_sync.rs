@@ -169,17 +169,18 @@ async fn measure(args: &AvailabilitySyncArgs) -> anyhow::Result<AvailabilitySync
     let settle = Instant::now();
     while settle.elapsed() < Duration::from_secs(60) {
         let owed: usize = engine
-            .availability_stats()
+            .availability()
+            .stats()
             .await?
             .iter()
             .map(|c| c.owed)
             .sum();
-        if owed == 0 && !engine.availability_enqueue_latencies().is_empty() {
+        if owed == 0 && !engine.availability().enqueue_latencies().is_empty() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let before = engine.availability_enqueue_latencies().len();
+    let before = engine.availability().enqueue_latencies().len();
     let mut rng = rand::rngs::SmallRng::seed_from_u64(args.seed);
     let every = Duration::from_secs_f64(1.0 / args.rate);
     let started = Instant::now();
@@ -197,12 +198,15 @@ async fn measure(args: &AvailabilitySyncArgs) -> anyhow::Result<AvailabilitySync
             as_of: chrono::Utc::now(),
         };
         let t = Instant::now();
-        engine.apply_stock_report("erp", &[position]).await?;
+        engine
+            .availability()
+            .apply_stock_report("erp", &[position])
+            .await?;
         applied.push(t.elapsed().as_secs_f64() * 1000.0);
     }
     applied.sort_by(f64::total_cmp);
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let all = engine.availability_enqueue_latencies();
+    let all = engine.availability().enqueue_latencies();
     let mut measured: Vec<f64> = all
         .get(before..)
         .unwrap_or_default()
@@ -212,7 +216,8 @@ async fn measure(args: &AvailabilitySyncArgs) -> anyhow::Result<AvailabilitySync
     measured.sort_by(f64::total_cmp);
     let pick = |sorted: &[f64], p: f64| super::common::nearest_rank(sorted, p).unwrap_or(0.0);
     let acknowledged = engine
-        .availability_stats()
+        .availability()
+        .stats()
         .await?
         .iter()
         .map(|c| c.samples)

@@ -8,6 +8,7 @@ use anyhow::Context;
 use crossdock_model::OrderStatus;
 use crossdock_sim::{Estate, SimConfig};
 use crossdock_store::Store;
+use crossdock_store::events::TimelineEvent;
 use serde::Serialize;
 
 use super::common::{backend_name, quantile_ms, temp_store_url};
@@ -50,8 +51,8 @@ async fn ingest_to_erp(store: &Store) -> anyhow::Result<IngestToErp> {
     for (entity_key, received_at) in &arrived {
         let events = store.timeline(entity_key).await?;
         let Some(i) = events.iter().position(|e| {
-            e.kind == "status_changed"
-                && e.detail["to"].as_str() == Some(OrderStatus::AcceptedByErp.as_str())
+            matches!(e.event(), Ok(TimelineEvent::StatusChanged { to, .. })
+                if to == OrderStatus::AcceptedByErp)
         }) else {
             continue;
         };
