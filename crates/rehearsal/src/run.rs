@@ -204,25 +204,30 @@ pub async fn rehearse(
     {
         let mut w = estate.world();
         for (channel, spec) in s.channels.iter().enumerate() {
-            w.schedule(start, Event::Arrival { channel });
-            w.schedule(start + spec.poll_every_ms, Event::Poll { channel });
+            w.agenda.schedule(start, Event::Arrival { channel });
+            w.agenda
+                .schedule(start + spec.poll_every_ms, Event::Poll { channel });
         }
         for (warehouse, spec) in s.warehouses.iter().enumerate() {
             if spec.batch_every_ms > 0 {
-                w.schedule(start + spec.batch_every_ms, Event::Batch { warehouse });
+                w.agenda
+                    .schedule(start + spec.batch_every_ms, Event::Batch { warehouse });
             }
         }
         for (index, r) in s.stock.replenishments.iter().enumerate() {
-            w.schedule(start + r.at_ms, Event::Replenish { index });
+            w.agenda
+                .schedule(start + r.at_ms, Event::Replenish { index });
         }
-        w.schedule(start + s.hub.erp_stock_refresh_ms, Event::ErpRefresh);
-        w.schedule(start + s.hub.availability_batch_ms, Event::AvailabilityBulk);
-        w.schedule(start, Event::Sample);
+        w.agenda
+            .schedule(start + s.hub.erp_stock_refresh_ms, Event::ErpRefresh);
+        w.agenda
+            .schedule(start + s.hub.availability_batch_ms, Event::AvailabilityBulk);
+        w.agenda.schedule(start, Event::Sample);
     }
     engine.load_stock_if_empty().await?;
     let mut push_retry_at = engine.availability().sync_once(true, true).await?;
     if let Some(at) = push_retry_at {
-        estate.world().schedule(at, Event::AvailabilityRetry);
+        estate.world().agenda.schedule(at, Event::AvailabilityRetry);
     }
     let mut backlog = Vec::new();
     let mut finished_at = hard_end;
@@ -231,7 +236,7 @@ pub async fn rehearse(
     let mut next_job = engine.store().next_job_at(estate.clock.now_ms()).await?;
     loop {
         let now = estate.clock.now_ms();
-        let next_event = estate.world().next_event_at();
+        let next_event = estate.world().agenda.next_at();
         let Some(next) = [next_event, next_job].into_iter().flatten().min() else {
             finished_at = now;
             break;
@@ -246,7 +251,7 @@ pub async fn rehearse(
         // was handed to it.
         let mut handed = next_job.is_some_and(|at| at <= now);
         loop {
-            let Some(event) = estate.world().pop_due(now) else {
+            let Some(event) = estate.world().agenda.pop_due(now) else {
                 break;
             };
             match event {
@@ -281,7 +286,7 @@ pub async fn rehearse(
                         tracing::debug!(error = %e, "A rehearsal poll failed; the next one tries again.");
                     }
                     handed = true;
-                    estate.world().schedule(
+                    estate.world().agenda.schedule(
                         now + s.channels[channel].poll_every_ms,
                         Event::Poll { channel },
                     );
@@ -291,12 +296,14 @@ pub async fn rehearse(
                     handed = true;
                     estate
                         .world()
+                        .agenda
                         .schedule(now + s.hub.erp_stock_refresh_ms, Event::ErpRefresh);
                 }
                 Event::AvailabilityBulk => {
                     bulk = true;
                     estate
                         .world()
+                        .agenda
                         .schedule(now + s.hub.availability_batch_ms, Event::AvailabilityBulk);
                 }
                 Event::AvailabilityRetry => {
@@ -330,6 +337,7 @@ pub async fn rehearse(
                     }
                     estate
                         .world()
+                        .agenda
                         .schedule(now + s.sample_every_ms, Event::Sample);
                 }
             }
@@ -345,7 +353,7 @@ pub async fn rehearse(
             && push_retry_at.is_none_or(|pending| at < pending)
         {
             push_retry_at = Some(at);
-            estate.world().schedule(at, Event::AvailabilityRetry);
+            estate.world().agenda.schedule(at, Event::AvailabilityRetry);
         }
     }
     report(&estate, engine, seed, backlog, finished_at).await
