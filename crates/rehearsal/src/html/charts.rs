@@ -79,12 +79,6 @@ pub(super) fn line_chart(
     let sy = |v: f64| y1 - y_axis.fraction(v) * (y1 - y0);
 
     svg_open(&mut out, title, W, H);
-    let _ = writeln!(
-        out,
-        "<text x=\"{}\" y=\"18\" font-size=\"13\" font-weight=\"600\">{}</text>",
-        Px(LEFT),
-        escape(title)
-    );
     out.push_str(&legend.0);
 
     // Horizontal gridlines with their labels.
@@ -139,10 +133,7 @@ pub(super) fn line_chart(
     }
 
     draw_lines(&mut out, &series, &sx, &sy);
-    if !has_data {
-        no_data(&mut out, f64::midpoint(x0, x1), f64::midpoint(y0, y1));
-    }
-    out.push_str("</svg>\n");
+    svg_close(&mut out, (x0, x1, y0, y1), has_data);
     out
 }
 
@@ -275,12 +266,6 @@ pub(super) fn bar_chart(title: &str, bars: &[(&str, Option<i64>)]) -> String {
 
     let mut out = String::new();
     svg_open(&mut out, title, W, height);
-    let _ = writeln!(
-        out,
-        "<text x=\"{}\" y=\"18\" font-size=\"13\" font-weight=\"600\">{}</text>",
-        Px(LEFT),
-        escape(title)
-    );
     for tick in axis.ticks() {
         let x = sx(tick);
         let _ = writeln!(
@@ -332,13 +317,11 @@ pub(super) fn bar_chart(title: &str, bars: &[(&str, Option<i64>)]) -> String {
         y += ROW;
     }
     axes_and_labels(&mut out, (x0, x1, y0, y1), "", "ship-confirm p95");
-    if bars.is_empty() {
-        no_data(&mut out, f64::midpoint(x0, x1), f64::midpoint(y0, y1));
-    }
-    out.push_str("</svg>\n");
+    svg_close(&mut out, (x0, x1, y0, y1), !bars.is_empty());
     out
 }
 
+/// The `<svg>` element and the chart's title, drawn above the plot.
 pub(super) fn svg_open(out: &mut String, title: &str, width: f64, height: f64) {
     let _ = writeln!(
         out,
@@ -348,6 +331,12 @@ pub(super) fn svg_open(out: &mut String, title: &str, width: f64, height: f64) {
         w = Px(width),
         h = Px(height),
         t = escape(title)
+    );
+    let _ = writeln!(
+        out,
+        "<text x=\"{}\" y=\"18\" font-size=\"13\" font-weight=\"600\">{}</text>",
+        Px(LEFT),
+        escape(title)
     );
 }
 
@@ -390,11 +379,17 @@ pub(super) fn axes_and_labels(
     );
 }
 
-pub(super) fn no_data(out: &mut String, x: f64, y: f64) {
-    let _ = writeln!(
-        out,
-        "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\" fill=\"#57606a\">no data</text>",
-        Px(x),
-        Px(y)
-    );
+/// Closes the chart; an empty one says so in the middle of its plot,
+/// `plot` being `(x0, x1, y0, y1)`.
+pub(super) fn svg_close(out: &mut String, plot: (f64, f64, f64, f64), has_data: bool) {
+    let (x0, x1, y0, y1) = plot;
+    if !has_data {
+        let _ = writeln!(
+            out,
+            "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\" fill=\"#57606a\">no data</text>",
+            Px(f64::midpoint(x0, x1)),
+            Px(f64::midpoint(y0, y1))
+        );
+    }
+    out.push_str("</svg>\n");
 }

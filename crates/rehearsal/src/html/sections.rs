@@ -67,13 +67,7 @@ pub(super) fn totals_section(out: &mut String, report: &Report) {
         ("Availability updates", t.availability_updates),
     ];
     out.push_str("<section>\n<h2>Totals</h2>\n<table>\n");
-    for (label, value) in rows {
-        let _ = writeln!(
-            out,
-            "<tr><th class=\"l\">{label}</th><td>{}</td></tr>",
-            fmt_count(value)
-        );
-    }
+    labelled_rows(out, rows.map(|(label, value)| (label, fmt_count(value))));
     out.push_str("</table>\n</section>\n");
 }
 
@@ -151,9 +145,7 @@ pub(super) fn erp_section(out: &mut String, report: &Report) {
         ("Peak utilisation", fmt_pct(erp.utilisation_peak_pct)),
     ];
     out.push_str("<section>\n<h2>ERP</h2>\n<table>\n");
-    for (label, value) in rows {
-        let _ = writeln!(out, "<tr><th class=\"l\">{label}</th><td>{value}</td></tr>");
-    }
+    labelled_rows(out, rows);
     out.push_str("</table>\n");
     out.push_str(&line_chart(
         "ERP backlog over time",
@@ -281,4 +273,11 @@ pub(super) fn sla_section(out: &mut String, rows: &[SlaRow]) {
         );
     }
     out.push_str("</table>\n</section>\n");
+}
+
+/// Rows of a two-column table: a label, then its value.
+fn labelled_rows(out: &mut String, rows: impl IntoIterator<Item = (&'static str, String)>) {
+    for (label, value) in rows {
+        let _ = writeln!(out, "<tr><th class=\"l\">{label}</th><td>{value}</td></tr>");
+    }
 }
