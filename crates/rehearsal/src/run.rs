@@ -202,32 +202,28 @@ pub async fn rehearse(
     let engine = &hub.engine;
     let s = &estate.scenario;
     {
-        let mut w = estate.world();
+        let mut world = estate.world();
+        let agenda = &mut world.agenda;
         for (channel, spec) in s.channels.iter().enumerate() {
-            w.agenda.schedule(start, Event::Arrival { channel });
-            w.agenda
-                .schedule(start + spec.poll_every_ms, Event::Poll { channel });
+            agenda.schedule(start, Event::Arrival { channel });
+            agenda.schedule(start + spec.poll_every_ms, Event::Poll { channel });
         }
         for (warehouse, spec) in s.warehouses.iter().enumerate() {
             if spec.batch_every_ms > 0 {
-                w.agenda
-                    .schedule(start + spec.batch_every_ms, Event::Batch { warehouse });
+                agenda.schedule(start + spec.batch_every_ms, Event::Batch { warehouse });
             }
         }
         for (index, r) in s.stock.replenishments.iter().enumerate() {
-            w.agenda
-                .schedule(start + r.at_ms, Event::Replenish { index });
+            agenda.schedule(start + r.at_ms, Event::Replenish { index });
         }
-        w.agenda
-            .schedule(start + s.hub.erp_stock_refresh_ms, Event::ErpRefresh);
-        w.agenda
-            .schedule(start + s.hub.availability_batch_ms, Event::AvailabilityBulk);
-        w.agenda.schedule(start, Event::Sample);
+        agenda.schedule(start + s.hub.erp_stock_refresh_ms, Event::ErpRefresh);
+        agenda.schedule(start + s.hub.availability_batch_ms, Event::AvailabilityBulk);
+        agenda.schedule(start, Event::Sample);
     }
     engine.load_stock_if_empty().await?;
     let mut push_retry_at = engine.availability().sync_once(true, true).await?;
     if let Some(at) = push_retry_at {
-        estate.world().agenda.schedule(at, Event::AvailabilityRetry);
+        estate.schedule(at, Event::AvailabilityRetry);
     }
     let mut backlog = Vec::new();
     let mut finished_at = hard_end;
@@ -286,7 +282,7 @@ pub async fn rehearse(
                         tracing::debug!(error = %e, "A rehearsal poll failed; the next one tries again.");
                     }
                     handed = true;
-                    estate.world().agenda.schedule(
+                    estate.schedule(
                         now + s.channels[channel].poll_every_ms,
                         Event::Poll { channel },
                     );
@@ -294,17 +290,11 @@ pub async fn rehearse(
                 Event::ErpRefresh => {
                     engine.availability().refresh_stock_from_erp().await;
                     handed = true;
-                    estate
-                        .world()
-                        .agenda
-                        .schedule(now + s.hub.erp_stock_refresh_ms, Event::ErpRefresh);
+                    estate.schedule(now + s.hub.erp_stock_refresh_ms, Event::ErpRefresh);
                 }
                 Event::AvailabilityBulk => {
                     bulk = true;
-                    estate
-                        .world()
-                        .agenda
-                        .schedule(now + s.hub.availability_batch_ms, Event::AvailabilityBulk);
+                    estate.schedule(now + s.hub.availability_batch_ms, Event::AvailabilityBulk);
                 }
                 Event::AvailabilityRetry => {
                     if push_retry_at.is_some_and(|at| at <= now) {
@@ -335,10 +325,7 @@ pub async fn rehearse(
                         finished_at = now;
                         break;
                     }
-                    estate
-                        .world()
-                        .agenda
-                        .schedule(now + s.sample_every_ms, Event::Sample);
+                    estate.schedule(now + s.sample_every_ms, Event::Sample);
                 }
             }
         }
@@ -353,7 +340,7 @@ pub async fn rehearse(
             && push_retry_at.is_none_or(|pending| at < pending)
         {
             push_retry_at = Some(at);
-            estate.world().agenda.schedule(at, Event::AvailabilityRetry);
+            estate.schedule(at, Event::AvailabilityRetry);
         }
     }
     report(&estate, engine, seed, backlog, finished_at).await

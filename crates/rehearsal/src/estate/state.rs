@@ -12,7 +12,7 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use rust_decimal::Decimal;
 
-use super::agenda::Agenda;
+use super::agenda::{Agenda, Event};
 use super::ledger::Ledger;
 use super::rate::Gcra;
 use crate::scenario::{Outage, Scenario};
@@ -267,6 +267,11 @@ impl Estate {
 
     pub fn world(&self) -> MutexGuard<'_, World> {
         self.world.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Put `event` on the agenda at `at`.
+    pub fn schedule(&self, at: i64, event: Event) {
+        self.world().agenda.schedule(at, event);
     }
 
     pub(super) fn now(&self) -> i64 {
