@@ -202,27 +202,28 @@ pub async fn rehearse(
     let engine = &hub.engine;
     let s = &estate.scenario;
     {
-        let mut w = estate.world();
+        let mut world = estate.world();
+        let agenda = &mut world.agenda;
         for (channel, spec) in s.channels.iter().enumerate() {
-            w.schedule(start, Event::Arrival { channel });
-            w.schedule(start + spec.poll_every_ms, Event::Poll { channel });
+            agenda.schedule(start, Event::Arrival { channel });
+            agenda.schedule(start + spec.poll_every_ms, Event::Poll { channel });
         }
         for (warehouse, spec) in s.warehouses.iter().enumerate() {
             if spec.batch_every_ms > 0 {
-                w.schedule(start + spec.batch_every_ms, Event::Batch { warehouse });
+                agenda.schedule(start + spec.batch_every_ms, Event::Batch { warehouse });
             }
         }
         for (index, r) in s.stock.replenishments.iter().enumerate() {
-            w.schedule(start + r.at_ms, Event::Replenish { index });
+            agenda.schedule(start + r.at_ms, Event::Replenish { index });
         }
-        w.schedule(start + s.hub.erp_stock_refresh_ms, Event::ErpRefresh);
-        w.schedule(start + s.hub.availability_batch_ms, Event::AvailabilityBulk);
-        w.schedule(start, Event::Sample);
+        agenda.schedule(start + s.hub.erp_stock_refresh_ms, Event::ErpRefresh);
+        agenda.schedule(start + s.hub.availability_batch_ms, Event::AvailabilityBulk);
+        agenda.schedule(start, Event::Sample);
     }
     engine.load_stock_if_empty().await?;
     let mut push_retry_at = engine.availability().sync_once(true, true).await?;
     if let Some(at) = push_retry_at {
-        estate.world().schedule(at, Event::AvailabilityRetry);
+        estate.schedule(at, Event::AvailabilityRetry);
     }
     let mut backlog = Vec::new();
     let mut finished_at = hard_end;
@@ -231,7 +232,7 @@ pub async fn rehearse(
     let mut next_job = engine.store().next_job_at(estate.clock.now_ms()).await?;
     loop {
         let now = estate.clock.now_ms();
-        let next_event = estate.world().next_event_at();
+        let next_event = estate.world().agenda.next_at();
         let Some(next) = [next_event, next_job].into_iter().flatten().min() else {
             finished_at = now;
             break;
@@ -246,7 +247,7 @@ pub async fn rehearse(
         // was handed to it.
         let mut handed = next_job.is_some_and(|at| at <= now);
         loop {
-            let Some(event) = estate.world().pop_due(now) else {
+            let Some(event) = estate.world().agenda.pop_due(now) else {
                 break;
             };
             match event {
@@ -281,7 +282,7 @@ pub async fn rehearse(
                         tracing::debug!(error = %e, "A rehearsal poll failed; the next one tries again.");
                     }
                     handed = true;
-                    estate.world().schedule(
+                    estate.schedule(
                         now + s.channels[channel].poll_every_ms,
                         Event::Poll { channel },
                     );
@@ -289,15 +290,11 @@ pub async fn rehearse(
                 Event::ErpRefresh => {
                     engine.availability().refresh_stock_from_erp().await;
                     handed = true;
-                    estate
-                        .world()
-                        .schedule(now + s.hub.erp_stock_refresh_ms, Event::ErpRefresh);
+                    estate.schedule(now + s.hub.erp_stock_refresh_ms, Event::ErpRefresh);
                 }
                 Event::AvailabilityBulk => {
                     bulk = true;
-                    estate
-                        .world()
-                        .schedule(now + s.hub.availability_batch_ms, Event::AvailabilityBulk);
+                    estate.schedule(now + s.hub.availability_batch_ms, Event::AvailabilityBulk);
                 }
                 Event::AvailabilityRetry => {
                     if push_retry_at.is_some_and(|at| at <= now) {
@@ -328,9 +325,7 @@ pub async fn rehearse(
                         finished_at = now;
                         break;
                     }
-                    estate
-                        .world()
-                        .schedule(now + s.sample_every_ms, Event::Sample);
+                    estate.schedule(now + s.sample_every_ms, Event::Sample);
                 }
             }
         }
@@ -345,7 +340,7 @@ pub async fn rehearse(
             && push_retry_at.is_none_or(|pending| at < pending)
         {
             push_retry_at = Some(at);
-            estate.world().schedule(at, Event::AvailabilityRetry);
+            estate.schedule(at, Event::AvailabilityRetry);
         }
     }
     report(&estate, engine, seed, backlog, finished_at).await
