@@ -17,7 +17,7 @@
 //! two `Backend::` branches in the crate — choosing the migrations
 //! (`open.rs`) and the row lock of a job claim (`jobs.rs`) — and a new one
 //! needs a reason as strong as theirs. The conformance suite
-//! (`tests/conformance.rs`) runs every scenario on both backends.
+//! (`tests/it/conformance.rs`) runs every scenario on both backends.
 //!
 //! Where things live: `Store` is defined and opened in `open.rs`, and each
 //! domain adds its own `impl Store` in its own file (`inbox.rs`, `jobs.rs`,
