@@ -478,3 +478,52 @@ async fn refusals_and_a_restart() {
         "{down:?}"
     );
 }
+
+/// New buyers arriving together: Tryton numbers parties from a sequence,
+/// so creates that run at once can draw the same code and all but one are
+/// refused ("The code on party must be unique"). Each buyer still becomes
+/// exactly one party. With a single retry, a third create in the same race
+/// collided again and the order was parked as permanent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn new_buyers_created_at_once_each_get_one_party() {
+    let Some(server) = start() else { return };
+    let erp = std::sync::Arc::new(erp(&server));
+    let rpc = server.rpc();
+    const BUYERS: u32 = 8;
+    let customers: Vec<Customer> = (0..BUYERS)
+        .map(|b| order(&format!("WS-RACE-{b}"), 900 + b).customer)
+        .collect();
+    let racers: Vec<_> = customers
+        .iter()
+        .cloned()
+        .map(|c| {
+            let erp = erp.clone();
+            tokio::spawn(async move { erp.upsert_customer(&c).await })
+        })
+        .collect();
+    let mut parties = Vec::new();
+    for (customer, racer) in customers.iter().zip(racers) {
+        let party = racer
+            .await
+            .expect("task")
+            .unwrap_or_else(|e| panic!("{}: {e}", customer.email));
+        parties.push(party);
+    }
+    parties.sort();
+    parties.dedup();
+    assert_eq!(parties.len(), BUYERS as usize, "one party per buyer");
+    for customer in &customers {
+        let found = rpc.search_read(
+            "party.contact_mechanism",
+            json!([["type", "=", "email"], ["value", "=", customer.email]]),
+            &["party"],
+        );
+        assert_eq!(
+            found.len(),
+            1,
+            "{} has {} parties",
+            customer.email,
+            found.len()
+        );
+    }
+}

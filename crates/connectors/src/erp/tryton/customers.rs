@@ -157,19 +157,42 @@ impl TrytonErp {
             "name": if name.is_empty() { email } else { name },
             "contact_mechanisms": [["create", mechanisms]],
         });
-        let party = match self.create("party.party", values.clone()).await {
-            // Two creates raced for the next party code (Tryton numbers
-            // parties from a sequence): the other may have been this very
-            // customer, or the next number is free now.
-            Err(ConnectorError::Rejected { reason }) if reason.contains("must be unique") => {
-                tracing::debug!(%reason, "Tryton refused a party code; looking again.");
-                match self.party_by_email(email).await? {
-                    Some(party) => party,
-                    None => self.create("party.party", values).await?,
+        // Creates that run at once can draw the same next party code
+        // (Tryton numbers parties from a sequence), and all but one are
+        // refused. The winner may have been this very customer, so look
+        // again first; otherwise try again a little later. Several buyers
+        // can be in one race and the losers race each other again, so one
+        // retry is not enough: each waits a little longer every round, and
+        // by a different amount per e-mail so the losers do not meet again.
+        let mut round: u32 = 0;
+        let party = loop {
+            match self.create("party.party", values.clone()).await {
+                Err(ConnectorError::Rejected { reason })
+                    if reason.contains("must be unique") && round < PARTY_CODE_RETRIES =>
+                {
+                    round += 1;
+                    tracing::debug!(%reason, round, "Tryton refused a party code; looking again.");
+                    if let Some(party) = self.party_by_email(email).await? {
+                        break party;
+                    }
+                    tokio::time::sleep(party_code_backoff(email, round)).await;
                 }
+                created => break created?,
             }
-            created => created?,
         };
         Ok(party.to_string())
     }
+}
+
+/// How many times a create refused for a taken party code is tried again.
+const PARTY_CODE_RETRIES: u32 = 8;
+
+/// The wait before round `round` of a party create: growing with the
+/// round, spread by the e-mail so two racing buyers come back apart.
+fn party_code_backoff(email: &str, round: u32) -> std::time::Duration {
+    let spread = email
+        .bytes()
+        .fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)))
+        % 97;
+    std::time::Duration::from_millis(25 * u64::from(round) + spread)
 }
