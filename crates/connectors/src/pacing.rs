@@ -42,18 +42,19 @@ impl Bucket {
     }
 
     /// Takes `cost` from the bucket for a call about to be made and returns
-    /// how long to wait first so it fits while keeping `margin` free. The
-    /// cost is counted at once, so concurrent callers queue behind each
-    /// other instead of all seeing the same free room.
-    pub fn reserve(&mut self, cost: f64, margin: f64, now: Instant) -> Duration {
+    /// how long to wait first so it fits while keeping `margin` free, `None`
+    /// when it fits now (or nothing drains). The cost is counted at once,
+    /// so concurrent callers queue behind each other instead of all seeing
+    /// the same free room.
+    pub fn reserve(&mut self, cost: f64, margin: f64, now: Instant) -> Option<Duration> {
         let used = self.used_now(now);
         let over = used + cost + margin - self.size;
         self.used = used + cost;
         self.at = now;
         if over <= 0.0 || self.per_sec <= 0.0 {
-            return Duration::ZERO;
+            return None;
         }
-        Duration::from_secs_f64(over / self.per_sec)
+        Some(Duration::from_secs_f64(over / self.per_sec))
     }
 
     /// Gives back `cost` reserved for a call that is not made after all.
@@ -119,7 +120,9 @@ mod tests {
         let t0 = ManualClock::new(0).instant();
         let mut b = Bucket::new(39.0, 40.0, 2.0, t0);
         // 39 + 1 + 2 (margin) - 40 = 2 over, at 2 a second.
-        assert_eq!(b.reserve(1.0, 2.0, t0), Duration::from_secs(1));
+        assert_eq!(b.reserve(1.0, 2.0, t0), Some(Duration::from_secs(1)));
+        b.refund(1.0);
+        assert_eq!(b.reserve(1.0, 2.0, t0), Some(Duration::from_secs(1)));
         assert_eq!(b.used_now(t0), 40.0);
         assert_eq!(b.used_now(t0 + Duration::from_secs(5)), 30.0);
         b.refund(1.0);

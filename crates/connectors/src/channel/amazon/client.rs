@@ -301,10 +301,9 @@ impl AmazonChannel {
             let mut buckets = self.buckets.lock().expect("not poisoned");
             let now = self.clock.instant();
             let bucket = buckets.entry(op).or_insert_with(|| op.bucket(now));
-            let slot = bucket.reserve(1.0, 0.0, now);
-            if slot.is_zero() {
+            let Some(slot) = bucket.reserve(1.0, 0.0, now) else {
                 return Ok(());
-            }
+            };
             // Sent a little after our bucket allows: Amazon counts arrivals,
             // and network jitter can bring a request in earlier than its
             // slot relative to the one before.

@@ -218,9 +218,9 @@ impl ShopifyChannel {
             match budget.as_mut() {
                 Some(b) if graphql => b.reserve(GRAPHQL_CALL_COST, 0.0, now),
                 Some(b) => b.reserve(1.0, REST_MARGIN, now),
-                None => Duration::ZERO,
+                None => None,
             }
-            .min(MAX_PACING_WAIT)
+            .map_or(Duration::ZERO, |wait| wait.min(MAX_PACING_WAIT))
         };
         if !wait.is_zero() {
             tracing::debug!(channel = %self.name, ?wait, "pacing Shopify calls to the call budget");
