@@ -180,6 +180,10 @@ pub(crate) struct TokenCache {
 impl TokenCache {
     /// The cached token while fresh, else one from `fetch`, which answers
     /// `(header value, lifetime)`.
+    // Read on the runtime's timer, not a channel's clock: a token expires
+    // on the issuer's real time, and "a fetch that failed after I asked"
+    // orders concurrent callers, which a clock standing still cannot do.
+    #[allow(clippy::disallowed_methods)]
     pub(crate) async fn get<F, Fut>(
         &self,
         label: &str,

@@ -283,6 +283,9 @@ pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
         return Some(Duration::from_secs(secs.ceil() as u64));
     }
     let when = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+    // An HTTP date is the server's wall-clock time, so it is compared with
+    // ours, not with a clock a test or a rehearsal may have moved.
+    #[allow(clippy::disallowed_methods)]
     let secs = (when.timestamp() - chrono::Utc::now().timestamp()).max(0);
     Some(Duration::from_secs(secs.unsigned_abs()))
 }

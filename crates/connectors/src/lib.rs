@@ -16,6 +16,7 @@ pub mod erp;
 mod http;
 mod input;
 mod jq;
+pub mod pacing;
 pub mod warehouse;
 
 pub use http::{HttpClient, HttpClientOptions};

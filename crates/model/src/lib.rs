@@ -1,10 +1,12 @@
 //! The canonical model: the one shape every connector maps into and out of.
 //!
-//! This crate does no I/O and is not async. Money is `rust_decimal::Decimal`
+//! This crate does no I/O and is not async (the `clock`'s `SystemClock`
+//! reads the time, the one wall-clock read of the hub). Money is `rust_decimal::Decimal`
 //! with an ISO 4217 currency; external ids are strings (Shopify ids exceed
 //! 2^53). The JSON Schema of every type is generated from the types
 //! themselves (`crossdock schema`).
 
+pub mod clock;
 mod codes;
 mod exception;
 mod fulfillment;
@@ -16,6 +18,7 @@ mod returns;
 mod schema;
 mod settlement;
 
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use codes::ErrorCode;
 pub use exception::{ExceptionClass, ExceptionRecord, ExceptionStatus, UNAUTHORIZED_REASON_PREFIX};
 pub use fulfillment::{FulfillmentLine, FulfillmentRequest, Shipment, ShipmentLine, Tracking};

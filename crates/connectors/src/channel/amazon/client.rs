@@ -2,17 +2,19 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::Mutex as SyncMutex;
+use std::sync::{Arc, Mutex as SyncMutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use reqwest::header::{ACCEPT, HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, StatusCode, Url};
 use serde::Deserialize;
-use tokio::time::Instant;
+
+use crossdock_model::{Clock, SystemClock};
 
 use crate::auth::{AccessToken, TokenCache};
 use crate::http::{base_url, check, endpoint, retry_after, unreadable};
+use crate::pacing::Bucket;
 use crate::{
     AvailabilityCadence, AvailabilityResult, AvailabilityUpdate, Channel, ChannelEvent,
     ConnectorError, HttpClient, InboundEnvelope, InputError, ShipConfirmation,
@@ -93,35 +95,12 @@ impl Operation {
             Operation::GetFeedDocument => (0.0222, 10.0),
         }
     }
-}
 
-pub(super) struct Bucket {
-    pub(super) rate: f64,
-    pub(super) burst: f64,
-    pub(super) tokens: f64,
-    pub(super) at: Instant,
-}
-
-impl Bucket {
-    pub(super) fn new(op: Operation) -> Self {
-        let (rate, burst) = op.default_plan();
-        Bucket {
-            rate,
-            burst,
-            tokens: burst,
-            at: Instant::now(),
-        }
-    }
-
-    pub(super) fn refill(&mut self, now: Instant) {
-        let elapsed = now.saturating_duration_since(self.at).as_secs_f64();
-        self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
-        self.at = now;
-    }
-
-    /// One token's time at the current rate.
-    pub(super) fn interval(&self) -> Duration {
-        Duration::from_secs_f64((1.0 / self.rate).min(3600.0))
+    /// A full bucket of the operation's documented plan (a token bucket:
+    /// `burst` calls, refilled at the rate).
+    pub(super) fn bucket(self, now: std::time::Instant) -> Bucket {
+        let (rate, burst) = self.default_plan();
+        Bucket::new(0.0, burst, rate, now)
     }
 }
 
@@ -155,6 +134,8 @@ pub struct AmazonChannel {
     /// pushes are refused without it.
     pub(super) seller_id: Option<String>,
     pub(super) feed_polling: FeedPolling,
+    /// Where the rate buckets take their time from.
+    pub(super) clock: Arc<dyn Clock>,
 }
 
 /// How `JSON_LISTINGS_FEED` processing is waited for.
@@ -217,7 +198,15 @@ impl AmazonChannel {
                 interval: FEED_POLL_INTERVAL,
                 max_wait: FEED_MAX_WAIT,
             },
+            clock: Arc::new(SystemClock),
         })
+    }
+
+    /// The same channel taking time from `clock` (the wall clock by default).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.buckets = SyncMutex::new(HashMap::new());
+        self.clock = clock;
+        self
     }
 
     /// The selling partner id (`sellerId` of the Listings API and of a
@@ -245,7 +234,11 @@ impl AmazonChannel {
     /// documented default until Amazon sent `x-amzn-RateLimit-Limit`.
     pub fn rate_limit(&self, op: Operation) -> f64 {
         let mut buckets = self.buckets.lock().expect("not poisoned");
-        buckets.entry(op).or_insert_with(|| Bucket::new(op)).rate
+        let now = self.clock.instant();
+        buckets
+            .entry(op)
+            .or_insert_with(|| op.bucket(now))
+            .per_sec()
     }
 
     /// A valid access token: the cached one, or one fetched now (one fetch
@@ -306,26 +299,25 @@ impl AmazonChannel {
     ) -> Result<(), ConnectorError> {
         let wait = {
             let mut buckets = self.buckets.lock().expect("not poisoned");
-            let bucket = buckets.entry(op).or_insert_with(|| Bucket::new(op));
-            bucket.refill(Instant::now());
-            bucket.tokens -= 1.0;
-            if bucket.tokens >= 0.0 {
+            let now = self.clock.instant();
+            let bucket = buckets.entry(op).or_insert_with(|| op.bucket(now));
+            let Some(slot) = bucket.reserve(1.0, 0.0, now) else {
                 return Ok(());
-            }
+            };
             // Sent a little after our bucket allows: Amazon counts arrivals,
             // and network jitter can bring a request in earlier than its
             // slot relative to the one before.
-            let wait = Duration::from_secs_f64(-bucket.tokens / bucket.rate)
+            let wait = slot
                 + bucket
                     .interval()
                     .mul_f64(PACING_MARGIN)
                     .min(MAX_PACING_MARGIN);
             if wait > max_wait {
-                bucket.tokens += 1.0;
+                bucket.refund(1.0);
                 return Err(ConnectorError::Throttled {
                     reason: format!(
                         "{op:?}: client-side rate limit of {} per second",
-                        bucket.rate
+                        bucket.per_sec()
                     ),
                     retry_after: wait,
                 });
@@ -345,18 +337,18 @@ impl AmazonChannel {
         headers: &HeaderMap,
     ) -> Duration {
         let mut buckets = self.buckets.lock().expect("not poisoned");
-        let bucket = buckets.entry(op).or_insert_with(|| Bucket::new(op));
+        let now = self.clock.instant();
+        let bucket = buckets.entry(op).or_insert_with(|| op.bucket(now));
         if let Some(rate) = headers
             .get(RATE_LIMIT_HEADER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<f64>().ok())
             .filter(|r| r.is_finite() && *r > 0.0)
         {
-            bucket.rate = rate;
+            bucket.set_rate(rate);
         }
         if status == StatusCode::TOO_MANY_REQUESTS {
-            bucket.refill(Instant::now());
-            bucket.tokens = bucket.tokens.min(0.0);
+            bucket.fill(now);
         }
         bucket.interval()
     }

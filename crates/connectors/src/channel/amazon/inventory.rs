@@ -344,6 +344,9 @@ impl AmazonChannel {
 
         let status_url = endpoint(&self.api, &["feeds", "2021-06-30", "feeds", &feed_id]);
         let polling = self.feed_polling;
+        // A bound on waits made with the runtime's own sleeps, so it is read
+        // on the runtime's timer (real elapsed time), not on the channel's clock.
+        #[allow(clippy::disallowed_methods)]
         let started = Instant::now();
         let result_id = loop {
             let answer = self

@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, SecondsFormat};
 use reqwest::Url;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -227,7 +227,7 @@ impl AmazonChannel {
         let since = DateTime::from_timestamp_millis(since_ms).ok_or_else(|| {
             ConnectorError::rejected(format!("poll time {since_ms} out of range"))
         })?;
-        let before = Utc::now() - SETTLE;
+        let before = self.clock.now() - SETTLE;
         let after = since.min(before);
         let list = self.orders_url();
         let mut url = list.clone();

@@ -2,8 +2,8 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
@@ -11,7 +11,10 @@ use reqwest::{Method, StatusCode, Url};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crossdock_model::{Clock, SystemClock};
+
 use crate::http::{base_url, check, endpoint, unreadable};
+use crate::pacing::Bucket;
 use crate::{
     AvailabilityCadence, AvailabilityResult, AvailabilityUpdate, Channel, ChannelEvent,
     ConnectorError, HttpClient, InboundEnvelope, InputError, ShipConfirmation,
@@ -98,54 +101,14 @@ pub struct ShopifyChannel {
     pub(super) webhook_secret: Vec<u8>,
     /// What the last REST answer said of the call bucket, to wait before
     /// a call that would overflow it instead of earning a 429.
-    pub(super) rest_budget: Mutex<Option<Budget>>,
+    pub(super) rest_budget: Mutex<Option<Bucket>>,
     /// The same for the GraphQL cost bucket.
-    pub(super) graphql_budget: Mutex<Option<Budget>>,
+    pub(super) graphql_budget: Mutex<Option<Bucket>>,
     /// SKU → where its `available` quantity is set. Filled on first use;
     /// a SKU Shopify does not know is looked up again next time.
     pub(super) inventory_targets: Mutex<HashMap<String, InventoryTarget>>,
-}
-
-/// A leaky bucket as last reported: `used` of `size` at `at`, draining at
-/// `per_sec`.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Budget {
-    pub(super) used: f64,
-    pub(super) size: f64,
-    pub(super) per_sec: f64,
-    pub(super) at: Instant,
-}
-
-impl Budget {
-    pub(super) fn used_now(&self, now: Instant) -> f64 {
-        (self.used - now.saturating_duration_since(self.at).as_secs_f64() * self.per_sec).max(0.0)
-    }
-
-    /// Takes `cost` from the bucket for a call about to be made and returns
-    /// how long to wait first so it fits while keeping `margin` free. The
-    /// cost is counted at once, so concurrent callers queue behind each
-    /// other instead of all seeing the same free room.
-    pub(super) fn reserve(&mut self, cost: f64, margin: f64) -> Duration {
-        let now = Instant::now();
-        let used = self.used_now(now);
-        let over = used + cost + margin - self.size;
-        self.used = used + cost;
-        self.at = now;
-        if over <= 0.0 || self.per_sec <= 0.0 {
-            return Duration::ZERO;
-        }
-        Duration::from_secs_f64(over / self.per_sec).min(MAX_PACING_WAIT)
-    }
-
-    /// What Shopify reported: it cannot count calls still on their way, so
-    /// the fuller of its word and our own reckoning stands.
-    pub(super) fn observe(&mut self, used: f64, size: f64, per_sec: f64) {
-        let now = Instant::now();
-        self.used = used.max(self.used_now(now));
-        self.size = size;
-        self.per_sec = per_sec;
-        self.at = now;
-    }
+    /// Where the call budgets take their time from.
+    pub(super) clock: Arc<dyn Clock>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -173,6 +136,11 @@ pub(super) fn call_limit(headers: &HeaderMap) -> Option<(f64, f64)> {
     let used: f64 = used.trim().parse().ok()?;
     let size: f64 = size.trim().parse().ok()?;
     (size > 0.0).then_some((used, size))
+}
+
+/// The REST bucket of a Standard plan, empty, until the first answer says.
+fn rest_bucket(clock: &dyn Clock) -> Bucket {
+    Bucket::new(0.0, REST_BUCKET_SIZE, REST_LEAK_PER_SEC, clock.instant())
 }
 
 impl ShopifyChannel {
@@ -213,15 +181,19 @@ impl ShopifyChannel {
             http,
             token,
             webhook_secret: webhook_secret.into_bytes(),
-            rest_budget: Mutex::new(Some(Budget {
-                used: 0.0,
-                size: REST_BUCKET_SIZE,
-                per_sec: REST_LEAK_PER_SEC,
-                at: Instant::now(),
-            })),
+            rest_budget: Mutex::new(Some(rest_bucket(&SystemClock))),
             graphql_budget: Mutex::new(None),
             inventory_targets: Mutex::new(HashMap::new()),
+            clock: Arc::new(SystemClock),
         })
+    }
+
+    /// The same channel taking time from `clock` (the wall clock by default).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.rest_budget = Mutex::new(Some(rest_bucket(clock.as_ref())));
+        self.graphql_budget = Mutex::new(None);
+        self.clock = clock;
+        self
     }
 
     /// One Admin API call: waits if the bucket is nearly full, sends the
@@ -242,11 +214,13 @@ impl ShopifyChannel {
                 &self.rest_budget
             };
             let mut budget = budget.lock().unwrap_or_else(|p| p.into_inner());
+            let now = self.clock.instant();
             match budget.as_mut() {
-                Some(b) if graphql => b.reserve(GRAPHQL_CALL_COST, 0.0),
-                Some(b) => b.reserve(1.0, REST_MARGIN),
-                None => Duration::ZERO,
+                Some(b) if graphql => b.reserve(GRAPHQL_CALL_COST, 0.0, now),
+                Some(b) => b.reserve(1.0, REST_MARGIN, now),
+                None => None,
             }
+            .map_or(Duration::ZERO, |wait| wait.min(MAX_PACING_WAIT))
         };
         if !wait.is_zero() {
             tracing::debug!(channel = %self.name, ?wait, "pacing Shopify calls to the call budget");
@@ -269,16 +243,10 @@ impl ShopifyChannel {
         let (status, headers, answer) = self.http.exchange_raw(method, url, headers, body).await?;
         if let Some((used, size)) = call_limit(&headers) {
             let mut budget = self.rest_budget.lock().unwrap_or_else(|p| p.into_inner());
+            let now = self.clock.instant();
             match budget.as_mut() {
-                Some(b) => b.observe(used, size, REST_LEAK_PER_SEC),
-                None => {
-                    *budget = Some(Budget {
-                        used,
-                        size,
-                        per_sec: REST_LEAK_PER_SEC,
-                        at: Instant::now(),
-                    })
-                }
+                Some(b) => b.observe(used, size, REST_LEAK_PER_SEC, now),
+                None => *budget = Some(Bucket::new(used, size, REST_LEAK_PER_SEC, now)),
             }
         }
         Ok((status, headers, answer))

@@ -1,15 +1,16 @@
 //! Availability through GraphQL `inventorySetQuantities`: the SKU lookup, the rounds that drop refused SKUs, the idempotency keys.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::Method;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 
-use super::client::{Budget, InventoryTarget, ShopifyChannel};
+use super::client::{InventoryTarget, ShopifyChannel};
 use crate::http::unreadable;
+use crate::pacing::Bucket;
 use crate::{
     AvailabilityCadence, AvailabilityOutcome, AvailabilityResult, AvailabilityUpdate,
     ConnectorError,
@@ -206,16 +207,10 @@ impl ShopifyChannel {
                 .graphql_budget
                 .lock()
                 .unwrap_or_else(|p| p.into_inner());
+            let now = self.clock.instant();
             match budget.as_mut() {
-                Some(b) => b.observe(used, t.maximum_available, t.restore_rate),
-                None => {
-                    *budget = Some(Budget {
-                        used,
-                        size: t.maximum_available,
-                        per_sec: t.restore_rate,
-                        at: Instant::now(),
-                    })
-                }
+                Some(b) => b.observe(used, t.maximum_available, t.restore_rate, now),
+                None => *budget = Some(Bucket::new(used, t.maximum_available, t.restore_rate, now)),
             }
         }
         if !answer.errors.is_empty() {

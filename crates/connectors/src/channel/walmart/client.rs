@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -13,8 +14,11 @@ use reqwest::{Method, StatusCode, Url};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
+use crossdock_model::{Clock, SystemClock};
+
 use crate::auth::{AccessToken, TokenCache};
 use crate::http::{base_url, check, endpoint};
+use crate::pacing::RateBudget;
 use crate::{
     AvailabilityCadence, AvailabilityResult, AvailabilityUpdate, Channel, ChannelEvent,
     ConnectorError, HttpClient, InboundEnvelope, InputError, ShipConfirmation,
@@ -99,15 +103,6 @@ impl fmt::Debug for WalmartOptions {
     }
 }
 
-/// What Walmart last said about an operation's rate limit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct RateBudget {
-    /// `X-Current-Token-Count`: calls left.
-    pub remaining: Option<u64>,
-    /// `X-Next-Replenishment-Time`, epoch ms.
-    pub replenish_at_ms: Option<i64>,
-}
-
 pub struct WalmartChannel {
     pub(super) name: String,
     pub(super) api: Url,
@@ -119,6 +114,8 @@ pub struct WalmartChannel {
     pub(super) token: TokenCache,
     pub(super) budgets: std::sync::Mutex<HashMap<&'static str, RateBudget>>,
     pub(super) feed_wait: Duration,
+    /// What a replenish time is compared with.
+    pub(super) clock: Arc<dyn Clock>,
 }
 
 impl fmt::Debug for WalmartChannel {
@@ -177,6 +174,9 @@ pub(super) fn walmart_message(status: StatusCode, body: &[u8]) -> String {
 pub(super) fn correlation_id() -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    // A seed for uniqueness, not a time the channel acts on: the clock
+    // (which a test may stand still) would not do.
+    #[allow(clippy::disallowed_methods)]
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
@@ -199,12 +199,6 @@ pub(super) fn correlation_id() -> String {
         &hex[16..20],
         &hex[20..]
     )
-}
-
-pub(super) fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// An epoch time in ms, given in ms or in seconds.
@@ -262,7 +256,14 @@ impl WalmartChannel {
             token: TokenCache::default(),
             budgets: std::sync::Mutex::new(HashMap::new()),
             feed_wait,
+            clock: Arc::new(SystemClock),
         })
+    }
+
+    /// The same channel taking time from `clock` (the wall clock by default).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
     }
 
     pub(super) fn url(&self, segments: &[&str]) -> Url {
@@ -304,16 +305,13 @@ impl WalmartChannel {
         let Some(budget) = self.rate_budget(operation) else {
             return Ok(());
         };
-        if let (Some(0), Some(at)) = (budget.remaining, budget.replenish_at_ms) {
-            let wait = at - now_ms();
-            if wait > 0 {
-                return Err(ConnectorError::Throttled {
-                    reason: format!(
-                        "Walmart {operation}: no calls left until {at} (X-Next-Replenishment-Time); not sent"
-                    ),
-                    retry_after: Duration::from_millis(wait.unsigned_abs()),
-                });
-            }
+        if let Some((at, wait)) = budget.spent_for(self.clock.now_ms()) {
+            return Err(ConnectorError::Throttled {
+                reason: format!(
+                    "Walmart {operation}: no calls left until {at} (X-Next-Replenishment-Time); not sent"
+                ),
+                retry_after: wait,
+            });
         }
         Ok(())
     }
@@ -456,7 +454,7 @@ impl WalmartChannel {
             } if headers.get(RETRY_AFTER).is_none() => ConnectorError::Throttled {
                 reason,
                 retry_after: replenish_at(headers)
-                    .map(|at| at - now_ms())
+                    .map(|at| at - self.clock.now_ms())
                     .filter(|wait| *wait > 0)
                     .map_or(retry_after.max(DEFAULT_RETRY_AFTER), |w| {
                         Duration::from_millis(w.unsigned_abs())
@@ -483,20 +481,15 @@ impl WalmartChannel {
     /// replenish time at most [`MAX_PACING_WAIT`] away; a longer wait is
     /// left to [`Self::check_budget`], which refuses as `Throttled`.
     pub(super) async fn pace(&self, operation: &'static str) {
-        let Some(RateBudget {
-            remaining: Some(0),
-            replenish_at_ms: Some(at),
-        }) = self.rate_budget(operation)
+        let Some((_, wait)) = self
+            .rate_budget(operation)
+            .and_then(|b| b.spent_for(self.clock.now_ms()))
         else {
             return;
         };
-        let wait = at - now_ms();
-        if wait > 0 {
-            let wait = Duration::from_millis(wait.unsigned_abs());
-            if wait <= MAX_PACING_WAIT {
-                tracing::debug!(channel = %self.name, operation, ?wait, "waiting for Walmart's rate budget");
-                tokio::time::sleep(wait).await;
-            }
+        if wait <= MAX_PACING_WAIT {
+            tracing::debug!(channel = %self.name, operation, ?wait, "waiting for Walmart's rate budget");
+            tokio::time::sleep(wait).await;
         }
     }
 }

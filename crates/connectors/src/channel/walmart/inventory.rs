@@ -234,6 +234,9 @@ impl WalmartChannel {
 
     /// One page of a feed's status with item details. A 429 whose wait
     /// fits before `deadline` is waited out and the page asked again.
+    // A bound on waits made with the runtime's own sleeps, so it is read
+    // on the runtime's timer (real elapsed time), not on the channel's clock.
+    #[allow(clippy::disallowed_methods)]
     pub(super) async fn feed_page(
         &self,
         feed_id: &str,
@@ -264,6 +267,9 @@ impl WalmartChannel {
 
     /// Waits (bounded by `feed_wait`) for the feed to be processed and
     /// returns every item's status.
+    // A bound on waits made with the runtime's own sleeps, so it is read
+    // on the runtime's timer (real elapsed time), not on the channel's clock.
+    #[allow(clippy::disallowed_methods)]
     pub(super) async fn await_feed(
         &self,
         feed_id: &str,

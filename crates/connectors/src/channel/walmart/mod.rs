@@ -72,9 +72,10 @@ mod orders;
 mod tests;
 mod webhook;
 
+pub use crate::pacing::RateBudget;
 pub use client::{
-    DEFAULT_ENDPOINT, DEFAULT_FEED_WAIT, DEFAULT_SERVICE_NAME, MAX_PACING_WAIT, RateBudget,
-    WalmartChannel, WalmartOptions,
+    DEFAULT_ENDPOINT, DEFAULT_FEED_WAIT, DEFAULT_SERVICE_NAME, MAX_PACING_WAIT, WalmartChannel,
+    WalmartOptions,
 };
 pub use inventory::{FEED_BATCH_LIMIT, URGENT_BATCH_LIMIT};
 pub use mapping::{WALMART_DEFAULT_NODE, walmart_inventory, walmart_order};

@@ -29,3 +29,38 @@ fn replenish_times_read_in_ms_or_seconds() {
     assert_eq!(epoch_ms(1_700_000_000), 1_700_000_000_000);
     assert_eq!(epoch_ms(1_700_000_000_000), 1_700_000_000_000);
 }
+
+#[test]
+fn a_spent_budget_is_measured_on_the_channels_clock() {
+    use std::sync::Arc;
+
+    use crossdock_model::ManualClock;
+    use reqwest::header::HeaderMap;
+
+    use super::client::{REPLENISH_HEADERS, TOKEN_COUNT_HEADER, WalmartOptions};
+    use crate::{ConnectorError, HttpClient, HttpClientOptions};
+
+    let clock = ManualClock::new(1_700_000_000_000);
+    let http = HttpClient::new(HttpClientOptions::default()).unwrap();
+    let ch = super::WalmartChannel::new(
+        WalmartOptions::new("walmart", "http://127.0.0.1:9", "id", "secret"),
+        http,
+    )
+    .unwrap()
+    .with_clock(Arc::new(clock.clone()));
+    let mut headers = HeaderMap::new();
+    headers.insert(TOKEN_COUNT_HEADER, HeaderValue::from_static("0"));
+    headers.insert(
+        REPLENISH_HEADERS[0],
+        HeaderValue::from_static("1700000001500"),
+    );
+    ch.record_budget("getAllOrders", &headers);
+    match ch.check_budget("getAllOrders") {
+        Err(ConnectorError::Throttled { retry_after, .. }) => {
+            assert_eq!(retry_after, std::time::Duration::from_millis(1_500));
+        }
+        other => panic!("{other:?}"),
+    }
+    clock.advance(1_500);
+    assert!(ch.check_budget("getAllOrders").is_ok());
+}

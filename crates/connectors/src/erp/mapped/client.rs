@@ -1,8 +1,9 @@
 //! An ERP behind any JSON API, driven by an `ErpMapping`: the `impl Erp` writes and reads documents as the compiled mapping says.
 
 use async_trait::async_trait;
-use chrono::Utc;
-use crossdock_model::{Customer, InventoryPosition, Order};
+use std::sync::Arc;
+
+use crossdock_model::{Clock, Customer, InventoryPosition, Order, SystemClock};
 use jaq_json::Val;
 use reqwest::header::LOCATION;
 use reqwest::{Method, Url};
@@ -24,6 +25,8 @@ pub struct MappedRestErp {
     pub(super) auth: Authorizer,
     pub(super) version: u32,
     pub(super) compiled: Compiled,
+    /// What inventory positions are stamped `as_of`.
+    pub(super) clock: Arc<dyn Clock>,
 }
 
 impl std::fmt::Debug for MappedRestErp {
@@ -61,7 +64,14 @@ impl MappedRestErp {
             auth: Authorizer::new(&auth, http)?,
             version: mapping.version,
             compiled,
+            clock: Arc::new(SystemClock),
         })
+    }
+
+    /// The same ERP taking time from `clock` (the wall clock by default).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
     }
 
     pub(super) fn url_for(&self, template: &str, placeholders: &[(&str, &str)]) -> Url {
@@ -260,7 +270,7 @@ impl Erp for MappedRestErp {
             return Err(self.fault("stock", "not mapped: this ERP's stock cannot be read"));
         };
         let out = self.read(read, "").await?;
-        let as_of = Utc::now();
+        let as_of = self.clock.now();
         let positions = positions(&out).map_err(|e| self.fault("stock.results", e))?;
         Ok(positions
             .into_iter()

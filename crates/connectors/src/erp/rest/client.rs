@@ -1,8 +1,9 @@
 //! The hub's own JSON ERP API: one call per `Erp` operation, documents found again by our reference.
 
 use async_trait::async_trait;
-use chrono::Utc;
-use crossdock_model::{Customer, InventoryPosition, Order};
+use std::sync::Arc;
+
+use crossdock_model::{Clock, Customer, InventoryPosition, Order, SystemClock};
 use reqwest::Url;
 use serde::{Deserialize, Serialize};
 
@@ -17,6 +18,8 @@ pub(super) const STOCK_SOURCE: &str = "erp";
 pub struct RestErp {
     pub(super) base: Url,
     pub(super) auth: Authorizer,
+    /// What inventory positions are stamped `as_of`.
+    pub(super) clock: Arc<dyn Clock>,
 }
 
 impl RestErp {
@@ -34,7 +37,14 @@ impl RestErp {
         Ok(RestErp {
             base: base_url(base_url_str)?,
             auth: Authorizer::new(&auth, http)?,
+            clock: Arc::new(SystemClock),
         })
+    }
+
+    /// The same ERP taking time from `clock` (the wall clock by default).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
     }
 
     pub(super) async fn post<B: Serialize + Sync, T: serde::de::DeserializeOwned>(
@@ -160,7 +170,7 @@ impl Erp for RestErp {
 
     async fn read_stock(&self) -> Result<Vec<InventoryPosition>, ConnectorError> {
         let answer: StockWire = self.get("stock", &[]).await?;
-        let as_of = Utc::now();
+        let as_of = self.clock.now();
         Ok(answer
             .positions
             .into_iter()

@@ -1,4 +1,4 @@
-use chrono::Utc;
+use crossdock_model::{Clock, SystemClock};
 use crossdock_model::{Customer, Order};
 
 use super::mapping::{invoice_body, sales_order_body};
@@ -15,7 +15,7 @@ fn order() -> Order {
         channel: "webstore".into(),
         external_id: "WS-000001".into(),
         source_version: 1,
-        placed_at: Utc::now(),
+        placed_at: SystemClock.now(),
         currency: Currency::USD,
         customer: Customer {
             external_id: Some("B-1".into()),

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use async_trait::async_trait;
-use crossdock_model::{Customer, InventoryPosition, Order};
+use crossdock_model::{Clock, Customer, InventoryPosition, Order, SystemClock};
 use reqwest::header::HeaderValue;
 use reqwest::{Method, Url};
 use serde::de::DeserializeOwned;
@@ -95,6 +95,8 @@ pub struct TrytonErp {
     /// The current session; `None` until the first call or after a 401.
     pub(super) session: tokio::sync::Mutex<Option<Arc<Session>>>,
     pub(super) ids: Mutex<Ids>,
+    /// What inventory positions are stamped `as_of`.
+    pub(super) clock: Arc<dyn Clock>,
 }
 
 pub(super) struct Session {
@@ -152,7 +154,14 @@ impl TrytonErp {
             next_request_id: AtomicU64::new(1),
             session: tokio::sync::Mutex::new(None),
             ids: Mutex::new(Ids::default()),
+            clock: Arc::new(SystemClock),
         })
+    }
+
+    /// The same ERP taking time from `clock` (the wall clock by default).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
     }
 
     pub(super) fn ids(&self) -> MutexGuard<'_, Ids> {
@@ -176,6 +185,9 @@ impl TrytonErp {
             method,
             params,
         };
+        // A real round trip's latency for the debug log, not a time the
+        // connector acts on: it is measured on the wall clock.
+        #[allow(clippy::disallowed_methods)]
         let started = Instant::now();
         let outcome = http
             .send(Method::POST, self.rpc_url.clone(), Some(&request))

@@ -2,7 +2,6 @@
 
 use serde::Deserialize;
 
-use chrono::Utc;
 use crossdock_model::InventoryPosition;
 use serde_json::json;
 
@@ -30,7 +29,7 @@ impl TrytonErp {
             ["salable", "=", true],
             ["code", "!=", null],
         ]);
-        let as_of = Utc::now();
+        let as_of = self.clock.now();
         let mut positions = Vec::new();
         let mut offset = 0;
         loop {

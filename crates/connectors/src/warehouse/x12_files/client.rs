@@ -3,12 +3,13 @@
 use std::collections::HashMap;
 use std::io;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use crossdock_edi::{ControlNumbers, Delimiters, EnvelopeParams};
-use crossdock_model::{FulfillmentRequest, Shipment};
+use crossdock_model::{Clock, FulfillmentRequest, Shipment, SystemClock};
 use reqwest::header::HeaderMap;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
@@ -100,6 +101,9 @@ pub struct X12FileWarehouse {
     pub(super) options: X12PartnerOptions,
     pub(super) folders: PartnerFolders,
     pub(super) state: Mutex<State>,
+    /// What envelopes are dated with (and an undated inbound file is taken
+    /// as of).
+    pub(super) clock: Arc<dyn Clock>,
 }
 
 impl std::fmt::Debug for X12FileWarehouse {
@@ -119,7 +123,7 @@ impl X12FileWarehouse {
     pub async fn open(options: X12PartnerOptions) -> Result<Self, X12Error> {
         let folders = PartnerFolders::new(options.root.clone());
         folders.create().await?;
-        params(&options, Utc::now()).map_err(|e| X12Error::Invalid(e.to_string()))?;
+        params(&options, SystemClock.now()).map_err(|e| X12Error::Invalid(e.to_string()))?;
         let control = match tokio::fs::read(folders.control_file()).await {
             Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
                 X12Error::Invalid(format!("{}: {e}", folders.control_file().display()))
@@ -182,7 +186,14 @@ impl X12FileWarehouse {
             options,
             folders,
             state: Mutex::new(state),
+            clock: Arc::new(SystemClock),
         })
+    }
+
+    /// The same warehouse taking time from `clock` (the wall clock by default).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
     }
 
     pub fn folders(&self) -> &PartnerFolders {

@@ -3,7 +3,6 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use chrono::Utc;
 use crossdock_edi::ControlNumbers;
 use crossdock_model::FulfillmentRequest;
 
@@ -57,7 +56,8 @@ impl X12FileWarehouse {
         let count = u32::try_from(orders.len())
             .map_err(|_| X12Error::Invalid("too many queued requests".into()))?;
         let cn = self.reserve(&mut state, count).await?;
-        let text = crossdock_edi::write_940(&orders, &params(&self.options, Utc::now())?, cn)?;
+        let text =
+            crossdock_edi::write_940(&orders, &params(&self.options, self.clock.now())?, cn)?;
         let name = format!("940-{:09}.x12", cn.interchange);
         let path = self.folders.outbound().join(&name);
         write_atomic(&path, text.as_bytes()).await?;
@@ -145,7 +145,7 @@ impl X12FileWarehouse {
             group: 1,
             first_set: 1,
         };
-        let params = params(&self.options, Utc::now()).map_err(X12Error::from)?;
+        let params = params(&self.options, self.clock.now()).map_err(X12Error::from)?;
         crossdock_edi::write_940(&[order_940(request)], &params, probe)
             .map_err(|e| ConnectorError::rejected(format!("request {}: {e}", request.id)))?;
         let seq = state.next_seq;

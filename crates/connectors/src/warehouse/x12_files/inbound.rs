@@ -4,7 +4,6 @@ use std::collections::HashMap;
 use std::io;
 use std::path::PathBuf;
 
-use chrono::Utc;
 use crossdock_edi::{FunctionalAck, Interchange, MappedShipments, ShortShip, TransactionSet};
 use crossdock_model::{InventoryPosition, Shipment};
 
@@ -146,8 +145,11 @@ impl X12FileWarehouse {
                 let sets = u32::try_from(file.acks.len())
                     .map_err(|_| X12Error::Invalid("too many groups".into()))?;
                 let cn = self.reserve(&mut state, sets).await?;
-                let text =
-                    crossdock_edi::write_997(&file.acks, &params(&self.options, Utc::now())?, cn)?;
+                let text = crossdock_edi::write_997(
+                    &file.acks,
+                    &params(&self.options, self.clock.now())?,
+                    cn,
+                )?;
                 let path = self
                     .folders
                     .outbound()
@@ -179,7 +181,7 @@ impl X12FileWarehouse {
         let isa13 = interchange.control_number().to_owned();
         let mut messages = Vec::new();
         let mut acks = Vec::new();
-        let as_of = envelope_time(&interchange).unwrap_or_else(Utc::now);
+        let as_of = envelope_time(&interchange).unwrap_or_else(|| self.clock.now());
         for (group, ack) in interchange
             .groups
             .iter()
