@@ -11,7 +11,7 @@
 use std::sync::{Arc, Mutex};
 
 use crossdock_connectors::{ConnectorError, Warehouse};
-use crossdock_model::{ExceptionClass, Order, OrderStatus};
+use crossdock_model::{ExceptionClass, Order, OrderStatus, UNAUTHORIZED_REASON_PREFIX};
 use crossdock_store::events::{EffectApplied, TimelineEvent};
 use crossdock_store::{
     Changes, EffectResolution, InboxMessage, NewEvent, NewJob, Store, StoreError,
@@ -134,9 +134,10 @@ impl From<ConnectorError> for StepError {
             ConnectorError::Rejected { reason } => {
                 StepError::fail(ExceptionClass::Permanent, reason)
             }
-            ConnectorError::Unauthorized { reason } => {
-                StepError::fail(ExceptionClass::Permanent, format!("unauthorized: {reason}"))
-            }
+            ConnectorError::Unauthorized { reason } => StepError::fail(
+                ExceptionClass::Permanent,
+                format!("{UNAUTHORIZED_REASON_PREFIX}{reason}"),
+            ),
         }
     }
 }

@@ -38,8 +38,8 @@ pub enum JobPayload {
 impl JobPayload {
     /// Read a stored payload; never fails (see [`JobPayload::Unreadable`]).
     pub fn from_value(value: &serde_json::Value) -> JobPayload {
-        serde_json::from_value(value.clone())
-            .unwrap_or_else(|_| JobPayload::Unreadable(value.clone()))
+        // Read from the borrowed value: only an unreadable row is copied.
+        JobPayload::deserialize(value).unwrap_or_else(|_| JobPayload::Unreadable(value.clone()))
     }
 
     /// The JSON stored in the jobs table.
