@@ -527,3 +527,52 @@ async fn new_buyers_created_at_once_each_get_one_party() {
         );
     }
 }
+
+/// One new buyer whose orders race: several orders of the same e-mail
+/// upserted at once, in one hub and across two (two connectors with their
+/// own sessions). Every upsert answers the same party, and the e-mail ends
+/// with exactly one party in Tryton.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_buyer_racing_orders_gets_one_party() {
+    let Some(server) = start() else { return };
+    let hubs = [
+        std::sync::Arc::new(erp(&server)),
+        std::sync::Arc::new(erp(&server)),
+    ];
+    let rpc = server.rpc();
+    let customer = order("WS-SAME-BUYER", 950).customer;
+    const RACERS: usize = 8;
+    let racers: Vec<_> = (0..RACERS)
+        .map(|i| {
+            let erp = hubs[i % hubs.len()].clone();
+            let customer = customer.clone();
+            tokio::spawn(async move { erp.upsert_customer(&customer).await })
+        })
+        .collect();
+    let mut parties = Vec::new();
+    for racer in racers {
+        parties.push(racer.await.expect("task").expect("upsert"));
+    }
+    parties.dedup();
+    assert_eq!(
+        parties.len(),
+        1,
+        "every upsert answers one party: {parties:?}"
+    );
+    let holders = rpc.search_read(
+        "party.contact_mechanism",
+        json!([["type", "=", "email"], ["value", "=", customer.email]]),
+        &["party"],
+    );
+    assert_eq!(
+        holders.len(),
+        1,
+        "{} is held by {} parties: {holders:?}",
+        customer.email,
+        holders.len()
+    );
+    assert_eq!(
+        holders[0]["party"].as_i64().map(|p| p.to_string()),
+        Some(parties[0].clone())
+    );
+}

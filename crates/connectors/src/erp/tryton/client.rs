@@ -97,6 +97,8 @@ pub struct TrytonErp {
     pub(super) ids: Mutex<Ids>,
     /// What inventory positions are stamped `as_of`.
     pub(super) clock: Arc<dyn Clock>,
+    /// One party upsert at a time per e-mail in this process.
+    pub(super) customer_turns: super::turns::CustomerTurns,
 }
 
 pub(super) struct Session {
@@ -155,6 +157,7 @@ impl TrytonErp {
             session: tokio::sync::Mutex::new(None),
             ids: Mutex::new(Ids::default()),
             clock: Arc::new(SystemClock),
+            customer_turns: Default::default(),
         })
     }
 

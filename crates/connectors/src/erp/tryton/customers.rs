@@ -39,17 +39,49 @@ pub(super) struct AddressRow {
 impl TrytonErp {
     // ---- parties --------------------------------------------------------------
 
+    /// The party of an e-mail: the oldest, if a race ever left several.
     pub(super) async fn party_by_email(&self, email: &str) -> Result<Option<i64>, ConnectorError> {
+        Ok(self.parties_by_email(email).await?.first().copied())
+    }
+
+    /// Every party holding `email`, oldest first.
+    async fn parties_by_email(&self, email: &str) -> Result<Vec<i64>, ConnectorError> {
         let rows: Vec<PartyOfMechanism> = self
             .search_read(
                 "party.contact_mechanism",
                 json!([["type", "=", "email"], ["value", "=", email]]),
-                (0, Some(1)),
+                (0, None),
                 &["party"],
                 None,
             )
             .await?;
-        Ok(rows.first().map(|r| r.party))
+        let mut parties: Vec<i64> = rows.into_iter().map(|r| r.party).collect();
+        parties.sort_unstable();
+        parties.dedup();
+        Ok(parties)
+    }
+
+    /// After creating `ours` for `email`: if another create of the same
+    /// buyer ran at once (another hub, or a run killed after its create),
+    /// the oldest party is the buyer's and ours goes. Every racer sees the
+    /// same oldest, so all end on one party. Ours was just made and nothing
+    /// refers to it, so Tryton lets it be deleted; if it does not, it is
+    /// deactivated (out of every later search) and left for a person.
+    async fn keep_oldest_party(&self, email: &str, ours: i64) -> Result<i64, ConnectorError> {
+        let oldest = match self.parties_by_email(email).await?.first() {
+            Some(&oldest) if oldest != ours => oldest,
+            _ => return Ok(ours),
+        };
+        tracing::info!(%email, ours, oldest, "Another upsert created this buyer's party at the same time; keeping the oldest.");
+        if let Err(e) = self
+            .model("party.party", "delete", &[json!([ours])], None)
+            .await
+        {
+            tracing::warn!(%email, party = ours, error = %e, "Could not delete a duplicate party; deactivating it.");
+            self.write("party.party", &[ours], json!({ "active": false }))
+                .await?;
+        }
+        Ok(oldest)
     }
 
     pub(super) async fn address_fields(
@@ -141,6 +173,9 @@ impl TrytonErp {
             return Err(ConnectorError::rejected("customer without e-mail"));
         }
         let name = customer.name.trim();
+        // Two orders of one new buyer at once would both find no party and
+        // both create one: in this process they take turns per e-mail.
+        let _turn = self.customer_turns.take(email).await;
         if let Some(party) = self.party_by_email(email).await? {
             let current: NameRow = self.read_one("party.party", party, &["name"]).await?;
             if !name.is_empty() && current.name.as_deref() != Some(name) {
@@ -177,7 +212,7 @@ impl TrytonErp {
                     }
                     tokio::time::sleep(party_code_backoff(email, round)).await;
                 }
-                created => break created?,
+                created => break self.keep_oldest_party(email, created?).await?,
             }
         };
         Ok(party.to_string())

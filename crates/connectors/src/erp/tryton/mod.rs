@@ -19,6 +19,9 @@
 //! - Invoicing is on fulfilment: Tryton invoices the product-less shipping
 //!   line at confirmation and the goods when they ship; `post_invoice` joins
 //!   the drafts into one invoice carrying our reference.
+//! - A new buyer is one party even when its orders race: upserts of one
+//!   e-mail take turns in a process, and a create that raced another
+//!   process keeps the oldest party of the e-mail (`customers.rs`).
 //! - Tryton's warnings ("no default taxes", …) are confirmed as a user
 //!   would, through `res.user.warning`.
 
@@ -33,5 +36,6 @@ mod mapping;
 mod orders;
 #[cfg(test)]
 mod tests;
+mod turns;
 
 pub use client::{DEFAULT_WAREHOUSE_CODE, DEFAULT_WEB_SHOP_NAME, TrytonErp, TrytonErpOptions};
