@@ -620,7 +620,22 @@ async fn sigkill_between_tryton_create_and_record_leaves_one_sale() {
             })
             .count();
     }
+    // Every effect ends resolved: the customer upsert each killed run made
+    // on the way to its found sale too (it is never run again).
+    let mut pending = Vec::new();
+    for order in &closed {
+        let key = crossdock_engine::order_entity_key(&order.id);
+        for e in store.effects_for(&key).await.expect("effects") {
+            if e.status == crossdock_store::EffectStatus::Pending {
+                pending.push(format!("{} ({})", e.key, e.kind));
+            }
+        }
+    }
     store.close().await;
+    assert!(
+        pending.is_empty(),
+        "effects still pending after a clean drain: {pending:?}"
+    );
     assert!(
         found_at_tryton >= KILLS,
         "{found_at_tryton} sales found in doubt after {KILLS} kills"

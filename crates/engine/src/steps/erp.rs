@@ -4,12 +4,12 @@
 
 use crossdock_connectors::ConnectorError;
 use crossdock_model::OrderStatus;
-use crossdock_store::Changes;
-use crossdock_store::events::EffectApplied;
+use crossdock_store::events::{EffectApplied, EffectOutcome};
+use crossdock_store::{Changes, EffectResolution, EffectStatus};
 use serde_json::json;
 
 use super::context::{StepCx, StepError, StepResult};
-use super::keys::{erp_reference, sales_order_effect_key};
+use super::keys::{customer_effect_key, erp_reference, sales_order_effect_key};
 use super::step::Step;
 use crate::effects::{EffectError, EffectSpec, run_effect};
 
@@ -42,7 +42,7 @@ pub(super) async fn accept_in_erp(cx: &StepCx<'_>) -> StepResult {
                 cx.now,
                 &cx.resolutions,
                 EffectSpec {
-                    key: format!("erp:customer:{}", order.id),
+                    key: customer_effect_key(&order.id),
                     target: "erp",
                     kind: "upsert_customer",
                     entity_key: cx.entity_key,
@@ -73,6 +73,9 @@ pub(super) async fn accept_in_erp(cx: &StepCx<'_>) -> StepResult {
         ),
         other => other,
     })?;
+    if outcome == EffectOutcome::FoundAtTarget {
+        settle_customer_upsert(cx, &order.id).await?;
+    }
     order.erp_ref = Some(doc.id.clone());
     Ok(cx.effect_then_advance(
         EffectApplied::CreateSalesOrder {
@@ -84,4 +87,26 @@ pub(super) async fn accept_in_erp(cx: &StepCx<'_>) -> StepResult {
         json!({ "erp_ref": doc.id }),
         Step::Release,
     ))
+}
+
+/// The sales order was found at the ERP after a crash, so the customer
+/// upsert made on the way to it was applied too (the sales order names its
+/// customer), though its answer was lost with the process. Resolve it with
+/// the step, or it stays pending for good: nothing would ever run it again.
+async fn settle_customer_upsert(cx: &StepCx<'_>, order_id: &str) -> Result<(), StepError> {
+    let key = customer_effect_key(order_id);
+    if let Some(effect) = cx.store.effect(&key).await?
+        && effect.status == EffectStatus::Pending
+    {
+        cx.resolutions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(EffectResolution {
+                key,
+                status: EffectStatus::Applied,
+                result: None,
+                at: cx.now,
+            });
+    }
+    Ok(())
 }

@@ -9,6 +9,12 @@ pub(crate) fn sales_order_effect_key(order_id: &str) -> String {
     format!("erp:sales_order:{order_id}")
 }
 
+/// The effect that upserts `order_id`'s customer at the ERP, on the way to
+/// its sales order.
+pub(crate) fn customer_effect_key(order_id: &str) -> String {
+    format!("erp:customer:{order_id}")
+}
+
 /// Our reference on ERP documents: unique per channel order, readable by people.
 pub(crate) fn erp_reference(order: &Order) -> String {
     format!("{}:{}", order.channel, order.external_id)
