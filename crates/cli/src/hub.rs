@@ -125,12 +125,16 @@ pub async fn start(
         .await
         .with_context(|| format!("opening the store at {}", config.database_url()))?;
     let wiring = connections(config).await?;
-    let engine = Engine::new(
-        store,
-        wiring.connections,
-        Arc::new(SystemClock),
-        config.engine.clone(),
-    );
+    let mut options = config.engine.clone();
+    // The same name on every run at this address, so a restarted hub takes
+    // back at once what its killed run held (two hubs cannot listen on one
+    // address of one host, so two running hubs never share it).
+    let listen = listener.local_addr()?;
+    options.hub_id.get_or_insert_with(|| {
+        let host = whoami::hostname().unwrap_or_else(|_| "localhost".to_owned());
+        format!("{host}:{listen}")
+    });
+    let engine = Engine::new(store, wiring.connections, Arc::new(SystemClock), options);
     // The engine reads stock from the ERP before anything else; if the ERP
     // is down it keeps trying, and orders held meanwhile for unknown SKUs
     // are validated again once stock is known.

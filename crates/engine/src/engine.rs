@@ -39,10 +39,44 @@ use crate::steps::{Step, order_entity_key};
 use crate::telemetry;
 use crate::warehouse_breakers::WarehouseBreakers;
 
+/// This run's name on its leases: `{hub_id}#{run}`, so the hub's next run
+/// knows which leases were its own.
+fn lease_owner(hub_id: Option<&str>) -> String {
+    let run = uuid::Uuid::now_v7().simple();
+    match hub_id {
+        Some(id) => format!("{id}#{run}"),
+        None => format!("hub-{run}"),
+    }
+}
+
 /// The order engine. Cheap to clone.
 #[derive(Clone)]
 pub struct Engine {
     pub(crate) inner: Arc<Inner>,
+}
+
+/// One webhook's wait for its order's ERP answer. However the wait ends
+/// (answered, timed out, or its request dropped because the client went
+/// away), dropping it takes its place out of the waiters, so a waiter
+/// cannot outlive its request.
+struct AcceptanceWait {
+    inner: Arc<Inner>,
+    order_id: String,
+    rx: Option<oneshot::Receiver<AcceptanceOutcome>>,
+}
+
+impl Drop for AcceptanceWait {
+    fn drop(&mut self) {
+        // Close our end first, so ours is among the closed senders pruned.
+        drop(self.rx.take());
+        let mut waiters = self.inner.waiters.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(list) = waiters.get_mut(&self.order_id) {
+            list.retain(|tx| !tx.is_closed());
+            if list.is_empty() {
+                waiters.remove(&self.order_id);
+            }
+        }
+    }
 }
 
 /// Running background tasks of an engine.
@@ -105,6 +139,7 @@ impl Engine {
             )
         };
         let rng = Mutex::new(SmallRng::seed_from_u64(options.seed));
+        let options_hub_id = options.hub_id.clone();
         let warehouses = WarehouseBreakers::new(options.warehouse_breaker.clone(), clock.clone());
         let availability = AvailabilitySync::new(
             store.clone(),
@@ -127,7 +162,7 @@ impl Engine {
                 work_ready,
                 ingestor,
                 completer,
-                owner: format!("hub-{}", uuid::Uuid::now_v7()),
+                owner: lease_owner(options_hub_id.as_deref()),
                 waiters: Mutex::new(HashMap::new()),
                 warehouses,
                 availability,
@@ -171,6 +206,9 @@ impl Engine {
         let (engine, dispatcher_cancel, dispatcher_tracker) =
             (self.clone(), cancel.clone(), tracker.clone());
         tracker.spawn(async move {
+            // Before the first claim: what this hub's killed run held runs
+            // again now, not when its leases run out.
+            runner::take_back_leases(&engine.inner).await;
             let loaded = tokio::select! {
                 _ = dispatcher_cancel.cancelled() => return,
                 r = tokio::time::timeout(Duration::from_secs(5), engine.load_stock_if_empty()) => r,
@@ -358,7 +396,7 @@ impl Engine {
             })
     }
 
-    fn wait_for_acceptance(&self, order_id: &str) -> oneshot::Receiver<AcceptanceOutcome> {
+    fn wait_for_acceptance(&self, order_id: &str) -> AcceptanceWait {
         let (tx, rx) = oneshot::channel();
         self.inner
             .waiters
@@ -367,42 +405,41 @@ impl Engine {
             .entry(order_id.to_owned())
             .or_default()
             .push(tx);
-        rx
+        AcceptanceWait {
+            inner: self.inner.clone(),
+            order_id: order_id.to_owned(),
+            rx: Some(rx),
+        }
     }
 
     async fn await_acceptance(
         &self,
         order_id: &str,
-        rx: oneshot::Receiver<AcceptanceOutcome>,
+        mut wait: AcceptanceWait,
     ) -> Option<AcceptanceOutcome> {
         // A duplicate delivery of an order already past acceptance is answered from the store.
         if let Ok(Some(o)) = self.inner.store.order(order_id).await
             && let Some(erp_ref) = o.erp_ref.filter(|_| o.status != OrderStatus::OnHold)
         {
-            drop(rx);
-            self.forget_waiters(order_id);
             return Some(AcceptanceOutcome::Accepted { erp_ref });
         }
+        let rx = wait.rx.as_mut()?;
         let timeout = Duration::from_millis(self.inner.options.sync_acceptance_timeout_ms);
-        let outcome = tokio::time::timeout(timeout, rx)
+        tokio::time::timeout(timeout, rx)
             .await
             .ok()
-            .and_then(Result::ok);
-        if outcome.is_none() {
-            self.forget_waiters(order_id);
-        }
-        outcome
+            .and_then(Result::ok)
     }
 
-    /// Drop waiters whose webhook has stopped waiting (their receivers are gone).
-    fn forget_waiters(&self, order_id: &str) {
-        let mut waiters = self.inner.waiters.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(list) = waiters.get_mut(order_id) {
-            list.retain(|tx| !tx.is_closed());
-            if list.is_empty() {
-                waiters.remove(order_id);
-            }
-        }
+    /// Sync-acceptance webhooks waiting for their order's ERP answer now.
+    pub fn acceptance_waiters(&self) -> usize {
+        self.inner
+            .waiters
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .map(Vec::len)
+            .sum()
     }
 
     /// Poll one channel for orders updated since the stored cursor (minus

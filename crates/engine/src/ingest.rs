@@ -129,10 +129,21 @@ impl Completer {
                     let refs: Vec<(&Job, &Changes)> = items.iter().map(|(j, c)| (j, c)).collect();
                     match store.complete_jobs(&refs, now()).await {
                         Ok(held) => held.into_iter().map(Ok).collect(),
-                        Err(e) => {
-                            let msg = e.to_string();
-                            items.iter().map(|_| Err(msg.clone())).collect()
+                        // One step's writes the store refuses would fail
+                        // every step committed with it (and each failure
+                        // spends an attempt): commit them one by one, so
+                        // only the step at fault fails.
+                        Err(_) if refs.len() > 1 => {
+                            let mut each = Vec::with_capacity(refs.len());
+                            for r in &refs {
+                                each.push(match store.complete_jobs(&[*r], now()).await {
+                                    Ok(held) => Ok(held.first().copied().unwrap_or(false)),
+                                    Err(e) => Err(e.to_string()),
+                                });
+                            }
+                            each
                         }
+                        Err(e) => vec![Err(e.to_string())],
                     }
                 }
             },

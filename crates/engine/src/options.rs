@@ -12,6 +12,9 @@ pub struct EngineOptions {
     /// Jobs claimed per store round trip.
     pub claim_batch: usize,
     /// How long a claimed job is held before another worker may take it.
+    /// A running step renews it every third of this, so it bounds how long
+    /// the work of a hub that died stays frozen (a restarted hub with the
+    /// same `hub_id` takes its own back at once).
     pub lease_ms: i64,
     /// Attempts before a step goes to the exception queue.
     pub max_attempts: i64,
@@ -34,6 +37,12 @@ pub struct EngineOptions {
     /// When a warehouse counts as down: releases then go to the next
     /// warehouse that can serve the order.
     pub warehouse_breaker: BreakerOptions,
+    /// This hub's name on the job leases it holds. It stays the same across
+    /// restarts, so a restarted hub takes back at once the steps its killed
+    /// run held. Several hubs on one store need different names. Unset: a
+    /// name of its own per run (`serve` sets host name and listen address).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hub_id: Option<String>,
 }
 
 impl Default for EngineOptions {
@@ -41,7 +50,7 @@ impl Default for EngineOptions {
         EngineOptions {
             concurrency: 64,
             claim_batch: 32,
-            lease_ms: 60_000,
+            lease_ms: 10_000,
             max_attempts: 8,
             backoff_base_ms: 250,
             backoff_max_ms: 60_000,
@@ -52,6 +61,7 @@ impl Default for EngineOptions {
             reconcile_overlap_ms: 120_000,
             seed: 0,
             warehouse_breaker: BreakerOptions::default(),
+            hub_id: None,
         }
     }
 }
@@ -78,6 +88,13 @@ impl EngineOptions {
                 "reconcile_overlap_ms must not be negative",
             ),
         ];
+        if let Some(id) = &self.hub_id
+            && (id.is_empty() || id.contains(['/', '#']))
+        {
+            return Err(format!(
+                "hub_id {id:?} must be non-empty and contain neither '/' nor '#' (they separate the hub, its run and its claims on a lease)"
+            ));
+        }
         match checks.iter().find(|(bad, _)| *bad) {
             Some((_, msg)) => Err((*msg).to_owned()),
             None => Ok(()),

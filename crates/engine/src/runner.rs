@@ -37,6 +37,7 @@ pub(crate) async fn run_dispatcher(
 ) {
     let permits = Arc::new(Semaphore::new(inner.options.concurrency));
     let poll = Duration::from_millis(inner.options.poll_interval_ms);
+    let mut last_lease_check = i64::MIN / 2;
     loop {
         if cancel.is_cancelled() {
             return;
@@ -52,6 +53,10 @@ pub(crate) async fn run_dispatcher(
         }
         let limit = free.min(inner.options.claim_batch) as i64;
         let now = inner.clock.now_ms();
+        if now - last_lease_check >= LEASE_CHECK_EVERY_MS || now < last_lease_check {
+            last_lease_check = now;
+            report_expired_leases(&inner, now).await;
+        }
         let jobs = match inner
             .store
             .claim_jobs(&inner.owner, now, inner.options.lease_ms, limit)
@@ -82,6 +87,64 @@ pub(crate) async fn run_dispatcher(
                 drop(permit);
             });
         }
+    }
+}
+
+/// How often the dispatcher looks for leases that ran out (the claim takes
+/// those jobs back; this says so).
+const LEASE_CHECK_EVERY_MS: i64 = 1_000;
+
+/// At start, before the first claim: put back the jobs this hub's previous
+/// run still holds (it was killed mid-step), so they run now rather than
+/// when their leases run out; and say which other holders' steps are
+/// running, since work behind them waits on those leases.
+pub(crate) async fn take_back_leases(inner: &Inner) {
+    let Some(hub_id) = &inner.options.hub_id else {
+        return;
+    };
+    match inner.store.take_back_leases_of(&format!("{hub_id}#")).await {
+        Ok(0) => {}
+        Ok(n) => {
+            tracing::warn!(
+                hub_id = %hub_id,
+                jobs = n,
+                "Took back the steps this hub's previous run was running when it stopped; they run again now (effects they began are looked up, not repeated)."
+            );
+            telemetry::leases_taken_back("restart", n);
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "Could not take back the previous run's leases; they are taken back when they run out.")
+        }
+    }
+    let now = inner.clock.now_ms();
+    for h in inner.store.running_leases(now).await.unwrap_or_default() {
+        tracing::info!(
+            holder = %h.owner,
+            jobs = h.jobs,
+            expired = h.expired,
+            wait_ms = (h.earliest_until - now).max(0),
+            "Steps are running under another holder's leases; their orders' later steps wait for them (taken back when a lease runs out if that holder is gone)."
+        );
+    }
+}
+
+/// Take back, say and count leases that ran out: their holder stopped
+/// renewing, and its orders' later steps waited for them.
+async fn report_expired_leases(inner: &Inner, now: i64) {
+    let taken = match inner.store.take_back_expired_leases(now).await {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::warn!(error = %e, "Could not take back expired leases; the next claim tries again.");
+            return;
+        }
+    };
+    for (holder, jobs) in taken {
+        tracing::warn!(
+            %holder,
+            jobs,
+            "Leases ran out: their holder stopped renewing them (killed, hung or cut off from the store); their steps run again now."
+        );
+        telemetry::leases_taken_back("expired", u64::try_from(jobs).unwrap_or(0));
     }
 }
 
@@ -238,12 +301,30 @@ impl Ended<'_> {
             Err(e) => {
                 // Nothing of the step was written; run it again soon
                 // rather than when the lease runs out. Its effects are
-                // recorded, so the rerun does not repeat them.
-                tracing::warn!(job = job.id, step = step.as_str(), error = %e, "Could not record a finished step; it will run again.");
+                // recorded, so the rerun does not repeat them. The attempt
+                // is spent: writes the store refuses every time (a value it
+                // cannot take) end in the exception queue, not in a loop.
+                if job.attempts >= inner.options.max_attempts {
+                    let ex = exception(
+                        inner,
+                        job,
+                        step,
+                        ExceptionClass::Transient,
+                        format!(
+                            "the step ran but its result could not be recorded after {} attempts: {e}",
+                            job.attempts
+                        ),
+                        self.now,
+                    )
+                    .await;
+                    park(inner, job, &ex, &self.resolved, self.order_id).await;
+                    return "exception";
+                }
+                tracing::warn!(job = job.id, step = step.as_str(), attempt = job.attempts, error = %e, "Could not record a finished step; it will run again.");
                 let again = inner.clock.now_ms() + inner.options.backoff_base_ms;
                 if let Err(e) = inner
                     .store
-                    .retry_job(job, again, &e, false, &self.resolved, self.now)
+                    .retry_job(job, again, &e, true, &self.resolved, self.now)
                     .await
                 {
                     tracing::warn!(job = job.id, error = %e, "Could not reschedule; the lease will expire and the step run again.");

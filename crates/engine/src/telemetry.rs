@@ -26,12 +26,19 @@ pub const AVAILABILITY_ENQUEUE_SECONDS: &str = "crossdock_availability_enqueue_s
 pub const AVAILABILITY_LAG_SECONDS: &str = "crossdock_availability_sync_lag_seconds";
 pub const AVAILABILITY_EXPOSURE: &str = "crossdock_availability_exposure_units";
 pub const AVAILABILITY_PUSHES: &str = "crossdock_availability_pushes_total";
+pub const LEASES_TAKEN_BACK: &str = "crossdock_leases_taken_back_total";
 pub const STOCK_REPORTS_KEPT: &str = "crossdock_stock_reports_unapplied_total";
 
 /// Outcome of one inbound message at the door.
 pub fn ingest(source: &str, outcome: &'static str) {
     metrics::counter!(INGEST_TOTAL, "source" => source.to_owned(), "outcome" => outcome)
         .increment(1);
+}
+
+/// Jobs taken back from a dead holder: `restart` (this hub's previous run)
+/// or `expired` (a lease that ran out).
+pub fn leases_taken_back(reason: &'static str, jobs: u64) {
+    metrics::counter!(LEASES_TAKEN_BACK, "reason" => reason).increment(jobs);
 }
 
 pub fn step_finished(step: &'static str, outcome: &'static str, took: Duration) {

@@ -40,14 +40,7 @@ impl Store {
         // not free, and a lease is long, so once a second is plenty.
         let last = self.last_reclaim.load(Ordering::Relaxed);
         if now - last >= RECLAIM_EVERY_MS || now < last {
-            self.last_reclaim.store(now, Ordering::Relaxed);
-            sqlx::query(
-                "UPDATE jobs SET status = 'ready', lease_owner = NULL, lease_until = NULL, \
-                 last_error = 'lease expired' WHERE status = 'running' AND lease_until < $1",
-            )
-            .bind(now)
-            .execute(&self.writer)
-            .await?;
+            self.take_back_expired_leases(now).await?;
         }
         let lock = match self.backend {
             Backend::Sqlite => "",
@@ -213,6 +206,78 @@ impl Store {
         tx.commit().await?;
         self.stock_changes.record(touched, 0);
         Ok(id)
+    }
+
+    /// Put back every job whose lease ran out by `now` (its holder stopped
+    /// renewing it: killed, hung, or cut off from the store). Returns, per
+    /// former holder, how many were taken back; each job's `last_error`
+    /// names the holder. `claim_jobs` does this once a second by itself; a
+    /// caller that wants to say what it took back calls it first.
+    pub async fn take_back_expired_leases(&self, now: i64) -> Result<Vec<(String, i64)>> {
+        self.last_reclaim.store(now, Ordering::Relaxed);
+        let held_by: Vec<String> = sqlx::query_scalar(
+            "UPDATE jobs SET status = 'ready', lease_owner = NULL, lease_until = NULL, \
+             last_error = 'lease expired: ' || lease_owner \
+             WHERE status = 'running' AND lease_until < $1 RETURNING last_error",
+        )
+        .bind(now)
+        .fetch_all(&self.writer)
+        .await?;
+        let mut per_holder: std::collections::BTreeMap<String, i64> = Default::default();
+        for e in held_by {
+            let token = e.strip_prefix("lease expired: ").unwrap_or(&e);
+            // A claim's token is `{owner}/{claim id}`.
+            let owner = token.rsplit_once('/').map_or(token, |(o, _)| o);
+            *per_holder.entry(owner.to_owned()).or_default() += 1;
+        }
+        Ok(per_holder.into_iter().collect())
+    }
+
+    /// Put back every job running under a lease whose owner name starts
+    /// with `owner_prefix`: a restarted hub takes back at once what its
+    /// previous run held, instead of waiting for those leases to run out.
+    /// Returns how many jobs were put back. The attempt they were claimed
+    /// with stays spent, as when a lease expires: a step that kills its
+    /// process every time must still end in the exception queue.
+    pub async fn take_back_leases_of(&self, owner_prefix: &str) -> Result<u64> {
+        let r = sqlx::query(
+            "UPDATE jobs SET status = 'ready', lease_owner = NULL, lease_until = NULL, \
+             last_error = 'taken back: the hub that held it restarted' \
+             WHERE status = 'running' AND substr(lease_owner, 1, length($1)) = $1",
+        )
+        .bind(owner_prefix)
+        .execute(&self.writer)
+        .await?;
+        Ok(r.rows_affected())
+    }
+
+    /// Who holds the running jobs, per holder, with how many of their
+    /// leases have run out by `now` (those are taken back by the next
+    /// claim).
+    pub async fn running_leases(&self, now: i64) -> Result<Vec<LeaseHolder>> {
+        let rows: Vec<(Option<String>, Option<i64>)> =
+            sqlx::query_as("SELECT lease_owner, lease_until FROM jobs WHERE status = 'running'")
+                .fetch_all(&self.reader)
+                .await?;
+        let mut holders: std::collections::BTreeMap<String, LeaseHolder> = Default::default();
+        for (token, until) in rows {
+            let token = token.unwrap_or_default();
+            // A claim's token is `{owner}/{claim id}`.
+            let owner = token.rsplit_once('/').map_or(token.as_str(), |(o, _)| o);
+            let until = until.unwrap_or(0);
+            let h = holders
+                .entry(owner.to_owned())
+                .or_insert_with(|| LeaseHolder {
+                    owner: owner.to_owned(),
+                    jobs: 0,
+                    expired: 0,
+                    earliest_until: until,
+                });
+            h.jobs += 1;
+            h.expired += i64::from(until < now);
+            h.earliest_until = h.earliest_until.min(until);
+        }
+        Ok(holders.into_values().collect())
     }
 
     pub async fn queue_stats(&self, now: i64) -> Result<QueueStats> {

@@ -110,6 +110,21 @@ pub struct Job {
     pub lease_token: String,
 }
 
+/// Steps running under one holder's leases, as [`Store::running_leases`]
+/// sees them.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct LeaseHolder {
+    /// The holder: a hub run's owner name (the claim token without its
+    /// per-claim suffix).
+    pub owner: String,
+    pub jobs: i64,
+    /// Of those, jobs whose lease has run out: their holder stopped
+    /// renewing (killed, hung or cut off from the store).
+    pub expired: i64,
+    /// The earliest end of its leases (ms).
+    pub earliest_until: i64,
+}
+
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
 pub struct QueueStats {
     pub ready: i64,

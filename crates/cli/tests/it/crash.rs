@@ -38,6 +38,9 @@ const KILL_AFTER_MS: std::ops::Range<u64> = 300..1500;
 /// The whole run, from the first start to the last check.
 const DEADLINE: Duration = Duration::from_secs(180);
 const CHANNEL: &str = "webstore";
+/// After a SIGKILL and an immediate restart, the killed run's work moves
+/// again within this (process start included).
+const RECOVERY: Duration = Duration::from_secs(5);
 
 /// One run at a time: the two backends would otherwise share two CPUs with
 /// four servers each and blur each other's timing.
@@ -516,7 +519,8 @@ async fn crash_run(backend: &str, tmp: &tempfile::TempDir, at: &StoreAt) {
             config.hub.database_url = Some(url.clone());
         }
     }
-    config.engine.lease_ms = 2_000;
+    // The default lease: a restarted hub must not wait for its killed
+    // run's leases to run out (see `recovery`).
     config.engine.backoff_base_ms = 100;
     config.engine.backoff_max_ms = 2_000;
     config.engine.reconcile_interval_ms = 1_000;
@@ -632,6 +636,7 @@ async fn crash_run(backend: &str, tmp: &tempfile::TempDir, at: &StoreAt) {
 
     // Kill the hub at random moments while orders flow, restarting it each time.
     let mut kill_moments = Vec::new();
+    let mut recoveries = Vec::new();
     let mut kills = 0;
     loop {
         if kills > 0 {
@@ -648,6 +653,14 @@ async fn crash_run(backend: &str, tmp: &tempfile::TempDir, at: &StoreAt) {
         children.kill(hub);
         kills += 1;
         kill_moments.push(after);
+        // Who held running steps when the hub died: its run's leases.
+        let killed_run: Vec<String> = store
+            .running_leases(now_ms())
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .map(|h| h.owner)
+            .collect();
         let generated = match estate.stats(&http).await {
             Ok(s) => u(&s["channel"]["orders_generated"]),
             Err(_) => 0,
@@ -657,8 +670,16 @@ async fn crash_run(backend: &str, tmp: &tempfile::TempDir, at: &StoreAt) {
             started.elapsed().as_secs_f64()
         );
         let n = logs.hub_runs;
+        let restarted = Instant::now();
         hub = children.spawn(&format!("hub-{n}"), &config_path, &logs.hub(n), "serve");
         logs.hub_runs += 1;
+        let took = recovery(&store, &http, &hub_url, &killed_run, restarted).await;
+        eprintln!(
+            "crash test ({backend}): restart {kills}: {} steps of the killed run in flight; moving again after {:.2} s",
+            killed_run.len(),
+            took.as_secs_f64()
+        );
+        recoveries.push((killed_run.len(), took));
     }
     eprintln!(
         "crash test ({backend}): {kills} kills done at {:.1} s; letting the last run finish",
@@ -689,6 +710,20 @@ async fn crash_run(backend: &str, tmp: &tempfile::TempDir, at: &StoreAt) {
     let elapsed = started.elapsed();
 
     let mut problems = check_invariants(&store, &http, &estate, &stats).await;
+    // A restarted hub picks up its killed run's work at once instead of
+    // waiting out that run's leases (10 s by default, 60 s before).
+    for (i, (held, took)) in recoveries.iter().enumerate() {
+        if *took > RECOVERY {
+            problems.fail(
+                format!(
+                    "restart {}: the killed run's work ({held} leases) moved again only after {:.2} s (bound {RECOVERY:?})",
+                    i + 1,
+                    took.as_secs_f64()
+                ),
+                None,
+            );
+        }
+    }
     availability_converges(&http, &hub_url, &estate, &mut problems).await;
     if !problems.violations.is_empty() {
         let mut report = String::new();
@@ -732,6 +767,14 @@ async fn crash_run(backend: &str, tmp: &tempfile::TempDir, at: &StoreAt) {
         "crash test ({backend}): {retried} effects begun more than once, {found} found already applied at the target"
     );
     println!(
+        "crash test ({backend}): recovery after each restart (s, leases the killed run held): {}",
+        recoveries
+            .iter()
+            .map(|(held, took)| format!("{:.2} ({held})", took.as_secs_f64()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    println!(
         "crash test ({backend}): OK: {kills} kills (at {kill_moments:?} ms after ready), {generated} orders all closed, \
          0 lost, 0 duplicate effects ({} webhook duplicates sent, {} ship confirmations), {:.1} s, seed {seed}",
         u(&c["duplicates_sent"]),
@@ -739,6 +782,53 @@ async fn crash_run(backend: &str, tmp: &tempfile::TempDir, at: &StoreAt) {
         elapsed.as_secs_f64()
     );
     store.close().await;
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// How long after a restart the killed run's work moved again: none of the
+/// killed run's leases is held any more, and the new run has completed a
+/// step. Gives up (returning what it waited) after two default leases.
+async fn recovery(
+    store: &Store,
+    http: &reqwest::Client,
+    hub_url: &str,
+    killed_run: &[String],
+    restarted: Instant,
+) -> Duration {
+    loop {
+        let held = store
+            .running_leases(now_ms())
+            .await
+            .map(|hs| hs.iter().any(|h| killed_run.contains(&h.owner)))
+            .unwrap_or(true);
+        if !held && completed_steps(http, hub_url).await > 0 {
+            return restarted.elapsed();
+        }
+        if restarted.elapsed() > Duration::from_secs(120) {
+            return restarted.elapsed();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Steps the running hub has completed, from its `/metrics`.
+async fn completed_steps(http: &reqwest::Client, hub_url: &str) -> u64 {
+    let Ok(r) = http.get(format!("{hub_url}/metrics")).send().await else {
+        return 0;
+    };
+    let text = r.text().await.unwrap_or_default();
+    text.lines()
+        .filter(|l| {
+            l.starts_with("crossdock_step_outcomes_total{") && l.contains("outcome=\"completed\"")
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
 }
 
 /// Walmart ends up showing, for every SKU, what the running hub computes

@@ -18,6 +18,7 @@ mod edi_cli;
 mod fulfilment;
 mod marketplaces;
 mod routing_cli;
+mod runner_bounds;
 mod shopify;
 mod translate_cli;
 mod translate_mapped;
