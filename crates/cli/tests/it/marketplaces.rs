@@ -361,3 +361,123 @@ async fn orders_from_every_marketplace_close_once_and_availability_converges() {
     run.hub.stop().await.expect("stop");
     run.estate.shutdown().await;
 }
+
+/// A hub and an estate whose only orders are `pos` Walmart POs of two units
+/// of SKU-001, with four units in stock (so two can be reserved), and whose
+/// warehouses do not ship while the test runs.
+async fn start_walmart_short_of_stock(pos: u64) -> Run {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut config = Config::demo();
+    config.hub.data_dir = tmp.path().join("data");
+    config.hub.database_url = None;
+    config.engine.reconcile_interval_ms = 500;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let hub_url = format!("http://{}", listener.local_addr().expect("addr"));
+    let mut sim = config.sim.clone().expect("[sim]");
+    sim.hub_url = hub_url;
+    sim.channel.listen = "127.0.0.1:0".into();
+    sim.channel.orders_per_sec = 0.0;
+    sim.erp.listen = "127.0.0.1:0".into();
+    for w in &mut sim.warehouses {
+        w.listen = "127.0.0.1:0".into();
+        // The 3PL ships next morning: nothing ships during the test.
+        w.ship_delay_ms = 3_600_000;
+    }
+    sim.erp.stock = vec![crossdock_sim::StockSeed {
+        sku: "SKU-001".into(),
+        location: sim.warehouses[0].name.clone(),
+        on_hand: 4,
+    }];
+    sim.shopify = None;
+    sim.amazon = None;
+    sim.walmart = Some(WalmartSimConfig {
+        listen: "127.0.0.1:0".into(),
+        orders_per_sec: 4.0,
+        max_orders: pos,
+        skus: vec!["SKU-001".into()],
+        max_lines: 1,
+        min_quantity: 2,
+        max_quantity: 2,
+        ..WalmartSimConfig::default()
+    });
+    let estate = Estate::start(sim).await.expect("estate");
+    config.channels = marketplace_channels(&estate);
+    config.erp.base_url = estate.erp_url();
+    for (name, url) in estate.warehouse_urls() {
+        if let Some(w) = config.warehouses.iter_mut().find(|w| w.name == name) {
+            w.set_base_url(url);
+        }
+    }
+    config.availability = None;
+    config.sim = None;
+    config.validate("test").expect("valid config");
+    let hub = crossdock::hub::start(&config, listener).await.expect("hub");
+    Run {
+        hub,
+        estate,
+        _tmp: tmp,
+    }
+}
+
+/// Walmart cancels a PO left unacknowledged for hours, and a 3PL that
+/// ships next morning is normal: the hub acknowledges a PO as soon as it
+/// has reserved its stock, long before any shipment, and an order it
+/// cannot reserve is raised and not acknowledged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn walmart_pos_are_acknowledged_once_reserved_not_at_shipment() {
+    let run = start_walmart_short_of_stock(3).await;
+    let store = run.hub.engine.store().clone();
+    let started = Instant::now();
+    // Every PO taken, then reserved or held.
+    let (reserved, held) = loop {
+        let stats = run.estate.stats().await;
+        let mut reserved = Vec::new();
+        let mut held = Vec::new();
+        let pos = ids(&stats["walmart"], "generated_po_ids");
+        for po in &pos {
+            let id = order_id_for("walmart", po);
+            match store.order(&id).await.expect("store").map(|o| o.status) {
+                Some(OrderStatus::OnHold) => held.push(id),
+                Some(s) if s >= OrderStatus::Reserved && s != OrderStatus::Cancelled => {
+                    reserved.push(id)
+                }
+                _ => {}
+            }
+        }
+        if run.estate.generation_done() && pos.len() == 3 && reserved.len() + held.len() == 3 {
+            break (reserved, held);
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "POs not reserved or held: {stats}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!((reserved.len(), held.len()), (2, 1), "{reserved:?} {held:?}");
+    // The held one is raised, at the reservation.
+    let exceptions = store
+        .exceptions(&Default::default())
+        .await
+        .expect("exceptions");
+    assert!(
+        exceptions
+            .iter()
+            .any(|e| e.entity_key == crossdock_engine::order_entity_key(&held[0])
+                && e.step == "reserve"),
+        "{exceptions:?}"
+    );
+    // Acknowledged right after the reservation, while nothing has shipped.
+    let stats = loop {
+        let stats = run.estate.stats().await["walmart"].clone();
+        if stats["acknowledgements"].as_u64() >= Some(2) || started.elapsed() > Duration::from_secs(30) {
+            break stats;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(stats["shipments_recorded"], 0, "{stats}");
+    assert_eq!(stats["acknowledgements"], 2, "one per reserved PO: {stats}");
+    run.hub.stop().await.expect("stop");
+    run.estate.shutdown().await;
+}
