@@ -19,6 +19,7 @@ use crate::support::marketplaces::{channel, marketplace_channels, policy, shown}
 use crossdock::config::{ChannelSpec, Config, MappedChannelConfig};
 use crossdock_availability::{AvailabilityConfig, LocationPolicy};
 use crossdock_model::{OrderStatus, order_id_for};
+use crossdock_store::EffectStatus;
 use crossdock_sim::{AmazonSimConfig, Estate, EstateHandle, ShopifySimConfig, WalmartSimConfig};
 use serde_json::Value;
 
@@ -362,6 +363,52 @@ async fn orders_from_every_marketplace_close_once_and_availability_converges() {
     run.estate.shutdown().await;
 }
 
+/// How long the simulated Walmart leaves a PO unacknowledged before it
+/// cancels it.
+const ACK_WITHIN: Duration = Duration::from_secs(8);
+
+/// The acknowledgements on `order_id`'s timeline, by outcome.
+async fn acknowledgements(store: &crossdock_store::Store, order_id: &str) -> Vec<String> {
+    store
+        .timeline(&crossdock_engine::order_entity_key(order_id))
+        .await
+        .expect("timeline")
+        .iter()
+        .filter(|e| e.kind == "effect" && e.detail["effect"] == "acknowledge")
+        .map(|e| e.detail["outcome"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+/// Runs the `acknowledge` step of `order_id` once more and waits until it
+/// is done.
+async fn acknowledge_again(store: &crossdock_store::Store, order_id: &str) {
+    let entity_key = crossdock_engine::order_entity_key(order_id);
+    let now = chrono::Utc::now().timestamp_millis();
+    store
+        .enqueue(
+            &[crossdock_store::NewJob {
+                entity_key: entity_key.clone(),
+                step: "acknowledge".into(),
+                payload: serde_json::json!({ "order_id": order_id }),
+                run_at: now,
+            }],
+            now,
+        )
+        .await
+        .expect("enqueue");
+    let started = Instant::now();
+    while store
+        .open_jobs(&entity_key)
+        .await
+        .expect("jobs")
+        .iter()
+        .any(|(_, step, status)| step == "acknowledge" && status != "failed")
+    {
+        assert!(started.elapsed() < Duration::from_secs(20), "acknowledge did not run");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// A hub and an estate whose only orders are `pos` Walmart POs of two units
 /// of SKU-001, with four units in stock (so two can be reserved), and whose
 /// warehouses do not ship while the test runs.
@@ -400,6 +447,8 @@ async fn start_walmart_short_of_stock(pos: u64) -> Run {
         max_lines: 1,
         min_quantity: 2,
         max_quantity: 2,
+        // Walmart's deadline is hours; here it is seconds.
+        acknowledge_within_ms: ACK_WITHIN.as_millis() as u64,
         ..WalmartSimConfig::default()
     });
     let estate = Estate::start(sim).await.expect("estate");
@@ -478,6 +527,54 @@ async fn walmart_pos_are_acknowledged_once_reserved_not_at_shipment() {
     };
     assert_eq!(stats["shipments_recorded"], 0, "{stats}");
     assert_eq!(stats["acknowledgements"], 2, "one per reserved PO: {stats}");
+    for id in &reserved {
+        assert_eq!(acknowledgements(&store, id).await, ["applied"], "{id}");
+    }
+    assert!(acknowledgements(&store, &held[0]).await.is_empty());
+    let key = |id: &str| format!("channel:walmart:ack:{id}");
+    assert!(store.effect(&key(&held[0])).await.expect("effect").is_none());
+
+    // The step runs again after the hub died between Walmart's answer and
+    // its own record (the effect left pending): the lookup finds the PO
+    // acknowledged and it is not sent again. Once more: already applied.
+    let again = &reserved[0];
+    store
+        .resolve_effect(&key(again), EffectStatus::Pending, None, 0)
+        .await
+        .expect("leave in doubt");
+    acknowledge_again(&store, again).await;
+    acknowledge_again(&store, again).await;
+    assert_eq!(
+        acknowledgements(&store, again).await,
+        ["applied", "found_at_target", "already_applied"]
+    );
+    let stats = run.estate.stats().await["walmart"].clone();
+    assert_eq!(stats["acknowledgements"], 2, "exactly once per PO: {stats}");
+
+    // Past Walmart's deadline the unacknowledged PO is cancelled, and the
+    // hub learns it from the poll; the acknowledged ones stand.
+    tokio::time::sleep(ACK_WITHIN.saturating_sub(started.elapsed())).await;
+    let started = Instant::now();
+    loop {
+        let status = store.order(&held[0]).await.expect("store").map(|o| o.status);
+        if status == Some(OrderStatus::Cancelled) {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "held order not cancelled: {status:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let stats = run.estate.stats().await["walmart"].clone();
+    assert_eq!(stats["unacknowledged_cancelled_units"], 2, "{stats}");
+    for id in &reserved {
+        let status = store.order(id).await.expect("store").map(|o| o.status);
+        assert!(
+            status.is_some_and(|s| s != OrderStatus::Cancelled),
+            "{id}: {status:?}"
+        );
+    }
     run.hub.stop().await.expect("stop");
     run.estate.shutdown().await;
 }
