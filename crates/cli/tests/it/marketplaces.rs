@@ -19,8 +19,8 @@ use crate::support::marketplaces::{channel, marketplace_channels, policy, shown}
 use crossdock::config::{ChannelSpec, Config, MappedChannelConfig};
 use crossdock_availability::{AvailabilityConfig, LocationPolicy};
 use crossdock_model::{OrderStatus, order_id_for};
-use crossdock_store::EffectStatus;
 use crossdock_sim::{AmazonSimConfig, Estate, EstateHandle, ShopifySimConfig, WalmartSimConfig};
+use crossdock_store::EffectStatus;
 use serde_json::Value;
 
 const SKUS: usize = 8;
@@ -404,7 +404,10 @@ async fn acknowledge_again(store: &crossdock_store::Store, order_id: &str) {
         .iter()
         .any(|(_, step, status)| step == "acknowledge" && status != "failed")
     {
-        assert!(started.elapsed() < Duration::from_secs(20), "acknowledge did not run");
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "acknowledge did not run"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -504,23 +507,28 @@ async fn walmart_pos_are_acknowledged_once_reserved_not_at_shipment() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
-    assert_eq!((reserved.len(), held.len()), (2, 1), "{reserved:?} {held:?}");
+    assert_eq!(
+        (reserved.len(), held.len()),
+        (2, 1),
+        "{reserved:?} {held:?}"
+    );
     // The held one is raised, at the reservation.
     let exceptions = store
         .exceptions(&Default::default())
         .await
         .expect("exceptions");
     assert!(
-        exceptions
-            .iter()
-            .any(|e| e.entity_key == crossdock_engine::order_entity_key(&held[0])
-                && e.step == "reserve"),
+        exceptions.iter().any(
+            |e| e.entity_key == crossdock_engine::order_entity_key(&held[0]) && e.step == "reserve"
+        ),
         "{exceptions:?}"
     );
     // Acknowledged right after the reservation, while nothing has shipped.
     let stats = loop {
         let stats = run.estate.stats().await["walmart"].clone();
-        if stats["acknowledgements"].as_u64() >= Some(2) || started.elapsed() > Duration::from_secs(30) {
+        if stats["acknowledgements"].as_u64() >= Some(2)
+            || started.elapsed() > Duration::from_secs(30)
+        {
             break stats;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -532,7 +540,13 @@ async fn walmart_pos_are_acknowledged_once_reserved_not_at_shipment() {
     }
     assert!(acknowledgements(&store, &held[0]).await.is_empty());
     let key = |id: &str| format!("channel:walmart:ack:{id}");
-    assert!(store.effect(&key(&held[0])).await.expect("effect").is_none());
+    assert!(
+        store
+            .effect(&key(&held[0]))
+            .await
+            .expect("effect")
+            .is_none()
+    );
 
     // The step runs again after the hub died between Walmart's answer and
     // its own record (the effect left pending): the lookup finds the PO
@@ -556,7 +570,11 @@ async fn walmart_pos_are_acknowledged_once_reserved_not_at_shipment() {
     tokio::time::sleep(ACK_WITHIN.saturating_sub(started.elapsed())).await;
     let started = Instant::now();
     loop {
-        let status = store.order(&held[0]).await.expect("store").map(|o| o.status);
+        let status = store
+            .order(&held[0])
+            .await
+            .expect("store")
+            .map(|o| o.status);
         if status == Some(OrderStatus::Cancelled) {
             break;
         }

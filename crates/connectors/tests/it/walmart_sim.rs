@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use crossdock_connectors::channel::{WalmartChannel, WalmartOptions};
 use crossdock_connectors::{
-    Acknowledgement, AvailabilityCadence, AvailabilityOutcome, AvailabilityUpdate, Channel, ChannelEvent,
-    ConnectorError, HttpClient, HttpClientOptions, ShipConfirmation,
+    Acknowledgement, AvailabilityCadence, AvailabilityOutcome, AvailabilityUpdate, Channel,
+    ChannelEvent, ConnectorError, HttpClient, HttpClientOptions, ShipConfirmation,
 };
 use crossdock_model::{Shipment, ShipmentLine, Tracking};
 use crossdock_sim::{Estate, EstateHandle, SimConfig, WalmartSimConfig};
@@ -281,14 +281,23 @@ async fn an_acknowledged_po_is_found_and_an_unacknowledged_one_is_cancelled_at_t
         Some(Acknowledgement::Acknowledged)
     );
     assert_eq!(ch.find_acknowledgement(left).await.unwrap(), None);
-    assert_eq!(ch.find_acknowledgement("0000000000000").await.unwrap(), None);
-    assert!(placed.elapsed() < within, "acknowledged too late for the test");
+    assert_eq!(
+        ch.find_acknowledgement("0000000000000").await.unwrap(),
+        None
+    );
+    assert!(
+        placed.elapsed() < within,
+        "acknowledged too late for the test"
+    );
     tokio::time::sleep(within.saturating_sub(placed.elapsed())).await;
 
     let read = |po: &str| {
         let ch = &ch;
         let po = po.to_owned();
-        async move { ch.map_message(&ch.fetch_order(&po).await.unwrap().unwrap()).unwrap() }
+        async move {
+            ch.map_message(&ch.fetch_order(&po).await.unwrap().unwrap())
+                .unwrap()
+        }
     };
     assert!(
         matches!(read(left).await, ChannelEvent::Cancelled { .. }),

@@ -20,8 +20,8 @@ use crate::auth::{AccessToken, TokenCache};
 use crate::http::{base_url, check, endpoint};
 use crate::pacing::RateBudget;
 use crate::{
-    Acknowledgement, AvailabilityCadence, AvailabilityResult, AvailabilityUpdate, Channel, ChannelEvent,
-    ConnectorError, HttpClient, InboundEnvelope, InputError, ShipConfirmation,
+    Acknowledgement, AvailabilityCadence, AvailabilityResult, AvailabilityUpdate, Channel,
+    ChannelEvent, ConnectorError, HttpClient, InboundEnvelope, InputError, ShipConfirmation,
 };
 
 /// Walmart's production API.
