@@ -112,7 +112,8 @@ pub(super) async fn reserve(cx: &StepCx<'_>) -> StepResult {
     // for hours, and a 3PL that ships next morning is normal. Its own job
     // (a channel outage retries the acknowledgement, not the reservation),
     // queued before the ERP's so it runs first: an entity's jobs run in id
-    // order, and one that fails does not hold back those after it.
+    // order. While it retries (a Walmart outage) the ERP step waits behind
+    // it; once it fails for good (raised) it no longer holds the order back.
     if cx
         .connections
         .channels
