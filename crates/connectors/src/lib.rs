@@ -217,6 +217,16 @@ pub enum AvailabilityCadence {
     Batch,
 }
 
+/// What a channel said to an order's acknowledgement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Acknowledgement {
+    /// The channel holds the order acknowledged.
+    Acknowledged,
+    /// The channel has no acknowledgement to give (the default).
+    NotNeeded,
+}
+
 /// A marketplace, storefront or regional sales channel.
 #[async_trait]
 pub trait Channel: Send + Sync {
@@ -256,6 +266,34 @@ pub trait Channel: Send + Sync {
         external_order_id: &str,
         package_id: &str,
     ) -> Result<Option<String>, ConnectorError>;
+
+    /// Whether the channel wants each order acknowledged (Walmart cancels a
+    /// purchase order left unacknowledged for hours). When it does, the hub
+    /// acknowledges an order as soon as it has committed it and reserved
+    /// its stock, not when it ships. The default: no acknowledgement.
+    fn acknowledges_orders(&self) -> bool {
+        false
+    }
+
+    /// Tell the channel the seller has the order and will ship it. Must be
+    /// harmless to repeat; the engine still sends it once, as an effect
+    /// with [`Channel::find_acknowledgement`] as its lookup.
+    async fn acknowledge_order(
+        &self,
+        _external_order_id: &str,
+    ) -> Result<Acknowledgement, ConnectorError> {
+        Ok(Acknowledgement::NotNeeded)
+    }
+
+    /// Whether the channel already shows the order acknowledged (`None`
+    /// when not, or when it does not know the order).
+    async fn find_acknowledgement(
+        &self,
+        _external_order_id: &str,
+    ) -> Result<Option<Acknowledgement>, ConnectorError> {
+        Ok(None)
+    }
+
     /// The most SKUs one `publish_availability` call takes at `cadence`.
     fn availability_batch_limit(&self, _cadence: AvailabilityCadence) -> usize {
         1

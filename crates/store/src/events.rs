@@ -188,6 +188,11 @@ pub enum EffectApplied {
         invoice: String,
         outcome: EffectOutcome,
     },
+    /// The channel was told the order is taken (Walmart's PO acknowledgement).
+    Acknowledge {
+        external_order_id: String,
+        outcome: EffectOutcome,
+    },
 }
 
 impl TimelineEvent {

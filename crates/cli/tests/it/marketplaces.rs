@@ -20,6 +20,7 @@ use crossdock::config::{ChannelSpec, Config, MappedChannelConfig};
 use crossdock_availability::{AvailabilityConfig, LocationPolicy};
 use crossdock_model::{OrderStatus, order_id_for};
 use crossdock_sim::{AmazonSimConfig, Estate, EstateHandle, ShopifySimConfig, WalmartSimConfig};
+use crossdock_store::EffectStatus;
 use serde_json::Value;
 
 const SKUS: usize = 8;
@@ -357,6 +358,240 @@ async fn orders_from_every_marketplace_close_once_and_availability_converges() {
     let lag = run.hub.engine.availability().stats().await.expect("stats");
     for c in &lag {
         assert!(c.samples > 0, "{c:?}");
+    }
+    run.hub.stop().await.expect("stop");
+    run.estate.shutdown().await;
+}
+
+/// How long the simulated Walmart leaves a PO unacknowledged before it
+/// cancels it.
+const ACK_WITHIN: Duration = Duration::from_secs(8);
+
+/// The acknowledgements on `order_id`'s timeline, by outcome.
+async fn acknowledgements(store: &crossdock_store::Store, order_id: &str) -> Vec<String> {
+    store
+        .timeline(&crossdock_engine::order_entity_key(order_id))
+        .await
+        .expect("timeline")
+        .iter()
+        .filter(|e| e.kind == "effect" && e.detail["effect"] == "acknowledge")
+        .map(|e| e.detail["outcome"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+/// Runs the `acknowledge` step of `order_id` once more and waits until it
+/// is done.
+async fn acknowledge_again(store: &crossdock_store::Store, order_id: &str) {
+    let entity_key = crossdock_engine::order_entity_key(order_id);
+    let now = chrono::Utc::now().timestamp_millis();
+    store
+        .enqueue(
+            &[crossdock_store::NewJob {
+                entity_key: entity_key.clone(),
+                step: "acknowledge".into(),
+                payload: serde_json::json!({ "order_id": order_id }),
+                run_at: now,
+            }],
+            now,
+        )
+        .await
+        .expect("enqueue");
+    let started = Instant::now();
+    while store
+        .open_jobs(&entity_key)
+        .await
+        .expect("jobs")
+        .iter()
+        .any(|(_, step, status)| step == "acknowledge" && status != "failed")
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "acknowledge did not run"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A hub and an estate whose only orders are `pos` Walmart POs of two units
+/// of SKU-001, with four units in stock (so two can be reserved), and whose
+/// warehouses do not ship while the test runs.
+async fn start_walmart_short_of_stock(pos: u64) -> Run {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut config = Config::demo();
+    config.hub.data_dir = tmp.path().join("data");
+    config.hub.database_url = None;
+    config.engine.reconcile_interval_ms = 500;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let hub_url = format!("http://{}", listener.local_addr().expect("addr"));
+    let mut sim = config.sim.clone().expect("[sim]");
+    sim.hub_url = hub_url;
+    sim.channel.listen = "127.0.0.1:0".into();
+    sim.channel.orders_per_sec = 0.0;
+    sim.erp.listen = "127.0.0.1:0".into();
+    for w in &mut sim.warehouses {
+        w.listen = "127.0.0.1:0".into();
+        // The 3PL ships next morning: nothing ships during the test.
+        w.ship_delay_ms = 3_600_000;
+    }
+    sim.erp.stock = vec![crossdock_sim::StockSeed {
+        sku: "SKU-001".into(),
+        location: sim.warehouses[0].name.clone(),
+        on_hand: 4,
+    }];
+    sim.shopify = None;
+    sim.amazon = None;
+    sim.walmart = Some(WalmartSimConfig {
+        listen: "127.0.0.1:0".into(),
+        orders_per_sec: 4.0,
+        max_orders: pos,
+        skus: vec!["SKU-001".into()],
+        max_lines: 1,
+        min_quantity: 2,
+        max_quantity: 2,
+        // Walmart's deadline is hours; here it is seconds.
+        acknowledge_within_ms: ACK_WITHIN.as_millis() as u64,
+        ..WalmartSimConfig::default()
+    });
+    let estate = Estate::start(sim).await.expect("estate");
+    config.channels = marketplace_channels(&estate);
+    config.erp.base_url = estate.erp_url();
+    for (name, url) in estate.warehouse_urls() {
+        if let Some(w) = config.warehouses.iter_mut().find(|w| w.name == name) {
+            w.set_base_url(url);
+        }
+    }
+    config.availability = None;
+    config.sim = None;
+    config.validate("test").expect("valid config");
+    let hub = crossdock::hub::start(&config, listener).await.expect("hub");
+    Run {
+        hub,
+        estate,
+        _tmp: tmp,
+    }
+}
+
+/// Walmart cancels a PO left unacknowledged for hours, and a 3PL that
+/// ships next morning is normal: the hub acknowledges a PO as soon as it
+/// has reserved its stock, long before any shipment, and an order it
+/// cannot reserve is raised and not acknowledged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn walmart_pos_are_acknowledged_once_reserved_not_at_shipment() {
+    let run = start_walmart_short_of_stock(3).await;
+    let store = run.hub.engine.store().clone();
+    let started = Instant::now();
+    // Every PO taken, then reserved or held.
+    let (reserved, held) = loop {
+        let stats = run.estate.stats().await;
+        let mut reserved = Vec::new();
+        let mut held = Vec::new();
+        let pos = ids(&stats["walmart"], "generated_po_ids");
+        for po in &pos {
+            let id = order_id_for("walmart", po);
+            match store.order(&id).await.expect("store").map(|o| o.status) {
+                Some(OrderStatus::OnHold) => held.push(id),
+                Some(s) if s >= OrderStatus::Reserved && s != OrderStatus::Cancelled => {
+                    reserved.push(id)
+                }
+                _ => {}
+            }
+        }
+        if run.estate.generation_done() && pos.len() == 3 && reserved.len() + held.len() == 3 {
+            break (reserved, held);
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "POs not reserved or held: {stats}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(
+        (reserved.len(), held.len()),
+        (2, 1),
+        "{reserved:?} {held:?}"
+    );
+    // The held one is raised, at the reservation.
+    let exceptions = store
+        .exceptions(&Default::default())
+        .await
+        .expect("exceptions");
+    assert!(
+        exceptions.iter().any(
+            |e| e.entity_key == crossdock_engine::order_entity_key(&held[0]) && e.step == "reserve"
+        ),
+        "{exceptions:?}"
+    );
+    // Acknowledged right after the reservation, while nothing has shipped.
+    let stats = loop {
+        let stats = run.estate.stats().await["walmart"].clone();
+        if stats["acknowledgements"].as_u64() >= Some(2)
+            || started.elapsed() > Duration::from_secs(30)
+        {
+            break stats;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(stats["shipments_recorded"], 0, "{stats}");
+    assert_eq!(stats["acknowledgements"], 2, "one per reserved PO: {stats}");
+    for id in &reserved {
+        assert_eq!(acknowledgements(&store, id).await, ["applied"], "{id}");
+    }
+    assert!(acknowledgements(&store, &held[0]).await.is_empty());
+    let key = |id: &str| format!("channel:walmart:ack:{id}");
+    assert!(
+        store
+            .effect(&key(&held[0]))
+            .await
+            .expect("effect")
+            .is_none()
+    );
+
+    // The step runs again after the hub died between Walmart's answer and
+    // its own record (the effect left pending): the lookup finds the PO
+    // acknowledged and it is not sent again. Once more: already applied.
+    let again = &reserved[0];
+    store
+        .resolve_effect(&key(again), EffectStatus::Pending, None, 0)
+        .await
+        .expect("leave in doubt");
+    acknowledge_again(&store, again).await;
+    acknowledge_again(&store, again).await;
+    assert_eq!(
+        acknowledgements(&store, again).await,
+        ["applied", "found_at_target", "already_applied"]
+    );
+    let stats = run.estate.stats().await["walmart"].clone();
+    assert_eq!(stats["acknowledgements"], 2, "exactly once per PO: {stats}");
+
+    // Past Walmart's deadline the unacknowledged PO is cancelled, and the
+    // hub learns it from the poll; the acknowledged ones stand.
+    tokio::time::sleep(ACK_WITHIN.saturating_sub(started.elapsed())).await;
+    let started = Instant::now();
+    loop {
+        let status = store
+            .order(&held[0])
+            .await
+            .expect("store")
+            .map(|o| o.status);
+        if status == Some(OrderStatus::Cancelled) {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "held order not cancelled: {status:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let stats = run.estate.stats().await["walmart"].clone();
+    assert_eq!(stats["unacknowledged_cancelled_units"], 2, "{stats}");
+    for id in &reserved {
+        let status = store.order(id).await.expect("store").map(|o| o.status);
+        assert!(
+            status.is_some_and(|s| s != OrderStatus::Cancelled),
+            "{id}: {status:?}"
+        );
     }
     run.hub.stop().await.expect("stop");
     run.estate.shutdown().await;

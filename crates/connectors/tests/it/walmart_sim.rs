@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use crossdock_connectors::channel::{WalmartChannel, WalmartOptions};
 use crossdock_connectors::{
-    AvailabilityCadence, AvailabilityOutcome, AvailabilityUpdate, Channel, ChannelEvent,
-    ConnectorError, HttpClient, HttpClientOptions, ShipConfirmation,
+    Acknowledgement, AvailabilityCadence, AvailabilityOutcome, AvailabilityUpdate, Channel,
+    ChannelEvent, ConnectorError, HttpClient, HttpClientOptions, ShipConfirmation,
 };
 use crossdock_model::{Shipment, ShipmentLine, Tracking};
 use crossdock_sim::{Estate, EstateHandle, SimConfig, WalmartSimConfig};
@@ -253,6 +253,64 @@ async fn acknowledges_ships_once_and_recognises_the_resend() {
     assert_eq!(s["shipments_recorded"], lines.len(), "{s}");
     assert_eq!(s["duplicate_shipments"], 0, "{s}");
     assert_eq!(s["acknowledgements"], 1, "{s}");
+    estate.shutdown().await;
+}
+
+/// Walmart cancels a PO its seller leaves unacknowledged past the
+/// deadline; the connector acknowledges one and finds the acknowledgement
+/// by reading the PO back (the engine's lookup after a crash).
+#[tokio::test]
+async fn an_acknowledged_po_is_found_and_an_unacknowledged_one_is_cancelled_at_the_deadline() {
+    let within = Duration::from_millis(1_500);
+    let config = WalmartSimConfig {
+        acknowledge_within_ms: within.as_millis() as u64,
+        ..orders(2)
+    };
+    let placed = Instant::now();
+    let (estate, ch) = estate(config).await;
+    assert!(ch.acknowledges_orders());
+    let polled = polled(&ch).await;
+    let (kept, left) = (&polled[0].0, &polled[1].0);
+    assert_eq!(ch.find_acknowledgement(kept).await.unwrap(), None);
+    assert_eq!(
+        ch.acknowledge_order(kept).await.unwrap(),
+        Acknowledgement::Acknowledged
+    );
+    assert_eq!(
+        ch.find_acknowledgement(kept).await.unwrap(),
+        Some(Acknowledgement::Acknowledged)
+    );
+    assert_eq!(ch.find_acknowledgement(left).await.unwrap(), None);
+    assert_eq!(
+        ch.find_acknowledgement("0000000000000").await.unwrap(),
+        None
+    );
+    assert!(
+        placed.elapsed() < within,
+        "acknowledged too late for the test"
+    );
+    tokio::time::sleep(within.saturating_sub(placed.elapsed())).await;
+
+    let read = |po: &str| {
+        let ch = &ch;
+        let po = po.to_owned();
+        async move {
+            ch.map_message(&ch.fetch_order(&po).await.unwrap().unwrap())
+                .unwrap()
+        }
+    };
+    assert!(
+        matches!(read(left).await, ChannelEvent::Cancelled { .. }),
+        "the unacknowledged PO is cancelled"
+    );
+    let ChannelEvent::Order(order) = read(kept).await else {
+        panic!("the acknowledged PO stands");
+    };
+    assert!(order.lines.iter().all(|l| l.cancelled_quantity == 0));
+    let s = stats(&estate).await;
+    assert_eq!(s["acknowledgements"], 1, "{s}");
+    let left_units: u32 = polled[1].1.iter().map(|(_, q)| q).sum();
+    assert_eq!(s["unacknowledged_cancelled_units"], left_units, "{s}");
     estate.shutdown().await;
 }
 

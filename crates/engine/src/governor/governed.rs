@@ -246,6 +246,32 @@ impl Channel for GovernedChannel {
             .await
     }
 
+    fn acknowledges_orders(&self) -> bool {
+        self.channel.acknowledges_orders()
+    }
+
+    async fn acknowledge_order(
+        &self,
+        external_order_id: &str,
+    ) -> Result<crossdock_connectors::Acknowledgement, ConnectorError> {
+        self.governor
+            .call("order.acknowledge", Priority::Acceptance, no_probe, || {
+                self.channel.acknowledge_order(external_order_id)
+            })
+            .await
+    }
+
+    async fn find_acknowledgement(
+        &self,
+        external_order_id: &str,
+    ) -> Result<Option<crossdock_connectors::Acknowledgement>, ConnectorError> {
+        self.governor
+            .call("order.get", Priority::Acceptance, no_probe, || {
+                self.channel.find_acknowledgement(external_order_id)
+            })
+            .await
+    }
+
     fn availability_batch_limit(
         &self,
         cadence: crossdock_connectors::AvailabilityCadence,

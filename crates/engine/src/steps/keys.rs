@@ -15,6 +15,11 @@ pub(crate) fn customer_effect_key(order_id: &str) -> String {
     format!("erp:customer:{order_id}")
 }
 
+/// The effect that acknowledges `order_id` to its channel `channel`.
+pub(crate) fn acknowledge_effect_key(channel: &str, order_id: &str) -> String {
+    format!("channel:{channel}:ack:{order_id}")
+}
+
 /// Our reference on ERP documents: unique per channel order, readable by people.
 pub(crate) fn erp_reference(order: &Order) -> String {
     format!("{}:{}", order.channel, order.external_id)

@@ -1,7 +1,7 @@
 //! The order workflow, one job per step:
 //!
 //! ```text
-//! channel message ─▶ validate ─▶ reserve ─▶ accept_in_erp ─▶ release
+//! channel message ─▶ validate ─▶ reserve ─▶ [acknowledge] ─▶ accept_in_erp ─▶ release
 //!        warehouse shipment ─▶ confirm_shipment (per shipment) ─▶ invoice ─▶ close
 //! ```
 //!
@@ -11,7 +11,8 @@
 //! external call is an effect, and every write is keyed.
 //!
 //! One file per part of the lifecycle: `intake` (channel messages and
-//! cancellations), `validate`, `reserve` (with routing's input), `erp`
+//! cancellations), `validate`, `reserve` (with routing's input),
+//! `acknowledge` (to channels that cancel unacknowledged orders), `erp`
 //! (the sales order), `release` (with fallback, re-route and short ship),
 //! `shipment` (warehouse shipments and their confirmation to the channel)
 //! and `close` (invoice, then close). [`run_step`] below is the one table
@@ -23,6 +24,7 @@ mod keys;
 pub mod payload;
 mod step;
 
+mod acknowledge;
 mod close;
 mod erp;
 mod intake;
@@ -42,6 +44,7 @@ pub(crate) async fn run_step(step: Step, cx: &StepCx<'_>) -> StepResult {
         Step::ChannelMessage => intake::channel_message(cx).await,
         Step::Validate => validate::validate(cx).await,
         Step::Reserve => reserve::reserve(cx).await,
+        Step::Acknowledge => acknowledge::acknowledge(cx).await,
         Step::AcceptInErp => erp::accept_in_erp(cx).await,
         Step::Release => release::release(cx).await,
         Step::WarehouseShipment => shipment::warehouse_shipment(cx).await,

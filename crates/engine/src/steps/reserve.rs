@@ -11,6 +11,7 @@ use crossdock_store::{Changes, ReserveLine};
 use serde_json::json;
 
 use super::context::{StepCx, StepError, StepResult, WaitReason};
+use super::payload::JobPayload;
 use super::step::Step;
 use crate::routing;
 
@@ -106,6 +107,23 @@ pub(super) async fn reserve(cx: &StepCx<'_>) -> StepResult {
     let mut changes = Changes::default();
     changes.events.push(decided);
     changes.events.extend(split_event);
+    // Acknowledged now that the order is committed and its stock held, not
+    // when it ships: Walmart cancels a purchase order left unacknowledged
+    // for hours, and a 3PL that ships next morning is normal. Its own job
+    // (a channel outage retries the acknowledgement, not the reservation),
+    // queued before the ERP's so it runs first: an entity's jobs run in id
+    // order. While it retries (a Walmart outage) the ERP step waits behind
+    // it; once it fails for good (raised) it no longer holds the order back.
+    if cx
+        .connections
+        .channels
+        .get(&order.channel)
+        .is_some_and(|c| c.connector.acknowledges_orders())
+    {
+        changes
+            .jobs
+            .push(cx.next(Step::Acknowledge, JobPayload::order(&order.id)));
+    }
     cx.advance(
         order,
         OrderStatus::Reserved,

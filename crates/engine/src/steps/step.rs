@@ -10,6 +10,8 @@ pub enum Step {
     ChannelMessage,
     Validate,
     Reserve,
+    /// Tell the channel the order is taken (only channels that want it).
+    Acknowledge,
     AcceptInErp,
     Release,
     WarehouseShipment,
@@ -19,10 +21,11 @@ pub enum Step {
 }
 
 impl Step {
-    pub const ALL: [Step; 9] = [
+    pub const ALL: [Step; 10] = [
         Step::ChannelMessage,
         Step::Validate,
         Step::Reserve,
+        Step::Acknowledge,
         Step::AcceptInErp,
         Step::Release,
         Step::WarehouseShipment,
@@ -36,6 +39,7 @@ impl Step {
             Step::ChannelMessage => "channel_message",
             Step::Validate => "validate",
             Step::Reserve => "reserve",
+            Step::Acknowledge => "acknowledge",
             Step::AcceptInErp => "accept_in_erp",
             Step::Release => "release",
             Step::WarehouseShipment => "warehouse_shipment",

@@ -20,8 +20,8 @@ use crate::auth::{AccessToken, TokenCache};
 use crate::http::{base_url, check, endpoint};
 use crate::pacing::RateBudget;
 use crate::{
-    AvailabilityCadence, AvailabilityResult, AvailabilityUpdate, Channel, ChannelEvent,
-    ConnectorError, HttpClient, InboundEnvelope, InputError, ShipConfirmation,
+    Acknowledgement, AvailabilityCadence, AvailabilityResult, AvailabilityUpdate, Channel,
+    ChannelEvent, ConnectorError, HttpClient, InboundEnvelope, InputError, ShipConfirmation,
 };
 
 /// Walmart's production API.
@@ -540,6 +540,28 @@ impl Channel for WalmartChannel {
         package_id: &str,
     ) -> Result<Option<String>, ConnectorError> {
         self.find_shipping(external_order_id, package_id).await
+    }
+
+    /// Walmart cancels a purchase order left unacknowledged for hours.
+    fn acknowledges_orders(&self) -> bool {
+        true
+    }
+
+    /// `POST /v3/orders/{purchaseOrderId}/acknowledge`.
+    async fn acknowledge_order(
+        &self,
+        external_order_id: &str,
+    ) -> Result<Acknowledgement, ConnectorError> {
+        self.acknowledge(external_order_id).await?;
+        Ok(Acknowledgement::Acknowledged)
+    }
+
+    /// The PO read back: acknowledged when no line has units still `Created`.
+    async fn find_acknowledgement(
+        &self,
+        external_order_id: &str,
+    ) -> Result<Option<Acknowledgement>, ConnectorError> {
+        self.find_acknowledged(external_order_id).await
     }
 
     fn availability_batch_limit(&self, cadence: AvailabilityCadence) -> usize {

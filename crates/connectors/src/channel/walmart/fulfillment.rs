@@ -220,16 +220,12 @@ impl WalmartChannel {
             )));
         }
         // Walmart takes shipping updates only for acknowledged units. The
-        // hub acknowledges when it ships rather than at ingest: by then the
-        // ERP has accepted the order and a warehouse has it, which is what
-        // an acknowledgement promises; acknowledging twice is harmless.
-        let unacknowledged = po.order_lines.order_line.iter().any(|l| {
-            l.order_line_statuses
-                .iter()
-                .flat_map(|s| &s.order_line_status)
-                .any(|s| s.status == "Created")
-        });
-        if unacknowledged {
+        // hub acknowledges a PO once it has reserved its stock (the
+        // `acknowledge` step), long before it ships; this is the safety net
+        // for orders reserved before that step existed, or whose
+        // acknowledgement failed and went to the exception queue.
+        // Acknowledging twice is harmless.
+        if po.unacknowledged() {
             self.acknowledge(po_id).await?;
         }
         let carrier = tracking.carrier.trim();

@@ -31,13 +31,21 @@
 //!   When [`WalmartOptions::webhook_authorization`] is set, the delivery's
 //!   `Authorization` header (Walmart's `BASIC_AUTH` destination auth) must
 //!   equal it (compared in constant time).
+//! - **Acknowledgement**: Walmart cancels a PO left unacknowledged for
+//!   hours, so [`Channel::acknowledges_orders`] is true and the engine
+//!   acknowledges each PO once it has reserved its stock:
+//!   `acknowledge_order` is `POST /v3/orders/{purchaseOrderId}/acknowledge`;
+//!   `find_acknowledgement` reads the PO back (acknowledged when no line
+//!   has units still `Created`; `None` when Walmart does not know it).
 //! - **Ship confirmation**: `POST /v3/orders/{id}/shipping` with one
 //!   `Shipped` status per line carrying `trackingInfo`. Walmart keeps no id
 //!   of ours on a shipment, so a package is recognised by its tracking
 //!   number: a package without one is sent with our package id as its
 //!   tracking number. `confirm_shipment` first reads the PO and does not
 //!   send again units already shipped under the same tracking number on the
-//!   same line (a resend); `find_shipment_confirmation` finds a line status
+//!   same line (a resend), and acknowledges a PO still `Created` (orders
+//!   reserved before the engine acknowledged at reservation);
+//!   `find_shipment_confirmation` finds a line status
 //!   whose tracking number is the package id (i.e. untracked packages; a
 //!   tracked one is recognised by the resend check instead).
 //! - **Availability**: [`AvailabilityCadence::Urgent`] is one

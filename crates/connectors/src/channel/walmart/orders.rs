@@ -10,7 +10,7 @@ use super::mapping::walmart_order;
 use crate::channel::polled_order;
 use crate::http::unreadable;
 use crate::input::parse_json;
-use crate::{ChannelEvent, ConnectorError, InboundEnvelope, InputError};
+use crate::{Acknowledgement, ChannelEvent, ConnectorError, InboundEnvelope, InputError};
 
 pub(super) const PAGE_LIMIT: &str = "100";
 /// Walmart serves orders created in the last 180 days.
@@ -92,6 +92,19 @@ pub(super) struct PoWire {
     #[serde(default)]
     pub(super) shipping_info: Option<PoShippingInfo>,
     pub(super) order_lines: PoLines,
+}
+
+impl PoWire {
+    /// Whether some line has units Walmart shows as `Created`: not yet
+    /// acknowledged, so neither shippable nor safe from cancellation.
+    pub(super) fn unacknowledged(&self) -> bool {
+        self.order_lines.order_line.iter().any(|l| {
+            l.order_line_statuses
+                .iter()
+                .flat_map(|s| &s.order_line_status)
+                .any(|s| s.status == "Created")
+        })
+    }
 }
 
 #[derive(Deserialize)]
@@ -218,6 +231,18 @@ impl WalmartChannel {
         self.call_ok("acknowledgeOrders", Method::POST, &url, None)
             .await
             .map(drop)
+    }
+
+    /// `Acknowledged` when Walmart knows the PO and none of its lines has
+    /// units still `Created`.
+    pub(super) async fn find_acknowledged(
+        &self,
+        purchase_order_id: &str,
+    ) -> Result<Option<Acknowledgement>, ConnectorError> {
+        let Some(po) = self.fetch_po(purchase_order_id).await? else {
+            return Ok(None);
+        };
+        Ok((!po.unacknowledged()).then_some(Acknowledgement::Acknowledged))
     }
 
     /// Cancels units of PO lines (`POST /v3/orders/{id}/cancel`): each entry

@@ -68,6 +68,10 @@ impl WalmartRateLimits {
     }
 }
 
+/// Four hours: Walmart auto-cancels a purchase order its seller has not
+/// acknowledged within hours of its placement.
+pub const DEFAULT_ACKNOWLEDGE_WITHIN_MS: u64 = 4 * 3_600 * 1_000;
+
 /// `[sim.walmart]`: a simulated Walmart account.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -99,6 +103,10 @@ pub struct WalmartSimConfig {
     pub visibility_delay_ms: u64,
     /// Walmart refuses to ship units not yet acknowledged.
     pub require_acknowledgement: bool,
+    /// Units still unacknowledged this long after the order was placed are
+    /// cancelled, as Walmart auto-cancels purchase orders the seller leaves
+    /// unacknowledged (its deadline is hours); 0 = never.
+    pub acknowledge_within_ms: u64,
     /// Inventory each SKU starts with.
     pub initial_quantity: i64,
     /// A feed is RECEIVED, then INPROGRESS, then PROCESSED this long after
@@ -134,6 +142,7 @@ impl Default for WalmartSimConfig {
             buyer_cancel_after_ms: 2_000,
             visibility_delay_ms: 0,
             require_acknowledgement: true,
+            acknowledge_within_ms: DEFAULT_ACKNOWLEDGE_WITHIN_MS,
             initial_quantity: 0,
             feed_processing_ms: 1_000,
             max_feed_items: 10_000,

@@ -153,6 +153,9 @@ impl WalmartSim {
             postal_code,
             lines,
             purchase_order_id,
+            acknowledge_by: (c.acknowledge_within_ms > 0).then(|| {
+                now.saturating_add(i64::try_from(c.acknowledge_within_ms).unwrap_or(i64::MAX))
+            }),
         }
     }
 }

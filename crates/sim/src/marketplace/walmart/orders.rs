@@ -203,7 +203,8 @@ fn list_orders_inner(
         })?,
     };
     let status = query.get("status").map(String::as_str);
-    let state = lock(&sim.state);
+    let mut state = lock(&sim.state);
+    state.expire_unacknowledged();
     let mut matching: Vec<&WalmartOrder> = state
         .orders
         .values()
@@ -293,12 +294,13 @@ pub(super) fn order_not_found(po: &str) -> Response {
     )
 }
 
-/// The PO if it exists and is visible yet.
+/// The PO if it exists and is visible yet, its acknowledgement deadline
+/// applied.
 pub(super) fn visible<'s>(state: &'s mut WalmartState, po: &str) -> Option<&'s mut WalmartOrder> {
-    state
-        .orders
-        .get_mut(po)
-        .filter(|o| o.visible_at <= now_ms())
+    let now = now_ms();
+    let order = state.orders.get_mut(po).filter(|o| o.visible_at <= now)?;
+    state.counters.unacknowledged_cancelled_units += order.expire_unacknowledged(now);
+    Some(order)
 }
 
 pub(super) async fn get_order(

@@ -17,6 +17,9 @@ use crate::wire::lock;
 
 /// The reason Walmart shows on units the buyer cancelled.
 pub(super) const BUYER_CANCEL_REASON: &str = "CUSTOMER_CANCEL";
+/// The reason shown on units cancelled because the seller did not
+/// acknowledge them in time.
+pub(super) const UNACKNOWLEDGED_CANCEL_REASON: &str = "AUTO_CANCEL_NOT_ACKNOWLEDGED";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum LineState {
@@ -85,9 +88,32 @@ pub(super) struct WalmartOrder {
     pub(super) state: &'static str,
     pub(super) postal_code: &'static str,
     pub(super) lines: Vec<PoLine>,
+    /// When units still unacknowledged are cancelled (`None`: never).
+    pub(super) acknowledge_by: Option<i64>,
 }
 
 impl WalmartOrder {
+    /// Cancels the units still `Created` once the acknowledgement deadline
+    /// has passed at `now`, dated at the deadline; returns how many.
+    pub(super) fn expire_unacknowledged(&mut self, now: i64) -> u64 {
+        let Some(deadline) = self.acknowledge_by.filter(|d| *d <= now) else {
+            return 0;
+        };
+        let mut cancelled = 0;
+        for line in &mut self.lines {
+            let open = line.open_units();
+            if line.open_state == LineState::Created && open > 0 {
+                line.cancelled.push(CancelledUnits {
+                    quantity: open,
+                    reason: UNACKNOWLEDGED_CANCEL_REASON.to_owned(),
+                });
+                line.status_date = line.status_date.max(deadline);
+                cancelled += u64::from(open);
+            }
+        }
+        cancelled
+    }
+
     pub(super) fn last_modified(&self) -> i64 {
         self.lines
             .iter()
@@ -131,6 +157,7 @@ pub(super) struct Counters {
     pub(super) over_shipments: u64,
     pub(super) seller_cancelled_units: u64,
     pub(super) buyer_cancelled_units: u64,
+    pub(super) unacknowledged_cancelled_units: u64,
     pub(super) inventory_updates: u64,
     pub(super) inventory_refused: u64,
     pub(super) feeds_received: u64,
@@ -149,6 +176,20 @@ pub(super) struct WalmartState {
     pub(super) inventory: BTreeMap<String, i64>,
     pub(super) feeds: Vec<Feed>,
     pub(super) counters: Counters,
+}
+
+impl WalmartState {
+    /// Applies the acknowledgement deadline of every PO (see
+    /// [`WalmartOrder::expire_unacknowledged`]), counting what it cancels.
+    pub(super) fn expire_unacknowledged(&mut self) {
+        let now = super::wire::now_ms();
+        let cancelled: u64 = self
+            .orders
+            .values_mut()
+            .map(|o| o.expire_unacknowledged(now))
+            .sum();
+        self.counters.unacknowledged_cancelled_units += cancelled;
+    }
 }
 
 pub(crate) struct WalmartSim {
@@ -233,6 +274,7 @@ impl WalmartSim {
     pub(crate) fn stats(&self) -> Value {
         let mut state = lock(&self.state);
         Self::settle_feeds(&mut state);
+        state.expire_unacknowledged();
         let c = &state.counters;
         let mut out = Map::new();
         out.insert("name".into(), self.config.name.as_str().into());
@@ -252,6 +294,10 @@ impl WalmartSim {
             ("over_shipments", c.over_shipments),
             ("seller_cancelled_units", c.seller_cancelled_units),
             ("buyer_cancelled_units", c.buyer_cancelled_units),
+            (
+                "unacknowledged_cancelled_units",
+                c.unacknowledged_cancelled_units,
+            ),
             ("inventory_updates", c.inventory_updates),
             ("inventory_refused", c.inventory_refused),
             ("feeds_received", c.feeds_received),
