@@ -135,12 +135,21 @@ pub(super) async fn release(cx: &StepCx<'_>) -> StepResult {
             done
         }
         Err(EffectError::Connector(e)) => {
-            cx.warehouses
-                .outcome(&location, admission, e.is_unanswered());
+            let unanswered = e.is_unanswered();
+            cx.warehouses.outcome(&location, admission, unanswered);
             if let ConnectorError::Rejected { reason } = &e {
                 let why = format!("it refused the request: {reason}");
-                return fall_back(cx, order, &location, &effect_key, &why, FallBack::Refused)
-                    .await;
+                return fall_back(cx, order, &location, &effect_key, &why, FallBack::Refused).await;
+            }
+            // This failure opened the breaker, or was its probe and kept it
+            // open: the warehouse is down, so the release moves or waits
+            // like one that found it down, without spending an attempt. (A
+            // quiet warehouse's only calls are one order's retries: each
+            // would come back after the open period as the probe and
+            // spend an attempt, until the order landed in the exceptions.)
+            if unanswered && cx.warehouses.down(&location) {
+                let why = "its circuit breaker is open";
+                return fall_back(cx, order, &location, &effect_key, why, FallBack::Down).await;
             }
             return Err(e.into());
         }
@@ -376,9 +385,11 @@ async fn fall_back(
         .filter(|to| to != from)
     {
         // Nothing reached `from`: the slot its release took there is free.
-        cx.store
-            .give_back_release_slot(&fulfillment_request_id(&order.id, from))
-            .await?;
+        if cx.connections.router.daily_capacity(from).is_some() {
+            cx.store
+                .give_back_release_slot(&fulfillment_request_id(&order.id, from))
+                .await?;
+        }
         return Ok(rerouted(
             cx,
             &order.id,

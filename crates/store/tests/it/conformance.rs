@@ -2375,26 +2375,62 @@ async fn scenario_releases_since(store: &Store) {
 async fn scenario_release_slots(store: &Store) {
     let day = T0;
     let next = T0 + 86_400_000;
-    assert!(store.claim_release_slot("east", day, 2, "r1").await.unwrap());
     assert!(
-        store.claim_release_slot("east", day, 2, "r1").await.unwrap(),
+        store
+            .claim_release_slot("east", day, 2, "r1")
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .claim_release_slot("east", day, 2, "r1")
+            .await
+            .unwrap(),
         "asking again keeps the slot"
     );
-    assert!(store.claim_release_slot("east", day, 2, "r2").await.unwrap());
     assert!(
-        !store.claim_release_slot("east", day, 2, "r3").await.unwrap(),
+        store
+            .claim_release_slot("east", day, 2, "r2")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .claim_release_slot("east", day, 2, "r3")
+            .await
+            .unwrap(),
         "two of two taken"
     );
-    assert!(store.claim_release_slot("west", day, 2, "w1").await.unwrap());
-    assert!(store.claim_release_slot("east", next, 2, "r4").await.unwrap());
+    assert!(
+        store
+            .claim_release_slot("west", day, 2, "w1")
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .claim_release_slot("east", next, 2, "r4")
+            .await
+            .unwrap()
+    );
     assert_eq!(
         store.release_slots_used(day).await.unwrap(),
         vec![("east".to_owned(), 2), ("west".to_owned(), 1)]
     );
     store.give_back_release_slot("r2").await.unwrap();
     store.give_back_release_slot("never-claimed").await.unwrap();
-    assert!(store.claim_release_slot("east", day, 2, "r3").await.unwrap());
-    assert!(!store.claim_release_slot("east", day, 2, "r2").await.unwrap());
+    assert!(
+        store
+            .claim_release_slot("east", day, 2, "r3")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .claim_release_slot("east", day, 2, "r2")
+            .await
+            .unwrap()
+    );
     assert_eq!(
         store.release_slots_used(day).await.unwrap(),
         vec![("east".to_owned(), 2), ("west".to_owned(), 1)]
