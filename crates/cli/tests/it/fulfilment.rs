@@ -338,10 +338,22 @@ async fn run(scenario: Scenario) -> (usize, usize) {
     } else {
         assert_eq!(split, 0, "splitting is off");
     }
-    if scenario.east_capacity.is_some() {
+    if let Some(capacity) = scenario.east_capacity {
         assert!(
             east_full > 0,
             "east's daily capacity sent later orders to the 3PL"
+        );
+        // However many orders were routed at once, east got no more
+        // requests today than its capacity.
+        let today = crossdock_engine::routing::capacity_day(chrono::Utc::now().timestamp_millis());
+        let released = store.releases_since(today).await.expect("releases");
+        let east = released
+            .iter()
+            .find(|(w, _)| w == "east")
+            .map_or(0, |(_, n)| *n);
+        assert!(
+            east <= i64::from(capacity),
+            "east released {east} of a capacity of {capacity}"
         );
     } else {
         assert_eq!(east_full, 0, "no capacity limit in this scenario");
