@@ -476,6 +476,27 @@ mod tests {
     }
 
     #[test]
+    fn options_are_validated_with_the_key_named() {
+        assert_eq!(BreakerOptions::default().validate("breaker."), Ok(()));
+        let never = BreakerOptions {
+            failing_for_ms: 0,
+            ..BreakerOptions::default()
+        };
+        assert_eq!(
+            never.validate("warehouse_breaker."),
+            Err("warehouse_breaker.failing_for_ms must be at least 1".to_owned())
+        );
+        let few = BreakerOptions {
+            min_calls: 30,
+            ..BreakerOptions::default()
+        };
+        assert_eq!(
+            few.validate("breaker."),
+            Err("breaker.min_calls must be within 1..=breaker.window".to_owned())
+        );
+    }
+
+    #[test]
     fn a_breaker_is_made_by_the_first_ask_only() {
         let breakers = Breakers::<String>::new(BreakerOptions::default());
         assert_eq!(breakers.existing("erp", |b| b.state()), None);
