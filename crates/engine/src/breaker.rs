@@ -10,12 +10,16 @@
 //! waiting, and on a manual clock it moves with manual time. It is a leaf:
 //! it knows nothing of connectors, governors or the engine.
 //!
-//! The two users differ in one way, kept as it was when each had its own
-//! code: a governed call carries the [`Admission`] it was given from
-//! [`Breaker::admit`] to [`Breaker::record`], while a warehouse release is
-//! checked in one place (routing) and reported in another (the release), so
-//! its outcome is recorded with [`Breaker::admission_now`], the admission
-//! the breaker's state implies.
+//! A breaker opens when enough of the calls in its window failed, or when
+//! every call it got failed for `failing_for_ms` (an endpoint too quiet to
+//! fill its window during an outage).
+//!
+//! Both users carry the [`Admission`] a call was given by
+//! [`Breaker::admit`] to [`Breaker::record`]: a governed call through the
+//! governor, a warehouse release within its step. A caller that only asks
+//! whether the target is down (routing ranking warehouses) uses
+//! [`Breaker::admits`], which takes nothing: the half-open probe is left to
+//! a real call.
 
 use std::borrow::Borrow;
 use std::collections::{HashMap, VecDeque};
@@ -38,6 +42,11 @@ pub struct BreakerOptions {
     /// First open period; doubled after each failed probe.
     pub open_ms: u64,
     pub max_open_ms: u64,
+    /// An endpoint that has failed every call it got for this long opens,
+    /// however few calls that was: a quiet endpoint (a warehouse getting a
+    /// release a minute) never reaches `min_calls` during an outage, and
+    /// its callers would spend their attempts on it instead of waiting.
+    pub failing_for_ms: u64,
 }
 
 impl Default for BreakerOptions {
@@ -48,6 +57,39 @@ impl Default for BreakerOptions {
             failure_ratio: 0.5,
             open_ms: 2_000,
             max_open_ms: 30_000,
+            failing_for_ms: 30_000,
+        }
+    }
+}
+
+impl BreakerOptions {
+    /// Reject options a breaker cannot work with; messages name the key
+    /// under `prefix` (`breaker.`, `warehouse_breaker.`).
+    pub fn validate(&self, prefix: &str) -> Result<(), String> {
+        let p = prefix;
+        let checks = [
+            (self.window == 0, format!("{p}window must be at least 1")),
+            (
+                self.min_calls == 0 || self.min_calls > self.window,
+                format!("{p}min_calls must be within 1..={p}window"),
+            ),
+            (
+                !(self.failure_ratio > 0.0 && self.failure_ratio <= 1.0),
+                format!("{p}failure_ratio must be within (0, 1]"),
+            ),
+            (self.open_ms == 0, format!("{p}open_ms must be at least 1")),
+            (
+                self.max_open_ms < self.open_ms,
+                format!("{p}max_open_ms must be >= {p}open_ms"),
+            ),
+            (
+                self.failing_for_ms == 0,
+                format!("{p}failing_for_ms must be at least 1"),
+            ),
+        ];
+        match checks.into_iter().find(|(bad, _)| *bad) {
+            Some((_, msg)) => Err(msg),
+            None => Ok(()),
         }
     }
 }
@@ -92,6 +134,9 @@ pub struct Breaker {
     /// A probe in flight since; a probe that never reports (its caller was
     /// dropped) frees the slot after one open period.
     probe_since: Option<Instant>,
+    /// While closed: the first failure of the current run of failures (no
+    /// success since), however few calls that run had.
+    failing_since: Option<Instant>,
 }
 
 impl Breaker {
@@ -104,6 +149,7 @@ impl Breaker {
             open_until: None,
             open_for,
             probe_since: None,
+            failing_since: None,
         }
     }
 
@@ -122,6 +168,20 @@ impl Breaker {
         match (self.state, self.open_until) {
             (BreakerState::Open, Some(until)) if now < until => Some(until - now),
             _ => None,
+        }
+    }
+
+    /// Whether [`Breaker::admit`] would let a call go now. Asks only: no
+    /// probe is taken, so a caller that only wants to know whether the
+    /// target is down (routing) leaves the probe to a real call.
+    pub fn admits(&self, now: Instant) -> bool {
+        match self.state {
+            BreakerState::Closed => true,
+            BreakerState::Open => self.open_until.is_none_or(|until| now >= until),
+            BreakerState::HalfOpen => !matches!(
+                self.probe_since,
+                Some(since) if now.duration_since(since) < self.open_for
+            ),
         }
     }
 
@@ -150,17 +210,6 @@ impl Breaker {
         }
     }
 
-    /// The admission the state implies, for a caller that did not keep the
-    /// one [`Breaker::admit`] gave it: while half open, any outcome is
-    /// taken as the probe's.
-    pub fn admission_now(&self) -> Admission {
-        if self.state == BreakerState::HalfOpen {
-            Admission::Probe
-        } else {
-            Admission::Normal
-        }
-    }
-
     /// Record a call's outcome. Returns the new state when it changed.
     pub fn record(
         &mut self,
@@ -181,6 +230,7 @@ impl Breaker {
                     self.open_until = None;
                     self.open_for = Duration::from_millis(self.options.open_ms);
                     self.outcomes.clear();
+                    self.failing_since = None;
                 }
             }
             // Calls admitted before the breaker opened may finish after it
@@ -193,8 +243,17 @@ impl Breaker {
                 }
                 let failures = self.outcomes.iter().filter(|f| **f).count();
                 let calls = self.outcomes.len();
-                if calls >= self.options.min_calls
-                    && failures as f64 >= self.options.failure_ratio * calls as f64
+                let failing_for = if failed {
+                    now.duration_since(*self.failing_since.get_or_insert(now))
+                } else {
+                    self.failing_since = None;
+                    Duration::ZERO
+                };
+                let ratio_reached = calls >= self.options.min_calls
+                    && failures as f64 >= self.options.failure_ratio * calls as f64;
+                // A quiet endpoint never reaches `min_calls` in an outage.
+                if ratio_reached
+                    || failing_for >= Duration::from_millis(self.options.failing_for_ms)
                 {
                     self.open(now);
                 }
@@ -207,6 +266,7 @@ impl Breaker {
         self.state = BreakerState::Open;
         self.open_until = Some(now + self.open_for);
         self.outcomes.clear();
+        self.failing_since = None;
     }
 }
 
@@ -278,6 +338,7 @@ mod tests {
             failure_ratio: 0.5,
             open_ms: 1_000,
             max_open_ms: 4_000,
+            failing_for_ms: 60_000,
         })
     }
 
@@ -371,20 +432,67 @@ mod tests {
     }
 
     #[test]
-    fn the_state_implies_the_probe_while_half_open() {
-        let mut b = breaker();
+    fn a_quiet_endpoint_failing_every_call_opens_after_failing_for() {
+        // A release every ten seconds, every one failing: never the
+        // `min_calls` of the ratio rule before the outage is over.
+        let options = BreakerOptions::default();
+        let mut b = Breaker::new(options.clone());
         let t = Instant::now();
-        assert_eq!(b.admission_now(), Admission::Normal);
-        for _ in 0..4 {
-            b.record(Admission::Normal, true, t);
+        let gap = Duration::from_millis(10_000);
+        let calls = options.min_calls - 2;
+        assert!(gap * calls as u32 >= Duration::from_millis(options.failing_for_ms));
+        for i in 0..calls {
+            let at = t + gap * i as u32;
+            assert_eq!(b.admit(at), Ok(Admission::Normal), "call {i}");
+            assert_eq!(b.record(Admission::Normal, true, at), None, "call {i}");
         }
-        assert_eq!(b.admission_now(), Admission::Normal, "open");
-        let t1 = t + Duration::from_millis(1_000);
-        assert_eq!(b.admit(t1), Ok(Admission::Probe));
-        assert_eq!(b.admission_now(), Admission::Probe);
+        let at = t + gap * calls as u32;
         assert_eq!(
-            b.record(b.admission_now(), false, t1),
-            Some(BreakerState::Closed)
+            b.record(Admission::Normal, true, at),
+            Some(BreakerState::Open),
+            "failing every call for failing_for_ms opens it"
+        );
+        assert_eq!(
+            b.admit(at + Duration::from_millis(1)),
+            Err(Duration::from_millis(options.open_ms - 1))
+        );
+    }
+
+    #[test]
+    fn a_success_restarts_the_failing_time() {
+        let options = BreakerOptions::default();
+        let mut b = Breaker::new(options.clone());
+        let t = Instant::now();
+        let half = Duration::from_millis(options.failing_for_ms / 2 + 1);
+        b.record(Admission::Normal, true, t);
+        b.record(Admission::Normal, false, t + half);
+        b.record(Admission::Normal, true, t + half * 2);
+        assert_eq!(b.state(), BreakerState::Closed, "one success between");
+        assert_eq!(
+            b.record(Admission::Normal, true, t + half * 4),
+            Some(BreakerState::Open),
+            "failing again for failing_for_ms since"
+        );
+    }
+
+    #[test]
+    fn options_are_validated_with_the_key_named() {
+        assert_eq!(BreakerOptions::default().validate("breaker."), Ok(()));
+        let never = BreakerOptions {
+            failing_for_ms: 0,
+            ..BreakerOptions::default()
+        };
+        assert_eq!(
+            never.validate("warehouse_breaker."),
+            Err("warehouse_breaker.failing_for_ms must be at least 1".to_owned())
+        );
+        let few = BreakerOptions {
+            min_calls: 30,
+            ..BreakerOptions::default()
+        };
+        assert_eq!(
+            few.validate("breaker."),
+            Err("breaker.min_calls must be within 1..=breaker.window".to_owned())
         );
     }
 

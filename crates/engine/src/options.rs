@@ -97,7 +97,7 @@ impl EngineOptions {
         }
         match checks.iter().find(|(bad, _)| *bad) {
             Some((_, msg)) => Err((*msg).to_owned()),
-            None => Ok(()),
+            None => self.warehouse_breaker.validate("warehouse_breaker."),
         }
     }
 }

@@ -112,7 +112,8 @@ pub struct CandidateFacts {
     /// Available units (on hand − reserved) per SKU of the order.
     #[serde(default)]
     pub available: BTreeMap<String, i64>,
-    /// Shipments released there today.
+    /// Releases there today: the slots of its daily capacity taken
+    /// ([`capacity_day`]).
     #[serde(default)]
     pub shipped_today: i64,
     /// Its breaker is open.
@@ -173,6 +174,12 @@ pub enum RoutingError {
     /// Anything else wrong with a rule or a profile.
     #[error("{path}: {message}")]
     Invalid { path: String, message: String },
+}
+
+/// The day a daily capacity counts in, for a moment: its UTC day's first
+/// millisecond.
+pub fn capacity_day(now_ms: i64) -> i64 {
+    now_ms - now_ms.rem_euclid(86_400_000)
 }
 
 struct CompiledRule {
@@ -318,6 +325,14 @@ impl Router {
     /// need to count what each released today.
     pub fn uses_capacity(&self) -> bool {
         self.profiles.iter().any(|p| p.daily_capacity.is_some())
+    }
+
+    /// `warehouse`'s daily capacity, if its profile has one.
+    pub fn daily_capacity(&self, warehouse: &str) -> Option<u32> {
+        self.profiles
+            .iter()
+            .find(|p| p.name == warehouse)
+            .and_then(|p| p.daily_capacity)
     }
 
     /// Short hash of the options this router was built from.

@@ -399,7 +399,7 @@ impl Ended<'_> {
             // The governor gave this call its own turn: come back then,
             // not a jittered while later when the turn has passed.
             WaitReason::RateLimit => i64::try_from(retry_after.as_millis()).unwrap_or(i64::MAX),
-            WaitReason::BreakerOpen => {
+            WaitReason::BreakerOpen | WaitReason::CapacityTaken => {
                 let mut rng = inner.rng.lock().unwrap_or_else(|p| p.into_inner());
                 backoff_delay(1, 1, 1, Some(retry_after), &mut *rng)
             }

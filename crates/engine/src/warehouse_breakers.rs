@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use crate::breaker::{BreakerOptions, BreakerState, Breakers};
+use crate::breaker::{Admission, BreakerOptions, Breakers};
 use crate::clock::Clock;
 use crate::telemetry;
 
@@ -25,23 +25,31 @@ impl WarehouseBreakers {
         }
     }
 
-    /// Whether `warehouse`'s breaker is open now (a release there would not
-    /// be sent). When its open period is over, the asking caller takes the
-    /// half-open probe.
+    /// Whether `warehouse` counts as down now: a release there would not be
+    /// sent. Asks only, for routing and for choosing where an order may
+    /// move: when the open period is over the answer is "up", and the
+    /// half-open probe is left to the release that goes there.
     pub(crate) fn down(&self, warehouse: &str) -> bool {
+        let now = self.clock.instant();
         self.breakers
-            .with(warehouse.to_owned(), |b| match b.state() {
-                BreakerState::Closed => false,
-                _ => b.admit(self.clock.instant()).is_err(),
-            })
+            .existing(warehouse, |b| !b.admits(now))
+            .unwrap_or(false)
     }
 
-    /// Record how a call to `warehouse` went: `failed` when it got no answer.
-    pub(crate) fn outcome(&self, warehouse: &str, failed: bool) {
-        // The release that reports was admitted elsewhere (routing asked
-        // `down`), so the state says whether it was the probe.
+    /// Let a release to `warehouse` go now (the probe, when the breaker is
+    /// half open), or `None` while it is down. The release reports how it
+    /// went with [`WarehouseBreakers::outcome`] and this admission.
+    pub(crate) fn admit(&self, warehouse: &str) -> Option<Admission> {
+        let now = self.clock.instant();
+        self.breakers
+            .with(warehouse.to_owned(), |b| b.admit(now).ok())
+    }
+
+    /// Record how a release to `warehouse`, let go as `admission`, went:
+    /// `failed` when it got no answer.
+    pub(crate) fn outcome(&self, warehouse: &str, admission: Admission, failed: bool) {
         let changed = self.breakers.with(warehouse.to_owned(), |b| {
-            b.record(b.admission_now(), failed, self.clock.instant())
+            b.record(admission, failed, self.clock.instant())
         });
         if let Some(state) = changed {
             tracing::warn!(
@@ -51,5 +59,49 @@ impl WarehouseBreakers {
             );
             telemetry::breaker_state(warehouse, "warehouse.release", state.gauge());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+
+    fn opened() -> (WarehouseBreakers, Arc<ManualClock>) {
+        let clock = Arc::new(ManualClock::new(0));
+        let options = BreakerOptions::default();
+        let breakers = WarehouseBreakers::new(options.clone(), clock.clone());
+        for _ in 0..options.min_calls {
+            breakers.outcome("east", Admission::Normal, true);
+        }
+        assert!(breakers.down("east"), "open");
+        clock.advance(options.open_ms as i64);
+        (breakers, clock)
+    }
+
+    #[test]
+    fn a_routing_question_leaves_the_half_open_probe_to_the_release() {
+        let (breakers, _clock) = opened();
+        // Routing asks about every warehouse for every order it ranks.
+        assert!(!breakers.down("east"), "its open period is over");
+        assert!(
+            !breakers.down("east"),
+            "asking again: the first question took nothing"
+        );
+        // The release takes the probe; while it is out, east is down.
+        assert_eq!(breakers.admit("east"), Some(Admission::Probe));
+        assert!(breakers.down("east"), "the probe is out");
+        assert_eq!(breakers.admit("east"), None, "one probe at a time");
+        breakers.outcome("east", Admission::Probe, false);
+        assert!(!breakers.down("east"), "the probe's success closed it");
+        assert_eq!(breakers.admit("east"), Some(Admission::Normal));
+    }
+
+    #[test]
+    fn a_warehouse_never_asked_about_is_up_and_gets_no_breaker() {
+        let clock = Arc::new(ManualClock::new(0));
+        let breakers = WarehouseBreakers::new(BreakerOptions::default(), clock);
+        assert!(!breakers.down("west"));
+        assert!(breakers.breakers.states().is_empty());
     }
 }

@@ -2,7 +2,8 @@
 //! immediate shipment webhooks, and `west`, a 3PL on EDI X12 that reads
 //! 940s from a folder and answers with 945s in batches (a second instead
 //! of an hour), some lines short. `east` goes down for a while: orders
-//! released meanwhile fall back to the 3PL; a short ship sends the
+//! routed while its breaker is open go to the 3PL, and orders routed to it
+//! whose release finds it down fall back to the 3PL; a short ship sends the
 //! remainder elsewhere (or cancels it). In the end: every order closed,
 //! every unit shipped or cancelled, nothing lost, no fulfilment request or
 //! ship confirmation duplicated.
@@ -118,6 +119,7 @@ async fn run(scenario: Scenario) -> (usize, usize) {
         failure_ratio: 0.5,
         open_ms: 500,
         max_open_ms: 1_000,
+        ..BreakerOptions::default()
     };
     let west = config
         .warehouses
@@ -247,6 +249,7 @@ async fn run(scenario: Scenario) -> (usize, usize) {
 
     // Every unit shipped or cancelled, never more than ordered.
     let mut fell_back = 0;
+    let mut routed_around = 0;
     let mut short_rerouted = 0;
     let mut short_cancelled = 0;
     let mut split = 0;
@@ -295,6 +298,16 @@ async fn run(scenario: Scenario) -> (usize, usize) {
             );
             let ranking = d["decision"]["ranking"].as_array().expect("ranking");
             assert_eq!(ranking.len(), 2, "{d}");
+            // Asking whether east is down takes nothing from its breaker:
+            // while it is open, routing sends the order to the 3PL itself.
+            let east_down = d["input"]["candidates"]
+                .as_array()
+                .expect("candidates")
+                .iter()
+                .any(|c| c["name"] == "east" && c["down"] == true);
+            if east_down && d["decision"]["order"][0] == "west" {
+                routed_around += 1;
+            }
             if d["input"]["candidates"]
                 .as_array()
                 .expect("candidates")
@@ -325,18 +338,32 @@ async fn run(scenario: Scenario) -> (usize, usize) {
     } else {
         assert_eq!(split, 0, "splitting is off");
     }
-    if scenario.east_capacity.is_some() {
+    if let Some(capacity) = scenario.east_capacity {
         assert!(
             east_full > 0,
             "east's daily capacity sent later orders to the 3PL"
+        );
+        // However many orders were routed at once, east got no more
+        // requests today than its capacity.
+        let today = crossdock_engine::routing::capacity_day(chrono::Utc::now().timestamp_millis());
+        let released = store.releases_since(today).await.expect("releases");
+        let east = released
+            .iter()
+            .find(|(w, _)| w == "east")
+            .map_or(0, |(_, n)| *n);
+        assert!(
+            east <= i64::from(capacity),
+            "east released {east} of a capacity of {capacity}"
         );
     } else {
         assert_eq!(east_full, 0, "no capacity limit in this scenario");
     }
     if !scenario.split && scenario.east_capacity.is_none() {
         assert!(
-            fell_back > 0,
-            "some orders fell back from east to the 3PL during its outage"
+            fell_back + routed_around > 0,
+            "some orders went to the 3PL instead of east during its outage \
+             (routed there while east's breaker was open, or moved there \
+             when their release found it down)"
         );
     }
     assert!(
@@ -380,7 +407,7 @@ async fn run(scenario: Scenario) -> (usize, usize) {
         "997s sent: {outbound:?}"
     );
     eprintln!(
-        "fulfilment: {fell_back} fallbacks, {split} split, {short_lines} short lines, {short_rerouted} rerouted, {short_cancelled} cancelled"
+        "fulfilment: {fell_back} fallbacks, {routed_around} routed around east, {split} split, {short_lines} short lines, {short_rerouted} rerouted, {short_cancelled} cancelled"
     );
     hub.stop().await.expect("stop");
     estate.shutdown().await;

@@ -75,6 +75,7 @@ fn config_for(tryton: &TrytonServer, data_dir: &Path, orders: u64, rate: f64) ->
             failure_ratio: 0.5,
             open_ms: 1_000,
             max_open_ms: 8_000,
+            ..BreakerOptions::default()
         },
         ..GovernorOptions::default()
     };

@@ -93,24 +93,10 @@ impl GovernorOptions {
                 self.max_concurrency == 0,
                 "max_concurrency must be at least 1",
             ),
-            (b.window == 0, "breaker.window must be at least 1"),
-            (
-                b.min_calls == 0 || b.min_calls > b.window,
-                "breaker.min_calls must be within 1..=breaker.window",
-            ),
-            (
-                !(b.failure_ratio > 0.0 && b.failure_ratio <= 1.0),
-                "breaker.failure_ratio must be within (0, 1]",
-            ),
-            (b.open_ms == 0, "breaker.open_ms must be at least 1"),
-            (
-                b.max_open_ms < b.open_ms,
-                "breaker.max_open_ms must be >= breaker.open_ms",
-            ),
         ];
         match checks.iter().find(|(bad, _)| *bad) {
             Some((_, msg)) => Err((*msg).to_owned()),
-            None => Ok(()),
+            None => b.validate("breaker."),
         }
     }
 }

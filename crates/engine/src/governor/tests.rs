@@ -150,6 +150,7 @@ async fn an_open_breaker_refuses_without_calling() {
                 failure_ratio: 1.0,
                 open_ms: 60_000,
                 max_open_ms: 60_000,
+                ..BreakerOptions::default()
             },
             ..GovernorOptions::default()
         },
@@ -202,6 +203,7 @@ async fn the_probe_goes_first_and_a_failed_probe_sends_nothing() {
                 failure_ratio: 1.0,
                 open_ms: 20,
                 max_open_ms: 40,
+                ..BreakerOptions::default()
             },
             ..GovernorOptions::default()
         },

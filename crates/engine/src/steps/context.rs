@@ -32,6 +32,9 @@ pub(crate) enum WaitReason {
     BreakerOpen,
     /// The ERP account's rate limit has no room yet (simulated time only).
     RateLimit,
+    /// The warehouse's daily capacity is taken, and no other can take the
+    /// order now.
+    CapacityTaken,
 }
 
 impl WaitReason {
@@ -39,6 +42,7 @@ impl WaitReason {
         match self {
             WaitReason::BreakerOpen => "breaker_open",
             WaitReason::RateLimit => "rate_limit",
+            WaitReason::CapacityTaken => "capacity_taken",
         }
     }
 }

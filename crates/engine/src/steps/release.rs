@@ -18,6 +18,7 @@ use super::keys::{fulfillment_request_id, release_effect_key};
 use super::payload::JobPayload;
 use super::step::Step;
 use crate::effects::{EffectError, EffectSpec, run_effect};
+use crate::routing::capacity_day;
 
 pub(super) async fn release(cx: &StepCx<'_>) -> StepResult {
     let order = cx.order().await?;
@@ -93,19 +94,25 @@ pub(super) async fn release(cx: &StepCx<'_>) -> StepResult {
             .collect(),
     };
     let effect_key = release_effect_key(&order.id, &location);
+    // A slot of the warehouse's daily capacity, taken in the store in one
+    // step with the check that one is free: two orders routed there at once
+    // cannot both take the last. A release sent before keeps its slot.
+    if let Some(capacity) = cx.connections.router.daily_capacity(&location)
+        && !cx
+            .store
+            .claim_release_slot(&location, capacity_day(cx.now), capacity, &request.id)
+            .await?
+    {
+        let why = format!("its daily capacity ({capacity}) is taken");
+        return fall_back(cx, order, &location, &effect_key, &why, FallBack::Full).await;
+    }
     // A warehouse that counts as down gets nothing new: if nothing was sent
     // to it for this request, the order moves to the next warehouse now.
-    if cx.warehouses.down(&location) {
-        return fall_back(
-            cx,
-            order,
-            &location,
-            &effect_key,
-            "its circuit breaker is open",
-            false,
-        )
-        .await;
-    }
+    // Once its open period is over, this release is the breaker's probe.
+    let Some(admission) = cx.warehouses.admit(&location) else {
+        let why = "its circuit breaker is open";
+        return fall_back(cx, order, &location, &effect_key, why, FallBack::Down).await;
+    };
     let warehouse = cx.warehouse(&location)?;
     let target = format!("warehouse:{location}");
     let released = run_effect(
@@ -124,14 +131,25 @@ pub(super) async fn release(cx: &StepCx<'_>) -> StepResult {
     .await;
     let (warehouse_id, outcome) = match released {
         Ok(done) => {
-            cx.warehouses.outcome(&location, false);
+            cx.warehouses.outcome(&location, admission, false);
             done
         }
         Err(EffectError::Connector(e)) => {
-            cx.warehouses.outcome(&location, e.is_unanswered());
+            let unanswered = e.is_unanswered();
+            cx.warehouses.outcome(&location, admission, unanswered);
             if let ConnectorError::Rejected { reason } = &e {
                 let why = format!("it refused the request: {reason}");
-                return fall_back(cx, order, &location, &effect_key, &why, true).await;
+                return fall_back(cx, order, &location, &effect_key, &why, FallBack::Refused).await;
+            }
+            // This failure opened the breaker, or was its probe and kept it
+            // open: the warehouse is down, so the release moves or waits
+            // like one that found it down, without spending an attempt. (A
+            // quiet warehouse's only calls are one order's retries: each
+            // would come back after the open period as the probe and
+            // spend an attempt, until the order landed in the exceptions.)
+            if unanswered && cx.warehouses.down(&location) {
+                let why = "its circuit breaker is open";
+                return fall_back(cx, order, &location, &effect_key, why, FallBack::Down).await;
             }
             return Err(e.into());
         }
@@ -303,6 +321,17 @@ async fn reroute_short_ship(cx: &StepCx<'_>, mut order: Order, from: &str) -> St
     Ok(changes)
 }
 
+/// Why an order may leave its warehouse before a release reached it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FallBack {
+    /// Its breaker is open: it comes back.
+    Down,
+    /// Its daily capacity is taken: it has room again tomorrow.
+    Full,
+    /// It refused the request: it is not asked again.
+    Refused,
+}
+
 /// Move what the order holds at `from` to another warehouse and release it
 /// there. Only when nothing may have reached `from`: a release to it in
 /// doubt (sent, no answer) could still ship, so the order waits for `from`
@@ -313,12 +342,25 @@ async fn fall_back(
     from: &str,
     effect_key: &str,
     why: &str,
-    refused: bool,
+    cause: FallBack,
 ) -> StepResult {
+    let (why_wait, retry_after) = match cause {
+        FallBack::Down | FallBack::Refused => (
+            WaitReason::BreakerOpen,
+            cx.options.warehouse_breaker.open_ms,
+        ),
+        // Room comes back at midnight, or sooner elsewhere (stock arrives,
+        // a warehouse comes back): look again within the longest backoff.
+        FallBack::Full => {
+            let tomorrow = capacity_day(cx.now) + 86_400_000;
+            let ms = (tomorrow - cx.now).min(cx.options.backoff_max_ms);
+            (WaitReason::CapacityTaken, u64::try_from(ms).unwrap_or(0))
+        }
+    };
     let wait = StepError::Wait {
         endpoint: format!("warehouse:{from}"),
-        why: WaitReason::BreakerOpen,
-        retry_after: std::time::Duration::from_millis(cx.options.warehouse_breaker.open_ms),
+        why: why_wait,
+        retry_after: std::time::Duration::from_millis(retry_after),
     };
     let sent = cx.store.effect(effect_key).await?;
     if sent.as_ref().is_some_and(|e| {
@@ -328,9 +370,12 @@ async fn fall_back(
         return Err(wait);
     }
     let all = move_candidates(cx, &order.id, from, false).await?;
+    // Neither a warehouse that is down nor one whose capacity is taken
+    // today (moving there would only send the order on again).
+    let full = full_today(cx).await?;
     let up: Vec<String> = all
         .iter()
-        .filter(|w| !cx.warehouses.down(w))
+        .filter(|w| !cx.warehouses.down(w) && !full.contains(w))
         .cloned()
         .collect();
     if let Some(to) = cx
@@ -339,6 +384,12 @@ async fn fall_back(
         .await?
         .filter(|to| to != from)
     {
+        // Nothing reached `from`: the slot its release took there is free.
+        if cx.connections.router.daily_capacity(from).is_some() {
+            cx.store
+                .give_back_release_slot(&fulfillment_request_id(&order.id, from))
+                .await?;
+        }
         return Ok(rerouted(
             cx,
             &order.id,
@@ -347,10 +398,10 @@ async fn fall_back(
             &format!("{from}: {why}"),
         ));
     }
-    // Nowhere to go now. A warehouse that is only down comes back (its own
-    // or another one); one that refused, with no other that can take the
-    // order, needs a person.
-    if !refused || all.len() > up.len() {
+    // Nowhere to go now. A warehouse that is only down or full comes back
+    // (its own or another one); one that refused, with no other that can
+    // take the order, needs a person.
+    if cause != FallBack::Refused || all.len() > up.len() {
         return Err(wait);
     }
     let reason = format!(
@@ -358,6 +409,26 @@ async fn fall_back(
         up.join(", ")
     );
     Err(cx.hold(order, ExceptionClass::Authority, reason))
+}
+
+/// Warehouses whose daily capacity is all taken today.
+async fn full_today(cx: &StepCx<'_>) -> Result<Vec<String>, StepError> {
+    let router = &cx.connections.router;
+    if !router.uses_capacity() {
+        return Ok(Vec::new());
+    }
+    Ok(cx
+        .store
+        .release_slots_used(capacity_day(cx.now))
+        .await?
+        .into_iter()
+        .filter(|(w, used)| {
+            router
+                .daily_capacity(w)
+                .is_some_and(|c| *used >= i64::from(c))
+        })
+        .map(|(w, _)| w)
+        .collect())
 }
 
 /// `(line id, units)` pairs as the timeline lists them.

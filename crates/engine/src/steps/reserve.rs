@@ -154,10 +154,13 @@ async fn routing_input(
         positions.extend(cx.store.positions(Some(sku)).await?);
     }
     let address = order.shipping_address.as_ref();
-    // Today's releases per warehouse, only when a capacity rule needs them.
+    // Today's releases per warehouse (the capacity slots they took), only
+    // when a capacity rule needs them. Advisory: the release takes its slot
+    // in the store, where two orders cannot both take the last one.
     let released_today = if cx.connections.router.uses_capacity() {
-        let day_start = cx.now - cx.now.rem_euclid(86_400_000);
-        cx.store.releases_since(day_start).await?
+        cx.store
+            .release_slots_used(routing::capacity_day(cx.now))
+            .await?
     } else {
         Vec::new()
     };

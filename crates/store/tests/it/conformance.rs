@@ -79,10 +79,12 @@ conformance! {
     store scenario_move_reservation,
     store scenario_reserve_split,
     store scenario_releases_since,
+    store scenario_release_slots,
     store scenario_availability_outbox,
     db scenario_concurrent_jobs_two_handles,
     db scenario_no_oversell_two_handles,
     db scenario_no_oversell_four_channels,
+    db scenario_release_slots_racers_two_handles,
     db scenario_migrations_idempotent,
     // Regressions of bugs this suite found.
     store reclaimed_job_cannot_be_completed_by_its_stale_worker,
@@ -2364,6 +2366,143 @@ async fn scenario_releases_since(store: &Store) {
     assert_eq!(
         store.releases_since(T0).await.unwrap(),
         vec![("east".to_owned(), 2), ("west".to_owned(), 1)]
+    );
+}
+
+/// A warehouse's daily capacity as slots: a request takes one once however
+/// often it asks, days count apart, a full day refuses, and a slot given
+/// back is free again.
+async fn scenario_release_slots(store: &Store) {
+    let day = T0;
+    let next = T0 + 86_400_000;
+    assert!(
+        store
+            .claim_release_slot("east", day, 2, "r1")
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .claim_release_slot("east", day, 2, "r1")
+            .await
+            .unwrap(),
+        "asking again keeps the slot"
+    );
+    assert!(
+        store
+            .claim_release_slot("east", day, 2, "r2")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .claim_release_slot("east", day, 2, "r3")
+            .await
+            .unwrap(),
+        "two of two taken"
+    );
+    assert!(
+        store
+            .claim_release_slot("west", day, 2, "w1")
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .claim_release_slot("east", next, 2, "r4")
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.release_slots_used(day).await.unwrap(),
+        vec![("east".to_owned(), 2), ("west".to_owned(), 1)]
+    );
+    store.give_back_release_slot("r2").await.unwrap();
+    store.give_back_release_slot("never-claimed").await.unwrap();
+    assert!(
+        store
+            .claim_release_slot("east", day, 2, "r3")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .claim_release_slot("east", day, 2, "r2")
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.release_slots_used(day).await.unwrap(),
+        vec![("east".to_owned(), 2), ("west".to_owned(), 1)]
+    );
+    assert_eq!(
+        store.release_slots_used(next).await.unwrap(),
+        vec![("east".to_owned(), 1)]
+    );
+}
+
+/// Racers on two handles claim a warehouse's last slots of the day: exactly
+/// its capacity is taken, however they interleave, and a request claimed by
+/// two racers at once takes one slot.
+async fn scenario_release_slots_racers_two_handles(db: &TestDb) {
+    const CAPACITY: u32 = 20;
+    const TAKEN: u32 = 15;
+    const RACERS: usize = 48;
+    const REQUESTS: usize = 32;
+    let second = db.open_another().await;
+    for i in 0..TAKEN {
+        assert!(
+            db.store
+                .claim_release_slot("east", T0, CAPACITY, &format!("early-{i}"))
+                .await
+                .unwrap()
+        );
+    }
+    let barrier = Arc::new(tokio::sync::Barrier::new(RACERS));
+    let mut tasks = Vec::new();
+    for i in 0..RACERS {
+        let store = if i % 2 == 0 {
+            db.store.clone()
+        } else {
+            second.clone()
+        };
+        let barrier = barrier.clone();
+        tasks.push(tokio::spawn(async move {
+            // Some requests are claimed by two racers at once (a step run
+            // again while the first run is still going).
+            let request = format!("race-{:02}", i % REQUESTS);
+            barrier.wait().await;
+            let got = store
+                .claim_release_slot("east", T0, CAPACITY, &request)
+                .await
+                .expect("claim");
+            (request, got)
+        }));
+    }
+    let mut by_request: BTreeMap<String, Vec<bool>> = BTreeMap::new();
+    for t in tasks {
+        let (request, got) = t.await.expect("claim task");
+        by_request.entry(request).or_default().push(got);
+    }
+    for (request, got) in &by_request {
+        assert!(
+            got.iter().all(|g| *g == got[0]),
+            "{request}: one answer for one request: {got:?}"
+        );
+    }
+    let winners: Vec<&String> = by_request
+        .iter()
+        .filter(|(_, got)| got[0])
+        .map(|(r, _)| r)
+        .collect();
+    assert_eq!(
+        winners.len(),
+        (CAPACITY - TAKEN) as usize,
+        "exactly the free slots are taken: {winners:?}"
+    );
+    assert_eq!(
+        second.release_slots_used(T0).await.unwrap(),
+        vec![("east".to_owned(), i64::from(CAPACITY))]
     );
 }
 
