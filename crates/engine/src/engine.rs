@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use crossdock_connectors::{InputError, Warehouse};
 use crossdock_model::{ErpAcceptance, OrderStatus, order_id_for};
-use crossdock_store::{Accepted, ExceptionFilter, NewMessage, Store};
+use crossdock_store::{Accepted, ExceptionFilter, MessageOrigin, NewMessage, Store};
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
 use reqwest::header::HeaderMap;
@@ -248,6 +248,7 @@ impl Engine {
                 body: body.to_vec(),
                 received_at: now,
                 step: Step::ChannelMessage.as_str().to_owned(),
+                origin: MessageOrigin::Delivered,
             })
             .await?;
         let (inbox_id, duplicate) = match accepted {
@@ -305,6 +306,7 @@ impl Engine {
                 body: body.to_vec(),
                 received_at: self.inner.clock.now_ms(),
                 step: Step::WarehouseShipment.as_str().to_owned(),
+                origin: MessageOrigin::Delivered,
             })
             .await?;
         Ok(match accepted {
@@ -442,6 +444,9 @@ impl Engine {
                     body,
                     received_at: now,
                     step: Step::ChannelMessage.as_str().to_owned(),
+                    // The poll read the order's current state: its job
+                    // must not read it again (`steps::intake`).
+                    origin: MessageOrigin::Polled,
                 })
                 .await?;
             if matches!(accepted, Accepted::New(_)) {

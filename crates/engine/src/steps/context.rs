@@ -32,6 +32,10 @@ pub(crate) enum WaitReason {
     BreakerOpen,
     /// The ERP account's rate limit has no room yet (simulated time only).
     RateLimit,
+    /// The channel holds the order back until the buyer's payment is
+    /// authorized (Amazon's Pending): the order waits for it, for days if
+    /// need be, and a newer message about it wakes it.
+    PendingPayment,
 }
 
 impl WaitReason {
@@ -39,6 +43,7 @@ impl WaitReason {
         match self {
             WaitReason::BreakerOpen => "breaker_open",
             WaitReason::RateLimit => "rate_limit",
+            WaitReason::PendingPayment => "pending_payment",
         }
     }
 }
@@ -57,6 +62,8 @@ pub(crate) enum StepError {
         endpoint: String,
         why: WaitReason,
         retry_after: std::time::Duration,
+        /// What the target said, for the timeline.
+        note: Option<String>,
     },
     /// Give up: to the exception queue, with writes that record the failure.
     Fail {
@@ -122,6 +129,7 @@ impl From<ConnectorError> for StepError {
                 endpoint,
                 why: WaitReason::BreakerOpen,
                 retry_after,
+                note: None,
             },
             ConnectorError::Paced {
                 endpoint,
@@ -130,6 +138,7 @@ impl From<ConnectorError> for StepError {
                 endpoint,
                 why: WaitReason::RateLimit,
                 retry_after,
+                note: None,
             },
             ConnectorError::Rejected { reason } => {
                 StepError::fail(ExceptionClass::Permanent, reason)

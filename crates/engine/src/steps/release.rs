@@ -319,6 +319,7 @@ async fn fall_back(
         endpoint: format!("warehouse:{from}"),
         why: WaitReason::BreakerOpen,
         retry_after: std::time::Duration::from_millis(cx.options.warehouse_breaker.open_ms),
+        note: None,
     };
     let sent = cx.store.effect(effect_key).await?;
     if sent.as_ref().is_some_and(|e| {

@@ -17,9 +17,9 @@ use crossdock_model::{
 };
 use crossdock_store::{
     Accepted, AvailabilitySettlement, Changes, EffectResolution, EffectStatus, ExceptionFilter,
-    InboxStatus, Job, NewEffect, NewEvent, NewException, NewJob, NewMessage, OrderFilter,
-    OwedAvailability, PositionRow, QueueStats, ReservationChange, ReserveLine, StockReport, Store,
-    StoreError, StoredShipment,
+    InboxStatus, Job, MessageOrigin, NewEffect, NewEvent, NewException, NewJob, NewMessage,
+    OrderFilter, OwedAvailability, PositionRow, QueueStats, ReservationChange, ReserveLine,
+    StockReport, Store, StoreError, StoredShipment,
 };
 use rust_decimal::dec;
 use serde_json::json;
@@ -109,6 +109,7 @@ fn msg(source: &str, key: &str, entity: &str, at: i64) -> NewMessage {
         body: format!(r#"{{"id":"{key}","note":"caf\u00e9 \u2713"}}"#).into_bytes(),
         received_at: at,
         step: "ingest_order".to_owned(),
+        origin: MessageOrigin::Delivered,
     }
 }
 
