@@ -237,6 +237,12 @@ pub trait Channel: Send + Sync {
         Ok(None)
     }
 
+    /// 429s the channel answered since the connector was built (counted by
+    /// the hub's metrics; 0 for a connector that does not count them).
+    fn throttled_responses(&self) -> u64 {
+        0
+    }
+
     /// Raw order messages updated at or after `since_ms` (reconciliation poll).
     /// Each comes back as a body `map_message` accepts, with its envelope.
     async fn poll_updated_since(

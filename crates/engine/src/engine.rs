@@ -596,6 +596,9 @@ async fn run_metrics(inner: Arc<Inner>, cancel: CancellationToken) {
                 telemetry::exceptions_open(class.as_str(), n);
             }
         }
+        for (name, channel) in &inner.connections.channels {
+            telemetry::channel_throttled(name, channel.connector.throttled_responses());
+        }
         if let Ok(rows) = inner.store.order_status_counts().await {
             for st in OrderStatus::ALL {
                 let n = rows

@@ -51,9 +51,8 @@ pub(super) async fn channel_message(cx: &StepCx<'_>) -> StepResult {
         conn.connector.refetch(&msg.body).await?
     };
     let body = refetched.as_deref().unwrap_or(&msg.body);
-    let event = match conn.connector.map_message(body) {
-        Ok(e) => e,
-        Err(e) => {
+    let map = |body: &[u8]| {
+        conn.connector.map_message(body).map_err(|e| {
             let mut changes = Changes::default();
             changes
                 .inbox
@@ -62,20 +61,36 @@ pub(super) async fn channel_message(cx: &StepCx<'_>) -> StepResult {
                 inbox_id,
                 error: e.to_string(),
             }));
-            return Err(StepError::Fail {
+            StepError::Fail {
                 class: ExceptionClass::Mapping,
                 reason: format!("{channel_name} message {}: {e}", msg.message_key),
                 changes: Box::new(changes),
-            });
-        }
+            }
+        })
     };
+    let mut event = map(body)?;
+    // An order the channel holds back: unless a newer message about it
+    // follows (it decides), a polled one is read again at its later looks,
+    // since nothing else tells the stored state has moved on.
+    let mut held_back = None;
+    if matches!(event, ChannelEvent::NotYet { .. }) {
+        let span = store.inbox_span(cx.entity_key, inbox_id).await?;
+        if !span.1
+            && msg.polled()
+            && cx.now.saturating_sub(msg.received_at) >= MINUTE_MS
+            && let Some(fresh) = conn.connector.refetch(&msg.body).await?
+        {
+            event = map(&fresh)?;
+        }
+        held_back = Some(span);
+    }
     let mut changes = Changes::default();
     match event {
         ChannelEvent::NotYet {
             external_order_id,
             reason,
         } => {
-            let (first_seen, newer) = store.inbox_span(cx.entity_key, inbox_id).await?;
+            let (first_seen, newer) = held_back.unwrap_or_default();
             if newer {
                 // A later message about the order follows this one and
                 // carries (or triggers a read of) a newer state: it decides.

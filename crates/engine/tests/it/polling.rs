@@ -424,3 +424,30 @@ async fn a_pending_order_is_raised_after_thirty_days() {
         raised[0].reason
     );
 }
+
+#[tokio::test]
+async fn a_polled_pending_order_is_read_again_when_its_state_moved_within_its_version() {
+    let hub = hub().await;
+    hub.channel.set("A4", "pending", T0 - 1_000);
+    hub.engine.reconcile_once("fake").await.expect("poll");
+    hub.engine.run_due_steps().await.expect("steps");
+    assert_eq!(hub.channel.refetches(), 0, "the poll's read is fresh");
+    // Payment cleared within the same second: the channel's version (whole
+    // seconds) did not move, so the poll sees nothing new.
+    hub.channel.set("A4", "ready", T0 - 1_000);
+    assert_eq!(hub.engine.reconcile_once("fake").await.expect("poll"), 0);
+    let store = hub.engine.store();
+    let at = store
+        .next_job_at(hub.clock.now_ms())
+        .await
+        .expect("next")
+        .expect("waiting");
+    hub.clock.set(at);
+    hub.engine.run_due_steps().await.expect("steps");
+    assert_eq!(hub.channel.refetches(), 1, "read again at its next look");
+    let order = store
+        .order(&order_id_for("fake", "A4"))
+        .await
+        .expect("read");
+    assert!(order.is_some(), "taken once the channel let it go");
+}
