@@ -472,6 +472,7 @@ async fn a_forced_429_is_throttled_and_an_expired_token_is_renewed() {
     channel.fetch_order(&order_id).await.unwrap().unwrap();
     let stats = estate.stats().await["amazon"].clone();
     assert_eq!(count(&stats, "throttled"), 1, "{stats}");
+    assert_eq!(channel.throttled_responses(), 1, "the 429 is counted");
 
     sim_post(&estate, "/sim/expire-tokens", json!({})).await;
     channel.fetch_order(&order_id).await.unwrap().unwrap();
