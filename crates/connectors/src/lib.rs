@@ -152,8 +152,9 @@ pub enum ChannelEvent {
         reason: String,
     },
     /// The order exists but may not be taken yet (an Amazon order still
-    /// Pending: no prices, no address). Nothing is done; the channel tells
-    /// again when it changes (and the reconciliation poll takes it then).
+    /// Pending: no prices, no address). The hub's step waits for it without
+    /// spending attempts, until the channel tells (or the poll sees) that
+    /// it changed, for up to 30 days.
     NotYet {
         external_order_id: String,
         reason: String,
