@@ -143,10 +143,14 @@ pub struct AmazonChannel {
     /// with the `LastUpdateDate` and `OrderStatus` it was read at: an order
     /// the next poll finds unchanged is answered from here, without
     /// `getOrderItems`.
-    pub(super) polled: SyncMutex<HashMap<String, (String, Arc<Vec<u8>>)>>,
+    pub(super) polled: SyncMutex<HashMap<String, PolledBundle>>,
     /// 429s Amazon answered, for the hub's metrics.
     pub(super) throttled: AtomicU64,
 }
+
+/// A bundle a poll answered with, and the order state (`LastUpdateDate`
+/// and `OrderStatus`) it was read at.
+pub(super) type PolledBundle = (String, Arc<Vec<u8>>);
 
 /// How `JSON_LISTINGS_FEED` processing is waited for.
 #[derive(Debug, Clone, Copy)]

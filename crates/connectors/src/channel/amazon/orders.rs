@@ -74,7 +74,7 @@ pub(super) struct Bundle<'a> {
 
 /// The order's id in a bundle a poll stored.
 #[derive(Deserialize)]
-struct PolledBundle {
+struct StoredBundle {
     order: PolledOrder,
 }
 
@@ -225,7 +225,7 @@ impl AmazonChannel {
         // is read again while it waits).
         let order_id = match read_notification(delivered) {
             Ok((_, order_id, _)) => order_id,
-            Err(e) => serde_json::from_slice::<PolledBundle>(delivered)
+            Err(e) => serde_json::from_slice::<StoredBundle>(delivered)
                 .map(|b| b.order.amazon_order_id)
                 .map_err(|_| {
                     ConnectorError::rejected(format!("stored Amazon notification: {e}"))
