@@ -152,8 +152,9 @@ pub enum ChannelEvent {
         reason: String,
     },
     /// The order exists but may not be taken yet (an Amazon order still
-    /// Pending: no prices, no address). Nothing is done; the channel tells
-    /// again when it changes (and the reconciliation poll takes it then).
+    /// Pending: no prices, no address). The hub's step waits for it without
+    /// spending attempts, until the channel tells (or the poll sees) that
+    /// it changed, for up to 30 days.
     NotYet {
         external_order_id: String,
         reason: String,
@@ -245,6 +246,12 @@ pub trait Channel: Send + Sync {
     /// the delivered body. `None` (the default) processes what was delivered.
     async fn refetch(&self, _delivered: &[u8]) -> Result<Option<Vec<u8>>, ConnectorError> {
         Ok(None)
+    }
+
+    /// 429s the channel answered since the connector was built (counted by
+    /// the hub's metrics; 0 for a connector that does not count them).
+    fn throttled_responses(&self) -> u64 {
+        0
     }
 
     /// Raw order messages updated at or after `since_ms` (reconciliation poll).

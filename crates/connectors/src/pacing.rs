@@ -18,6 +18,9 @@ pub struct Bucket {
     size: f64,
     per_sec: f64,
     at: Instant,
+    /// Room still assumed spent because nothing has answered yet
+    /// ([`Bucket::unconfirmed`]); given back by [`Bucket::answered`].
+    assumed: f64,
 }
 
 impl Bucket {
@@ -28,6 +31,29 @@ impl Bucket {
             size,
             per_sec,
             at,
+            assumed: 0.0,
+        }
+    }
+
+    /// A bucket of a process that has just started: another process (the
+    /// one this replaced) may have spent the account's budget moments ago,
+    /// so all of it is assumed spent but one call, the probe whose answer
+    /// tells. Until then, calls go at the drain rate.
+    pub fn unconfirmed(size: f64, per_sec: f64, at: Instant) -> Self {
+        let assumed = (size - 1.0).max(0.0);
+        Bucket {
+            assumed,
+            ..Bucket::new(assumed, size, per_sec, at)
+        }
+    }
+
+    /// An answer that was not a refusal: the account had room, so what was
+    /// only assumed spent at the start is given back (once).
+    pub fn answered(&mut self, now: Instant) {
+        if self.assumed > 0.0 {
+            self.used = (self.used_now(now) - self.assumed).max(0.0);
+            self.at = now;
+            self.assumed = 0.0;
         }
     }
 
@@ -65,6 +91,7 @@ impl Bucket {
     /// What the marketplace reported: it cannot count calls still on their
     /// way, so the fuller of its word and our own reckoning stands.
     pub fn observe(&mut self, used: f64, size: f64, per_sec: f64, now: Instant) {
+        self.answered(now);
         self.used = used.max(self.used_now(now));
         self.size = size;
         self.per_sec = per_sec;
@@ -80,6 +107,8 @@ impl Bucket {
     pub fn fill(&mut self, now: Instant) {
         self.used = self.used_now(now).max(self.size);
         self.at = now;
+        // Now known, not assumed: an answer later gives nothing back.
+        self.assumed = 0.0;
     }
 
     /// One call's time at the current rate (at most an hour).
@@ -137,6 +166,31 @@ mod tests {
         assert_eq!(b.used_now(t0), 30.0);
         b.fill(t0);
         assert_eq!(b.used_now(t0), 80.0);
+    }
+
+    #[test]
+    fn a_fresh_bucket_lets_one_probe_through_until_an_answer_gives_the_rest_back() {
+        let t0 = ManualClock::new(0).instant();
+        let mut b = Bucket::unconfirmed(30.0, 0.5, t0);
+        assert_eq!(b.reserve(1.0, 0.0, t0), None, "the probe goes at once");
+        assert_eq!(
+            b.reserve(1.0, 0.0, t0),
+            Some(Duration::from_secs(2)),
+            "the next waits its turn at the rate"
+        );
+        b.refund(1.0);
+        b.answered(t0);
+        assert_eq!(b.used_now(t0), 1.0, "the probe alone is spent");
+        assert_eq!(b.reserve(1.0, 0.0, t0), None);
+        // Given back once: a later answer changes nothing.
+        b.answered(t0);
+        assert_eq!(b.used_now(t0), 2.0);
+        // A refusal first: the budget is known spent, and stays so.
+        let mut refused = Bucket::unconfirmed(30.0, 0.5, t0);
+        refused.reserve(1.0, 0.0, t0);
+        refused.fill(t0);
+        refused.answered(t0);
+        assert_eq!(refused.used_now(t0), 30.0);
     }
 
     #[test]

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use crossdock_connectors::{InputError, Warehouse};
 use crossdock_model::{ErpAcceptance, OrderStatus, order_id_for};
-use crossdock_store::{Accepted, ExceptionFilter, NewMessage, Store};
+use crossdock_store::{Accepted, ExceptionFilter, MessageOrigin, NewMessage, Store};
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
 use reqwest::header::HeaderMap;
@@ -286,6 +286,7 @@ impl Engine {
                 body: body.to_vec(),
                 received_at: now,
                 step: Step::ChannelMessage.as_str().to_owned(),
+                origin: MessageOrigin::Delivered,
             })
             .await?;
         let (inbox_id, duplicate) = match accepted {
@@ -343,6 +344,7 @@ impl Engine {
                 body: body.to_vec(),
                 received_at: self.inner.clock.now_ms(),
                 step: Step::WarehouseShipment.as_str().to_owned(),
+                origin: MessageOrigin::Delivered,
             })
             .await?;
         Ok(match accepted {
@@ -479,6 +481,9 @@ impl Engine {
                     body,
                     received_at: now,
                     step: Step::ChannelMessage.as_str().to_owned(),
+                    // The poll read the order's current state: its job
+                    // must not read it again (`steps::intake`).
+                    origin: MessageOrigin::Polled,
                 })
                 .await?;
             if matches!(accepted, Accepted::New(_)) {
@@ -627,6 +632,9 @@ async fn run_metrics(inner: Arc<Inner>, cancel: CancellationToken) {
                     .sum();
                 telemetry::exceptions_open(class.as_str(), n);
             }
+        }
+        for (name, channel) in &inner.connections.channels {
+            telemetry::channel_throttled(name, channel.connector.throttled_responses());
         }
         if let Ok(rows) = inner.store.order_status_counts().await {
             for st in OrderStatus::ALL {

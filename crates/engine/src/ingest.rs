@@ -83,6 +83,7 @@ impl Ingestor {
                                 };
                                 crate::telemetry::ingest(&m.source, outcome);
                             }
+                            wake_held_back(&store, &messages, &results).await;
                             if results.iter().any(|r| matches!(r, Accepted::New(_))) {
                                 work_ready.notify_one();
                             }
@@ -108,6 +109,29 @@ impl Ingestor {
             .submit(message)
             .await
             .unwrap_or(Err(IngestError::Closed))
+    }
+}
+
+/// A new message about an order the channel held back (waiting for
+/// payment) makes that wait end now: the waiting message sees the newer one
+/// and lets it decide, instead of holding it back until its next look.
+/// Failing to wake is harmless (the wait ends at its own time), so it is
+/// only logged.
+async fn wake_held_back(store: &Store, messages: &[NewMessage], results: &[Accepted]) {
+    let step = crate::steps::Step::ChannelMessage.as_str();
+    let keys: Vec<&str> = messages
+        .iter()
+        .zip(results)
+        .filter(|(m, r)| matches!(r, Accepted::New(_)) && m.step == step)
+        .map(|(m, _)| m.entity_key.as_str())
+        .collect();
+    if keys.is_empty() {
+        return;
+    }
+    let why = crate::steps::context::WaitReason::PendingPayment.as_str();
+    let now = messages.iter().map(|m| m.received_at).max().unwrap_or(0);
+    if let Err(e) = store.wake_waiting(&keys, step, why, now).await {
+        tracing::warn!(error = %e, "Could not wake orders held back by their channel; they look again at their own time.");
     }
 }
 

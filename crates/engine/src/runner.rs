@@ -223,7 +223,8 @@ pub(crate) async fn process_job(inner: &Inner, job: Job) {
             endpoint,
             why,
             retry_after,
-        }) => ended.wait(endpoint, why, retry_after).await,
+            note,
+        }) => ended.wait(endpoint, why, retry_after, note).await,
         Err(StepError::Fail {
             class,
             reason,
@@ -387,7 +388,13 @@ impl Ended<'_> {
     /// Nothing was sent: put the job back without spending an attempt. The
     /// wait is on the order's timeline so an operator sees why it is not
     /// moving.
-    async fn wait(self, endpoint: String, why: WaitReason, retry_after: Duration) -> &'static str {
+    async fn wait(
+        self,
+        endpoint: String,
+        why: WaitReason,
+        retry_after: Duration,
+        note: Option<String>,
+    ) -> &'static str {
         let Ended {
             inner,
             job,
@@ -398,7 +405,11 @@ impl Ended<'_> {
         let delay = match why {
             // The governor gave this call its own turn: come back then,
             // not a jittered while later when the turn has passed.
-            WaitReason::RateLimit => i64::try_from(retry_after.as_millis()).unwrap_or(i64::MAX),
+            // A held-back order is asked again when the step says, not
+            // sooner (each ask is a call to the channel).
+            WaitReason::RateLimit | WaitReason::PendingPayment => {
+                i64::try_from(retry_after.as_millis()).unwrap_or(i64::MAX)
+            }
             WaitReason::BreakerOpen | WaitReason::CapacityTaken => {
                 let mut rng = inner.rng.lock().unwrap_or_else(|p| p.into_inner());
                 backoff_delay(1, 1, 1, Some(retry_after), &mut *rng)
@@ -412,6 +423,7 @@ impl Ended<'_> {
                 endpoint: endpoint.clone(),
                 why: why.as_str().to_owned(),
                 retry_at,
+                note,
                 // What the ERP's queue looked like then: calls waiting for
                 // a slot, the oldest wait, each endpoint's breaker.
                 erp_governor: endpoint
@@ -432,7 +444,7 @@ impl Ended<'_> {
             .retry_job(
                 job,
                 retry_at,
-                &format!("circuit open: {endpoint}"),
+                &crossdock_store::waiting_error(why.as_str(), &endpoint),
                 false,
                 &changes,
                 now,

@@ -28,6 +28,7 @@ pub const AVAILABILITY_EXPOSURE: &str = "crossdock_availability_exposure_units";
 pub const AVAILABILITY_PUSHES: &str = "crossdock_availability_pushes_total";
 pub const LEASES_TAKEN_BACK: &str = "crossdock_leases_taken_back_total";
 pub const STOCK_REPORTS_KEPT: &str = "crossdock_stock_reports_unapplied_total";
+pub const CHANNEL_THROTTLED: &str = "crossdock_channel_throttled_total";
 
 /// Outcome of one inbound message at the door.
 pub fn ingest(source: &str, outcome: &'static str) {
@@ -57,6 +58,12 @@ pub fn queue(ready: i64, running: i64, oldest_age_ms: i64) {
     metrics::gauge!(QUEUE_READY).set(ready as f64);
     metrics::gauge!(QUEUE_RUNNING).set(running as f64);
     metrics::gauge!(QUEUE_OLDEST_AGE).set(oldest_age_ms as f64 / 1000.0);
+}
+
+/// 429s a channel's connector has been answered since the hub started
+/// (the connector counts them; this reports its total).
+pub fn channel_throttled(channel: &str, total: u64) {
+    metrics::counter!(CHANNEL_THROTTLED, "channel" => channel.to_owned()).absolute(total);
 }
 
 pub fn exceptions_open(class: &str, n: i64) {

@@ -343,6 +343,9 @@ async fn stats(State(s): State<AppState>) -> Result<Response, ApiError> {
         "orders": orders,
         "inbox": store.inbox_counts().await?,
         "jobs": store.queue_stats(now).await?,
+        // Jobs waiting without spending attempts, by why: a breaker, a rate
+        // limit, or an order its channel holds back (`pending_payment`).
+        "waiting": store.waiting_counts().await?,
         "exceptions": store.exception_counts().await?.into_iter()
             .map(|(class, status, n)| json!({ "class": class, "status": status, "count": n })).collect::<Vec<_>>(),
         "effects": store.effect_counts().await?.into_iter()

@@ -114,6 +114,9 @@ pub enum TimelineEvent {
         endpoint: String,
         why: String,
         retry_at: i64,
+        /// What the target said (a held-back order: the channel's reason).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
         erp_governor: Option<Value>,
     },
     /// A step went to the exception queue.

@@ -10,7 +10,7 @@ use crate::types::*;
 
 /// The columns of an [`InboxMessage`] (it derives `FromRow`).
 const INBOX_COLUMNS: &str = "id, source, message_key, entity_key, source_version, status, \
-     duplicates, received_at, body, note";
+     duplicates, received_at, body, note, origin";
 
 impl Store {
     /// Commit a batch of inbound messages in one transaction (group commit),
@@ -23,9 +23,9 @@ impl Store {
         let mut out = Vec::with_capacity(batch.len());
         for chunk in batch.chunks(INSERT_CHUNK) {
             let mut sql = String::from(
-                "INSERT INTO inbox (source, message_key, entity_key, source_version, status, received_at, body) VALUES ",
+                "INSERT INTO inbox (source, message_key, entity_key, source_version, status, received_at, body, origin) VALUES ",
             );
-            sql.push_str(&rows_sql("(?, ?, ?, ?, 'accepted', ?, ?)", chunk.len()));
+            sql.push_str(&rows_sql("(?, ?, ?, ?, 'accepted', ?, ?, ?)", chunk.len()));
             sql.push_str(
                 " ON CONFLICT (source, message_key) DO NOTHING RETURNING id, source, message_key",
             );
@@ -37,7 +37,8 @@ impl Store {
                     .bind(&m.entity_key)
                     .bind(m.source_version)
                     .bind(m.received_at)
-                    .bind(&m.body);
+                    .bind(&m.body)
+                    .bind(m.origin.as_str());
             }
             let rows: Vec<(i64, String, String)> = q.fetch_all(&mut *tx).await?;
             let mut inserted: std::collections::HashMap<(String, String), i64> = rows
@@ -130,6 +131,22 @@ impl Store {
                 .fetch_all(&self.reader)
                 .await?,
         )
+    }
+
+    /// About the inbox messages of `entity_key`, seen from message `id`:
+    /// when the first of them was received, and whether a later one is
+    /// still to be processed.
+    pub async fn inbox_span(&self, entity_key: &str, id: i64) -> Result<(i64, bool)> {
+        let (first, newer): (Option<i64>, i64) = sqlx::query_as(
+            "SELECT MIN(received_at) AS first, \
+             CAST(COALESCE(SUM(CASE WHEN id > $2 AND status = 'accepted' THEN 1 ELSE 0 END), 0) AS BIGINT) AS newer \
+             FROM inbox WHERE entity_key = $1",
+        )
+        .bind(entity_key)
+        .bind(id)
+        .fetch_one(&self.reader)
+        .await?;
+        Ok((first.unwrap_or_default(), newer > 0))
     }
 
     pub async fn inbox_counts(&self) -> Result<InboxCounts> {

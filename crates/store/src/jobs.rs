@@ -17,6 +17,12 @@ use crate::types::*;
 /// How often `claim_jobs` looks for jobs whose lease expired.
 const RECLAIM_EVERY_MS: i64 = 1_000;
 
+/// The `last_error` of a job put back to wait (no attempt spent) for `why`
+/// on `endpoint`; [`Store::waiting_counts`] reads `why` back from it.
+pub fn waiting_error(why: &str, endpoint: &str) -> String {
+    format!("wait:{why}: {endpoint}")
+}
+
 impl Store {
     pub async fn enqueue(&self, jobs: &[NewJob], now: i64) -> Result<()> {
         let mut tx = self.writer.begin().await?;
@@ -299,6 +305,58 @@ impl Store {
             }
         }
         Ok(s)
+    }
+
+    /// Jobs put back to wait without an attempt, by why they wait
+    /// ([`waiting_error`]), for `/v1/stats`.
+    pub async fn waiting_counts(&self) -> Result<std::collections::BTreeMap<String, i64>> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT last_error, COUNT(*) AS n FROM jobs \
+             WHERE status = 'ready' AND last_error LIKE 'wait:%' GROUP BY last_error",
+        )
+        .fetch_all(&self.reader)
+        .await?;
+        let mut counts = std::collections::BTreeMap::new();
+        for (error, n) in rows {
+            let why = error["wait:".len()..]
+                .split_once(':')
+                .map_or(&error["wait:".len()..], |(why, _)| why);
+            *counts.entry(why.to_owned()).or_insert(0) += n;
+        }
+        Ok(counts)
+    }
+
+    /// Makes due now the `step` jobs of `entity_keys` that wait for `why`
+    /// ([`waiting_error`]): something newer arrived that may settle what
+    /// they wait for. Returns how many were woken.
+    pub async fn wake_waiting(
+        &self,
+        entity_keys: &[&str],
+        step: &str,
+        why: &str,
+        now: i64,
+    ) -> Result<u64> {
+        let mut woken = 0;
+        let pattern = format!("{}%", waiting_error(why, ""));
+        for keys in entity_keys.chunks(INSERT_CHUNK) {
+            let marks = (0..keys.len())
+                .map(|i| format!("${}", i + 4))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                "UPDATE jobs SET run_at = $1 WHERE status = 'ready' AND run_at > $1 \
+                 AND step = $2 AND last_error LIKE $3 AND entity_key IN ({marks})"
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(now)
+                .bind(step)
+                .bind(&pattern);
+            for k in keys {
+                q = q.bind(*k);
+            }
+            woken += q.execute(&self.writer).await?.rows_affected();
+        }
+        Ok(woken)
     }
 
     /// The earliest time after `after` (ms) at which a waiting job falls

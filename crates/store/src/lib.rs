@@ -48,6 +48,7 @@ mod tests;
 
 pub use availability::{AvailabilityRow, AvailabilitySettlement, OwedAvailability, StockReport};
 pub use error::{Result, StoreError};
+pub use jobs::waiting_error;
 pub use open::{Backend, Store};
 pub use stock_changes::{StockChange, StockChanges};
 pub use types::*;

@@ -20,6 +20,31 @@ pub struct NewMessage {
     pub received_at: i64,
     /// The job that processes the message, enqueued in the same transaction.
     pub step: String,
+    /// How it reached the hub: delivered to it, or read by its own poll.
+    pub origin: MessageOrigin,
+}
+
+/// How an inbound message reached the hub, kept with it (`inbox.origin`):
+/// a step must not infer it from the message key, which the sender chose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageOrigin {
+    /// Sent to the hub (a webhook, a file): where the channel's webhooks
+    /// are only triggers, the order is read again from its API.
+    #[default]
+    Delivered,
+    /// Read by the hub's reconciliation poll: already the channel's
+    /// current state, never read again.
+    Polled,
+}
+
+impl MessageOrigin {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageOrigin::Delivered => "delivered",
+            MessageOrigin::Polled => "polled",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -70,6 +95,15 @@ pub struct InboxMessage {
     #[serde(skip)]
     pub body: Vec<u8>,
     pub note: Option<String>,
+    /// [`MessageOrigin::as_str`] of how it arrived.
+    pub origin: String,
+}
+
+impl InboxMessage {
+    /// Whether the hub's own poll read this message from the channel.
+    pub fn polled(&self) -> bool {
+        self.origin == MessageOrigin::Polled.as_str()
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]

@@ -308,11 +308,15 @@ async fn requests_satisfy_the_orders_v0_model_under_prism() {
     );
 
     // Poll: getOrders, then the NextToken page (Prism repeats the example's
-    // token, which ends the paging). The model's example order is Pending,
-    // so nothing is taken yet.
+    // token, which ends the paging). The model's example order is Pending:
+    // it comes back, without items, and is not taken yet.
     let polled = ch.poll_updated_since(1_700_000_000_000).await.unwrap();
+    assert_eq!(polled.len(), 1, "{polled:?}");
     assert!(
-        polled.is_empty(),
+        matches!(
+            ch.map_message(&polled[0].1).unwrap(),
+            ChannelEvent::NotYet { .. }
+        ),
         "the example order is Pending: {polled:?}"
     );
     let seen = take_seen(&p);
@@ -589,7 +593,7 @@ fn stand_in_channel(url: &str) -> AmazonChannel {
 }
 
 #[tokio::test]
-async fn polls_every_page_skips_pending_and_reads_all_items() {
+async fn polls_every_page_answers_pending_without_items_and_reads_all_items() {
     let (url, api) = serve().await;
     let ch = stand_in_channel(&url);
     let polled = ch.poll_updated_since(1_764_000_000_000).await.unwrap();
@@ -598,10 +602,11 @@ async fn polls_every_page_skips_pending_and_reads_all_items() {
         keys,
         [
             "amazon:poll:111-0000001-0000001:1795687200000",
+            "amazon:poll:111-0000002-0000002:1795687260000",
             "amazon:poll:111-0000003-0000003:1795687320000",
             "amazon:poll:111-0000004-0000004:1795687380000",
         ],
-        "the Pending order is skipped, the repeated one taken once"
+        "the Pending order answered too, the repeated one once"
     );
     assert_eq!(polled[0].0.source_version, 1_795_687_200_000);
     assert_eq!(polled[0].0.external_order_id, "111-0000001-0000001");
@@ -625,6 +630,10 @@ async fn polls_every_page_skips_pending_and_reads_all_items() {
     }
     assert!(matches!(
         ch.map_message(&polled[1].1).unwrap(),
+        ChannelEvent::NotYet { ref external_order_id, .. } if external_order_id == "111-0000002-0000002"
+    ));
+    assert!(matches!(
+        ch.map_message(&polled[2].1).unwrap(),
         ChannelEvent::Cancelled { ref external_order_id, .. } if external_order_id == "111-0000003-0000003"
     ));
 

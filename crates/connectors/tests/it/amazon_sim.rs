@@ -472,6 +472,7 @@ async fn a_forced_429_is_throttled_and_an_expired_token_is_renewed() {
     channel.fetch_order(&order_id).await.unwrap().unwrap();
     let stats = estate.stats().await["amazon"].clone();
     assert_eq!(count(&stats, "throttled"), 1, "{stats}");
+    assert_eq!(channel.throttled_responses(), 1, "the 429 is counted");
 
     sim_post(&estate, "/sim/expire-tokens", json!({})).await;
     channel.fetch_order(&order_id).await.unwrap().unwrap();
@@ -766,5 +767,53 @@ async fn patch_requests_satisfy_the_listings_items_model_under_prism() {
             result.sku
         );
     }
+    estate.shutdown().await;
+}
+
+/// Polls over an overlap window that keeps every order in it: items are
+/// read once per order state (`AmazonOrderId` + `LastUpdateDate`), never
+/// again for an order the poll saw unchanged.
+#[tokio::test]
+async fn repeated_polls_read_items_only_for_new_or_changed_orders() {
+    let (estate, _inbox, channel) = start(AmazonSimConfig {
+        orders_per_sec: 4.0,
+        max_orders: 6,
+        drop_rate: 1.0,
+        pending_secs: 0.5,
+        // Amazon refuses LastUpdatedBefore within two minutes of now.
+        backdate_secs: 180,
+        ..amazon_config()
+    })
+    .await;
+    let since = (Utc::now() - chrono::Duration::hours(1)).timestamp_millis();
+    // Order states whose items a poll answered with.
+    let mut read: HashSet<(String, i64)> = HashSet::new();
+    let mut polls = 0;
+    let mut settled_polls = 0;
+    while settled_polls < 3 {
+        let settled = unshipped(&estate.stats().await["amazon"]) == 6;
+        let polled = channel.poll_updated_since(since).await.unwrap();
+        polls += 1;
+        for (envelope, body) in &polled {
+            let bundle: Value = serde_json::from_slice(body).unwrap();
+            if bundle.get("items").is_some_and(|i| !i.is_null()) {
+                read.insert((envelope.external_order_id.clone(), envelope.source_version));
+            }
+        }
+        if settled {
+            assert_eq!(polled.len(), 6, "every order is in the window");
+            settled_polls += 1;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let stats = estate.stats().await["amazon"].clone();
+    let item_reads = count(&stats["requests_by_operation"], "getOrderItems");
+    assert_eq!(read.len(), 6, "each order read once Unshipped: {read:?}");
+    assert_eq!(
+        item_reads,
+        read.len() as u64,
+        "getOrderItems once per new or changed order over {polls} polls: {stats}"
+    );
+    assert_eq!(count(&stats, "throttled"), 0, "{stats}");
     estate.shutdown().await;
 }

@@ -408,6 +408,7 @@ async fn a_forced_429_is_throttled_and_the_next_push_waits_for_replenishment() {
     assert_eq!(ok[0].outcome, AvailabilityOutcome::Accepted);
     let s = stats(&estate).await;
     assert_eq!(s["throttled"], 1, "{s}");
+    assert_eq!(ch.throttled_responses(), 1, "the 429 is counted");
     assert_eq!(s["inventory"]["SKU-001"], 6, "{s}");
     estate.shutdown().await;
 }

@@ -203,6 +203,10 @@ impl Channel for GovernedChannel {
         self.channel.map_message(body)
     }
 
+    fn throttled_responses(&self) -> u64 {
+        self.channel.throttled_responses()
+    }
+
     async fn refetch(&self, delivered: &[u8]) -> Result<Option<Vec<u8>>, ConnectorError> {
         self.governor
             .call("order.get", Priority::Acceptance, no_probe, || {

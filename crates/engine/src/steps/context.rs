@@ -35,6 +35,10 @@ pub(crate) enum WaitReason {
     /// The warehouse's daily capacity is taken, and no other can take the
     /// order now.
     CapacityTaken,
+    /// The channel holds the order back until the buyer's payment is
+    /// authorized (Amazon's Pending): the order waits for it, for days if
+    /// need be, and a newer message about it wakes it.
+    PendingPayment,
 }
 
 impl WaitReason {
@@ -43,6 +47,7 @@ impl WaitReason {
             WaitReason::BreakerOpen => "breaker_open",
             WaitReason::RateLimit => "rate_limit",
             WaitReason::CapacityTaken => "capacity_taken",
+            WaitReason::PendingPayment => "pending_payment",
         }
     }
 }
@@ -61,6 +66,8 @@ pub(crate) enum StepError {
         endpoint: String,
         why: WaitReason,
         retry_after: std::time::Duration,
+        /// What the target said, for the timeline.
+        note: Option<String>,
     },
     /// Give up: to the exception queue, with writes that record the failure.
     Fail {
@@ -126,6 +133,7 @@ impl From<ConnectorError> for StepError {
                 endpoint,
                 why: WaitReason::BreakerOpen,
                 retry_after,
+                note: None,
             },
             ConnectorError::Paced {
                 endpoint,
@@ -134,6 +142,7 @@ impl From<ConnectorError> for StepError {
                 endpoint,
                 why: WaitReason::RateLimit,
                 retry_after,
+                note: None,
             },
             ConnectorError::Rejected { reason } => {
                 StepError::fail(ExceptionClass::Permanent, reason)

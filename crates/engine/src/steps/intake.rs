@@ -11,10 +11,24 @@ use crossdock_store::events::TimelineEvent;
 use crossdock_store::{Changes, EffectStatus, InboxStatus, ReservationChange, StoreError};
 use serde_json::json;
 
-use super::context::{StepCx, StepError, StepResult};
+use super::context::{StepCx, StepError, StepResult, WaitReason};
 use super::keys::{erp_reference, fulfillment_request_id, sales_order_effect_key};
 use super::payload::JobPayload;
 use super::step::Step;
+
+const MINUTE_MS: i64 = 60_000;
+const DAY_MS: i64 = 24 * 60 * MINUTE_MS;
+/// How long an order a channel holds back (Amazon's Pending: payment not
+/// yet verified) is waited for: Amazon keeps an order Pending up to 30 days.
+pub(crate) const HELD_BACK_MAX_MS: i64 = 30 * DAY_MS;
+
+/// When to look again at an order held back for `waited` ms: soon at
+/// first (most payments clear in minutes), then at most hourly, so a month
+/// of waiting costs a few hundred reads, not thousands.
+fn held_back_recheck(waited: i64) -> std::time::Duration {
+    let ms = (waited / 2).clamp(MINUTE_MS, 60 * MINUTE_MS);
+    std::time::Duration::from_millis(u64::try_from(ms).unwrap_or(0))
+}
 
 fn tombstone_key(order_id: &str) -> String {
     format!("cancelled_before_received:{order_id}")
@@ -28,17 +42,17 @@ pub(super) async fn channel_message(cx: &StepCx<'_>) -> StepResult {
     // Where the webhook is only a trigger, the order's current state comes
     // from the channel's API (a retry may carry a payload hours old).
     // A reconciliation poll already read the order's current state from the
-    // channel; only a webhook delivery is a trigger to read it again.
-    let polled = msg.message_key.starts_with("poll:");
-    let refetched = if polled {
+    // channel; only a delivered message is a trigger to read it again. The
+    // origin is the one the hub recorded, never read from the key, which
+    // the sender chose.
+    let refetched = if msg.polled() {
         None
     } else {
         conn.connector.refetch(&msg.body).await?
     };
     let body = refetched.as_deref().unwrap_or(&msg.body);
-    let event = match conn.connector.map_message(body) {
-        Ok(e) => e,
-        Err(e) => {
+    let map = |body: &[u8]| {
+        conn.connector.map_message(body).map_err(|e| {
             let mut changes = Changes::default();
             changes
                 .inbox
@@ -47,29 +61,75 @@ pub(super) async fn channel_message(cx: &StepCx<'_>) -> StepResult {
                 inbox_id,
                 error: e.to_string(),
             }));
-            return Err(StepError::Fail {
+            StepError::Fail {
                 class: ExceptionClass::Mapping,
                 reason: format!("{channel_name} message {}: {e}", msg.message_key),
                 changes: Box::new(changes),
-            });
-        }
+            }
+        })
     };
+    let mut event = map(body)?;
+    // An order the channel holds back: unless a newer message about it
+    // follows (it decides), a polled one is read again at its later looks,
+    // since nothing else tells the stored state has moved on.
+    let mut held_back = None;
+    if matches!(event, ChannelEvent::NotYet { .. }) {
+        let span = store.inbox_span(cx.entity_key, inbox_id).await?;
+        if !span.1
+            && msg.polled()
+            && cx.now.saturating_sub(msg.received_at) >= MINUTE_MS
+            && let Some(fresh) = conn.connector.refetch(&msg.body).await?
+        {
+            event = map(&fresh)?;
+        }
+        held_back = Some(span);
+    }
     let mut changes = Changes::default();
     match event {
         ChannelEvent::NotYet {
             external_order_id,
             reason,
         } => {
-            changes.inbox.push((
-                inbox_id,
-                InboxStatus::Processed,
-                Some(format!("not taken yet: {reason}")),
-            ));
-            changes.events.push(cx.event(TimelineEvent::NotTakenYet {
-                inbox_id,
-                external_order_id,
-                reason,
-            }));
+            let (first_seen, newer) = held_back.unwrap_or_default();
+            if newer {
+                // A later message about the order follows this one and
+                // carries (or triggers a read of) a newer state: it decides.
+                changes.inbox.push((
+                    inbox_id,
+                    InboxStatus::Processed,
+                    Some(format!("not taken yet, a newer message follows: {reason}")),
+                ));
+                changes.events.push(cx.event(TimelineEvent::NotTakenYet {
+                    inbox_id,
+                    external_order_id,
+                    reason,
+                }));
+                return Ok(changes);
+            }
+            let waited = cx.now.saturating_sub(first_seen);
+            if waited >= HELD_BACK_MAX_MS {
+                let reason = format!(
+                    "{channel_name} order {external_order_id} is still held back after {} days: {reason}",
+                    waited / DAY_MS
+                );
+                changes
+                    .inbox
+                    .push((inbox_id, InboxStatus::Failed, Some(reason.clone())));
+                return Err(StepError::Fail {
+                    class: ExceptionClass::Transient,
+                    reason,
+                    changes: Box::new(changes),
+                });
+            }
+            // Wait for it: no attempt is spent and nothing is raised. A
+            // delivered trigger reads the order again when it comes back;
+            // any newer message about the order wakes it at once.
+            return Err(StepError::Wait {
+                endpoint: format!("channel:{channel_name}"),
+                why: WaitReason::PendingPayment,
+                retry_after: held_back_recheck(waited),
+                note: Some(reason),
+            });
         }
         ChannelEvent::Order(order) => {
             let mut order = *order;

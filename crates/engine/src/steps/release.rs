@@ -361,6 +361,7 @@ async fn fall_back(
         endpoint: format!("warehouse:{from}"),
         why: why_wait,
         retry_after: std::time::Duration::from_millis(retry_after),
+        note: None,
     };
     let sent = cx.store.effect(effect_key).await?;
     if sent.as_ref().is_some_and(|e| {

@@ -87,6 +87,7 @@ pub(super) async fn reserve(cx: &StepCx<'_>) -> StepResult {
                 endpoint: "warehouses".to_owned(),
                 why: WaitReason::BreakerOpen,
                 retry_after: std::time::Duration::from_millis(cx.options.warehouse_breaker.open_ms),
+                note: None,
             });
         }
         let reason = format!(

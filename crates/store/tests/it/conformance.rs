@@ -17,9 +17,9 @@ use crossdock_model::{
 };
 use crossdock_store::{
     Accepted, AvailabilitySettlement, Changes, EffectResolution, EffectStatus, ExceptionFilter,
-    InboxStatus, Job, NewEffect, NewEvent, NewException, NewJob, NewMessage, OrderFilter,
-    OwedAvailability, PositionRow, QueueStats, ReservationChange, ReserveLine, StockReport, Store,
-    StoreError, StoredShipment,
+    InboxStatus, Job, MessageOrigin, NewEffect, NewEvent, NewException, NewJob, NewMessage,
+    OrderFilter, OwedAvailability, PositionRow, QueueStats, ReservationChange, ReserveLine,
+    StockReport, Store, StoreError, StoredShipment, waiting_error,
 };
 use rust_decimal::dec;
 use serde_json::json;
@@ -81,6 +81,7 @@ conformance! {
     store scenario_releases_since,
     store scenario_release_slots,
     store scenario_availability_outbox,
+    store scenario_origin_and_held_back_waits,
     db scenario_concurrent_jobs_two_handles,
     db scenario_no_oversell_two_handles,
     db scenario_no_oversell_four_channels,
@@ -100,6 +101,73 @@ async fn unsupported_url_is_refused() {
     );
 }
 
+/// A message keeps how it arrived; a job waiting for its channel is counted
+/// by why, and a newer message about its entity makes it due at once.
+async fn scenario_origin_and_held_back_waits(store: &Store) {
+    let delivered = msg("channel:amazon", "poll:1:1", "order:x", T0);
+    let polled = NewMessage {
+        origin: MessageOrigin::Polled,
+        ..msg("channel:amazon", "amazon:poll:2", "order:y", T0)
+    };
+    let ids = store.accept_messages(&[delivered, polled]).await.unwrap();
+    let [Accepted::New(d), Accepted::New(p)] = ids[..] else {
+        panic!("{ids:?}")
+    };
+    let d = store.inbox_message(d).await.unwrap().unwrap();
+    assert!(!d.polled(), "a key starting 'poll:' says nothing");
+    assert!(store.inbox_message(p).await.unwrap().unwrap().polled());
+
+    let jobs = store.claim_jobs("w", T0, LONG_LEASE, 10).await.unwrap();
+    assert_eq!(jobs.len(), 2);
+    let later = T0 + 3_600_000;
+    for job in &jobs {
+        let why = if job.entity_key == "order:x" {
+            "pending_payment"
+        } else {
+            "breaker_open"
+        };
+        store
+            .retry_job(
+                job,
+                later,
+                &waiting_error(why, "channel:amazon"),
+                false,
+                &Changes::default(),
+                T0,
+            )
+            .await
+            .unwrap();
+    }
+    let counts = store.waiting_counts().await.unwrap();
+    assert_eq!(counts.get("pending_payment"), Some(&1), "{counts:?}");
+    assert_eq!(counts.get("breaker_open"), Some(&1), "{counts:?}");
+
+    let (first, newer) = store.inbox_span("order:x", d.id).await.unwrap();
+    assert_eq!((first, newer), (T0, false));
+    let newer_msg = msg("channel:amazon", "evt-2", "order:x", T0 + 5);
+    store.accept_messages(&[newer_msg]).await.unwrap();
+    assert_eq!(store.inbox_span("order:x", d.id).await.unwrap(), (T0, true));
+    // Only the jobs waiting for that reason, of that entity, wake.
+    let woken = store
+        .wake_waiting(
+            &["order:x", "order:y"],
+            "ingest_order",
+            "pending_payment",
+            T0 + 5,
+        )
+        .await
+        .unwrap();
+    assert_eq!(woken, 1);
+    assert_eq!(store.next_job_at(T0 + 5).await.unwrap(), Some(later));
+    let due = store.claim_jobs("w", T0 + 5, LONG_LEASE, 10).await.unwrap();
+    assert_eq!(
+        due.len(),
+        1,
+        "the woken job first, its newer message behind it"
+    );
+    assert_eq!(due[0].entity_key, "order:x");
+}
+
 // ------------------------------------------------------------------ helpers
 
 fn msg(source: &str, key: &str, entity: &str, at: i64) -> NewMessage {
@@ -111,6 +179,7 @@ fn msg(source: &str, key: &str, entity: &str, at: i64) -> NewMessage {
         body: format!(r#"{{"id":"{key}","note":"caf\u00e9 \u2713"}}"#).into_bytes(),
         received_at: at,
         step: "ingest_order".to_owned(),
+        origin: MessageOrigin::Delivered,
     }
 }
 

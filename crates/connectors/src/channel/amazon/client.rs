@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex as SyncMutex};
 use std::time::Duration;
 
@@ -96,11 +97,13 @@ impl Operation {
         }
     }
 
-    /// A full bucket of the operation's documented plan (a token bucket:
-    /// `burst` calls, refilled at the rate).
+    /// The operation's documented plan (a token bucket: `burst` calls,
+    /// refilled at the rate), assumed spent but for one probe until Amazon
+    /// first answers: a hub that has just started may follow one that
+    /// spent the account's burst moments ago.
     pub(super) fn bucket(self, now: std::time::Instant) -> Bucket {
         let (rate, burst) = self.default_plan();
-        Bucket::new(0.0, burst, rate, now)
+        Bucket::unconfirmed(burst, rate, now)
     }
 }
 
@@ -136,7 +139,18 @@ pub struct AmazonChannel {
     pub(super) feed_polling: FeedPolling,
     /// Where the rate buckets take their time from.
     pub(super) clock: Arc<dyn Clock>,
+    /// The bundles the last poll answered with, by `AmazonOrderId`, each
+    /// with the `LastUpdateDate` and `OrderStatus` it was read at: an order
+    /// the next poll finds unchanged is answered from here, without
+    /// `getOrderItems`.
+    pub(super) polled: SyncMutex<HashMap<String, PolledBundle>>,
+    /// 429s Amazon answered, for the hub's metrics.
+    pub(super) throttled: AtomicU64,
 }
+
+/// A bundle a poll answered with, and the order state (`LastUpdateDate`
+/// and `OrderStatus`) it was read at.
+pub(super) type PolledBundle = (String, Arc<Vec<u8>>);
 
 /// How `JSON_LISTINGS_FEED` processing is waited for.
 #[derive(Debug, Clone, Copy)]
@@ -199,6 +213,8 @@ impl AmazonChannel {
                 max_wait: FEED_MAX_WAIT,
             },
             clock: Arc::new(SystemClock),
+            polled: SyncMutex::new(HashMap::new()),
+            throttled: AtomicU64::new(0),
         })
     }
 
@@ -223,6 +239,11 @@ impl AmazonChannel {
     pub fn with_feed_polling(mut self, interval: Duration, max_wait: Duration) -> Self {
         self.feed_polling = FeedPolling { interval, max_wait };
         self
+    }
+
+    /// 429s Amazon answered so far.
+    pub fn throttled_responses(&self) -> u64 {
+        self.throttled.load(Ordering::Relaxed)
     }
 
     /// LWA token requests sent so far.
@@ -349,6 +370,8 @@ impl AmazonChannel {
         }
         if status == StatusCode::TOO_MANY_REQUESTS {
             bucket.fill(now);
+        } else {
+            bucket.answered(now);
         }
         bucket.interval()
     }
@@ -397,6 +420,8 @@ impl AmazonChannel {
             match status {
                 StatusCode::NOT_FOUND => return Ok(None),
                 StatusCode::TOO_MANY_REQUESTS => {
+                    self.throttled.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(channel = %self.name, operation = ?op, retry_after = ?retry_after(&answer_headers), "Amazon refused a call with 429; the operation's bucket is taken as empty.");
                     let text = String::from_utf8_lossy(&answer);
                     return Err(ConnectorError::Throttled {
                         reason: format!("{op:?}: HTTP 429: {}", text.trim()),
@@ -453,6 +478,10 @@ impl Channel for AmazonChannel {
         since_ms: i64,
     ) -> Result<Vec<(InboundEnvelope, Vec<u8>)>, ConnectorError> {
         self.poll_orders(since_ms).await
+    }
+
+    fn throttled_responses(&self) -> u64 {
+        AmazonChannel::throttled_responses(self)
     }
 
     async fn confirm_shipment(

@@ -16,11 +16,16 @@
 //!   deduplicated by `AmazonOrderId` across pages (Amazon repeats some), and
 //!   a page whose `NextToken` is the one just sent ends the paging with a
 //!   warning (Prism mocks answer every page with the same token).
-//!   - `Pending`/`PendingAvailability` orders are skipped: Amazon sends no
-//!     prices or address yet; the poll after they turn `Unshipped` takes them.
+//!   - `Pending`/`PendingAvailability` orders come without items (Amazon
+//!     sends no prices or address yet); they map to `NotYet`, which the
+//!     hub keeps waiting until a later state is seen.
 //!   - `Canceled` orders come without items.
 //!   - Any other order is read with every page of `getOrderItems` (items
-//!     deduplicated by `OrderItemId`).
+//!     deduplicated by `OrderItemId`) — once per `LastUpdateDate`: an
+//!     order the previous poll answered with the same `LastUpdateDate`
+//!     (an unchanged order in the overlap window) is answered with the
+//!     same bundle, without asking Amazon again. Only the last poll's
+//!     bundles are kept.
 //!
 //!   The message body is the bundle `{"order": Order, "items": OrderItemsList}`
 //!   that [`amazon_order_bundle`] maps; the envelope is
@@ -35,8 +40,9 @@
 //!   reads the order (`getOrder` + `getOrderItems`) into the same bundle.
 //! - **`map_message`**: a Ready order is `ChannelEvent::Order`, a Canceled one
 //!   `ChannelEvent::Cancelled`; a Pending one is `ChannelEvent::NotYet`:
-//!   nothing is taken and nothing waits (new orders start Pending, and
-//!   Amazon notifies again when they turn Unshipped; the poll takes them too).
+//!   nothing is taken, and the hub's step waits (no attempt spent, shown on
+//!   the timeline and in `/v1/stats`) until Amazon notifies or the poll
+//!   sees it Unshipped or Canceled, for up to 30 days.
 //! - **Shipment confirmation**: `confirmShipment`, one call per package, with
 //!   `packageReferenceId` derived from our package id (the model allows
 //!   positive numbers only, see [`package_reference_id`]). Amazon treats a
@@ -53,7 +59,11 @@
 //!   bucket counts arrivals. A call waits for its token when that takes at
 //!   most [`MAX_WAIT`], else comes back `Throttled` unsent. A 429 is
 //!   `Throttled` with its `Retry-After`, else one token's time at the
-//!   operation's rate.
+//!   operation's rate; each is logged and counted
+//!   ([`Channel::throttled_responses`], the hub's
+//!   `crossdock_channel_throttled_total`). A connector that has just
+//!   started assumes each bucket spent but for one call, until Amazon's
+//!   first answer to that operation (a 429 keeps it spent).
 //! - **Availability** (needs [`AmazonChannel::with_seller_id`]): `Urgent`
 //!   pushes call `patchListingsItem` per SKU (at most [`URGENT_BATCH`]),
 //!   replacing `/attributes/fulfillment_availability` with

@@ -1,6 +1,7 @@
 //! Orders: `getOrders` paging, `getOrderItems`, the `{order, items}` bundle that the mapping reads, and refetching a notified order.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use chrono::{DateTime, SecondsFormat};
 use reqwest::Url;
@@ -69,6 +70,18 @@ pub(super) struct Bundle<'a> {
     pub(super) order: &'a RawValue,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) items: Option<MergedItems<'a>>,
+}
+
+/// The order's id in a bundle a poll stored.
+#[derive(Deserialize)]
+struct StoredBundle {
+    order: PolledOrder,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct PolledOrder {
+    amazon_order_id: String,
 }
 
 /// Payment not authorized yet: Amazon withholds prices and address.
@@ -208,8 +221,16 @@ impl AmazonChannel {
         &self,
         delivered: &[u8],
     ) -> Result<Option<Vec<u8>>, ConnectorError> {
-        let (_, order_id, _) = read_notification(delivered)
-            .map_err(|e| ConnectorError::rejected(format!("stored Amazon notification: {e}")))?;
+        // A notification, or the bundle a poll read (an order held back
+        // is read again while it waits).
+        let order_id = match read_notification(delivered) {
+            Ok((_, order_id, _)) => order_id,
+            Err(e) => serde_json::from_slice::<StoredBundle>(delivered)
+                .map(|b| b.order.amazon_order_id)
+                .map_err(|_| {
+                    ConnectorError::rejected(format!("stored Amazon notification: {e}"))
+                })?,
+        };
         let url = endpoint(&self.api, &["orders", "v0", "orders", &order_id]);
         // A Pending order comes back as it is and maps to `NotYet`.
         let Some((bundle, _)) = self.fetch_order_and_head(&url).await? else {
@@ -299,15 +320,22 @@ impl AmazonChannel {
             }
         }
         let mut out = Vec::with_capacity(orders.len());
+        // Bundles read by the last poll: an order in the overlap window
+        // whose LastUpdateDate has not moved has the same items.
+        let previous = std::mem::take(&mut *self.polled.lock().expect("not poisoned"));
+        let mut seen = HashMap::with_capacity(orders.len());
         for (raw, head, version) in orders {
-            if matches!(
-                head.order_status.as_str(),
-                "Pending" | "PendingAvailability"
-            ) {
-                tracing::debug!(channel = %self.name, order = %head.amazon_order_id, "pending order not taken yet");
-                continue;
-            }
-            let body = self.bundle(&raw, &head).await?;
+            // A Pending order is answered too (without items): the hub
+            // keeps it waiting, visibly, until it turns Unshipped.
+            // LastUpdateDate has whole seconds: an order that left Pending
+            // within the second it was read keeps it, so its status counts.
+            let state = format!("{} {}", head.last_update_date, head.order_status);
+            let body = match previous.get(&head.amazon_order_id) {
+                Some((at, body)) if *at == state => body.clone(),
+                _ => Arc::new(self.bundle(&raw, &head).await?),
+            };
+            seen.insert(head.amazon_order_id.clone(), (state, body.clone()));
+            let body = Arc::unwrap_or_clone(body);
             out.push((
                 InboundEnvelope {
                     message_key: format!("amazon:poll:{}:{version}", head.amazon_order_id),
@@ -317,6 +345,9 @@ impl AmazonChannel {
                 body,
             ));
         }
+        // Only the orders this poll saw are kept: the next one's window
+        // starts later, so older ones would never be asked for again.
+        *self.polled.lock().expect("not poisoned") = seen;
         Ok(out)
     }
 }

@@ -116,6 +116,8 @@ pub struct WalmartChannel {
     pub(super) feed_wait: Duration,
     /// What a replenish time is compared with.
     pub(super) clock: Arc<dyn Clock>,
+    /// 429s Walmart answered, for the hub's metrics.
+    pub(super) throttled: std::sync::atomic::AtomicU64,
 }
 
 impl fmt::Debug for WalmartChannel {
@@ -257,6 +259,7 @@ impl WalmartChannel {
             budgets: std::sync::Mutex::new(HashMap::new()),
             feed_wait,
             clock: Arc::new(SystemClock),
+            throttled: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -279,6 +282,24 @@ impl WalmartChannel {
             .unwrap_or_else(|e| e.into_inner())
             .get(operation)
             .copied()
+    }
+
+    /// 429s Walmart answered so far.
+    pub fn throttled_responses(&self) -> u64 {
+        self.throttled.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Logs and counts a 429: Walmart's refusals used to go unseen.
+    pub(super) fn note_throttled(&self, operation: &'static str, headers: &HeaderMap) {
+        self.throttled
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        tracing::warn!(
+            channel = %self.name,
+            operation,
+            retry_after = ?headers.get(RETRY_AFTER),
+            replenish_at_ms = ?replenish_at(headers),
+            "Walmart refused a call with 429."
+        );
     }
 
     pub(super) fn record_budget(&self, operation: &'static str, headers: &HeaderMap) {
@@ -354,6 +375,9 @@ impl WalmartChannel {
             )
             .await?;
         self.record_budget("tokenAPI", &answer_headers);
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            self.note_throttled("tokenAPI", &answer_headers);
+        }
         if matches!(
             status,
             StatusCode::BAD_REQUEST | StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
@@ -430,6 +454,9 @@ impl WalmartChannel {
                 .exchange_raw(method.clone(), url.clone(), headers, body.clone())
                 .await?;
             self.record_budget(operation, &answer_headers);
+            if status == StatusCode::TOO_MANY_REQUESTS {
+                self.note_throttled(operation, &answer_headers);
+            }
             if status == StatusCode::UNAUTHORIZED && !retried {
                 self.token.refused(&self.name, &token).await;
                 retried = true;
@@ -525,6 +552,10 @@ impl Channel for WalmartChannel {
         since_ms: i64,
     ) -> Result<Vec<(InboundEnvelope, Vec<u8>)>, ConnectorError> {
         self.poll_orders(since_ms).await
+    }
+
+    fn throttled_responses(&self) -> u64 {
+        WalmartChannel::throttled_responses(self)
     }
 
     async fn confirm_shipment(
