@@ -37,10 +37,11 @@ impl Bucket {
 
     /// A bucket of a process that has just started: another process (the
     /// one this replaced) may have spent the account's budget moments ago,
-    /// so all of it is assumed spent but one call, the probe whose answer
-    /// tells. Until then, calls go at the drain rate.
-    pub fn unconfirmed(size: f64, per_sec: f64, at: Instant) -> Self {
-        let assumed = (size - 1.0).max(0.0);
+    /// so all of it is assumed spent but `room`: one probe call (its cost
+    /// and any margin the caller keeps free), whose answer tells. Until
+    /// then, calls go at the drain rate.
+    pub fn unconfirmed(size: f64, per_sec: f64, room: f64, at: Instant) -> Self {
+        let assumed = (size - room).max(0.0);
         Bucket {
             assumed,
             ..Bucket::new(assumed, size, per_sec, at)
@@ -171,7 +172,7 @@ mod tests {
     #[test]
     fn a_fresh_bucket_lets_one_probe_through_until_an_answer_gives_the_rest_back() {
         let t0 = ManualClock::new(0).instant();
-        let mut b = Bucket::unconfirmed(30.0, 0.5, t0);
+        let mut b = Bucket::unconfirmed(30.0, 0.5, 1.0, t0);
         assert_eq!(b.reserve(1.0, 0.0, t0), None, "the probe goes at once");
         assert_eq!(
             b.reserve(1.0, 0.0, t0),
@@ -186,7 +187,7 @@ mod tests {
         b.answered(t0);
         assert_eq!(b.used_now(t0), 2.0);
         // A refusal first: the budget is known spent, and stays so.
-        let mut refused = Bucket::unconfirmed(30.0, 0.5, t0);
+        let mut refused = Bucket::unconfirmed(30.0, 0.5, 1.0, t0);
         refused.reserve(1.0, 0.0, t0);
         refused.fill(t0);
         refused.answered(t0);

@@ -103,7 +103,7 @@ impl Operation {
     /// spent the account's burst moments ago.
     pub(super) fn bucket(self, now: std::time::Instant) -> Bucket {
         let (rate, burst) = self.default_plan();
-        Bucket::unconfirmed(burst, rate, now)
+        Bucket::unconfirmed(burst, rate, 1.0, now)
     }
 }
 

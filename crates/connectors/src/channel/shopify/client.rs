@@ -138,9 +138,17 @@ pub(super) fn call_limit(headers: &HeaderMap) -> Option<(f64, f64)> {
     (size > 0.0).then_some((used, size))
 }
 
-/// The REST bucket of a Standard plan, empty, until the first answer says.
-fn rest_bucket(clock: &dyn Clock) -> Bucket {
-    Bucket::new(0.0, REST_BUCKET_SIZE, REST_LEAK_PER_SEC, clock.instant())
+/// The REST bucket of a Standard plan, until the first answer says. Assumed
+/// spent but for one probe call: the process this one replaced (a restart)
+/// may have drained it moments ago, and Shopify's header on the probe's
+/// answer tells how full it really is.
+pub(super) fn rest_bucket(clock: &dyn Clock) -> Bucket {
+    Bucket::unconfirmed(
+        REST_BUCKET_SIZE,
+        REST_LEAK_PER_SEC,
+        1.0 + REST_MARGIN,
+        clock.instant(),
+    )
 }
 
 impl ShopifyChannel {

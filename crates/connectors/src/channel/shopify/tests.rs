@@ -27,3 +27,29 @@ fn ids_go_back_exactly() {
     assert_eq!(id_json("820982911946154508").get(), "820982911946154508");
     assert_eq!(id_json("gid://x").get(), "\"gid://x\"");
 }
+
+#[test]
+fn a_fresh_rest_budget_lets_one_probe_through_until_shopify_answers() {
+    use super::client::{REST_BUCKET_SIZE, REST_LEAK_PER_SEC, REST_MARGIN, rest_bucket};
+    use crossdock_model::{Clock, ManualClock};
+    let clock = ManualClock::new(0);
+    let now = clock.instant();
+    let mut budget = rest_bucket(&clock);
+    assert_eq!(
+        budget.reserve(1.0, REST_MARGIN, now),
+        None,
+        "the probe goes"
+    );
+    assert!(
+        budget.reserve(1.0, REST_MARGIN, now).is_some(),
+        "a second call before any answer waits: the bucket may be full"
+    );
+    budget.refund(1.0);
+    // The probe's answer: `X-Shopify-Shop-Api-Call-Limit: 1/40`.
+    budget.observe(1.0, REST_BUCKET_SIZE, REST_LEAK_PER_SEC, now);
+    assert_eq!(
+        budget.reserve(1.0, REST_MARGIN, now),
+        None,
+        "room given back"
+    );
+}
