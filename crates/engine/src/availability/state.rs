@@ -42,6 +42,9 @@ pub(crate) struct SyncState {
     /// permit is kept if the pusher is busy, so no wake-up is lost).
     pushers: Mutex<HashMap<String, Arc<Notify>>>,
     velocity: Mutex<HashMap<String, Velocity>>,
+    /// Set once the velocity was rebuilt from the store's recent sales
+    /// (at the first recompute), so a restart does not forget it.
+    pub(crate) velocity_rebuilt: tokio::sync::OnceCell<()>,
     /// Recent stock change → owed committed latencies, newest last.
     pub(crate) enqueue_latencies: Mutex<Vec<Duration>>,
     /// Per channel: recent change → acknowledged lags (ms) and exposures.
@@ -87,6 +90,26 @@ impl SyncState {
         v.per_hour = v.per_hour * (-hours).exp() + units as f64;
         v.at = at;
         v.per_hour as f32
+    }
+
+    /// Add sales already decayed to `now` (`per_hour` = Σ units × e^(−age
+    /// in hours)): the velocity rebuilt from the store after a restart.
+    /// The decay is exponential, so a sale older than the SKU's last one
+    /// adds the same as if it had been noted at its time.
+    pub(crate) fn add_decayed_sales(&self, sku: &str, per_hour: f64, now: Instant) {
+        let mut map = self.velocity.lock().unwrap_or_else(|e| e.into_inner());
+        let v = map.entry(sku.to_owned()).or_insert(Velocity {
+            per_hour: 0.0,
+            at: now,
+        });
+        if v.at > now {
+            let hours = v.at.duration_since(now).as_secs_f64() / 3600.0;
+            v.per_hour += per_hour * (-hours).exp();
+        } else {
+            let hours = now.duration_since(v.at).as_secs_f64() / 3600.0;
+            v.per_hour = v.per_hour * (-hours).exp() + per_hour;
+            v.at = now;
+        }
     }
 
     pub(crate) fn velocity(&self, sku: &str, now: Instant) -> f32 {

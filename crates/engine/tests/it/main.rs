@@ -1,3 +1,4 @@
 //! The engine's integration tests, one binary.
 
 mod no_oversell_property;
+mod velocity_restart;
