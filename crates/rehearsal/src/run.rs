@@ -31,8 +31,8 @@ use tower::ServiceExt;
 
 use crate::estate::{Estate, Event, SimChannel, SimErp, SimWarehouse};
 use crate::report::{
-    ChannelReport, ErpReport, Invariants, Quantiles, Report, Sample, SlaRow, Totals,
-    WarehouseReport,
+    ChannelReport, ErpReport, Invariants, OversoldLine, Quantiles, Report, Sample, SlaRow,
+    Totals, WarehouseReport,
 };
 use crate::scenario::{Ingest, Scenario};
 
@@ -410,10 +410,19 @@ struct HubFacts {
     /// Per order the channels took: when the hub first received it (`None`:
     /// it only ever saw the cancellation). Orders it never heard of are absent.
     received: HashMap<String, Option<i64>>,
-    /// Orders held at reservation for want of stock, with their units.
-    held_for_stock: BTreeMap<String, u64>,
+    /// Orders held at reservation for want of stock.
+    held_for_stock: BTreeMap<String, HeldOrder>,
     exceptions: BTreeMap<String, u64>,
     jobs_open: u64,
+}
+
+/// An order held at reservation for want of stock.
+struct HeldOrder {
+    channel: String,
+    /// When it was held (the exception's time).
+    at: i64,
+    /// (SKU, units) per line.
+    lines: Vec<(String, u64)>,
 }
 
 impl HubFacts {
@@ -460,8 +469,18 @@ impl HubFacts {
             if let Some(id) = e.entity_key.strip_prefix("order:")
                 && let Some(order) = store.order(id).await?
             {
-                let units = order.lines.iter().map(|l| u64::from(l.quantity)).sum();
-                held_for_stock.insert(id.to_owned(), units);
+                held_for_stock.insert(
+                    id.to_owned(),
+                    HeldOrder {
+                        channel: order.channel.clone(),
+                        at: e.created_at.timestamp_millis(),
+                        lines: order
+                            .lines
+                            .iter()
+                            .map(|l| (l.sku.clone(), u64::from(l.quantity)))
+                            .collect(),
+                    },
+                );
             }
         }
         let mut exceptions = BTreeMap::new();
@@ -682,9 +701,21 @@ async fn report(
     // An order the channel took that no warehouse could be found for is
     // an oversell as much as one a floor ships short.
     let mut oversold = w.oversold_orders.clone();
-    for (id, units) in &hub.held_for_stock {
+    invariants.oversold = w.oversold_lines.clone();
+    for (id, held) in &hub.held_for_stock {
         if oversold.insert(id.clone()) {
-            invariants.oversold_units += units;
+            for (sku, units) in &held.lines {
+                invariants.oversold_units += units;
+                invariants.oversold.push(OversoldLine {
+                    order_id: id.clone(),
+                    cause: "no_stock_at_reservation".into(),
+                    sku: sku.clone(),
+                    location: None,
+                    units: *units,
+                    at_ms: held.at - start,
+                    detail: format!("taken on {}; no location had the units free", held.channel),
+                });
+            }
         }
     }
     invariants.oversold_orders = oversold.len() as u64;

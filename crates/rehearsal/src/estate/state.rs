@@ -15,6 +15,7 @@ use rust_decimal::Decimal;
 use super::agenda::{Agenda, Event};
 use super::ledger::Ledger;
 use super::rate::Gcra;
+use crate::report::OversoldLine;
 use crate::scenario::{Outage, Scenario};
 
 /// The estate's books: what each system holds and what it saw.
@@ -38,6 +39,8 @@ pub(crate) struct World {
     pub in_flight: i64,
     pub oversold_units: u64,
     pub oversold_orders: BTreeSet<String>,
+    /// Each line a floor came up short on, with what the estate saw then.
+    pub oversold_lines: Vec<OversoldLine>,
 }
 
 pub(crate) struct Sku {
@@ -259,6 +262,7 @@ impl Estate {
                 in_flight: 0,
                 oversold_units: 0,
                 oversold_orders: BTreeSet::new(),
+                oversold_lines: Vec::new(),
             }),
             channel_api: Mutex::new(channel_api),
             scenario,
