@@ -17,7 +17,7 @@ use crossdock_store::{
 use serde::Serialize;
 
 use super::plan::AvailabilityPlan;
-use super::state::Shared;
+use super::state::{Shared, decayed_sale};
 
 /// One SKU as `crossdock inventory show` prints it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -134,13 +134,16 @@ pub(crate) async fn rebuild_velocity_once(shared: &Shared) -> anyhow::Result<()>
                 .store
                 .units_reserved_since(now_ms - VELOCITY_HISTORY_MS)
                 .await?;
-            let mut per_sku: HashMap<&str, f64> = HashMap::new();
+            let mut per_sku: HashMap<&str, (f64, f64)> = HashMap::new();
             for s in &sales {
                 let hours = (now_ms - s.at).max(0) as f64 / 3_600_000.0;
-                *per_sku.entry(s.sku.as_str()).or_default() += s.units as f64 * (-hours).exp();
+                let (slow, fast) = decayed_sale(s.units, hours);
+                let sums = per_sku.entry(s.sku.as_str()).or_default();
+                sums.0 += slow;
+                sums.1 += fast;
             }
-            for (sku, per_hour) in &per_sku {
-                shared.state.add_decayed_sales(sku, *per_hour, now);
+            for (sku, sums) in &per_sku {
+                shared.state.add_decayed_sales(sku, *sums, now);
             }
             tracing::info!(
                 skus = per_sku.len(),
