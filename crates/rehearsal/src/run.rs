@@ -421,8 +421,29 @@ struct HeldOrder {
     channel: String,
     /// When it was held (the exception's time).
     at: i64,
-    /// (SKU, units) per line.
-    lines: Vec<(String, u64)>,
+    /// (SKU, units, units free per location when it was routed) per line.
+    lines: Vec<(String, u64, String)>,
+}
+
+/// Units free per location and SKU as routing last saw them for `entity`
+/// (the input of its last routing decision).
+async fn free_when_routed(
+    store: &Store,
+    entity: &str,
+) -> anyhow::Result<Vec<(String, BTreeMap<String, i64>)>> {
+    let timeline = store.timeline(entity).await?;
+    let Some(input) = timeline.iter().rev().find_map(|e| match e.event() {
+        Ok(TimelineEvent::RoutingDecision(d)) => Some(d.input),
+        _ => None,
+    }) else {
+        return Ok(Vec::new());
+    };
+    let candidates: Vec<crossdock_engine::routing::CandidateFacts> =
+        serde_json::from_value(input["candidates"].clone()).unwrap_or_default();
+    Ok(candidates
+        .into_iter()
+        .map(|c| (c.name, c.available))
+        .collect())
 }
 
 impl HubFacts {
@@ -469,6 +490,7 @@ impl HubFacts {
             if let Some(id) = e.entity_key.strip_prefix("order:")
                 && let Some(order) = store.order(id).await?
             {
+                let free = free_when_routed(store, &e.entity_key).await?;
                 held_for_stock.insert(
                     id.to_owned(),
                     HeldOrder {
@@ -477,7 +499,19 @@ impl HubFacts {
                         lines: order
                             .lines
                             .iter()
-                            .map(|l| (l.sku.clone(), u64::from(l.quantity)))
+                            .map(|l| {
+                                let free = free
+                                    .iter()
+                                    .map(|(location, units)| {
+                                        format!(
+                                            "{location} {}",
+                                            units.get(&l.sku).copied().unwrap_or(0)
+                                        )
+                                    })
+                                    .collect::<Vec<_>>()
+                                    .join(", ");
+                                (l.sku.clone(), u64::from(l.quantity), free)
+                            })
                             .collect(),
                     },
                 );
@@ -702,9 +736,19 @@ async fn report(
     // an oversell as much as one a floor ships short.
     let mut oversold = w.oversold_orders.clone();
     invariants.oversold = w.oversold_lines.clone();
+    // What the channel listed of each SKU when the held order was placed.
+    let mut listed_then: HashMap<String, &[(String, i64, i64)]> = HashMap::new();
+    for (i, spec) in s.channels.iter().enumerate() {
+        for (external, o) in &w.channels[i].orders {
+            let id = order_id_for(&spec.name, external);
+            if hub.held_for_stock.contains_key(&id) {
+                listed_then.insert(id, &o.listed);
+            }
+        }
+    }
     for (id, held) in &hub.held_for_stock {
         if oversold.insert(id.clone()) {
-            for (sku, units) in &held.lines {
+            for (sku, units, free) in &held.lines {
                 invariants.oversold_units += units;
                 invariants.oversold.push(OversoldLine {
                     order_id: id.clone(),
@@ -713,7 +757,17 @@ async fn report(
                     location: None,
                     units: *units,
                     at_ms: held.at - start,
-                    detail: format!("taken on {}; no location had the units free", held.channel),
+                    detail: format!(
+                        "taken on {}{}; free when routed: {free}",
+                        held.channel,
+                        listed_then
+                            .get(id)
+                            .and_then(|l| l.iter().find(|(s, _, _)| s == sku))
+                            .map_or_else(String::new, |(_, listed, age)| format!(
+                                ", which listed {listed} (set {} min before)",
+                                age / 60_000
+                            ))
+                    ),
                 });
             }
         }

@@ -53,6 +53,8 @@ pub(crate) struct ChannelBook {
     pub(super) next_order: u64,
     /// What buyers can buy now, by SKU index (what the channel lists).
     pub listed: Vec<i64>,
+    /// When each SKU's listing was last set by the hub's update.
+    pub listed_at: Vec<i64>,
     pub orders: BTreeMap<String, ChannelOrder>,
     /// Confirmations the channel holds, by (order, package).
     pub confirmations: Ledger<(String, String)>,
@@ -83,6 +85,9 @@ pub(crate) struct ChannelOrder {
     pub cancelled: bool,
     pub confirmed: bool,
     pub(super) body: serde_json::Value,
+    /// Per line bought: the SKU, what the channel listed of it then and
+    /// how long before its listing was last set (ms).
+    pub listed: Vec<(String, i64, i64)>,
 }
 
 #[derive(Default)]
@@ -203,6 +208,7 @@ impl Estate {
                 rng: stream(seed, 100 + i as u64),
                 next_order: 0,
                 listed: vec![0; skus.len()],
+                listed_at: vec![start; skus.len()],
                 orders: BTreeMap::new(),
                 confirmations: Ledger::default(),
                 placed: 0,
