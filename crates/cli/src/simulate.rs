@@ -315,7 +315,7 @@ mod tests {
         assert!(
             SweepRow {
                 lost: 1,
-                ..row.clone()
+                ..row
             }
             .broken()
         );

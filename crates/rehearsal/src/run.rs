@@ -31,8 +31,8 @@ use tower::ServiceExt;
 
 use crate::estate::{Estate, Event, SimChannel, SimErp, SimWarehouse};
 use crate::report::{
-    ChannelReport, ErpReport, Invariants, OversoldLine, Quantiles, Report, Sample, SlaRow,
-    Totals, WarehouseReport,
+    ChannelReport, ErpReport, Invariants, OversoldLine, Quantiles, Report, Sample, SlaRow, Totals,
+    WarehouseReport,
 };
 use crate::scenario::{Ingest, Scenario};
 

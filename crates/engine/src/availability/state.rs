@@ -196,6 +196,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::clock::ManualClock;
 
     /// An hour at 20 units an hour, then 20 minutes at three times that:
     /// the velocity that sizes `cover_minutes` must already show most of
@@ -204,8 +205,7 @@ mod tests {
     #[test]
     fn velocity_catches_up_with_a_peak_within_minutes() {
         let state = SyncState::default();
-        let start = Instant::now();
-        let mut at = start;
+        let mut at = ManualClock::new(0).instant();
         // 20 an hour for two hours: a unit every 3 minutes.
         for _ in 0..40 {
             at += Duration::from_secs(180);

@@ -64,7 +64,11 @@ impl Estate {
                 book.not_listed += 1;
                 continue;
             }
-            bought.push((w.skus[sku].code.clone(), book.listed[sku], now - book.listed_at[sku]));
+            bought.push((
+                w.skus[sku].code.clone(),
+                book.listed[sku],
+                now - book.listed_at[sku],
+            ));
             book.listed[sku] -= qty;
             let price = w.skus[sku].price;
             let tax = (price * Decimal::from(qty) * Decimal::new(8, 2)).round_dp(2);
