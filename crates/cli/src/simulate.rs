@@ -312,13 +312,7 @@ mod tests {
         };
         assert!(!row.broken());
         assert_eq!(row.markdown(), "| 1 | 10 | 0 | 0 | 0 | 2 | 21.5 | 1.5 |");
-        assert!(
-            SweepRow {
-                lost: 1,
-                ..row
-            }
-            .broken()
-        );
+        assert!(SweepRow { lost: 1, ..row }.broken());
         assert!(
             SweepRow {
                 oversold_units: 2,
