@@ -73,6 +73,28 @@ pub struct Invariants {
     pub duplicates: Duplicates,
     /// Orders placed on a channel the hub never took in.
     pub lost_orders: u64,
+    /// Each oversold line and why it happened, in the order found.
+    pub oversold: Vec<OversoldLine>,
+}
+
+/// One oversold line: units a channel sold that could not be shipped.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OversoldLine {
+    pub order_id: String,
+    /// `short_at_pick`: released to a warehouse whose floor did not hold
+    /// the units; `no_stock_at_reservation`: the channel took the order
+    /// and no location had the units free when the hub reserved.
+    pub cause: String,
+    pub sku: String,
+    /// The warehouse that came up short (`None`: none was found).
+    pub location: Option<String>,
+    pub units: u64,
+    /// Offset from the scenario's start.
+    pub at_ms: i64,
+    /// What the estate saw then, for the analysis: the floor, the ERP's
+    /// late view of it, units released there and not yet picked, units
+    /// the floor shipped within the ERP's lag.
+    pub detail: String,
 }
 
 /// Effects applied more than once, by kind.

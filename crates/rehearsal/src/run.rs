@@ -31,7 +31,7 @@ use tower::ServiceExt;
 
 use crate::estate::{Estate, Event, SimChannel, SimErp, SimWarehouse};
 use crate::report::{
-    ChannelReport, ErpReport, Invariants, Quantiles, Report, Sample, SlaRow, Totals,
+    ChannelReport, ErpReport, Invariants, OversoldLine, Quantiles, Report, Sample, SlaRow, Totals,
     WarehouseReport,
 };
 use crate::scenario::{Ingest, Scenario};
@@ -410,10 +410,40 @@ struct HubFacts {
     /// Per order the channels took: when the hub first received it (`None`:
     /// it only ever saw the cancellation). Orders it never heard of are absent.
     received: HashMap<String, Option<i64>>,
-    /// Orders held at reservation for want of stock, with their units.
-    held_for_stock: BTreeMap<String, u64>,
+    /// Orders held at reservation for want of stock.
+    held_for_stock: BTreeMap<String, HeldOrder>,
     exceptions: BTreeMap<String, u64>,
     jobs_open: u64,
+}
+
+/// An order held at reservation for want of stock.
+struct HeldOrder {
+    channel: String,
+    /// When it was held (the exception's time).
+    at: i64,
+    /// (SKU, units, units free per location when it was routed) per line.
+    lines: Vec<(String, u64, String)>,
+}
+
+/// Units free per location and SKU as routing last saw them for `entity`
+/// (the input of its last routing decision).
+async fn free_when_routed(
+    store: &Store,
+    entity: &str,
+) -> anyhow::Result<Vec<(String, BTreeMap<String, i64>)>> {
+    let timeline = store.timeline(entity).await?;
+    let Some(input) = timeline.iter().rev().find_map(|e| match e.event() {
+        Ok(TimelineEvent::RoutingDecision(d)) => Some(d.input),
+        _ => None,
+    }) else {
+        return Ok(Vec::new());
+    };
+    let candidates: Vec<crossdock_engine::routing::CandidateFacts> =
+        serde_json::from_value(input["candidates"].clone()).unwrap_or_default();
+    Ok(candidates
+        .into_iter()
+        .map(|c| (c.name, c.available))
+        .collect())
 }
 
 impl HubFacts {
@@ -460,8 +490,31 @@ impl HubFacts {
             if let Some(id) = e.entity_key.strip_prefix("order:")
                 && let Some(order) = store.order(id).await?
             {
-                let units = order.lines.iter().map(|l| u64::from(l.quantity)).sum();
-                held_for_stock.insert(id.to_owned(), units);
+                let free = free_when_routed(store, &e.entity_key).await?;
+                held_for_stock.insert(
+                    id.to_owned(),
+                    HeldOrder {
+                        channel: order.channel.clone(),
+                        at: e.created_at.timestamp_millis(),
+                        lines: order
+                            .lines
+                            .iter()
+                            .map(|l| {
+                                let free = free
+                                    .iter()
+                                    .map(|(location, units)| {
+                                        format!(
+                                            "{location} {}",
+                                            units.get(&l.sku).copied().unwrap_or(0)
+                                        )
+                                    })
+                                    .collect::<Vec<_>>()
+                                    .join(", ");
+                                (l.sku.clone(), u64::from(l.quantity), free)
+                            })
+                            .collect(),
+                    },
+                );
             }
         }
         let mut exceptions = BTreeMap::new();
@@ -682,9 +735,41 @@ async fn report(
     // An order the channel took that no warehouse could be found for is
     // an oversell as much as one a floor ships short.
     let mut oversold = w.oversold_orders.clone();
-    for (id, units) in &hub.held_for_stock {
+    invariants.oversold = w.oversold_lines.clone();
+    // What the channel listed of each SKU when the held order was placed.
+    let mut listed_then: HashMap<String, &[(String, i64, i64)]> = HashMap::new();
+    for (i, spec) in s.channels.iter().enumerate() {
+        for (external, o) in &w.channels[i].orders {
+            let id = order_id_for(&spec.name, external);
+            if hub.held_for_stock.contains_key(&id) {
+                listed_then.insert(id, &o.listed);
+            }
+        }
+    }
+    for (id, held) in &hub.held_for_stock {
         if oversold.insert(id.clone()) {
-            invariants.oversold_units += units;
+            for (sku, units, free) in &held.lines {
+                invariants.oversold_units += units;
+                invariants.oversold.push(OversoldLine {
+                    order_id: id.clone(),
+                    cause: "no_stock_at_reservation".into(),
+                    sku: sku.clone(),
+                    location: None,
+                    units: *units,
+                    at_ms: held.at - start,
+                    detail: format!(
+                        "taken on {}{}; free when routed: {free}",
+                        held.channel,
+                        listed_then
+                            .get(id)
+                            .and_then(|l| l.iter().find(|(s, _, _)| s == sku))
+                            .map_or_else(String::new, |(_, listed, age)| format!(
+                                ", which listed {listed} (set {} min before)",
+                                age / 60_000
+                            ))
+                    ),
+                });
+            }
         }
     }
     invariants.oversold_orders = oversold.len() as u64;

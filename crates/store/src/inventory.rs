@@ -232,6 +232,25 @@ impl Store {
         .await?)
     }
 
+    /// Units reserved per SKU by orders taken in at or after `since`
+    /// (ms), oldest first, whatever became of the reservation since
+    /// (held, consumed or released): a sale cancelled later still sold.
+    /// The availability sync rebuilds its sales velocity from it at start,
+    /// so `cover_minutes` protects from the first minute after a restart.
+    pub async fn units_reserved_since(&self, since: i64) -> Result<Vec<ReservedUnits>> {
+        // The CAST keeps SUM an i64 on both backends (PostgreSQL's SUM of a
+        // BIGINT is a NUMERIC).
+        Ok(sqlx::query_as(
+            "SELECT r.sku AS sku, o.created_at AS at, CAST(SUM(r.quantity) AS BIGINT) AS units \
+             FROM reservations r JOIN orders o ON o.id = r.order_id \
+             WHERE o.created_at >= $1 \
+             GROUP BY r.sku, o.created_at ORDER BY o.created_at, r.sku",
+        )
+        .bind(since)
+        .fetch_all(&self.reader)
+        .await?)
+    }
+
     /// Positions of some SKUs (the sync's incremental read).
     pub async fn positions_of(&self, skus: &[String]) -> Result<Vec<PositionRow>> {
         let mut out = Vec::new();

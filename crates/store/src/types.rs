@@ -322,6 +322,16 @@ pub struct ReservationRow {
     pub state: String,
 }
 
+/// Units of one SKU reserved by orders the hub took in at one moment (the
+/// sales the availability sync's velocity is rebuilt from after a restart).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct ReservedUnits {
+    pub sku: String,
+    /// When the orders were taken in (ms since the epoch).
+    pub at: i64,
+    pub units: i64,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct PositionRow {
     pub sku: String,

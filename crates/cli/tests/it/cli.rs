@@ -371,6 +371,41 @@ fn simulate_writes_the_report_and_names_a_bad_field() {
     let html = std::fs::read_to_string(report.join("report.html")).unwrap();
     assert!(html.starts_with("<!DOCTYPE html>") && html.contains("<svg"));
 
+    // A sweep: one report per seed and a row per seed in the table.
+    let sweep = dir.path().join("sweep");
+    let out = crossdock()
+        .args(["simulate", "--seeds", "1,2", "--scenario"])
+        .arg(&scenario)
+        .arg("--report")
+        .arg(&sweep)
+        .output()
+        .unwrap();
+    let table = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        table.starts_with("| seed | orders | oversold units | duplicates | lost |"),
+        "{table}"
+    );
+    for seed in [1, 2] {
+        assert!(table.contains(&format!("\n| {seed} | ")), "{table}");
+        let json: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(sweep.join(format!("seed-{seed}/report.json"))).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(json["seed"], seed);
+    }
+    // --seed and --seeds together are refused.
+    let out = crossdock()
+        .args(["simulate", "--seed", "1", "--seeds", "1..2", "--scenario"])
+        .arg(&scenario)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("cannot be used with"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
     // A bad value: refused with the file and the field, nothing run.
     let bad = short.replacen("max_concurrency = 4", "max_concurrency = 0", 1);
     assert_ne!(bad, short);

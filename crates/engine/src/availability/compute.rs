@@ -17,7 +17,7 @@ use crossdock_store::{
 use serde::Serialize;
 
 use super::plan::AvailabilityPlan;
-use super::state::Shared;
+use super::state::{Shared, decayed_sale};
 
 /// One SKU as `crossdock inventory show` prints it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -112,6 +112,47 @@ fn owed_for_sku(
         });
     }
     Ok(owed)
+}
+
+/// How far back the velocity is rebuilt at start: with its one-hour time
+/// constant, a sale four hours old weighs under 2 % of a new one.
+const VELOCITY_HISTORY_MS: i64 = 4 * 3_600_000;
+
+/// Rebuild the sales velocity from the store's recent reservations, once
+/// per sync: it lives in memory, and without this a restarted hub sells
+/// its best sellers with no `cover_minutes` held back until an hour of
+/// sales has been seen again. Call it before taking stock changes: a
+/// change recorded before it is in the store and counted here.
+pub(crate) async fn rebuild_velocity_once(shared: &Shared) -> anyhow::Result<()> {
+    shared
+        .state
+        .velocity_rebuilt
+        .get_or_try_init(|| async {
+            let now_ms = shared.clock.now_ms();
+            let now = shared.clock.instant();
+            let sales = shared
+                .store
+                .units_reserved_since(now_ms - VELOCITY_HISTORY_MS)
+                .await?;
+            let mut per_sku: HashMap<&str, (f64, f64)> = HashMap::new();
+            for s in &sales {
+                let hours = (now_ms - s.at).max(0) as f64 / 3_600_000.0;
+                let (slow, fast) = decayed_sale(s.units, hours);
+                let sums = per_sku.entry(s.sku.as_str()).or_default();
+                sums.0 += slow;
+                sums.1 += fast;
+            }
+            for (sku, sums) in &per_sku {
+                shared.state.add_decayed_sales(sku, *sums, now);
+            }
+            tracing::info!(
+                skus = per_sku.len(),
+                "Rebuilt sales velocity from the last hours' reservations."
+            );
+            anyhow::Ok(())
+        })
+        .await?;
+    Ok(())
 }
 
 pub(crate) async fn recompute_changed(

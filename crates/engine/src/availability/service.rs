@@ -13,7 +13,9 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::compute::{SkuAvailability, describe_sku, full_recompute, recompute_changed};
+use super::compute::{
+    SkuAvailability, describe_sku, full_recompute, rebuild_velocity_once, recompute_changed,
+};
 use super::plan::AvailabilityPlan;
 use super::push::{push_owed, run_push};
 use super::reports;
@@ -119,6 +121,9 @@ async fn run_compute(shared: Arc<Shared>, cancel: CancellationToken) {
     };
     let mut next_full = Instant::now();
     loop {
+        if let Err(e) = rebuild_velocity_once(&shared).await {
+            tracing::warn!(error = %e, "Could not rebuild sales velocity from the store; tried again at the next recompute.");
+        }
         if Instant::now() >= next_full {
             // Changes recorded from here on are recomputed again below; a
             // SKU computed twice owes nothing the second time.
@@ -200,6 +205,7 @@ impl Handle {
         let Some(plan) = &shared.plan else {
             return Ok(None);
         };
+        rebuild_velocity_once(shared).await?;
         if full {
             shared.store.take_stock_changes();
             full_recompute(shared).await?;

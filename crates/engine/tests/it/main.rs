@@ -2,3 +2,4 @@
 
 mod no_oversell_property;
 mod polling;
+mod velocity_restart;

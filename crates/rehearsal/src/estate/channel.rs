@@ -52,6 +52,7 @@ impl Estate {
         let mut items = Vec::new();
         let mut total = Decimal::ZERO;
         let mut wanted: Vec<usize> = Vec::new();
+        let mut bought = Vec::new();
         for _ in 0..lines {
             let sku = pick_sku(&mut book.rng, &w.popularity);
             if wanted.contains(&sku) {
@@ -63,6 +64,11 @@ impl Estate {
                 book.not_listed += 1;
                 continue;
             }
+            bought.push((
+                w.skus[sku].code.clone(),
+                book.listed[sku],
+                now - book.listed_at[sku],
+            ));
             book.listed[sku] -= qty;
             let price = w.skus[sku].price;
             let tax = (price * Decimal::from(qty) * Decimal::new(8, 2)).round_dp(2);
@@ -128,6 +134,7 @@ impl Estate {
                 cancelled: false,
                 confirmed: false,
                 body: body.clone(),
+                listed: bought,
             },
         );
         if cancels {
@@ -219,7 +226,10 @@ impl Estate {
     }
 
     pub fn listing(&self, channel: usize, sku: usize, quantity: i64) {
-        self.world().channels[channel].listed[sku] = quantity;
+        let now = self.now();
+        let book = &mut self.world().channels[channel];
+        book.listed[sku] = quantity;
+        book.listed_at[sku] = now;
     }
 
     fn channel_api(&self, channel: usize) -> Result<(), ConnectorError> {
@@ -378,6 +388,7 @@ impl Channel for SimChannel {
             book.sync_lags.push(shows_at - u.changed_at);
             if shows_at <= now {
                 book.listed[sku] = u.quantity;
+                book.listed_at[sku] = now;
             } else {
                 w.agenda.schedule(
                     shows_at,

@@ -15,6 +15,7 @@ use rust_decimal::Decimal;
 use super::agenda::{Agenda, Event};
 use super::ledger::Ledger;
 use super::rate::Gcra;
+use crate::report::OversoldLine;
 use crate::scenario::{Outage, Scenario};
 
 /// The estate's books: what each system holds and what it saw.
@@ -38,6 +39,8 @@ pub(crate) struct World {
     pub in_flight: i64,
     pub oversold_units: u64,
     pub oversold_orders: BTreeSet<String>,
+    /// Each line a floor came up short on, with what the estate saw then.
+    pub oversold_lines: Vec<OversoldLine>,
 }
 
 pub(crate) struct Sku {
@@ -50,6 +53,8 @@ pub(crate) struct ChannelBook {
     pub(super) next_order: u64,
     /// What buyers can buy now, by SKU index (what the channel lists).
     pub listed: Vec<i64>,
+    /// When each SKU's listing was last set by the hub's update.
+    pub listed_at: Vec<i64>,
     pub orders: BTreeMap<String, ChannelOrder>,
     /// Confirmations the channel holds, by (order, package).
     pub confirmations: Ledger<(String, String)>,
@@ -80,6 +85,9 @@ pub(crate) struct ChannelOrder {
     pub cancelled: bool,
     pub confirmed: bool,
     pub(super) body: serde_json::Value,
+    /// Per line bought: the SKU, what the channel listed of it then and
+    /// how long before its listing was last set (ms).
+    pub listed: Vec<(String, i64, i64)>,
 }
 
 #[derive(Default)]
@@ -200,6 +208,7 @@ impl Estate {
                 rng: stream(seed, 100 + i as u64),
                 next_order: 0,
                 listed: vec![0; skus.len()],
+                listed_at: vec![start; skus.len()],
                 orders: BTreeMap::new(),
                 confirmations: Ledger::default(),
                 placed: 0,
@@ -259,6 +268,7 @@ impl Estate {
                 in_flight: 0,
                 oversold_units: 0,
                 oversold_orders: BTreeSet::new(),
+                oversold_lines: Vec::new(),
             }),
             channel_api: Mutex::new(channel_api),
             scenario,

@@ -14,7 +14,8 @@ use reqwest::header::HeaderMap;
 use serde_json::json;
 
 use super::agenda::Event;
-use super::state::{Estate, Request, ms_to_rfc3339};
+use super::state::{Estate, Request, World, ms_to_rfc3339};
+use crate::report::OversoldLine;
 use crate::scenario::WarehouseKind;
 
 impl Estate {
@@ -44,8 +45,19 @@ impl Estate {
             let on_floor = w.floor[warehouse][sku];
             if on_floor < want {
                 // Sold, reserved and released, and not on the floor.
-                w.oversold_units += u64::try_from(want - on_floor).unwrap_or(0);
+                let units = u64::try_from(want - on_floor).unwrap_or(0);
+                w.oversold_units += units;
                 w.oversold_orders.insert(fr.order_id.clone());
+                let detail = self.shortfall_detail(w, warehouse, sku, request);
+                w.oversold_lines.push(OversoldLine {
+                    order_id: fr.order_id.clone(),
+                    cause: "short_at_pick".into(),
+                    sku: line.sku.clone(),
+                    location: Some(spec.name.clone()),
+                    units,
+                    at_ms: self.offset(now),
+                    detail,
+                });
             }
             let mut ship = want.min(on_floor).max(0);
             if ship > 0 && w.rng.random_range(0.0..1.0) < spec.short_ship_rate {
@@ -86,6 +98,69 @@ impl Estate {
                 book.held.push(body);
             }
         }
+    }
+
+    /// What the estate saw when `warehouse`'s floor came up short on `sku`
+    /// for `request`: the floor, the ERP's late view of it, units released
+    /// there and not yet picked, units that left the floor within the
+    /// ERP's lag, and units picked for orders their buyers cancelled.
+    fn shortfall_detail(&self, w: &World, warehouse: usize, sku: usize, request: &str) -> String {
+        let now = self.now();
+        let lag = self.scenario.erp.stock_lag_ms;
+        let history = &w.floor_history[warehouse][sku];
+        let erp_view = history
+            .iter()
+            .rev()
+            .find(|(t, _)| *t <= now - lag)
+            .or(history.front())
+            .map_or(0, |(_, u)| *u);
+        let mut left_within_lag = 0;
+        let mut previous: Option<i64> = None;
+        for (t, units) in history {
+            if let Some(p) = previous
+                && *t > now - lag
+                && *units < p
+            {
+                left_within_lag += p - units;
+            }
+            previous = Some(*units);
+        }
+        let code = &w.skus[sku].code;
+        let units_of = |r: &Request| -> i64 {
+            r.request
+                .lines
+                .iter()
+                .filter(|l| &l.sku == code)
+                .map(|l| i64::from(l.quantity))
+                .sum()
+        };
+        let book = &w.warehouses[warehouse];
+        let released_ahead: i64 = book
+            .requests
+            .iter()
+            .filter(|(id, r)| id.as_str() != request && !r.picked && !r.cancelled)
+            .map(|(_, r)| units_of(r))
+            .sum();
+        let cancelled_shipped: i64 = book
+            .requests
+            .values()
+            .filter(|r| r.picked && self.buyer_cancelled(w, &r.request))
+            .map(units_of)
+            .sum();
+        format!(
+            "floor {} (ERP view {erp_view}, {left_within_lag} left within its lag); \
+             {released_ahead} released and not picked; {cancelled_shipped} picked for cancelled orders",
+            w.floor[warehouse][sku]
+        )
+    }
+
+    fn buyer_cancelled(&self, w: &World, request: &FulfillmentRequest) -> bool {
+        self.scenario
+            .channels
+            .iter()
+            .position(|c| c.name == request.channel)
+            .and_then(|c| w.channels[c].orders.get(&request.channel_order_id))
+            .is_some_and(|o| o.cancelled)
     }
 
     /// A 3PL sends what it shipped since its last batch.

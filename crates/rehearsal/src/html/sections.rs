@@ -49,7 +49,30 @@ pub(super) fn invariants_section(out: &mut String, report: &Report) {
             badge(value)
         );
     }
-    out.push_str("</table>\n</section>\n");
+    out.push_str("</table>\n");
+    if !inv.oversold.is_empty() {
+        out.push_str(
+            "<h3>Why units were oversold</h3>\n<table>\n<tr><th class=\"l\">Order</th>\
+             <th class=\"l\">Cause</th><th class=\"l\">SKU</th><th class=\"l\">Location</th>\
+             <th>Units</th><th>At</th><th class=\"l\">What the estate saw</th></tr>\n",
+        );
+        for line in &inv.oversold {
+            let _ = writeln!(
+                out,
+                "<tr><td class=\"l\">{}</td><td class=\"l\">{}</td><td class=\"l\">{}</td>\
+                 <td class=\"l\">{}</td><td>{}</td><td>{}</td><td class=\"l\">{}</td></tr>",
+                escape(&line.order_id),
+                escape(&line.cause),
+                escape(&line.sku),
+                escape(line.location.as_deref().unwrap_or("—")),
+                line.units,
+                fmt_offset(line.at_ms),
+                escape(&line.detail)
+            );
+        }
+        out.push_str("</table>\n");
+    }
+    out.push_str("</section>\n");
 }
 
 pub(super) fn totals_section(out: &mut String, report: &Report) {
