@@ -79,8 +79,8 @@ conformance! {
     store scenario_move_reservation,
     store scenario_reserve_split,
     store scenario_releases_since,
-    store scenario_release_slots,
     store scenario_units_reserved_since,
+    store scenario_release_slots,
     store scenario_availability_outbox,
     store scenario_origin_and_held_back_waits,
     db scenario_concurrent_jobs_two_handles,
@@ -2573,101 +2573,6 @@ async fn scenario_release_slots_racers_two_handles(db: &TestDb) {
     assert_eq!(
         second.release_slots_used(T0).await.unwrap(),
         vec![("east".to_owned(), i64::from(CAPACITY))]
-
-/// Scenario: the units reserved per SKU by orders taken in since a moment,
-/// whatever became of the reservations (the sync's velocity at start), as
-/// i64 on both backends.
-async fn scenario_units_reserved_since(store: &Store) {
-    store
-        .set_positions(&[
-            PositionRow {
-                sku: "TEE-BLK-M".to_owned(),
-                location: "EAST".to_owned(),
-                on_hand: 50,
-                reserved: 0,
-                source: "erp".to_owned(),
-                as_of: T0,
-            },
-            PositionRow {
-                sku: "MUG-12OZ".to_owned(),
-                location: "EAST".to_owned(),
-                on_hand: 50,
-                reserved: 0,
-                source: "erp".to_owned(),
-                as_of: T0,
-            },
-        ])
-        .await
-        .unwrap();
-    let east = vec!["EAST".to_owned()];
-    for (external, at) in [("old", T0 - 10_000), ("a", T0), ("b", T0 + 5_000)] {
-        let order = shopify_order("shopify", external, OrderStatus::Received);
-        store
-            .enqueue(&[job(&format!("order:{}", order.id), "ingest", 1, at)], at)
-            .await
-            .unwrap();
-        let claimed = claim_all(store, "w", at).await;
-        store
-            .complete_job(
-                &claimed[0],
-                &Changes {
-                    orders: vec![order.clone()],
-                    ..Changes::default()
-                },
-                at,
-            )
-            .await
-            .unwrap();
-        let lines: Vec<ReserveLine> = order
-            .lines
-            .iter()
-            .map(|l| ReserveLine {
-                line_id: l.line_id.clone(),
-                sku: l.sku.clone(),
-                quantity: i64::from(l.quantity),
-            })
-            .collect();
-        assert!(
-            store
-                .reserve(&order.id, &lines, &east)
-                .await
-                .unwrap()
-                .is_some()
-        );
-        if external == "b" {
-            // Cancelled after: the sale still happened.
-            let cancelled = Changes {
-                reservations: vec![ReservationChange::ReleaseOrder {
-                    order_id: order.id.clone(),
-                }],
-                ..Changes::default()
-            };
-            store
-                .enqueue(&[job(&format!("order:{}", order.id), "cancel", 2, at)], at)
-                .await
-                .unwrap();
-            let claimed = claim_all(store, "w", at).await;
-            store
-                .complete_job(&claimed[0], &cancelled, at)
-                .await
-                .unwrap();
-        }
-    }
-    let got: Vec<(String, i64, i64)> = store
-        .units_reserved_since(T0)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|r| (r.sku, r.at, r.units))
-        .collect();
-    assert_eq!(
-        got,
-        vec![
-            ("MUG-12OZ".to_owned(), T0, 1),
-            ("TEE-BLK-M".to_owned(), T0, 2),
-            ("MUG-12OZ".to_owned(), T0 + 5_000, 1),
-            ("TEE-BLK-M".to_owned(), T0 + 5_000, 2),
-        ]
     );
 }
 
@@ -3008,4 +2913,101 @@ async fn scenario_no_oversell_four_channels(db: &TestDb) {
         );
     }
     second.close().await;
+}
+
+/// Scenario: the units reserved per SKU by orders taken in since a moment,
+/// whatever became of the reservations (the sync's velocity at start), as
+/// i64 on both backends.
+async fn scenario_units_reserved_since(store: &Store) {
+    store
+        .set_positions(&[
+            PositionRow {
+                sku: "TEE-BLK-M".to_owned(),
+                location: "EAST".to_owned(),
+                on_hand: 50,
+                reserved: 0,
+                source: "erp".to_owned(),
+                as_of: T0,
+            },
+            PositionRow {
+                sku: "MUG-12OZ".to_owned(),
+                location: "EAST".to_owned(),
+                on_hand: 50,
+                reserved: 0,
+                source: "erp".to_owned(),
+                as_of: T0,
+            },
+        ])
+        .await
+        .unwrap();
+    let east = vec!["EAST".to_owned()];
+    for (external, at) in [("old", T0 - 10_000), ("a", T0), ("b", T0 + 5_000)] {
+        let order = shopify_order("shopify", external, OrderStatus::Received);
+        store
+            .enqueue(&[job(&format!("order:{}", order.id), "ingest", 1, at)], at)
+            .await
+            .unwrap();
+        let claimed = claim_all(store, "w", at).await;
+        store
+            .complete_job(
+                &claimed[0],
+                &Changes {
+                    orders: vec![order.clone()],
+                    ..Changes::default()
+                },
+                at,
+            )
+            .await
+            .unwrap();
+        let lines: Vec<ReserveLine> = order
+            .lines
+            .iter()
+            .map(|l| ReserveLine {
+                line_id: l.line_id.clone(),
+                sku: l.sku.clone(),
+                quantity: i64::from(l.quantity),
+            })
+            .collect();
+        assert!(
+            store
+                .reserve(&order.id, &lines, &east)
+                .await
+                .unwrap()
+                .is_some()
+        );
+        if external == "b" {
+            // Cancelled after: the sale still happened.
+            let cancelled = Changes {
+                reservations: vec![ReservationChange::ReleaseOrder {
+                    order_id: order.id.clone(),
+                }],
+                ..Changes::default()
+            };
+            store
+                .enqueue(&[job(&format!("order:{}", order.id), "cancel", 2, at)], at)
+                .await
+                .unwrap();
+            let claimed = claim_all(store, "w", at).await;
+            store
+                .complete_job(&claimed[0], &cancelled, at)
+                .await
+                .unwrap();
+        }
+    }
+    let got: Vec<(String, i64, i64)> = store
+        .units_reserved_since(T0)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.sku, r.at, r.units))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("MUG-12OZ".to_owned(), T0, 1),
+            ("TEE-BLK-M".to_owned(), T0, 2),
+            ("MUG-12OZ".to_owned(), T0 + 5_000, 1),
+            ("TEE-BLK-M".to_owned(), T0 + 5_000, 2),
+        ]
+    );
 }
