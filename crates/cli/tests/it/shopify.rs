@@ -185,7 +185,9 @@ async fn admin(
             s.next_id += 1;
             let id = 5_000_000_000_000u64 + s.next_id;
             let number = f["tracking_info"]["number"].clone();
-            s.fulfillments.entry(ORDER_ID.to_owned()).or_default().push(
+            // Filed under the order its fulfillment order belongs to: the
+            // polled order's fulfillments are not the webhook order's.
+            s.fulfillments.entry(order_id).or_default().push(
                 json!({ "id": id, "status": "success", "tracking_number": number,
                               "tracking_numbers": [number], "line_items": lines }),
             );
