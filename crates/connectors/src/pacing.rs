@@ -140,6 +140,53 @@ impl RateBudget {
     }
 }
 
+/// Per operation, whether it has been answered since this process started.
+/// Until then its calls take turns, one probe at a time, for an API that
+/// reports its budget only in its answers (Walmart): the process this one
+/// replaced may have spent it moments ago.
+#[derive(Default)]
+pub struct FirstAnswers {
+    answered: std::sync::Mutex<std::collections::HashSet<&'static str>>,
+    turns: std::sync::Mutex<
+        std::collections::HashMap<&'static str, std::sync::Arc<tokio::sync::Mutex<()>>>,
+    >,
+}
+
+impl FirstAnswers {
+    /// Wait for the turn to probe `operation`; `None` once it has been
+    /// answered (then calls go as the budget says). A probe that got no
+    /// answer (the call failed on the way) hands its turn to the next.
+    pub async fn turn(&self, operation: &'static str) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        if self.is_answered(operation) {
+            return None;
+        }
+        let turn = self
+            .turns
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(operation)
+            .or_default()
+            .clone();
+        let held = turn.lock_owned().await;
+        (!self.is_answered(operation)).then_some(held)
+    }
+
+    /// `operation` was answered: its calls no longer take turns.
+    pub fn answered(&self, operation: &'static str) {
+        self.answered
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(operation);
+    }
+
+    fn is_answered(&self, operation: &'static str) -> bool {
+        self.answered
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(operation)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -210,5 +257,30 @@ mod tests {
             ..spent
         };
         assert_eq!(left.spent_for(1_000), None);
+    }
+
+    #[tokio::test]
+    async fn until_the_first_answer_an_operations_calls_take_turns() {
+        let answers = std::sync::Arc::new(FirstAnswers::default());
+        let probe = answers.turn("getAllOrders").await;
+        assert!(probe.is_some(), "the first call probes");
+        let next = {
+            let answers = answers.clone();
+            tokio::spawn(async move { answers.turn("getAllOrders").await.is_some() })
+        };
+        // Another operation has its own first answer to wait for.
+        assert!(answers.turn("shippingUpdates").await.is_some());
+        tokio::task::yield_now().await;
+        assert!(
+            !next.is_finished(),
+            "a second call waits for the probe's answer"
+        );
+        answers.answered("getAllOrders");
+        drop(probe);
+        assert!(
+            !next.await.unwrap(),
+            "once answered, calls no longer take turns"
+        );
+        assert!(answers.turn("getAllOrders").await.is_none());
     }
 }

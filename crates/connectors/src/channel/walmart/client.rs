@@ -113,6 +113,8 @@ pub struct WalmartChannel {
     pub(super) webhook_authorization: Option<Vec<u8>>,
     pub(super) token: TokenCache,
     pub(super) budgets: std::sync::Mutex<HashMap<&'static str, RateBudget>>,
+    /// Operations Walmart has answered since this process started.
+    pub(super) first_answers: crate::pacing::FirstAnswers,
     pub(super) feed_wait: Duration,
     /// What a replenish time is compared with.
     pub(super) clock: Arc<dyn Clock>,
@@ -257,6 +259,7 @@ impl WalmartChannel {
             webhook_authorization: webhook_authorization.map(String::into_bytes),
             token: TokenCache::default(),
             budgets: std::sync::Mutex::new(HashMap::new()),
+            first_answers: crate::pacing::FirstAnswers::default(),
             feed_wait,
             clock: Arc::new(SystemClock),
             throttled: std::sync::atomic::AtomicU64::new(0),
@@ -443,6 +446,10 @@ impl WalmartChannel {
         url: &Url,
         body: Option<(&'static str, Vec<u8>)>,
     ) -> Result<(StatusCode, HeaderMap, Vec<u8>), ConnectorError> {
+        // Until an operation's first answer its calls go one at a time: a
+        // hub that has just started may follow one that spent the budget
+        // moments ago, and only an answer's headers tell.
+        let _probe = self.first_answers.turn(operation).await;
         self.check_budget(operation)?;
         let mut retried = false;
         loop {
@@ -454,6 +461,7 @@ impl WalmartChannel {
                 .exchange_raw(method.clone(), url.clone(), headers, body.clone())
                 .await?;
             self.record_budget(operation, &answer_headers);
+            self.first_answers.answered(operation);
             if status == StatusCode::TOO_MANY_REQUESTS {
                 self.note_throttled(operation, &answer_headers);
             }
