@@ -306,20 +306,11 @@ impl Ended<'_> {
                 // is spent: writes the store refuses every time (a value it
                 // cannot take) end in the exception queue, not in a loop.
                 if job.attempts >= inner.options.max_attempts {
-                    let ex = exception(
-                        inner,
-                        job,
-                        step,
-                        ExceptionClass::Transient,
-                        format!(
-                            "the step ran but its result could not be recorded after {} attempts: {e}",
-                            job.attempts
-                        ),
-                        self.now,
-                    )
-                    .await;
-                    park(inner, job, &ex, &self.resolved, self.order_id).await;
-                    return "exception";
+                    let reason = format!(
+                        "the step ran but its result could not be recorded after {} attempts: {e}",
+                        job.attempts
+                    );
+                    return self.give_up(reason).await;
                 }
                 tracing::warn!(job = job.id, step = step.as_str(), attempt = job.attempts, error = %e, "Could not record a finished step; it will run again.");
                 let again = inner.clock.now_ms() + inner.options.backoff_base_ms;
@@ -335,6 +326,22 @@ impl Ended<'_> {
         }
     }
 
+    /// Out of attempts: to the exception queue as transient, with the
+    /// effects the step applied.
+    async fn give_up(&self, reason: String) -> &'static str {
+        let ex = exception(
+            self.inner,
+            self.job,
+            self.step,
+            ExceptionClass::Transient,
+            reason,
+            self.now,
+        )
+        .await;
+        park(self.inner, self.job, &ex, &self.resolved, self.order_id).await;
+        "exception"
+    }
+
     /// Try again after a jittered backoff, or give up after the last attempt.
     async fn retry(self, reason: String, retry_after: Option<Duration>) -> &'static str {
         let Ended {
@@ -345,17 +352,8 @@ impl Ended<'_> {
             ..
         } = self;
         if job.attempts >= inner.options.max_attempts {
-            let ex = exception(
-                inner,
-                job,
-                step,
-                ExceptionClass::Transient,
-                format!("gave up after {} attempts: {reason}", job.attempts),
-                now,
-            )
-            .await;
-            park(inner, job, &ex, &self.resolved, self.order_id).await;
-            return "exception";
+            let reason = format!("gave up after {} attempts: {reason}", job.attempts);
+            return self.give_up(reason).await;
         }
         let delay = {
             let mut rng = inner.rng.lock().unwrap_or_else(|p| p.into_inner());
