@@ -286,10 +286,16 @@ impl Store {
         Ok(holders.into_values().collect())
     }
 
+    /// Jobs per status, and how long the oldest job due by `now` has
+    /// waited. A job set to run later (a backoff, an Amazon order pending
+    /// payment for days) is not late and does not age the queue.
     pub async fn queue_stats(&self, now: i64) -> Result<QueueStats> {
         let rows: Vec<(String, i64, Option<i64>)> = sqlx::query_as(
-            "SELECT status, COUNT(*) AS n, MIN(created_at) AS oldest FROM jobs GROUP BY status",
+            "SELECT status, COUNT(*) AS n, \
+             MIN(CASE WHEN run_at <= $1 THEN created_at END) AS oldest \
+             FROM jobs GROUP BY status",
         )
+        .bind(now)
         .fetch_all(&self.reader)
         .await?;
         let mut s = QueueStats::default();

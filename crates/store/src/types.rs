@@ -164,7 +164,8 @@ pub struct QueueStats {
     pub ready: i64,
     pub running: i64,
     pub failed: i64,
-    /// Age in ms of the oldest job waiting to run (0 when none).
+    /// Age in ms of the oldest job due and not yet run (0 when none); jobs
+    /// set to run later do not count.
     pub oldest_ready_age_ms: i64,
 }
 

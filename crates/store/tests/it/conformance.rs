@@ -79,6 +79,7 @@ conformance! {
     store scenario_move_reservation,
     store scenario_reserve_split,
     store scenario_releases_since,
+    store scenario_queue_age_counts_due_jobs,
     store scenario_units_reserved_since,
     store scenario_release_slots,
     store scenario_availability_outbox,
@@ -3010,4 +3011,35 @@ async fn scenario_units_reserved_since(store: &Store) {
             ("TEE-BLK-M".to_owned(), T0 + 5_000, 2),
         ]
     );
+}
+
+/// Scenario: the queue's age is that of the oldest job due: a job set to
+/// run later (a backoff, a wait of days) does not make the queue look late.
+async fn scenario_queue_age_counts_due_jobs(store: &Store) {
+    let day = 86_400_000;
+    // Created a day ago, due in a day: waiting, not late.
+    store
+        .enqueue(&[job("order:P", "p1", 1, T0 + day)], T0 - day)
+        .await
+        .unwrap();
+    let stats = store.queue_stats(T0).await.unwrap();
+    assert_eq!(
+        (stats.ready, stats.oldest_ready_age_ms),
+        (1, 0),
+        "{stats:?}"
+    );
+    // Due since half a second: half a second late.
+    store
+        .enqueue(&[job("order:Q", "q1", 1, T0)], T0)
+        .await
+        .unwrap();
+    let stats = store.queue_stats(T0 + 500).await.unwrap();
+    assert_eq!(
+        (stats.ready, stats.oldest_ready_age_ms),
+        (2, 500),
+        "{stats:?}"
+    );
+    // Once the waiting job falls due, its whole age counts.
+    let stats = store.queue_stats(T0 + day).await.unwrap();
+    assert_eq!(stats.oldest_ready_age_ms, 2 * day, "{stats:?}");
 }
