@@ -175,39 +175,40 @@ impl Breaker {
     /// probe is taken, so a caller that only wants to know whether the
     /// target is down (routing) leaves the probe to a real call.
     pub fn admits(&self, now: Instant) -> bool {
+        self.wait(now).is_none()
+    }
+
+    /// How long until a call may go, `None` when one may go now; the one
+    /// rule behind [`Breaker::admit`] and [`Breaker::admits`].
+    fn wait(&self, now: Instant) -> Option<Duration> {
         match self.state {
-            BreakerState::Closed => true,
-            BreakerState::Open => self.open_until.is_none_or(|until| now >= until),
-            BreakerState::HalfOpen => !matches!(
-                self.probe_since,
-                Some(since) if now.duration_since(since) < self.open_for
-            ),
+            BreakerState::Closed => None,
+            BreakerState::Open => {
+                let until = self.open_until.unwrap_or(now);
+                (now < until).then(|| until - now)
+            }
+            BreakerState::HalfOpen => match self.probe_since {
+                Some(since) if now.duration_since(since) < self.open_for => {
+                    Some(self.open_for - now.duration_since(since))
+                }
+                _ => None,
+            },
         }
     }
 
     /// Whether a call may go now; if not, how long until it may try again.
     pub fn admit(&mut self, now: Instant) -> Result<Admission, Duration> {
-        match self.state {
-            BreakerState::Closed => Ok(Admission::Normal),
-            BreakerState::Open => {
-                let until = self.open_until.unwrap_or(now);
-                if now < until {
-                    return Err(until - now);
-                }
-                self.state = BreakerState::HalfOpen;
-                self.probe_since = Some(now);
-                Ok(Admission::Probe)
-            }
-            BreakerState::HalfOpen => match self.probe_since {
-                Some(since) if now.duration_since(since) < self.open_for => {
-                    Err(self.open_for - now.duration_since(since))
-                }
-                _ => {
-                    self.probe_since = Some(now);
-                    Ok(Admission::Probe)
-                }
-            },
+        if let Some(wait) = self.wait(now) {
+            return Err(wait);
         }
+        if self.state == BreakerState::Closed {
+            return Ok(Admission::Normal);
+        }
+        // Open past its time, or half open with no probe out: this call
+        // is the probe.
+        self.state = BreakerState::HalfOpen;
+        self.probe_since = Some(now);
+        Ok(Admission::Probe)
     }
 
     /// Record a call's outcome. Returns the new state when it changed.
