@@ -17,6 +17,7 @@ mod http;
 mod input;
 mod jq;
 pub mod pacing;
+mod turns;
 pub mod warehouse;
 
 pub use http::{HttpClient, HttpClientOptions};

@@ -147,27 +147,18 @@ impl RateBudget {
 #[derive(Default)]
 pub struct FirstAnswers {
     answered: std::sync::Mutex<std::collections::HashSet<&'static str>>,
-    turns: std::sync::Mutex<
-        std::collections::HashMap<&'static str, std::sync::Arc<tokio::sync::Mutex<()>>>,
-    >,
+    turns: crate::turns::Turns,
 }
 
 impl FirstAnswers {
     /// Wait for the turn to probe `operation`; `None` once it has been
     /// answered (then calls go as the budget says). A probe that got no
     /// answer (the call failed on the way) hands its turn to the next.
-    pub async fn turn(&self, operation: &'static str) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+    pub(crate) async fn turn(&self, operation: &'static str) -> Option<crate::turns::Turn<'_>> {
         if self.is_answered(operation) {
             return None;
         }
-        let turn = self
-            .turns
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry(operation)
-            .or_default()
-            .clone();
-        let held = turn.lock_owned().await;
+        let held = self.turns.take(operation).await;
         (!self.is_answered(operation)).then_some(held)
     }
 

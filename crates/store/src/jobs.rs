@@ -14,6 +14,11 @@ use crate::open::{Backend, Store};
 use crate::sql::{self, INSERT_CHUNK, rows_sql};
 use crate::types::*;
 
+/// A claim's lease token is `{owner}/{claim id}`; this is its owner.
+fn holder_of(token: &str) -> &str {
+    token.rsplit_once('/').map_or(token, |(owner, _)| owner)
+}
+
 /// How often `claim_jobs` looks for jobs whose lease expired.
 const RECLAIM_EVERY_MS: i64 = 1_000;
 
@@ -232,9 +237,7 @@ impl Store {
         let mut per_holder: std::collections::BTreeMap<String, i64> = Default::default();
         for e in held_by {
             let token = e.strip_prefix("lease expired: ").unwrap_or(&e);
-            // A claim's token is `{owner}/{claim id}`.
-            let owner = token.rsplit_once('/').map_or(token, |(o, _)| o);
-            *per_holder.entry(owner.to_owned()).or_default() += 1;
+            *per_holder.entry(holder_of(token).to_owned()).or_default() += 1;
         }
         Ok(per_holder.into_iter().collect())
     }
@@ -268,8 +271,7 @@ impl Store {
         let mut holders: std::collections::BTreeMap<String, LeaseHolder> = Default::default();
         for (token, until) in rows {
             let token = token.unwrap_or_default();
-            // A claim's token is `{owner}/{claim id}`.
-            let owner = token.rsplit_once('/').map_or(token.as_str(), |(o, _)| o);
+            let owner = holder_of(&token);
             let until = until.unwrap_or(0);
             let h = holders
                 .entry(owner.to_owned())

@@ -98,7 +98,7 @@ pub struct TrytonErp {
     /// What inventory positions are stamped `as_of`.
     pub(super) clock: Arc<dyn Clock>,
     /// One party upsert at a time per e-mail in this process.
-    pub(super) customer_turns: super::turns::CustomerTurns,
+    pub(super) customer_turns: crate::turns::Turns,
 }
 
 pub(super) struct Session {

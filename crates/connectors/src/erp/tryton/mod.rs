@@ -21,7 +21,8 @@
 //!   the drafts into one invoice carrying our reference.
 //! - A new buyer is one party even when its orders race: upserts of one
 //!   e-mail take turns in a process, and a create that raced another
-//!   process keeps the oldest party of the e-mail (`customers.rs`).
+//!   process keeps the oldest party of the e-mail (`customers.rs`, taking
+//!   turns on `crate::turns`).
 //! - Tryton's warnings ("no default taxes", …) are confirmed as a user
 //!   would, through `res.user.warning`.
 
@@ -36,6 +37,5 @@ mod mapping;
 mod orders;
 #[cfg(test)]
 mod tests;
-mod turns;
 
 pub use client::{DEFAULT_WAREHOUSE_CODE, DEFAULT_WEB_SHOP_NAME, TrytonErp, TrytonErpOptions};
