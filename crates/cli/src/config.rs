@@ -45,6 +45,8 @@ pub struct Config {
     pub warehouses: Vec<WarehouseConfig>,
     /// Fulfilment routing: CEL rules and warehouse profiles.
     pub routing: crossdock_engine::routing::RoutingOptions,
+    /// Order rules: validation, enrichment, holds and tax treatment.
+    pub rules: crossdock_engine::rules::RulesOptions,
     /// Stock authority per location and the availability sync's cadence.
     pub inventory: crossdock_engine::availability::InventoryOptions,
     /// Availability policies (`[[availability.locations]]`,
@@ -70,6 +72,8 @@ pub struct RawConfig {
     pub warehouses: Vec<RawWarehouseConfig>,
     #[serde(default)]
     pub routing: crossdock_engine::routing::RoutingOptions,
+    #[serde(default)]
+    pub rules: crossdock_engine::rules::RulesOptions,
     #[serde(default)]
     pub inventory: crossdock_engine::availability::InventoryOptions,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -328,6 +332,7 @@ impl From<Config> for RawConfig {
             erp: c.erp.into(),
             warehouses: c.warehouses.into_iter().map(Into::into).collect(),
             routing: c.routing,
+            rules: c.rules,
             inventory: c.inventory,
             availability: c.availability,
             sim: c.sim,
@@ -344,6 +349,35 @@ pub struct ConfigError {
 }
 
 const ENV_PREFIX: &str = "CROSSDOCK__";
+
+impl ConfigError {
+    /// An error about an order rule (location `origin: rule "NAME"`) gets
+    /// the file's line of that rule's `name = "NAME"` instead.
+    fn at_rule_line(self, text: &str, origin: &str) -> ConfigError {
+        let Some(name) = self
+            .location
+            .strip_prefix(&format!("{origin}: rule "))
+            .and_then(|q| serde_json::from_str::<String>(q).ok())
+        else {
+            return self;
+        };
+        let line = text.lines().position(|l| {
+            l.split_once('=').is_some_and(|(k, v)| {
+                k.trim() == "name" && v.trim().trim_matches(|c| c == '"' || c == '\'') == name
+            })
+        });
+        match line {
+            Some(i) => ConfigError {
+                location: format!("{origin}:{} (rule {name:?})", i + 1),
+                message: self.message,
+            },
+            None => ConfigError {
+                location: format!("{origin} (rule {name:?})"),
+                message: self.message,
+            },
+        }
+    }
+}
 
 impl Config {
     /// Read, override from the environment, and check.
@@ -385,7 +419,28 @@ impl Config {
                     message: e.message().to_owned(),
                 })?
         };
-        config.with_channel_mapping_files(origin)?.check(origin)
+        config
+            .with_channel_mapping_files(origin)?
+            .check(origin)
+            .map_err(|e| e.at_rule_line(text, origin))
+    }
+
+    /// The order rules, compiled, told each channel's kind.
+    pub fn order_rules(&self) -> Result<crossdock_engine::rules::Rules, String> {
+        let kinds = self
+            .channels
+            .iter()
+            .map(|c| {
+                let kind = serde_json::to_value(c.kind())
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default();
+                (c.name.clone(), kind)
+            })
+            .collect();
+        crossdock_engine::rules::Rules::new(&self.rules)
+            .map(|r| r.with_channel_kinds(kinds))
+            .map_err(|e| e.to_string())
     }
 
     /// The same checks as loading does, for a configuration built in code.
@@ -479,6 +534,18 @@ impl RawConfig {
         check_url(&self.erp.base_url).map_err(|m| err("erp.base_url", m))?;
         crossdock_engine::routing::Router::new(&self.routing)
             .map_err(|e| err("routing", e.to_string()))?;
+        crossdock_engine::rules::Rules::new(&self.rules).map_err(|e| ConfigError {
+            location: format!("{origin}: rule {:?}", e.rule()),
+            message: e.to_string(),
+        })?;
+        for channel in self.rules.facilitator.keys() {
+            if !channels.iter().any(|c| &c.name == channel) {
+                return Err(err(
+                    &format!("rules.facilitator.{channel}"),
+                    format!("{channel:?} is not one of the [[channels]]"),
+                ));
+            }
+        }
         for (i, p) in self.routing.warehouses.iter().enumerate() {
             if !warehouses.iter().any(|w| w.name == p.name) {
                 return Err(err(
@@ -550,6 +617,7 @@ impl RawConfig {
             },
             warehouses,
             routing: self.routing,
+            rules: self.rules,
             inventory: self.inventory,
             availability: self.availability,
             sim: self.sim,
@@ -643,6 +711,7 @@ impl Config {
                 })
                 .collect(),
             routing: Default::default(),
+            rules: Default::default(),
             inventory: Default::default(),
             availability: None,
             hub,

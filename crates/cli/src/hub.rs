@@ -79,6 +79,11 @@ pub async fn connections(config: &Config) -> anyhow::Result<Wiring> {
                 crossdock_engine::routing::Router::new(&config.routing)
                     .map_err(|e| anyhow::anyhow!("routing: {e}"))?,
             ),
+            rules: Arc::new(
+                config
+                    .order_rules()
+                    .map_err(|e| anyhow::anyhow!("rules: {e}"))?,
+            ),
             availability: config
                 .availability
                 .clone()

@@ -75,6 +75,9 @@ pub struct Connections {
     pub warehouses: Vec<Arc<dyn Warehouse>>,
     /// Fulfilment routing rules over the order and its candidate warehouses.
     pub router: Arc<Router>,
+    /// Order rules (validation, enrichment, holds, tax treatment) the
+    /// validate step applies.
+    pub rules: Arc<crate::rules::Rules>,
     /// Availability policies and sync options; `None` = no availability sync.
     pub availability: Option<AvailabilityPlan>,
 }

@@ -518,8 +518,13 @@ impl Engine {
             .store
             .replay_exceptions(filter, actor, self.inner.clock.now_ms())
             .await?;
-        self.inner.work_ready.notify_one();
+        self.wake_runner();
         Ok(replayed)
+    }
+
+    /// Tell the job runner that work became due now.
+    pub(crate) fn wake_runner(&self) {
+        self.inner.work_ready.notify_one();
     }
 }
 

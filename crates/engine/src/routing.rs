@@ -317,7 +317,7 @@ impl Router {
             env,
             rules,
             profiles: options.warehouses.clone(),
-            digest: digest(options),
+            digest: short_digest(options),
         })
     }
 
@@ -597,9 +597,10 @@ fn sentence(ranking: &[RankedCandidate], eligible: &[String]) -> String {
     s
 }
 
-/// FNV-1a (64 bits) of the options' canonical JSON, as 12 hex digits:
-/// enough to tell rule-set versions apart (not a security hash).
-fn digest(options: &RoutingOptions) -> String {
+/// FNV-1a (64 bits) of a rule set's canonical JSON, as 12 hex digits:
+/// enough to tell rule-set versions apart (not a security hash). Routing
+/// and order rules both stamp their decisions with it.
+pub(crate) fn short_digest<T: Serialize>(options: &T) -> String {
     let text = serde_json::to_string(options).unwrap_or_default();
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in text.bytes() {

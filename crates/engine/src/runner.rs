@@ -405,7 +405,9 @@ impl Ended<'_> {
             // not a jittered while later when the turn has passed.
             // A held-back order is asked again when the step says, not
             // sooner (each ask is a call to the channel).
-            WaitReason::RateLimit | WaitReason::PendingPayment => {
+            // A held order is looked at again when its hold lapses (or,
+            // without an expiry, at the step's recheck).
+            WaitReason::RateLimit | WaitReason::PendingPayment | WaitReason::OrderHold => {
                 i64::try_from(retry_after.as_millis()).unwrap_or(i64::MAX)
             }
             WaitReason::BreakerOpen | WaitReason::CapacityTaken => {

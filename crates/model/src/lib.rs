@@ -25,7 +25,9 @@ pub use fulfillment::{FulfillmentLine, FulfillmentRequest, Shipment, ShipmentLin
 pub use ids::order_id_for;
 pub use inventory::{InventoryPosition, Reservation, ReservationState};
 pub use money::{Currency, CurrencyError, Money, MoneyError};
-pub use order::{Address, Customer, ErpAcceptance, Order, OrderLine, OrderStatus, TaxTreatment};
+pub use order::{
+    Address, Customer, ErpAcceptance, Order, OrderHold, OrderLine, OrderStatus, TaxTreatment,
+};
 pub use returns::{Refund, RefundLine, Return, ReturnLine};
 pub use schema::canonical_schemas;
 pub use settlement::{SettlementLine, SettlementLineKind};

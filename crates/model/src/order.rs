@@ -126,6 +126,29 @@ pub struct Address {
     pub country: String,
 }
 
+impl Address {
+    /// The key orders to one address share: lower-case alphanumerics of
+    /// line 1, postal code and country, so "1 Main St." and "1 main st"
+    /// match. Empty when any of the three is.
+    pub fn match_key(&self) -> String {
+        let norm = |s: &str| -> String {
+            s.chars()
+                .filter(|c| c.is_alphanumeric())
+                .flat_map(char::to_lowercase)
+                .collect()
+        };
+        let parts = [
+            norm(&self.line1),
+            norm(&self.postal_code),
+            norm(&self.country),
+        ];
+        if parts.iter().any(String::is_empty) {
+            return String::new();
+        }
+        parts.join("|")
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Customer {
     /// The channel's id for the buyer, when it shares one.
@@ -206,6 +229,44 @@ pub struct Order {
     /// The ERP's document id once the sales order exists.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub erp_ref: Option<String>,
+    /// The channel's shipping method as it sent it ("Standard Shipping",
+    /// "NextDay"), when it names one; enrichment rules may derive
+    /// `service_level` from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shipping_method: Option<String>,
+    /// The customer's group ("vip", "wholesale"), set by enrichment rules.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_group: Option<String>,
+    /// A gift order (no prices on the packing slip), set by enrichment rules.
+    #[serde(default)]
+    pub gift: bool,
+    /// Higher goes first where priorities apply; set by enrichment rules.
+    #[serde(default)]
+    pub priority: i64,
+    /// A hold placed by an order rule (fraud, manual review): the order
+    /// keeps its reservation and goes no further than the ERP step until an
+    /// operator releases it or the hold expires.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hold: Option<OrderHold>,
+}
+
+/// Why and until when an order rule holds an order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct OrderHold {
+    /// The hold rule's name.
+    pub rule: String,
+    pub reason: String,
+    pub placed_at: DateTime<Utc>,
+    /// When the hold lapses by itself; none = only an operator releases it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<DateTime<Utc>>,
+}
+
+impl OrderHold {
+    /// Whether the hold still applies at `now`.
+    pub fn applies_at(&self, now: DateTime<Utc>) -> bool {
+        self.until.is_none_or(|u| now < u)
+    }
 }
 
 fn default_service_level() -> String {
@@ -231,6 +292,19 @@ impl Order {
 
     pub fn any_shipped(&self) -> bool {
         self.lines.iter().any(|l| l.shipped_quantity > 0)
+    }
+
+    /// The customer's e-mail as history is matched on: trimmed, lower-case.
+    pub fn customer_key(&self) -> String {
+        self.customer.email.trim().to_lowercase()
+    }
+
+    /// [`Address::match_key`] of the shipping address; empty without one.
+    pub fn ship_to_key(&self) -> String {
+        self.shipping_address
+            .as_ref()
+            .map(Address::match_key)
+            .unwrap_or_default()
     }
 
     pub fn line(&self, line_id: &str) -> Option<&OrderLine> {

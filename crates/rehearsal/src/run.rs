@@ -165,6 +165,7 @@ async fn build_hub(estate: &Arc<Estate>, seed: u64) -> anyhow::Result<Hub> {
         erp_governor: Some(governor),
         warehouses,
         router: Arc::new(Router::new(&RoutingOptions::default())?),
+        rules: Default::default(),
         availability: Some(plan),
     };
     let options = EngineOptions {

@@ -11,12 +11,14 @@ use crate::types::*;
 pub(crate) async fn apply_changes(tx: &mut Tx, c: &Changes, now: i64) -> Result<Vec<String>> {
     for chunk in c.orders.chunks(INSERT_CHUNK) {
         let mut sql = String::from(
-            "INSERT INTO orders (id, channel, external_id, status, source_version, doc, created_at, updated_at) VALUES ",
+            "INSERT INTO orders (id, channel, external_id, status, source_version, doc, created_at, updated_at, \
+             customer_key, ship_to_key, placed_at) VALUES ",
         );
-        sql.push_str(&rows_sql("(?, ?, ?, ?, ?, ?, ?, ?)", chunk.len()));
+        sql.push_str(&rows_sql("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", chunk.len()));
         sql.push_str(
             " ON CONFLICT (id) DO UPDATE SET status = excluded.status, source_version = excluded.source_version, \
-             doc = excluded.doc, updated_at = excluded.updated_at",
+             doc = excluded.doc, updated_at = excluded.updated_at, customer_key = excluded.customer_key, \
+             ship_to_key = excluded.ship_to_key, placed_at = excluded.placed_at",
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for o in chunk {
@@ -28,7 +30,10 @@ pub(crate) async fn apply_changes(tx: &mut Tx, c: &Changes, now: i64) -> Result<
                 .bind(o.source_version)
                 .bind(serde_json::to_string(o)?)
                 .bind(now)
-                .bind(now);
+                .bind(now)
+                .bind(o.customer_key())
+                .bind(o.ship_to_key())
+                .bind(o.placed_at.timestamp_millis());
         }
         q.execute(&mut **tx).await?;
     }
@@ -101,7 +106,7 @@ async fn resolve_effects(tx: &mut Tx, effects: &[EffectResolution]) -> Result<()
     Ok(())
 }
 
-async fn insert_events(tx: &mut Tx, events: &[NewEvent]) -> Result<()> {
+pub(crate) async fn insert_events(tx: &mut Tx, events: &[NewEvent]) -> Result<()> {
     for chunk in events.chunks(INSERT_CHUNK) {
         let mut sql = String::from("INSERT INTO events (entity_key, at, kind, detail) VALUES ");
         sql.push_str(&rows_sql("(?, ?, ?, ?)", chunk.len()));

@@ -125,6 +125,32 @@ pub enum TimelineEvent {
         class: ExceptionClass,
         reason: String,
     },
+    /// The order rules ran: the facts they saw and what each rule decided
+    /// (the engine's `RuleFacts` and `RulesOutcome`).
+    RulesEvaluated { facts: Value, outcome: Value },
+    /// An enrichment rule changed a field of the order.
+    OrderEnriched {
+        rule: String,
+        field: String,
+        before: Value,
+        after: Value,
+    },
+    /// A hold rule held the order before the ERP; it keeps its reservation.
+    /// `until`: when it lapses by itself (ms), if it does.
+    HoldPlaced {
+        rule: String,
+        reason: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        until: Option<i64>,
+    },
+    /// An operator released a held order.
+    HoldReleased {
+        rule: String,
+        actor: String,
+        reason: String,
+    },
+    /// A hold lapsed at its expiry and the order went on.
+    HoldExpired { rule: String },
     /// An operator (or the hub) replayed an exception.
     ExceptionReplayed {
         exception_id: String,

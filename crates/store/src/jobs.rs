@@ -367,6 +367,19 @@ impl Store {
         Ok(woken)
     }
 
+    /// Entities with a job put back to wait for `why` ([`waiting_error`]),
+    /// the longest waiting first, at most `limit`.
+    pub async fn entities_waiting(&self, why: &str, limit: i64) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT entity_key FROM jobs WHERE status = 'ready' AND last_error LIKE $1 \
+             ORDER BY created_at, id LIMIT $2",
+        )
+        .bind(format!("{}%", waiting_error(why, "")))
+        .bind(limit.max(0))
+        .fetch_all(&self.reader)
+        .await?)
+    }
+
     /// The earliest time after `after` (ms) at which a waiting job falls
     /// due, if any does. Jobs due by `after` are left out: they are either
     /// claimable now or wait behind an earlier job of their entity.

@@ -34,6 +34,73 @@ impl Store {
         docs.iter().map(|d| sql::document(d)).collect()
     }
 
+    /// Orders of the customer keyed `customer_key` ([`Order::customer_key`])
+    /// placed at or before `placed_by_ms`, newest first, at most `limit`:
+    /// the history order rules read. An empty key has no history.
+    pub async fn customer_orders(
+        &self,
+        customer_key: &str,
+        placed_by_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<Order>> {
+        if customer_key.is_empty() {
+            return Ok(Vec::new());
+        }
+        let docs: Vec<String> = sqlx::query_scalar(
+            "SELECT doc FROM orders WHERE customer_key = $1 AND placed_at <= $2 \
+             ORDER BY placed_at DESC, id LIMIT $3",
+        )
+        .bind(customer_key)
+        .bind(placed_by_ms)
+        .bind(limit.max(0))
+        .fetch_all(&self.reader)
+        .await?;
+        docs.iter().map(|d| sql::document(d)).collect()
+    }
+
+    /// Ids and placing times (ms) of the orders to the address keyed
+    /// `ship_to_key` ([`Order::ship_to_key`]) placed in `[from_ms, to_ms]`.
+    pub async fn orders_to_address(
+        &self,
+        ship_to_key: &str,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<(String, i64)>> {
+        if ship_to_key.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(sqlx::query_as(
+            "SELECT id, placed_at FROM orders WHERE ship_to_key = $1 AND placed_at >= $2 \
+             AND placed_at <= $3 ORDER BY placed_at, id LIMIT 1000",
+        )
+        .bind(ship_to_key)
+        .bind(from_ms)
+        .bind(to_ms)
+        .fetch_all(&self.reader)
+        .await?)
+    }
+
+    /// Records an operator's release of a held order (`released`, its
+    /// timeline event) and makes its waiting ERP step due now; the step
+    /// itself lifts the hold from the order, so the release never races
+    /// another step's write of the order. Returns how many jobs it woke.
+    pub async fn record_hold_release(&self, released: &NewEvent, now: i64) -> Result<u64> {
+        let mut tx = self.writer.begin().await?;
+        crate::changes::insert_events(&mut tx, std::slice::from_ref(released)).await?;
+        let woken = sqlx::query(
+            "UPDATE jobs SET run_at = $1 WHERE entity_key = $2 AND status = 'ready' \
+             AND last_error LIKE $3",
+        )
+        .bind(now)
+        .bind(&released.entity_key)
+        .bind(format!("{}%", crate::jobs::waiting_error("order_hold", "")))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(woken)
+    }
+
     pub async fn order_status_counts(&self) -> Result<Vec<(String, i64)>> {
         Ok(sqlx::query_as(
             "SELECT status, COUNT(*) AS n FROM orders GROUP BY status ORDER BY status",

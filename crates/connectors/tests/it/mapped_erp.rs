@@ -79,6 +79,11 @@ fn order(lines: Vec<OrderLine>, shipping: Decimal) -> Order {
         service_level: "standard".into(),
         status: OrderStatus::Received,
         erp_ref: None,
+        shipping_method: None,
+        customer_group: None,
+        gift: false,
+        priority: 0,
+        hold: None,
     }
 }
 

@@ -113,6 +113,11 @@ fn order(external_id: &str, buyer: u32) -> Order {
         service_level: "standard".into(),
         status: OrderStatus::Received,
         erp_ref: None,
+        shipping_method: None,
+        customer_group: None,
+        gift: false,
+        priority: 0,
+        hold: None,
     };
     order.total = order.computed_total().unwrap();
     order

@@ -39,6 +39,9 @@ pub(crate) enum WaitReason {
     /// authorized (Amazon's Pending): the order waits for it, for days if
     /// need be, and a newer message about it wakes it.
     PendingPayment,
+    /// An order rule holds the order for review: it waits before the ERP
+    /// until an operator releases it or the hold lapses.
+    OrderHold,
 }
 
 impl WaitReason {
@@ -48,6 +51,7 @@ impl WaitReason {
             WaitReason::RateLimit => "rate_limit",
             WaitReason::CapacityTaken => "capacity_taken",
             WaitReason::PendingPayment => "pending_payment",
+            WaitReason::OrderHold => "order_hold",
         }
     }
 }

@@ -3,12 +3,15 @@
 //! refuses it.
 
 use crossdock_connectors::ConnectorError;
-use crossdock_model::OrderStatus;
-use crossdock_store::events::{EffectApplied, EffectOutcome};
-use crossdock_store::{Changes, EffectResolution, EffectStatus};
+use std::time::Duration;
+
+use chrono::DateTime;
+use crossdock_model::{Order, OrderStatus};
+use crossdock_store::events::{EffectApplied, EffectOutcome, TimelineEvent};
+use crossdock_store::{Changes, EffectResolution, EffectStatus, NewEvent};
 use serde_json::json;
 
-use super::context::{StepCx, StepError, StepResult};
+use super::context::{StepCx, StepError, StepResult, WaitReason};
 use super::keys::{customer_effect_key, erp_reference, sales_order_effect_key};
 use super::step::Step;
 use crate::effects::{EffectError, EffectSpec, run_effect};
@@ -20,6 +23,7 @@ pub(super) async fn accept_in_erp(cx: &StepCx<'_>) -> StepResult {
     {
         return Ok(Changes::default());
     }
+    let expired = held(cx, &mut order).await?;
     let erp = &cx.connections.erp;
     let reference = erp_reference(&order);
     let (doc, outcome) = run_effect(
@@ -77,7 +81,7 @@ pub(super) async fn accept_in_erp(cx: &StepCx<'_>) -> StepResult {
         settle_customer_upsert(cx, &order.id).await?;
     }
     order.erp_ref = Some(doc.id.clone());
-    Ok(cx.effect_then_advance(
+    let mut changes = cx.effect_then_advance(
         EffectApplied::CreateSalesOrder {
             erp_ref: doc.id.clone(),
             outcome,
@@ -86,6 +90,50 @@ pub(super) async fn accept_in_erp(cx: &StepCx<'_>) -> StepResult {
         OrderStatus::AcceptedByErp,
         json!({ "erp_ref": doc.id }),
         Step::Release,
+    );
+    changes.events.extend(expired);
+    Ok(changes)
+}
+
+/// How often a hold without an expiry is looked at again. An operator's
+/// release wakes the order at once; this only bounds how late a release
+/// that raced the step's own look is noticed.
+const HOLD_RECHECK: Duration = Duration::from_secs(300);
+
+/// A held order waits here, before the ERP, with its reservation kept.
+/// The hold is lifted from the order when an operator released it (the
+/// release is on the timeline) or when it expired (the event returned is
+/// written with the step's outcome).
+async fn held(cx: &StepCx<'_>, order: &mut Order) -> Result<Option<NewEvent>, StepError> {
+    let Some(hold) = order.hold.clone() else {
+        return Ok(None);
+    };
+    let now = DateTime::from_timestamp_millis(cx.now).unwrap_or_default();
+    if hold.applies_at(now) {
+        let since = hold.placed_at.timestamp_millis();
+        let released = cx.store.timeline(cx.entity_key).await?.iter().any(|e| {
+            e.at >= since
+                && matches!(e.event(), Ok(TimelineEvent::HoldReleased { rule, .. }) if rule == hold.rule)
+        });
+        if released {
+            order.hold = None;
+            return Ok(None);
+        }
+        let retry_after = hold
+            .until
+            .and_then(|u| (u - now).to_std().ok())
+            .map_or(HOLD_RECHECK, |left| left.min(HOLD_RECHECK))
+            .max(Duration::from_millis(1));
+        return Err(StepError::Wait {
+            endpoint: format!("hold:{}", hold.rule),
+            why: WaitReason::OrderHold,
+            retry_after,
+            note: Some(hold.reason),
+        });
+    }
+    order.hold = None;
+    Ok(Some(
+        cx.event(TimelineEvent::HoldExpired { rule: hold.rule }),
     ))
 }
 

@@ -196,6 +196,7 @@ async fn hub() -> Hub {
         erp_governor: None,
         warehouses: Vec::new(),
         router: Arc::new(Router::new(&RoutingOptions::default()).expect("router")),
+        rules: Default::default(),
         availability: None,
     };
     let clock = Arc::new(ManualClock::new(T0));

@@ -96,6 +96,11 @@ fn order(n: usize, quantity: u32, at: i64) -> Order {
         service_level: "standard".into(),
         status: OrderStatus::Reserved,
         erp_ref: None,
+        shipping_method: None,
+        customer_group: None,
+        gift: false,
+        priority: 0,
+        hold: None,
     }
 }
 

@@ -302,6 +302,11 @@ fn shopify_order(channel: &str, external_id: &str, status: OrderStatus) -> Order
         service_level: "expedited".to_owned(),
         status,
         erp_ref: None,
+        shipping_method: None,
+        customer_group: None,
+        gift: false,
+        priority: 0,
+        hold: None,
     };
     order.total = order.computed_total().expect("total");
     order

@@ -69,6 +69,8 @@ struct OrderWire {
     #[serde(default)]
     shipment_service_level_category: Option<String>,
     #[serde(default)]
+    ship_service_level: Option<String>,
+    #[serde(default)]
     shipping_address: Option<AddressWire>,
     #[serde(default)]
     buyer_info: Option<BuyerWire>,
@@ -364,6 +366,11 @@ fn map(
                 .unwrap_or_else(|| "standard".to_owned()),
             status: OrderStatus::Received,
             erp_ref: None,
+            shipping_method: order.ship_service_level.filter(|s| !s.trim().is_empty()),
+            customer_group: None,
+            gift: false,
+            priority: 0,
+            hold: None,
         },
         currency,
     ))

@@ -498,6 +498,11 @@ impl CompiledMapping {
             service_level,
             status: OrderStatus::Received,
             erp_ref: None,
+            shipping_method: None,
+            customer_group: None,
+            gift: false,
+            priority: 0,
+            hold: None,
         };
         order.total = match &self.total {
             Some(f) => f.read(p, "", "", |v| amount(v, currency))?,

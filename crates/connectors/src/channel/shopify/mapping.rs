@@ -129,6 +129,8 @@ struct LineWire {
 #[derive(Debug, Deserialize)]
 struct ShippingLineWire {
     #[serde(default)]
+    title: Option<String>,
+    #[serde(default)]
     price: Option<JsonDecimal>,
     #[serde(default)]
     price_set: Option<MoneySet>,
@@ -315,6 +317,10 @@ fn map(channel: &str, wire: OrderWire) -> Result<Order, InputError> {
         });
     }
     let mut shipping = Decimal::ZERO;
+    let shipping_method = wire
+        .shipping_lines
+        .iter()
+        .find_map(|l| l.title.clone().filter(|t| !t.trim().is_empty()));
     for (i, line) in wire.shipping_lines.into_iter().enumerate() {
         let at = format!("shipping_lines[{i}].");
         shipping += shop_amount(&at, "price", line.price, line.price_set, currency)?;
@@ -372,6 +378,11 @@ fn map(channel: &str, wire: OrderWire) -> Result<Order, InputError> {
         service_level: "standard".to_owned(),
         status: OrderStatus::Received,
         erp_ref: None,
+        shipping_method,
+        customer_group: None,
+        gift: false,
+        priority: 0,
+        hold: None,
     })
 }
 

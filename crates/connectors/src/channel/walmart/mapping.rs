@@ -362,10 +362,16 @@ fn map(channel: &str, wire: OrderWire) -> Result<Order, InputError> {
         service_level: "standard".to_owned(),
         status: OrderStatus::Received,
         erp_ref: None,
+        shipping_method: None,
+        customer_group: None,
+        gift: false,
+        priority: 0,
+        hold: None,
     };
     if let Some(info) = wire.shipping_info {
         if let Some(code) = info.method_code.filter(|c| !c.trim().is_empty()) {
             order.service_level = code.to_lowercase();
+            order.shipping_method = Some(code);
         }
         order.shipping_address = info.postal_address.map(|a| Address {
             name: a.name.unwrap_or_default(),

@@ -126,5 +126,10 @@ pub(super) fn map_order(channel: &str, wire: OrderWire) -> Result<Order, InputEr
         service_level: wire.service_level.unwrap_or_else(|| "standard".to_owned()),
         status: OrderStatus::Received,
         erp_ref: None,
+        shipping_method: None,
+        customer_group: None,
+        gift: false,
+        priority: 0,
+        hold: None,
     })
 }

@@ -55,6 +55,11 @@ fn order() -> Order {
         service_level: "standard".into(),
         status: OrderStatus::Received,
         erp_ref: None,
+        shipping_method: None,
+        customer_group: None,
+        gift: false,
+        priority: 0,
+        hold: None,
     }
 }
 
