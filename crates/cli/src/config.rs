@@ -350,6 +350,18 @@ pub struct ConfigError {
 
 const ENV_PREFIX: &str = "CROSSDOCK__";
 
+/// The 1-based line of `name = "NAME"` in a TOML text: where an order
+/// rule (whose names are unique) is defined.
+pub fn rule_line(text: &str, name: &str) -> Option<usize> {
+    text.lines()
+        .position(|l| {
+            l.split_once('=').is_some_and(|(k, v)| {
+                k.trim() == "name" && v.trim().trim_matches(|c| c == '"' || c == '\'') == name
+            })
+        })
+        .map(|i| i + 1)
+}
+
 impl ConfigError {
     /// An error about an order rule (location `origin: rule "NAME"`) gets
     /// the file's line of that rule's `name = "NAME"` instead.
@@ -361,14 +373,9 @@ impl ConfigError {
         else {
             return self;
         };
-        let line = text.lines().position(|l| {
-            l.split_once('=').is_some_and(|(k, v)| {
-                k.trim() == "name" && v.trim().trim_matches(|c| c == '"' || c == '\'') == name
-            })
-        });
-        match line {
-            Some(i) => ConfigError {
-                location: format!("{origin}:{} (rule {name:?})", i + 1),
+        match rule_line(text, &name) {
+            Some(line) => ConfigError {
+                location: format!("{origin}:{line} (rule {name:?})"),
                 message: self.message,
             },
             None => ConfigError {

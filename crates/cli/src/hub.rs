@@ -125,6 +125,16 @@ pub async fn start(
     config: &Config,
     listener: tokio::net::TcpListener,
 ) -> anyhow::Result<RunningHub> {
+    start_with_clock(config, listener, Arc::new(SystemClock)).await
+}
+
+/// [`start`] with the engine on `clock` (tests move time on by hand to
+/// reach holds' expiries and other long waits).
+pub async fn start_with_clock(
+    config: &Config,
+    listener: tokio::net::TcpListener,
+    clock: Arc<dyn crossdock_engine::Clock>,
+) -> anyhow::Result<RunningHub> {
     let url = format!("http://{}", listener.local_addr()?);
     let store = Store::open(&config.database_url())
         .await
@@ -139,7 +149,7 @@ pub async fn start(
         let host = whoami::hostname().unwrap_or_else(|_| "localhost".to_owned());
         format!("{host}:{listen}")
     });
-    let engine = Engine::new(store, wiring.connections, Arc::new(SystemClock), options);
+    let engine = Engine::new(store, wiring.connections, clock, options);
     // The engine reads stock from the ERP before anything else; if the ERP
     // is down it keeps trying, and orders held meanwhile for unknown SKUs
     // are validated again once stock is known.

@@ -12,6 +12,7 @@ pub mod hub;
 pub mod inventory;
 pub mod orders;
 pub mod routing;
+pub mod rules;
 pub mod simulate;
 pub mod store_args;
 pub mod translate;

@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 
 use crossdock::config::Config;
 use crossdock::store_args::StoreArgs;
-use crossdock::{bench, demo, edi, exceptions, hub, inventory, orders, routing, translate};
+use crossdock::{bench, demo, edi, exceptions, hub, inventory, orders, routing, rules, translate};
 
 #[derive(Parser)]
 #[command(
@@ -84,6 +84,12 @@ enum Command {
     Routing {
         #[command(subcommand)]
         command: routing::RoutingCommand,
+    },
+    /// Order rules (validation, enrichment, holds, tax): explain an
+    /// order's evaluation, try other rules on recorded orders.
+    Rules {
+        #[command(subcommand)]
+        command: rules::RulesCommand,
     },
     /// Stock and what each channel is offered.
     Inventory {
@@ -189,6 +195,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Edi { command } => edi::run(command),
         Command::Translate { from, config, file } => translate::run(from, config.as_deref(), &file),
         Command::Routing { command } => routing::run(command).await,
+        Command::Rules { command } => rules::run(command).await,
         Command::Inventory { command } => inventory::run(command).await,
     }
 }

@@ -1,5 +1,6 @@
-//! `crossdock orders list|show`: orders read straight from the store, as
-//! a table or as JSON (the same JSON as the API's).
+//! `crossdock orders list|show|held|release`: orders read straight from the
+//! store, as a table or as JSON (the same JSON as the API's), and the
+//! release of an order an order rule holds.
 
 use std::time::Duration;
 
@@ -29,6 +30,28 @@ pub enum OrdersCommand {
         store: StoreArgs,
         #[arg(long)]
         json: bool,
+    },
+    /// Orders an order rule holds (fraud, review), the longest held first.
+    Held {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Release an order an order rule holds: audited on its timeline, and
+    /// a running hub takes it on to the ERP within its poll interval.
+    Release {
+        id: String,
+        /// Why (kept on the order's timeline).
+        #[arg(long)]
+        reason: String,
+        /// Who releases it (kept on the timeline).
+        #[arg(long, default_value = "cli")]
+        actor: String,
+        #[command(flatten)]
+        store: StoreArgs,
     },
 }
 
@@ -67,6 +90,43 @@ pub async fn run(cmd: OrdersCommand) -> anyhow::Result<()> {
                     );
                 }
             }
+            Ok(())
+        }
+        OrdersCommand::Held { store, limit, json } => {
+            let s = store.open().await?;
+            let held = crossdock_engine::holds::held_orders(&s, limit).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&held)?);
+                return Ok(());
+            }
+            println!(
+                "{:<36}  {:<10}  {:<24}  {:<24}  REASON",
+                "ID", "CHANNEL", "RULE", "UNTIL"
+            );
+            for o in held {
+                let Some(h) = &o.hold else { continue };
+                println!(
+                    "{:<36}  {:<10}  {:<24}  {:<24}  {}",
+                    o.id,
+                    o.channel,
+                    h.rule,
+                    h.until
+                        .map_or("released by hand".to_owned(), |u| u.to_rfc3339()),
+                    h.reason
+                );
+            }
+            Ok(())
+        }
+        OrdersCommand::Release {
+            id,
+            reason,
+            actor,
+            store,
+        } => {
+            let s = store.open().await?;
+            let now = crossdock_engine::Clock::now_ms(&crossdock_engine::SystemClock);
+            let rule = crossdock_engine::holds::release_hold(&s, &id, &actor, &reason, now).await?;
+            println!("released order {id} from hold rule {rule}");
             Ok(())
         }
         OrdersCommand::Show { id, store, json } => {

@@ -28,6 +28,9 @@ pub enum ErrorCode {
     ApiBadRequest,
     /// No such route, order or open exception.
     ApiNotFound,
+    /// The request conflicts with the order's state (releasing an order
+    /// that is not held, or was released already).
+    ApiConflict,
     /// The hub failed while answering.
     SrvInternal,
     /// The hub cannot answer now (starting, or its store is unreachable).
@@ -47,7 +50,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 15] = [
+    pub const ALL: [ErrorCode; 16] = [
         ErrorCode::InBadPayload,
         ErrorCode::InUnauthenticated,
         ErrorCode::InUnknownSource,
@@ -55,6 +58,7 @@ impl ErrorCode {
         ErrorCode::InUnavailable,
         ErrorCode::ApiBadRequest,
         ErrorCode::ApiNotFound,
+        ErrorCode::ApiConflict,
         ErrorCode::SrvInternal,
         ErrorCode::SrvUnavailable,
         ErrorCode::ExValidation,
@@ -75,6 +79,7 @@ impl ErrorCode {
             ErrorCode::InUnavailable => "CD-IN-0503",
             ErrorCode::ApiBadRequest => "CD-API-0400",
             ErrorCode::ApiNotFound => "CD-API-0404",
+            ErrorCode::ApiConflict => "CD-API-0409",
             ErrorCode::SrvInternal => "CD-SRV-0500",
             ErrorCode::SrvUnavailable => "CD-SRV-0503",
             ErrorCode::ExValidation => "CD-EX-0001",
@@ -96,6 +101,7 @@ impl ErrorCode {
             ErrorCode::InUnavailable => "Inbound message not committed: try again",
             ErrorCode::ApiBadRequest => "API request not readable",
             ErrorCode::ApiNotFound => "Not found",
+            ErrorCode::ApiConflict => "Request conflicts with the order's state",
             ErrorCode::SrvInternal => "Internal error",
             ErrorCode::SrvUnavailable => "Hub not ready or store unreachable",
             ErrorCode::ExValidation => "Order or shipment breaks a business rule",

@@ -82,7 +82,9 @@ pub fn router(engine: Engine, options: ServerOptions, ready: CancellationToken) 
         .route("/webhooks/channels/{name}", post(channel_webhook))
         .route("/webhooks/warehouses/{name}", post(warehouse_webhook))
         .route("/v1/orders", get(list_orders))
+        .route("/v1/orders/held", get(held_orders))
         .route("/v1/orders/{id}", get(get_order))
+        .route("/v1/orders/{id}/release", post(release_order))
         .route("/v1/orders/{id}/timeline", get(order_timeline))
         .route("/v1/exceptions", get(list_exceptions))
         .route("/v1/exceptions/replay", post(replay_exceptions))
@@ -270,6 +272,52 @@ async fn replay_one(
         return Err(ApiError::not_found(format!("no open exception {id}")));
     }
     Ok(axum::Json(json!({ "replayed": replayed.len(), "exceptions": replayed })).into_response())
+}
+
+/// `GET /v1/orders/held`: orders an order rule holds, the longest held first.
+async fn held_orders(State(s): State<AppState>) -> Result<Response, ApiError> {
+    let held = crossdock_engine::holds::held_orders(s.engine.store(), 1_000)
+        .await
+        .map_err(ApiError::unavailable)?;
+    Ok(axum::Json(json!({ "orders": held })).into_response())
+}
+
+/// `POST /v1/orders/{id}/release` with `{"reason": "…"}`: release an order
+/// an order rule holds; it goes on to the ERP at once.
+async fn release_order(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Release {
+        reason: String,
+    }
+    let req: Release = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::bad_request(
+            ErrorCode::ApiBadRequest,
+            format!("body: expected {{\"reason\": \"…\"}}: {e}"),
+        )
+    })?;
+    use crossdock_engine::ReleaseError;
+    match s
+        .engine
+        .release_hold(&id, &actor(&headers), &req.reason)
+        .await
+    {
+        Ok(rule) => Ok(axum::Json(json!({ "order_id": id, "released": rule })).into_response()),
+        Err(e @ ReleaseError::NoSuchOrder(_)) => Err(ApiError::not_found(e.to_string())),
+        Err(e @ (ReleaseError::NotHeld(_) | ReleaseError::AlreadyReleased { .. })) => Err(
+            ApiError::new(StatusCode::CONFLICT, ErrorCode::ApiConflict, e.to_string()),
+        ),
+        Err(e @ ReleaseError::NoReason) => Err(ApiError::bad_request(
+            ErrorCode::ApiBadRequest,
+            e.to_string(),
+        )),
+        Err(e @ ReleaseError::Store(_)) => Err(ApiError::unavailable(e)),
+    }
 }
 
 fn actor(headers: &HeaderMap) -> String {

@@ -45,6 +45,16 @@ struct SalesOrderBody {
     lines: Vec<SalesOrderLine>,
     shipping: Amount,
     total: Amount,
+    /// Required: who collects the sales tax.
+    tax_treatment: TaxTreatmentWire,
+}
+
+/// Who collects an order's sales tax, as the API spells it.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+enum TaxTreatmentWire {
+    MerchantCollected,
+    MarketplaceFacilitator,
 }
 
 #[derive(Debug, Deserialize)]
@@ -93,6 +103,8 @@ struct ErpState {
     invoices: Vec<Document>,
     invoices_per_reference: BTreeMap<String, u64>,
     sales_orders_cancelled: u64,
+    /// References of sales orders whose tax the marketplace collects.
+    facilitator_references: Vec<String>,
     /// Access tokens issued and when each expires.
     tokens: HashMap<String, Instant>,
     tokens_issued: u64,
@@ -186,6 +198,10 @@ impl ErpSim {
         out.insert(
             "sales_orders_cancelled".into(),
             state.sales_orders_cancelled.into(),
+        );
+        out.insert(
+            "marketplace_facilitator_sales_orders".into(),
+            json!(state.facilitator_references),
         );
         out.insert("invoices".into(), state.invoices.len().into());
         out.insert(
@@ -306,6 +322,9 @@ async fn create_sales_order(State(sim): State<Arc<ErpSim>>, body: Bytes) -> Resp
         .sales_orders_per_reference
         .entry(body.reference.clone())
         .or_default() += 1;
+    if body.tax_treatment == TaxTreatmentWire::MarketplaceFacilitator {
+        state.facilitator_references.push(body.reference.clone());
+    }
     state.sales_orders.push(SalesOrder {
         doc: doc.clone(),
         skus: body.lines.iter().map(|l| l.sku.clone()).collect(),

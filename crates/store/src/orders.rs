@@ -119,6 +119,20 @@ impl Store {
         rows.iter().map(sql::audit_event).collect()
     }
 
+    /// Every timeline event of `kind` at or after `since_ms`, in the order
+    /// written: what `rules what-if` replays.
+    pub async fn events_of_kind(&self, kind: &str, since_ms: i64) -> Result<Vec<AuditEvent>> {
+        let rows = sqlx::query(
+            "SELECT id, entity_key, at, kind, detail FROM events WHERE kind = $1 AND at >= $2 \
+             ORDER BY id",
+        )
+        .bind(kind)
+        .bind(since_ms)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(sql::audit_event).collect()
+    }
+
     pub async fn shipments_for(&self, order_id: &str) -> Result<Vec<StoredShipment>> {
         let rows = sqlx::query_as(
             "SELECT doc, confirmed_at FROM shipments WHERE order_id = $1 ORDER BY created_at, id",

@@ -17,6 +17,7 @@ mod crash;
 mod edi_cli;
 mod fulfilment;
 mod marketplaces;
+mod order_rules;
 mod routing_cli;
 mod runner_bounds;
 mod shopify;

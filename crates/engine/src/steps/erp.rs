@@ -110,12 +110,7 @@ async fn held(cx: &StepCx<'_>, order: &mut Order) -> Result<Option<NewEvent>, St
     };
     let now = DateTime::from_timestamp_millis(cx.now).unwrap_or_default();
     if hold.applies_at(now) {
-        let since = hold.placed_at.timestamp_millis();
-        let released = cx.store.timeline(cx.entity_key).await?.iter().any(|e| {
-            e.at >= since
-                && matches!(e.event(), Ok(TimelineEvent::HoldReleased { rule, .. }) if rule == hold.rule)
-        });
-        if released {
+        if crate::holds::released_since(cx.store, cx.entity_key, &hold).await? {
             order.hold = None;
             return Ok(None);
         }

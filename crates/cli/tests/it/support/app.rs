@@ -71,6 +71,14 @@ pub async fn spawn_app() -> TestApp {
 /// Start estate and hub. `tweak` sees the simulator and hub configuration
 /// after the test defaults are applied and before anything starts.
 pub async fn spawn_app_with(tweak: impl FnOnce(&mut SimConfig, &mut Config)) -> TestApp {
+    spawn_app_on_clock(tweak, Arc::new(crossdock_engine::SystemClock)).await
+}
+
+/// [`spawn_app_with`] with the hub's engine on `clock`.
+pub async fn spawn_app_on_clock(
+    tweak: impl FnOnce(&mut SimConfig, &mut Config),
+    clock: Arc<dyn crossdock_engine::Clock>,
+) -> TestApp {
     init_tracing();
     // Bind the hub first so the simulators know where to deliver.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -125,7 +133,9 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut SimConfig, &mut Config)) -> 
         .validate("spawn_app")
         .expect("valid test configuration");
 
-    let hub = hub::start(&config, listener).await.expect("start the hub");
+    let hub = hub::start_with_clock(&config, listener, clock)
+        .await
+        .expect("start the hub");
     assert_eq!(hub.url, hub_url);
     let engine = hub.engine.clone();
     let store = engine.store().clone();

@@ -119,7 +119,8 @@ impl ErpMapping {
                 "{reference, customer_id, currency: .order.currency, \
                  lines: [.order.lines[] | {sku, quantity, unit_price: .unit_price.amount, \
                  discount: .discount.amount, tax: .tax.amount}], \
-                 shipping: .order.shipping.amount, total: .order.total.amount}",
+                 shipping: .order.shipping.amount, total: .order.total.amount, \
+                 tax_treatment: .order.tax_treatment}",
             ),
             invoice: post(
                 "invoices",

@@ -1,6 +1,6 @@
 //! Canonical customers, orders and invoices to the JSON bodies the API takes. Pure: no I/O.
 
-use crossdock_model::Order;
+use crossdock_model::{Order, TaxTreatment};
 use serde::Serialize;
 
 use crate::ConnectorError;
@@ -21,6 +21,10 @@ pub(super) struct SalesOrderWire<'a> {
     pub(super) lines: Vec<SalesOrderLineWire<'a>>,
     pub(super) shipping: String,
     pub(super) total: String,
+    /// Who collects the sales tax (`merchant_collected` or
+    /// `marketplace_facilitator`): a facilitator's tax is not the
+    /// merchant's liability, so the ERP books it apart.
+    pub(super) tax_treatment: TaxTreatment,
 }
 
 #[derive(Debug, Serialize)]
@@ -67,6 +71,7 @@ pub(super) fn sales_order_body<'a>(
             .collect(),
         shipping: order.shipping.amount.to_string(),
         total: order.total.amount.to_string(),
+        tax_treatment: order.tax_treatment,
     }
 }
 

@@ -2,7 +2,7 @@
 
 use serde::Deserialize;
 
-use crossdock_model::Order;
+use crossdock_model::{Order, TaxTreatment};
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
@@ -99,7 +99,7 @@ impl TrytonErp {
             }
             _ => shipment_address,
         };
-        let values = json!({
+        let mut values = json!({
             "party": party,
             "invoice_address": invoice_address,
             "shipment_address": shipment_address,
@@ -116,6 +116,13 @@ impl TrytonErp {
             "web_id": reference,
             "lines": [["create", lines]],
         });
+        if order.tax_treatment == TaxTreatment::MarketplaceFacilitator {
+            // The marketplace collects and remits this sale's tax; the
+            // accountant sees why the tax is not the company's to pay.
+            values["comment"] = json!(
+                "Tax treatment: marketplace_facilitator (the marketplace collects and remits the sales tax)."
+            );
+        }
         match self.create("sale.sale", values).await {
             Ok(id) => Ok(id),
             // The (web_shop, web_id) pair is unique: a refusal may mean an
