@@ -16,6 +16,7 @@ pub mod governor;
 pub mod http;
 pub mod ingest;
 pub mod lifecycle;
+pub mod rules;
 pub mod x12;
 
 #[derive(Subcommand)]
@@ -36,6 +37,9 @@ pub enum BenchCommand {
     /// One stock change to an owed channel update in the running hub
     /// (recompute + outbox commit), latency percentiles.
     AvailabilitySync(availability_sync::AvailabilitySyncArgs),
+    /// Order rules: a set of N rules of every kind judging synthetic
+    /// orders, the time each order's evaluation takes.
+    Rules(rules::RulesArgs),
     /// The X12 reader: strict parse, typed 945/846 reading and canonical
     /// mapping of a synthetic in-memory corpus, throughput and latency.
     X12(x12::X12Args),
@@ -50,6 +54,7 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Availability(args) => availability::run(&args)?,
         BenchCommand::AvailabilitySync(args) => availability_sync::run(&args).await?,
         BenchCommand::X12(args) => x12::run(&args)?,
+        BenchCommand::Rules(args) => rules::run(&args)?,
     }
     Ok(())
 }

@@ -356,3 +356,273 @@ async fn a_hold_with_an_expiry_lapses_on_the_hubs_clock() {
     assert!(!until.is_empty());
     app.stop().await;
 }
+
+const REFERENCE: &str = "/work/shared/reference";
+
+fn reference(rel: &str) -> Value {
+    let path = std::path::Path::new(REFERENCE).join(rel);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).expect("reference JSON")
+}
+
+/// One real order per channel: the Shopify REST example order, Amazon's
+/// sandbox `TEST_CASE_200` order with its items, Walmart's first order
+/// example, a webstore order and the regional mapped channel's order.
+fn real_orders() -> Vec<crossdock_model::Order> {
+    use crossdock::translate::{Source, translate};
+    let shopify = reference("shopify-admin-rest-examples-2025-07/order.json")
+        .as_array()
+        .expect("cases")
+        .iter()
+        .find(|c| c["test"] == "test_1")
+        .map(|c| json!({ "order": c["response_body"]["orders"][0] }))
+        .expect("test_1");
+    let amazon_all =
+        reference("amazon-sp-api-models/examples-extracted/ordersV0-sandbox-static-examples.json");
+    let amazon_ok = |op: &str| {
+        amazon_all[op]
+            .as_array()
+            .expect("cases")
+            .iter()
+            .find(|c| {
+                c["status"] == "200"
+                    && c["request"]["parameters"]
+                        .as_object()
+                        .is_some_and(|p| p.values().any(|v| v["value"] == "TEST_CASE_200"))
+            })
+            .map(|c| c["response"].clone())
+            .expect("TEST_CASE_200")
+    };
+    let amazon = json!({ "order": amazon_ok("getOrder"), "items": amazon_ok("getOrderItems") });
+    let walmart_all = reference("walmart-marketplace-openapi-us/examples-extracted/orders-examples.json");
+    let walmart = walmart_all
+        .as_object()
+        .expect("operations")
+        .values()
+        .flat_map(|spec| spec["response_examples"].as_object().into_iter().flatten())
+        .map(|(_, body)| body)
+        .find(|body| body.get("order").is_some())
+        .cloned()
+        .expect("a Walmart order example");
+    let mut orders: Vec<crossdock_model::Order> = [
+        (Source::ShopifyOrder, shopify),
+        (Source::AmazonOrder, amazon),
+        (Source::WalmartOrder, walmart),
+    ]
+    .into_iter()
+    .map(|(source, body)| {
+        serde_json::from_value(translate(source, &serde_json::to_vec(&body).unwrap()).expect("maps"))
+            .expect("an order")
+    })
+    .collect();
+    let mut webstore: crossdock_model::Order = serde_json::from_value(
+        crossdock::translate::translate_mapped(
+            &regional_config(),
+            "regional",
+            &serde_json::to_vec(&order_doc("WS-1", 1)).unwrap(),
+        )
+        .map(|o| serde_json::to_value(o).unwrap())
+        .expect("regional maps"),
+    )
+    .expect("order");
+    orders.push(webstore.clone());
+    webstore.channel = CHANNEL.into();
+    webstore.id = crossdock_model::order_id_for(CHANNEL, &webstore.external_id);
+    orders.push(webstore);
+    orders
+}
+
+/// A configuration with the regional mapped channel of `config/channels`.
+fn regional_config() -> crossdock::config::Config {
+    let mapping = concat!(env!("CARGO_MANIFEST_DIR"), "/../../config/channels/regional.toml");
+    let text = format!(
+        r#"
+[erp]
+kind = "rest"
+base_url = "http://127.0.0.1:9102"
+
+[[warehouses]]
+name = "east"
+kind = "rest"
+base_url = "http://127.0.0.1:9103"
+
+[[channels]]
+name = "regional"
+kind = "mapped"
+base_url = "http://127.0.0.1:9101"
+mapping = {{ file = "{mapping}" }}
+"#
+    );
+    crossdock::config::Config::parse(&text, "regional.toml", std::iter::empty()).expect("config")
+}
+
+#[test]
+fn real_orders_of_every_channel_are_judged_by_the_same_rules() {
+    use crossdock_engine::rules::{RuleFacts, Rules, RulesOptions, SkuStock, facts};
+    let options: RulesOptions = toml::from_str(
+        r#"
+[facilitator]
+amazon = ["US"]
+walmart = ["US"]
+
+[[validate]]
+name = "ship-to-complete"
+require = "order.has_ship_to && order.ship_to.postal_code != '' && order.ship_to.country != ''"
+message = "a complete shipping address is needed"
+
+[[enrich]]
+name = "economy-methods"
+when = "['free shipping', 'value'].exists(m, order.shipping_method.lowerAscii() == m)"
+set = { service_level = "'economy'" }
+
+[[hold]]
+name = "high-value-new-customer"
+when = "customer.orders == 0 && order.total_minor > 50000"
+reason = "high value from a new customer"
+
+[[tax]]
+name = "marketplace-collects"
+when = "channel.facilitator"
+treatment = "marketplace_facilitator"
+"#,
+    )
+    .expect("options");
+    let kinds = [
+        ("shopify", "shopify"),
+        ("amazon", "amazon"),
+        ("walmart", "walmart"),
+        ("regional", "mapped"),
+        (CHANNEL, "webstore"),
+    ]
+    .into_iter()
+    .map(|(a, b)| (a.to_owned(), b.to_owned()))
+    .collect();
+    let rules = Rules::new(&options).expect("rules").with_channel_kinds(kinds);
+    let mut seen = Vec::new();
+    for order in real_orders() {
+        let stock: std::collections::BTreeMap<String, SkuStock> = order
+            .lines
+            .iter()
+            .map(|l| (l.sku.clone(), SkuStock { on_hand: 5 }))
+            .collect();
+        let order_facts = rules.order_facts(&order, &stock);
+        assert_eq!(
+            Some(order_facts.total_minor),
+            order.total.minor_units(),
+            "{}",
+            order.channel
+        );
+        assert_eq!(order_facts.line_count, order.lines.len() as i64);
+        let channel = rules.channel_facts(&order.channel, &order_facts.ship_to);
+        assert!(!channel.kind.is_empty(), "{}", order.channel);
+        let facts = RuleFacts {
+            customer: facts::customer_facts(&order, &[]),
+            address: facts::address_facts(&order, &[]),
+            channel,
+            order: order_facts,
+        };
+        let out = rules.evaluate(&facts);
+        assert!(out.errors.is_empty(), "{}: {:?}", order.channel, out.errors);
+        seen.push((
+            order.channel.clone(),
+            out.failures.clone(),
+            out.final_values()
+                .get("service_level")
+                .map(|v| v.as_str().unwrap_or("?").to_owned()),
+            out.hold.as_ref().map(|h| h.rule.clone()),
+            out.tax.as_ref().map(|t| crossdock_engine::rules::tax_name(t.treatment)),
+        ));
+    }
+    let none: Vec<String> = Vec::new();
+    assert_eq!(
+        seen,
+        [
+            // $598.94, "Free Shipping", ships to Louisville KY.
+            (
+                "shopify".to_owned(),
+                none.clone(),
+                Some("economy".to_owned()),
+                Some("high-value-new-customer".to_owned()),
+                None
+            ),
+            // Amazon withholds the address without a Restricted Data Token.
+            (
+                "amazon".to_owned(),
+                vec!["ship-to-complete: a complete shipping address is needed".to_owned()],
+                None,
+                None,
+                None
+            ),
+            // The acknowledgeOrders example: $10.80, method "Value", to NY.
+            (
+                "walmart".to_owned(),
+                none.clone(),
+                Some("economy".to_owned()),
+                None,
+                Some("marketplace_facilitator")
+            ),
+            ("regional".to_owned(), none.clone(), None, None, None),
+            (CHANNEL.to_owned(), none, None, None, None),
+        ]
+    );
+}
+
+#[test]
+fn bad_rules_are_refused_at_config_check_and_at_start_with_file_line_and_rule() {
+    let crossdock = || std::process::Command::new(env!("CARGO_BIN_EXE_crossdock"));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let base = crossdock()
+        .args(["demo", "--print-config"])
+        .output()
+        .expect("print config");
+    assert!(base.status.success());
+    let base = String::from_utf8(base.stdout).expect("utf-8");
+    let path = dir.path().join("hub.toml");
+    for (rule, expression, says) in [
+        ("syntax", "order.total_minor >", "rules.validate[0].require"),
+        (
+            "unknown-field",
+            "order.ship_to.zip != ''",
+            "unknown field `zip`",
+        ),
+        ("wrong-type", "order.units * 2", "must yield a bool, yields int"),
+    ] {
+        let text = format!(
+            "{base}\n[[rules.validate]]\nname = \"{rule}\"\nrequire = \"{expression}\"\nmessage = \"m\"\n"
+        );
+        let line = text
+            .lines()
+            .position(|l| l == format!("name = \"{rule}\""))
+            .expect("rule line")
+            + 1;
+        std::fs::write(&path, &text).expect("write");
+        let expected = format!("{}:{line} (rule \"{rule}\")", path.display());
+        for args in [vec!["config", "check"], vec!["serve", "--config"]] {
+            let out = crossdock()
+                .args(&args)
+                .arg(&path)
+                .output()
+                .expect("run");
+            assert!(!out.status.success(), "{args:?} accepted rule {rule}");
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(err.contains(&expected), "{args:?}: {err}");
+            assert!(err.contains(says), "{args:?}: {err}");
+            assert!(!err.contains("panicked"), "{err}");
+        }
+    }
+}
+
+/// The example rule set in `config/` compiles and does what its comments say.
+#[test]
+fn the_example_rules_compile_and_judge_a_sample() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../config/rules.example.toml");
+    let rules = crossdock::rules::load_rules(std::path::Path::new(path)).expect("example rules");
+    let mut facts = crossdock_engine::rules::sample_facts();
+    facts.order.shipping_method = "UPS Next Day Air".into();
+    facts.order.lines[0].sku = "BAT-9V".into();
+    facts.order.categories = vec!["hazmat".into()];
+    let out = rules.evaluate(&facts);
+    assert!(out.refusals().is_empty(), "{:?}", out.refusals());
+    assert_eq!(out.final_values()["service_level"], "expedited");
+    assert_eq!(out.hold.map(|h| h.rule), Some("hazmat-review".to_owned()));
+}
