@@ -739,7 +739,7 @@ fn valid_name(s: &str) -> bool {
 }
 
 /// Turn a TOML error into `file:line:column (key K): message`.
-fn located(text: &str, origin: &str, e: &toml::de::Error) -> ConfigError {
+pub(crate) fn located(text: &str, origin: &str, e: &toml::de::Error) -> ConfigError {
     let Some(span) = e.span() else {
         return ConfigError {
             location: origin.to_owned(),

@@ -126,7 +126,8 @@ pub async fn routings(store: &Store, order_id: &str) -> anyhow::Result<Vec<Recor
     Ok(out)
 }
 
-fn rfc3339(ms: i64) -> String {
+/// Milliseconds since the epoch as RFC 3339 with milliseconds.
+pub(crate) fn rfc3339(ms: i64) -> String {
     let t = UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0));
     humantime::format_rfc3339_millis(t).to_string()
 }
@@ -195,18 +196,8 @@ pub async fn explain(store: &Store, order_id: &str, json: bool) -> anyhow::Resul
 pub fn load_rules(path: &Path) -> anyhow::Result<Router> {
     let origin = path.display().to_string();
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {origin}"))?;
-    let options: RoutingOptions = toml::from_str(&text).map_err(|e| {
-        let location = match e.span() {
-            Some(span) => {
-                let before = &text[..span.start.min(text.len())];
-                let line = before.matches('\n').count() + 1;
-                let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
-                format!("{origin}:{line}:{column}")
-            }
-            None => origin.clone(),
-        };
-        anyhow::anyhow!("{location}: {}", e.message().trim())
-    })?;
+    let options: RoutingOptions =
+        toml::from_str(&text).map_err(|e| crate::config::located(&text, &origin, &e))?;
     Router::new(&options).map_err(|e| {
         use crossdock_engine::routing::RoutingError;
         let table = match &e {

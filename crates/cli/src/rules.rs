@@ -14,7 +14,7 @@ use crossdock_store::{AuditEvent, Store};
 use serde::Serialize;
 use serde_json::json;
 
-use crate::routing::parse_since;
+use crate::routing::{parse_since, rfc3339};
 use crate::store_args::StoreArgs;
 
 #[derive(Subcommand)]
@@ -104,12 +104,6 @@ fn recorded(ev: &AuditEvent) -> anyhow::Result<RecordedEvaluation> {
         outcome: serde_json::from_value(field("outcome")?)
             .with_context(|| format!("event {}: `outcome`", ev.id))?,
     })
-}
-
-fn rfc3339(ms: i64) -> String {
-    let t =
-        std::time::UNIX_EPOCH + std::time::Duration::from_millis(u64::try_from(ms).unwrap_or(0));
-    humantime::format_rfc3339_millis(t).to_string()
 }
 
 /// The text (or JSON) `rules explain` prints.
@@ -202,18 +196,7 @@ fn verdict(o: &RulesOutcome) -> String {
 pub fn load_rules(path: &Path) -> anyhow::Result<Rules> {
     let origin = path.display().to_string();
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {origin}"))?;
-    let located = |e: toml::de::Error| {
-        let location = match e.span() {
-            Some(span) => {
-                let before = &text[..span.start.min(text.len())];
-                let line = before.matches('\n').count() + 1;
-                let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
-                format!("{origin}:{line}:{column}")
-            }
-            None => origin.clone(),
-        };
-        anyhow::anyhow!("{location}: {}", e.message().trim())
-    };
+    let located = |e: toml::de::Error| crate::config::located(&text, &origin, &e);
     let table: toml::Table = toml::from_str(&text).map_err(located)?;
     // A whole configuration file: its [rules] table.
     let options: RulesOptions = match table.get("rules") {

@@ -222,7 +222,8 @@ struct WarehouseFacts<'a> {
     down: bool,
 }
 
-fn parse_message(e: &cel::ParseErrors) -> String {
+/// A CEL parse error as `line:column: message`s (rules and routing alike).
+pub(crate) fn parse_message(e: &cel::ParseErrors) -> String {
     let parts: Vec<String> = e
         .errors
         .iter()
@@ -235,7 +236,8 @@ fn parse_message(e: &cel::ParseErrors) -> String {
     }
 }
 
-fn value_type(v: &Value) -> String {
+/// The CEL type of a value, lower-case, for messages.
+pub(crate) fn value_type(v: &Value) -> String {
     format!("{:?}", v.type_of()).to_lowercase()
 }
 

@@ -22,6 +22,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cel::{Context, Env, Program, Value};
+
+use crate::routing::{parse_message, value_type};
 use crossdock_model::TaxTreatment;
 use serde::{Deserialize, Serialize};
 
@@ -359,23 +361,6 @@ impl RulesOutcome {
     }
 }
 
-fn parse_message(e: &cel::ParseErrors) -> String {
-    let parts: Vec<String> = e
-        .errors
-        .iter()
-        .map(|p| format!("{}:{}: {}", p.pos.0, p.pos.1, p.msg))
-        .collect();
-    if parts.is_empty() {
-        "does not parse".to_owned()
-    } else {
-        parts.join("; ")
-    }
-}
-
-fn value_type(v: &Value) -> String {
-    format!("{:?}", v.type_of()).to_lowercase()
-}
-
 /// What an expression must yield.
 #[derive(Clone, Copy)]
 enum Expect {
@@ -393,7 +378,7 @@ impl Rules {
         })?);
         let shapes = check::FactShapes::new();
         let sample = sample_facts();
-        let sample_cx = context(&env, &sample).map_err(|m| RulesError::Invalid {
+        let (sample_cx, _) = context(&env, &sample).map_err(|m| RulesError::Invalid {
             path: "rules".into(),
             rule: String::new(),
             message: m,
@@ -601,7 +586,7 @@ impl Rules {
             return out;
         }
         let mut order = facts.order.clone();
-        let mut cx = match context(&self.env, facts) {
+        let (mut cx, mut order_value) = match context(&self.env, facts) {
             Ok(cx) => cx,
             Err(e) => {
                 out.errors.push(format!("facts: {e}"));
@@ -689,10 +674,14 @@ impl Rules {
                         }
                         None => {
                             result(format!("set {}", said.join(", ")));
-                            // Later rules see what this one set.
-                            match cel::to_value(&order) {
-                                Ok(v) => cx.add_variable_from_value("order", v),
-                                Err(e) => out.errors.push(fail_closed(e.to_string())),
+                            // Later rules see what this one set: the fields
+                            // that changed go into a copy of the order's
+                            // top-level map (its lines are shared, not
+                            // converted again).
+                            let changed = out.changes.iter().filter(|c| c.rule == rule.name);
+                            if let Some(v) = with_fields(&order_value, changed) {
+                                order_value = v.clone();
+                                cx.add_variable_from_value("order", v);
                             }
                         }
                     }
@@ -730,6 +719,9 @@ impl Rules {
     /// thread's CPU clock, so a thread the OS set aside for a while is not
     /// taken for a costly rule. Rules are pure, so the second run gives
     /// the same answer.
+    // A rule's cost is the process's own time, not the hub's: on a manual
+    // clock every rule would be free.
+    #[allow(clippy::disallowed_methods)]
     fn run(&self, program: &Program, cx: &Context) -> Result<Value, String> {
         let started = Instant::now();
         let got = program.execute(cx);
@@ -747,6 +739,27 @@ impl Rules {
         }
         got.map_err(|e| e.to_string())
     }
+}
+
+/// `order` (a CEL map) with the `changes`' fields set to their `after`
+/// values; `None` when nothing changed or `order` is not a map.
+fn with_fields<'a>(order: &Value, changes: impl Iterator<Item = &'a FieldChange>) -> Option<Value> {
+    let Value::Map(map) = order else {
+        return None;
+    };
+    let mut fields: Option<std::collections::HashMap<cel::objects::Key, Value>> = None;
+    for c in changes {
+        let value = match &c.after {
+            serde_json::Value::String(s) => Value::String(Arc::new(s.clone())),
+            serde_json::Value::Bool(b) => Value::Bool(*b),
+            serde_json::Value::Number(n) => Value::Int(n.as_i64()?),
+            _ => return None,
+        };
+        fields
+            .get_or_insert_with(|| (*map.map).clone())
+            .insert(cel::objects::Key::String(Arc::new(c.field.clone())), value);
+    }
+    fields.map(|f| Value::Map(cel::objects::Map { map: Arc::new(f) }))
 }
 
 /// `merchant_collected`, `marketplace_facilitator`.
@@ -768,12 +781,14 @@ fn rules_env() -> Result<Env, String> {
     Ok(env)
 }
 
-fn context(env: &Arc<Env>, facts: &RuleFacts) -> Result<Context<'static, 'static>, String> {
+/// The rules' context for `facts`, and the `order` value in it.
+fn context(
+    env: &Arc<Env>,
+    facts: &RuleFacts,
+) -> Result<(Context<'static, 'static>, Value), String> {
     let mut cx = Context::with_env(Arc::clone(env));
-    cx.add_variable_from_value(
-        "order",
-        cel::to_value(&facts.order).map_err(|e| e.to_string())?,
-    );
+    let order = cel::to_value(&facts.order).map_err(|e| e.to_string())?;
+    cx.add_variable_from_value("order", order.clone());
     cx.add_variable_from_value(
         "customer",
         cel::to_value(&facts.customer).map_err(|e| e.to_string())?,
@@ -786,7 +801,7 @@ fn context(env: &Arc<Env>, facts: &RuleFacts) -> Result<Context<'static, 'static
         "channel",
         cel::to_value(&facts.channel).map_err(|e| e.to_string())?,
     );
-    Ok(cx)
+    Ok((cx, order))
 }
 
 fn invalid(kind: RuleKind, index: usize, rule: &str, field: &str, message: &str) -> RulesError {

@@ -394,7 +394,8 @@ fn real_orders() -> Vec<crossdock_model::Order> {
             .expect("TEST_CASE_200")
     };
     let amazon = json!({ "order": amazon_ok("getOrder"), "items": amazon_ok("getOrderItems") });
-    let walmart_all = reference("walmart-marketplace-openapi-us/examples-extracted/orders-examples.json");
+    let walmart_all =
+        reference("walmart-marketplace-openapi-us/examples-extracted/orders-examples.json");
     let walmart = walmart_all
         .as_object()
         .expect("operations")
@@ -411,8 +412,10 @@ fn real_orders() -> Vec<crossdock_model::Order> {
     ]
     .into_iter()
     .map(|(source, body)| {
-        serde_json::from_value(translate(source, &serde_json::to_vec(&body).unwrap()).expect("maps"))
-            .expect("an order")
+        serde_json::from_value(
+            translate(source, &serde_json::to_vec(&body).unwrap()).expect("maps"),
+        )
+        .expect("an order")
     })
     .collect();
     let mut webstore: crossdock_model::Order = serde_json::from_value(
@@ -434,7 +437,10 @@ fn real_orders() -> Vec<crossdock_model::Order> {
 
 /// A configuration with the regional mapped channel of `config/channels`.
 fn regional_config() -> crossdock::config::Config {
-    let mapping = concat!(env!("CARGO_MANIFEST_DIR"), "/../../config/channels/regional.toml");
+    let mapping = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../config/channels/regional.toml"
+    );
     let text = format!(
         r#"
 [erp]
@@ -497,7 +503,9 @@ treatment = "marketplace_facilitator"
     .into_iter()
     .map(|(a, b)| (a.to_owned(), b.to_owned()))
     .collect();
-    let rules = Rules::new(&options).expect("rules").with_channel_kinds(kinds);
+    let rules = Rules::new(&options)
+        .expect("rules")
+        .with_channel_kinds(kinds);
     let mut seen = Vec::new();
     for order in real_orders() {
         let stock: std::collections::BTreeMap<String, SkuStock> = order
@@ -530,7 +538,9 @@ treatment = "marketplace_facilitator"
                 .get("service_level")
                 .map(|v| v.as_str().unwrap_or("?").to_owned()),
             out.hold.as_ref().map(|h| h.rule.clone()),
-            out.tax.as_ref().map(|t| crossdock_engine::rules::tax_name(t.treatment)),
+            out.tax
+                .as_ref()
+                .map(|t| crossdock_engine::rules::tax_name(t.treatment)),
         ));
     }
     let none: Vec<String> = Vec::new();
@@ -585,7 +595,11 @@ fn bad_rules_are_refused_at_config_check_and_at_start_with_file_line_and_rule() 
             "order.ship_to.zip != ''",
             "unknown field `zip`",
         ),
-        ("wrong-type", "order.units * 2", "must yield a bool, yields int"),
+        (
+            "wrong-type",
+            "order.units * 2",
+            "must yield a bool, yields int",
+        ),
     ] {
         let text = format!(
             "{base}\n[[rules.validate]]\nname = \"{rule}\"\nrequire = \"{expression}\"\nmessage = \"m\"\n"
@@ -598,11 +612,7 @@ fn bad_rules_are_refused_at_config_check_and_at_start_with_file_line_and_rule() 
         std::fs::write(&path, &text).expect("write");
         let expected = format!("{}:{line} (rule \"{rule}\")", path.display());
         for args in [vec!["config", "check"], vec!["serve", "--config"]] {
-            let out = crossdock()
-                .args(&args)
-                .arg(&path)
-                .output()
-                .expect("run");
+            let out = crossdock().args(&args).arg(&path).output().expect("run");
             assert!(!out.status.success(), "{args:?} accepted rule {rule}");
             let err = String::from_utf8_lossy(&out.stderr);
             assert!(err.contains(&expected), "{args:?}: {err}");
@@ -615,7 +625,10 @@ fn bad_rules_are_refused_at_config_check_and_at_start_with_file_line_and_rule() 
 /// The example rule set in `config/` compiles and does what its comments say.
 #[test]
 fn the_example_rules_compile_and_judge_a_sample() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../config/rules.example.toml");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../config/rules.example.toml"
+    );
     let rules = crossdock::rules::load_rules(std::path::Path::new(path)).expect("example rules");
     let mut facts = crossdock_engine::rules::sample_facts();
     facts.order.shipping_method = "UPS Next Day Air".into();
