@@ -43,10 +43,37 @@ pub enum BuildError {
 /// A secret from an environment variable if one is named, else the value.
 pub fn secret(name: &str, value: &Option<String>, env: &Option<String>) -> Result<String, String> {
     match (env, value) {
-        (Some(var), _) => std::env::var(var)
-            .map_err(|_| format!("environment variable {var} ({name}_env) is not set")),
-        (None, Some(v)) => Ok(v.clone()),
         (None, None) => Err(format!("set {name}_env or {name}")),
+        (env, value) => secret_from(name, value.as_deref(), env.as_deref(), None),
+    }
+}
+
+/// The one way a secret is read: from the environment variable named by
+/// `{name}_env`, else from the file named by `{name}_file` (surrounding
+/// whitespace trimmed), else the inline value where a component still
+/// allows one. Errors say where the secret was looked for, never what it
+/// holds.
+pub fn secret_from(
+    name: &str,
+    inline: Option<&str>,
+    env: Option<&str>,
+    file: Option<&std::path::Path>,
+) -> Result<String, String> {
+    match (env, file, inline) {
+        (Some(var), _, _) => std::env::var(var)
+            .map_err(|_| format!("environment variable {var} ({name}_env) is not set")),
+        (None, Some(path), _) => {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                format!("cannot read {} ({name}_file): {}", path.display(), e.kind())
+            })?;
+            let text = text.trim();
+            if text.is_empty() {
+                return Err(format!("{} ({name}_file) is empty", path.display()));
+            }
+            Ok(text.to_owned())
+        }
+        (None, None, Some(v)) => Ok(v.to_owned()),
+        (None, None, None) => Err(format!("set {name}_env or {name}_file")),
     }
 }
 

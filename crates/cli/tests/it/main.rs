@@ -20,6 +20,7 @@ mod marketplaces;
 mod routing_cli;
 mod runner_bounds;
 mod shopify;
+mod signed_webhooks;
 mod translate_cli;
 mod translate_mapped;
 mod tryton;
