@@ -20,11 +20,14 @@ use crate::support::app::{
     CHANNEL, Reply, TestApp, now_secs, order_doc, signed_headers, spawn_app, spawn_app_with,
 };
 
+/// A delivery's headers, as `signed_headers` makes them.
+type Headers = Vec<(&'static str, String)>;
+
 fn key(text: &str) -> WebhookSecret {
     WebhookSecret::parse(&format!("whsec_{}", BASE64.encode(text))).unwrap()
 }
 
-async fn post(app: &TestApp, path: &str, headers: &[(&'static str, String)], body: &[u8]) -> Reply {
+async fn post(app: &TestApp, path: &str, headers: &Headers, body: &[u8]) -> Reply {
     let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
     app.post_raw(path, &headers, body.to_vec()).await
 }
@@ -46,7 +49,7 @@ async fn every_bad_case(app: &TestApp, path: &str, source: &str, body: &[u8]) {
     let r = post(app, path, &good, body).await;
     assert_eq!(r.status, 200, "{r:?}");
 
-    let cases: [(&str, Vec<(&'static str, String)>, &str); 4] = [
+    let cases: [(&str, Headers, &str); 4] = [
         ("unsigned", Vec::new(), "headers.webhook-id: missing"),
         (
             "wrong secret",
