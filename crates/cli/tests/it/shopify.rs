@@ -246,6 +246,7 @@ async fn a_shopify_order_is_refetched_worked_and_fulfilled_once() {
         access_token_env: None,
         webhook_secret: Some(SECRET.into()),
         webhook_secret_env: None,
+        webhook_secret_file: None,
         api_version: "2025-07".into(),
     });
     config.validate("test").expect("valid config");

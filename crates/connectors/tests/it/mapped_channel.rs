@@ -339,6 +339,7 @@ fn signed_webhooks_are_checked_in_constant_time() {
         header: "x-signature".into(),
         secret: Some("s3cret".into()),
         secret_env: None,
+        secret_file: None,
         encoding: Default::default(),
         prefix: Some("sha256=".into()),
     });
