@@ -113,8 +113,10 @@ async fn ingest(
     let server = tokio::spawn(crossdock_server::serve(listener, router, shutdown.clone()));
     if let Some(d) = serve_for {
         eprintln!(
-            "crossdock bench: POST webhooks to {base} for {}",
-            humantime::format_duration(d)
+            "crossdock bench: POST webhooks to {base} for {}, signed (Standard Webhooks) \
+             with the key in {}",
+            humantime::format_duration(d),
+            secret_path.display()
         );
         tokio::time::sleep(d).await;
         shutdown.cancel();
