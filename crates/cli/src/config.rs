@@ -912,6 +912,51 @@ mod tests {
     }
 
     #[test]
+    fn signed_sources_must_name_their_secret_and_files_are_read_beside_the_config() {
+        let text = demo_text();
+        let mut written: toml::Table = toml::from_str(&text).unwrap();
+        written["channels"].as_array_mut().unwrap()[0]
+            .as_table_mut()
+            .unwrap()
+            .remove("signing");
+        let e = Config::parse(
+            &toml::to_string(&written).unwrap(),
+            "d.toml",
+            std::iter::empty(),
+        )
+        .unwrap_err();
+        assert_eq!(e.location, "d.toml: key channels[0].signing");
+        assert!(e.message.contains("every webhook is signed"), "{e}");
+        let mut written: toml::Table = toml::from_str(&text).unwrap();
+        written["warehouses"].as_array_mut().unwrap()[1]
+            .as_table_mut()
+            .unwrap()
+            .remove("signing");
+        let e = Config::parse(
+            &toml::to_string(&written).unwrap(),
+            "conf/d.toml",
+            std::iter::empty(),
+        )
+        .unwrap_err();
+        assert_eq!(e.location, "conf/d.toml: key warehouses[1].signing");
+        assert!(
+            e.message.starts_with("required when kind = \"rest\""),
+            "{e}"
+        );
+        // The demo's relative key file, read from beside the configuration.
+        let c = Config::parse(&text, "conf/d.toml", std::iter::empty()).unwrap();
+        let ChannelSpec::Webstore(w) = &c.channels[0].spec else {
+            panic!("the demo's channel is the webstore")
+        };
+        assert_eq!(
+            w.signing.secret_file.as_deref(),
+            Some(Path::new("conf/.crossdock/webhook-signing.secret"))
+        );
+        let sim_signing = c.sim.unwrap().channel.signing.unwrap();
+        assert_eq!(w.signing.secret_file, sim_signing.secret_file);
+    }
+
+    #[test]
     fn semantic_errors_name_the_key() {
         let mut c = Config::demo();
         c.warehouses[1].name = c.warehouses[0].name.clone();
