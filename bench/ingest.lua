@@ -1,5 +1,7 @@
 -- wrk script for `crossdock bench ingest --serve-for`: every request is a
 -- new webstore order with its own event id, so none is a duplicate.
+-- Not signed: the hub now refuses it (401) until this script signs its
+-- requests (Standard Webhooks, see README "Signed webhooks").
 local counter = 0
 local thread_id = 0
 local threads = {}

@@ -20,10 +20,11 @@ use std::path::{Path, PathBuf};
 use crossdock_connectors::channel::ChannelTables;
 use crossdock_connectors::config::{KeyError, check_url};
 use crossdock_connectors::erp::ErpTables;
+use crossdock_connectors::signature::WebhookSigningConfig;
 use crossdock_connectors::warehouse::WarehouseTables;
 use crossdock_engine::{EngineOptions, GovernorOptions, ShortShipPolicy, SplitPolicy};
 use crossdock_model::ErpAcceptance;
-use crossdock_sim::SimConfig;
+use crossdock_sim::{SigningSimConfig, SimConfig};
 use serde::{Deserialize, Serialize};
 
 pub use crossdock_connectors::channel::{
@@ -178,6 +179,9 @@ pub struct RawChannelConfig {
     /// `{ file = "…" }` (read when the configuration is loaded).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mapping: Option<toml::Table>,
+    /// Required when `kind = "webstore"`: where its webhook secrets are.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signing: Option<WebhookSigningConfig>,
 }
 
 fn yes() -> bool {
@@ -200,6 +204,7 @@ impl From<ChannelConfig> for RawChannelConfig {
             walmart: t.walmart,
             amazon: t.amazon,
             mapping: t.mapping,
+            signing: t.signing,
         }
     }
 }
@@ -211,6 +216,7 @@ impl RawChannelConfig {
             walmart: self.walmart,
             amazon: self.amazon,
             mapping: self.mapping,
+            signing: self.signing,
         };
         let config = ChannelConfig {
             name: self.name,
@@ -220,7 +226,7 @@ impl RawChannelConfig {
             short_ship: self.short_ship,
             split: self.split,
             pacing: self.pacing,
-            spec: ChannelSpec::Webstore(WebstoreConfig),
+            spec: ChannelSpec::Webstore(WebstoreConfig::default()),
         };
         (config, self.kind, tables)
     }
@@ -309,6 +315,9 @@ pub struct RawWarehouseConfig {
     /// For `kind = "x12_files"`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub x12: Option<X12WarehouseConfig>,
+    /// For `kind = "rest"`: where its shipment webhooks' secrets are.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signing: Option<WebhookSigningConfig>,
 }
 
 impl From<WarehouseConfig> for RawWarehouseConfig {
@@ -319,6 +328,7 @@ impl From<WarehouseConfig> for RawWarehouseConfig {
             kind,
             base_url: t.base_url,
             x12: t.x12,
+            signing: t.signing,
         }
     }
 }
@@ -428,6 +438,7 @@ impl Config {
         };
         config
             .with_channel_mapping_files(origin)?
+            .with_secret_files_beside(origin)
             .check(origin)
             .map_err(|e| e.at_rule_line(text, origin))
     }
@@ -530,6 +541,7 @@ impl RawConfig {
             let tables = WarehouseTables {
                 base_url: raw.base_url,
                 x12: raw.x12,
+                signing: raw.signing,
             };
             let spec = WarehouseSpec::try_from((raw.kind, tables)).map_err(|e| at(&prefix, e))?;
             spec.validate().map_err(|e| at(&prefix, e))?;
@@ -631,6 +643,41 @@ impl RawConfig {
         })
     }
 
+    /// Makes each relative `secret_file` of a `signing` table (the hub's
+    /// and the `[sim]`'s) relative to the configuration file's directory,
+    /// as mapping files are, so a configuration reads the same from any
+    /// working directory.
+    fn with_secret_files_beside(mut self, origin: &str) -> RawConfig {
+        let dir = Path::new(origin).parent().unwrap_or(Path::new(""));
+        let beside = |file: &mut Option<PathBuf>| {
+            if let Some(path) = file.as_mut().filter(|p| p.is_relative()) {
+                *path = dir.join(&*path);
+            }
+        };
+        let hub_tables = self
+            .channels
+            .iter_mut()
+            .filter_map(|c| c.signing.as_mut())
+            .chain(
+                self.warehouses
+                    .iter_mut()
+                    .filter_map(|w| w.signing.as_mut()),
+            );
+        for signing in hub_tables {
+            beside(&mut signing.secret_file);
+            beside(&mut signing.previous_secret_file);
+        }
+        if let Some(sim) = &mut self.sim {
+            let sim_tables = std::iter::once(&mut sim.channel.signing)
+                .chain(sim.warehouses.iter_mut().map(|w| &mut w.signing))
+                .flatten();
+            for signing in sim_tables {
+                beside(&mut signing.secret_file);
+            }
+        }
+        self
+    }
+
     /// Replaces each `[channels.mapping]` that is `{ file = "…" }` by the
     /// file's table. A relative path is relative to the configuration
     /// file's directory; errors in the file carry its own line and column.
@@ -681,9 +728,14 @@ impl Config {
     }
 
     /// The demo: the hub and the simulated estate on fixed loopback ports.
+    /// The webstore and the warehouses sign their webhooks with the key in
+    /// [`Config::demo_signing_secret_path`], which
+    /// [`Config::use_demo_signing_secret`] writes before anything starts.
     pub fn demo() -> Config {
         let hub = HubConfig::default();
         let mut sim = SimConfig::demo(&format!("http://{}", hub.listen));
+        let secret = hub.data_dir.join(DEMO_SIGNING_SECRET);
+        sim.sign_webhooks_with(&SigningSimConfig::from_file(&secret));
         sim.channel.listen = "127.0.0.1:7101".into();
         sim.erp.listen = "127.0.0.1:7102".into();
         for (i, w) in sim.warehouses.iter_mut().enumerate() {
@@ -699,7 +751,9 @@ impl Config {
                 short_ship: ShortShipPolicy::default(),
                 split: SplitPolicy::default(),
                 pacing: None,
-                spec: ChannelSpec::Webstore(WebstoreConfig),
+                spec: ChannelSpec::Webstore(WebstoreConfig {
+                    signing: WebhookSigningConfig::from_file(&secret),
+                }),
             }],
             erp: ErpConfig {
                 base_url: url(&sim.erp.listen),
@@ -714,6 +768,7 @@ impl Config {
                     name: w.name.clone(),
                     spec: WarehouseSpec::Rest(RestWarehouseConfig {
                         base_url: url(&w.listen),
+                        signing: WebhookSigningConfig::from_file(&secret),
                     }),
                 })
                 .collect(),
@@ -729,6 +784,55 @@ impl Config {
             sim: Some(sim),
         }
     }
+}
+
+/// The file, in `data_dir`, holding the demo estate's webhook signing key.
+const DEMO_SIGNING_SECRET: &str = "webhook-signing.secret";
+
+impl Config {
+    /// Where the demo keeps the key its webstore and warehouses sign with.
+    pub fn demo_signing_secret_path(&self) -> PathBuf {
+        self.hub.data_dir.join(DEMO_SIGNING_SECRET)
+    }
+
+    /// Points every signed source, the hub's and the `[sim]`'s, at the demo
+    /// key in `data_dir` (after a caller moved `data_dir`), writing a fresh
+    /// random key there (owner-only) unless one is there already. For the
+    /// demo and tests; a deployment names its own secrets.
+    pub fn use_demo_signing_secret(&mut self) -> std::io::Result<PathBuf> {
+        let path = self.demo_signing_secret_path();
+        if !path.exists() {
+            std::fs::create_dir_all(&self.hub.data_dir)?;
+            let key: [u8; 32] = rand::random();
+            let text = crossdock_connectors::signature::WebhookSecret::from_bytes(&key)
+                .map_err(std::io::Error::other)?
+                .to_whsec();
+            write_owner_only(&path, &text)?;
+        }
+        for c in &mut self.channels {
+            if let ChannelSpec::Webstore(w) = &mut c.spec {
+                w.signing = WebhookSigningConfig::from_file(&path);
+            }
+        }
+        for w in &mut self.warehouses {
+            if let WarehouseSpec::Rest(r) = &mut w.spec {
+                r.signing = WebhookSigningConfig::from_file(&path);
+            }
+        }
+        if let Some(sim) = &mut self.sim {
+            sim.sign_webhooks_with(&SigningSimConfig::from_file(&path));
+        }
+        Ok(path)
+    }
+}
+
+fn write_owner_only(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(text.as_bytes())
 }
 
 fn valid_name(s: &str) -> bool {
@@ -879,6 +983,51 @@ mod tests {
         let e = Config::parse(&with("burst = 0"), "p.toml", std::iter::empty()).unwrap_err();
         assert_eq!(e.location, "p.toml: key channels[0].pacing");
         assert_eq!(e.message, "burst must be at least 1");
+    }
+
+    #[test]
+    fn signed_sources_must_name_their_secret_and_files_are_read_beside_the_config() {
+        let text = demo_text();
+        let mut written: toml::Table = toml::from_str(&text).unwrap();
+        written["channels"].as_array_mut().unwrap()[0]
+            .as_table_mut()
+            .unwrap()
+            .remove("signing");
+        let e = Config::parse(
+            &toml::to_string(&written).unwrap(),
+            "d.toml",
+            std::iter::empty(),
+        )
+        .unwrap_err();
+        assert_eq!(e.location, "d.toml: key channels[0].signing");
+        assert!(e.message.contains("every webhook is signed"), "{e}");
+        let mut written: toml::Table = toml::from_str(&text).unwrap();
+        written["warehouses"].as_array_mut().unwrap()[1]
+            .as_table_mut()
+            .unwrap()
+            .remove("signing");
+        let e = Config::parse(
+            &toml::to_string(&written).unwrap(),
+            "conf/d.toml",
+            std::iter::empty(),
+        )
+        .unwrap_err();
+        assert_eq!(e.location, "conf/d.toml: key warehouses[1].signing");
+        assert!(
+            e.message.starts_with("required when kind = \"rest\""),
+            "{e}"
+        );
+        // The demo's relative key file, read from beside the configuration.
+        let c = Config::parse(&text, "conf/d.toml", std::iter::empty()).unwrap();
+        let ChannelSpec::Webstore(w) = &c.channels[0].spec else {
+            panic!("the demo's channel is the webstore")
+        };
+        assert_eq!(
+            w.signing.secret_file.as_deref(),
+            Some(Path::new("conf/.crossdock/webhook-signing.secret"))
+        );
+        let sim_signing = c.sim.unwrap().channel.signing.unwrap();
+        assert_eq!(w.signing.secret_file, sim_signing.secret_file);
     }
 
     #[test]

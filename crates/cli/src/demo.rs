@@ -133,6 +133,12 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     if args.data_dir.is_some() || args.config.is_none() {
         config.hub.database_url = None;
     }
+    if args.config.is_none() {
+        // The built-in estate signs with a key made for this run's data dir.
+        config
+            .use_demo_signing_secret()
+            .context("writing the demo's webhook signing key")?;
+    }
     let mut sim = config
         .sim
         .clone()

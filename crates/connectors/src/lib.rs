@@ -17,6 +17,7 @@ mod http;
 mod input;
 mod jq;
 pub mod pacing;
+pub mod signature;
 mod turns;
 pub mod warehouse;
 
@@ -109,6 +110,39 @@ pub struct InputError {
     /// The sender could not be authenticated (a missing or wrong signature),
     /// rather than the payload being malformed: answered 401, not 400.
     pub unauthenticated: bool,
+    /// Which authentication check refused it, when one did (a bounded
+    /// label for the hub's metrics; the message says the rest).
+    pub auth_check: Option<AuthCheck>,
+}
+
+/// The check an inbound delivery failed to authenticate: one name per way
+/// a signature or credential can be wrong, so operators can tell an attack
+/// (`mismatch`, `replayed`) from a sender's clock (`stale`) or a sender that
+/// does not sign at all (`missing`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AuthCheck {
+    /// No signature or credential header.
+    Missing,
+    /// A header that does not read (not ASCII, no `v1,` entry, a timestamp that is not a number).
+    Malformed,
+    /// Signed, but by none of the configured secrets (or the credential differs).
+    Mismatch,
+    /// Correctly signed, but its timestamp is outside the replay window.
+    Stale,
+    /// The very same signed delivery (id and timestamp) was already committed.
+    Replayed,
+}
+
+impl AuthCheck {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthCheck::Missing => "missing",
+            AuthCheck::Malformed => "malformed",
+            AuthCheck::Mismatch => "mismatch",
+            AuthCheck::Stale => "stale",
+            AuthCheck::Replayed => "replayed",
+        }
+    }
 }
 
 impl InputError {
@@ -117,13 +151,19 @@ impl InputError {
             path: path.into(),
             message: message.into(),
             unauthenticated: false,
+            auth_check: None,
         }
     }
 
-    /// A signature or credential that does not check out.
-    pub fn unauthenticated(path: impl Into<String>, message: impl Into<String>) -> Self {
+    /// A signature or credential that does not check out, and which check said so.
+    pub fn unauthenticated(
+        check: AuthCheck,
+        path: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
         InputError {
             unauthenticated: true,
+            auth_check: Some(check),
             ..InputError::new(path, message)
         }
     }
@@ -238,6 +278,12 @@ pub trait Channel: Send + Sync {
     /// runs before the message is committed.
     fn read_webhook(&self, headers: &HeaderMap, body: &[u8])
     -> Result<InboundEnvelope, InputError>;
+
+    /// The hub committed the delivery `read_webhook` accepted with these
+    /// headers. A connector that refuses replayed deliveries remembers it
+    /// here (after the commit, so a retry of an attempt the hub could not
+    /// commit is not taken for a replay). Default: nothing to remember.
+    fn webhook_committed(&self, _headers: &HeaderMap) {}
 
     /// Map a stored message body to canonical form. Errors name the failing field.
     fn map_message(&self, body: &[u8]) -> Result<ChannelEvent, InputError>;
@@ -403,6 +449,10 @@ pub trait Warehouse: Send + Sync {
         headers: &HeaderMap,
         body: &[u8],
     ) -> Result<ShipmentEnvelope, InputError>;
+
+    /// The hub committed the shipment webhook `read_webhook` accepted with
+    /// these headers (see [`Channel::webhook_committed`]).
+    fn webhook_committed(&self, _headers: &HeaderMap) {}
 
     /// Map a stored shipment message to canonical form.
     fn map_shipment(&self, body: &[u8]) -> Result<Shipment, InputError>;

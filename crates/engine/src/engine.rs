@@ -269,10 +269,7 @@ impl Engine {
         let now = self.inner.clock.now_ms();
         let envelope = match conn.connector.read_webhook(headers, body) {
             Ok(e) => e,
-            Err(e) => {
-                self.reject(&source, &e.to_string(), body, now).await;
-                return Err(Refusal::BadPayload(e));
-            }
+            Err(e) => return Err(self.refuse_webhook(&source, e, body, now).await),
         };
         let order_id = order_id_for(channel, &envelope.external_order_id);
         let waiter =
@@ -289,6 +286,7 @@ impl Engine {
                 origin: MessageOrigin::Delivered,
             })
             .await?;
+        conn.connector.webhook_committed(headers);
         let (inbox_id, duplicate) = match accepted {
             Accepted::New(id) => (id, false),
             Accepted::Duplicate(id) => (id, true),
@@ -316,13 +314,30 @@ impl Engine {
         let now = self.inner.clock.now_ms();
         let envelope = match conn.read_webhook(headers, body) {
             Ok(e) => e,
-            Err(e) => {
-                self.reject(&source, &e.to_string(), body, now).await;
-                return Err(Refusal::BadPayload(e));
-            }
+            Err(e) => return Err(self.refuse_webhook(&source, e, body, now).await),
         };
-        self.receive_warehouse_message(warehouse, envelope, body)
-            .await
+        let receipt = self
+            .receive_warehouse_message(warehouse, envelope, body)
+            .await?;
+        conn.webhook_committed(headers);
+        Ok(receipt)
+    }
+
+    /// Keeps a webhook its connector refused, with the reason, and counts
+    /// it; one that failed authentication is also counted by the check it
+    /// failed. The caller answers with the returned refusal (401 or 400).
+    async fn refuse_webhook(
+        &self,
+        source: &str,
+        error: crossdock_connectors::InputError,
+        body: &[u8],
+        now: i64,
+    ) -> Refusal {
+        if let Some(check) = error.auth_check {
+            telemetry::webhook_auth_failure(source, check.as_str());
+        }
+        self.reject(source, &error.to_string(), body, now).await;
+        Refusal::BadPayload(error)
     }
 
     /// Commit a shipment message a warehouse connector read itself (from a

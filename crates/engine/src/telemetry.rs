@@ -29,10 +29,18 @@ pub const AVAILABILITY_PUSHES: &str = "crossdock_availability_pushes_total";
 pub const LEASES_TAKEN_BACK: &str = "crossdock_leases_taken_back_total";
 pub const STOCK_REPORTS_KEPT: &str = "crossdock_stock_reports_unapplied_total";
 pub const CHANNEL_THROTTLED: &str = "crossdock_channel_throttled_total";
+pub const WEBHOOK_AUTH_FAILURES: &str = "crossdock_webhook_signature_failures_total";
 
 /// Outcome of one inbound message at the door.
 pub fn ingest(source: &str, outcome: &'static str) {
     metrics::counter!(INGEST_TOTAL, "source" => source.to_owned(), "outcome" => outcome)
+        .increment(1);
+}
+
+/// A webhook refused because it did not authenticate. `check`: missing,
+/// malformed, mismatch, stale, replayed (`crossdock_connectors::AuthCheck`).
+pub fn webhook_auth_failure(source: &str, check: &'static str) {
+    metrics::counter!(WEBHOOK_AUTH_FAILURES, "source" => source.to_owned(), "check" => check)
         .increment(1);
 }
 

@@ -17,6 +17,7 @@ use axum::body::Body;
 use axum::http::Request;
 use crossdock_availability::{AvailabilityConfig, ChannelPolicy, LocationPolicy};
 use crossdock_connectors::channel::WebstoreChannel;
+use crossdock_connectors::signature::{self, WebhookSecret, WebhookVerifier};
 use crossdock_connectors::{Channel, HttpClient, HttpClientOptions, Warehouse};
 use crossdock_engine::availability::{AvailabilityPlan, InventoryOptions};
 use crossdock_engine::routing::{Router, RoutingOptions};
@@ -35,6 +36,16 @@ use crate::report::{
     WarehouseReport,
 };
 use crate::scenario::{Ingest, Scenario};
+
+/// The key the rehearsal's channels sign their webhooks with, as the
+/// webstore signs them (Standard Webhooks): the hub checks every one, at the
+/// virtual time it arrives. A fixed key: a rehearsal is one process and
+/// protects nothing, but it must take the same door as a real delivery.
+const CHANNEL_SIGNING_KEY: &str = "whsec_cmVoZWFyc2FsIGNoYW5uZWwgc2lnbmluZyBrZXk=";
+
+fn channel_signing_key() -> WebhookSecret {
+    WebhookSecret::parse(CHANNEL_SIGNING_KEY).expect("a valid constant key")
+}
 
 /// Virtual time before the day starts: stock is loaded and every channel
 /// shown what it may sell before the first buyer arrives.
@@ -73,7 +84,13 @@ async fn build_hub(estate: &Arc<Estate>, seed: u64) -> anyhow::Result<Hub> {
             estate: estate.clone(),
             index,
             name: spec.name.clone(),
-            wire: WebstoreChannel::new(&spec.name, "http://channel.invalid/", http.clone())?,
+            wire: WebstoreChannel::new(
+                &spec.name,
+                "http://channel.invalid/",
+                http.clone(),
+                WebhookVerifier::new(channel_signing_key()),
+            )?
+            .with_clock(clock.clone()),
         });
         // The engine paces the channel, as it would in `serve`.
         let pacing = (spec.api_requests_per_sec > 0.0)
@@ -259,7 +276,15 @@ pub async fn rehearse(
                     body,
                 } => {
                     let uri = format!("/webhooks/channels/{}", s.channels[channel].name);
-                    deliver(&hub.http, &uri, Some(&event_id), body).await?;
+                    let timestamp = now.div_euclid(1000);
+                    let signed =
+                        signature::sign(&channel_signing_key(), &event_id, timestamp, &body);
+                    let headers = [
+                        (signature::ID_HEADER, event_id),
+                        (signature::TIMESTAMP_HEADER, timestamp.to_string()),
+                        (signature::SIGNATURE_HEADER, signed),
+                    ];
+                    deliver(&hub.http, &uri, &headers, body).await?;
                     estate.delivered(channel);
                     handed = true;
                 }
@@ -268,7 +293,7 @@ pub async fn rehearse(
                 Event::Batch { warehouse } => estate.batch(warehouse),
                 Event::ShipmentMessage { warehouse, body } => {
                     let uri = format!("/webhooks/warehouses/{}", s.warehouses[warehouse].name);
-                    deliver(&hub.http, &uri, None, body).await?;
+                    deliver(&hub.http, &uri, &[], body).await?;
                     estate.shipment_delivered();
                     handed = true;
                 }
@@ -352,12 +377,12 @@ pub async fn rehearse(
 async fn deliver(
     http: &axum::Router,
     uri: &str,
-    event_id: Option<&str>,
+    headers: &[(&str, String)],
     body: Vec<u8>,
 ) -> anyhow::Result<()> {
     let mut request = Request::post(uri).header("content-type", "application/json");
-    if let Some(id) = event_id {
-        request = request.header("x-webstore-event-id", id);
+    for (name, value) in headers {
+        request = request.header(*name, value);
     }
     let response = http
         .clone()

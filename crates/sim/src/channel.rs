@@ -25,6 +25,7 @@ use crate::config::ChannelSimConfig;
 use crate::delivery::{Deliverer, DeliveryCounters};
 use crate::faults::{FaultGate, gate};
 use crate::fixtures::{CITIES, cents, uuid};
+use crate::signing::Signer;
 use crate::wire::lock;
 use crate::wire::{Amount, invalid, not_found, parse_body};
 
@@ -127,6 +128,8 @@ pub(crate) struct ChannelSim {
     state: Mutex<ChannelState>,
     pub(crate) gate: Arc<FaultGate>,
     deliverer: Deliverer,
+    /// Signs every delivery when `[sim.channel.signing]` is set.
+    signer: Option<Arc<Signer>>,
     pub(crate) deliveries: Arc<DeliveryCounters>,
     pub(crate) generation_done: AtomicBool,
     pub(crate) stop: CancellationToken,
@@ -141,6 +144,7 @@ impl ChannelSim {
         rng: SmallRng,
         started: Instant,
         deliverer: Deliverer,
+        signer: Option<Signer>,
     ) -> Arc<Self> {
         let rng = Arc::new(Mutex::new(rng));
         let prices = crate::catalogue::price_list(&config.skus, &rng, 299..=19_999);
@@ -158,6 +162,7 @@ impl ChannelSim {
             state: Mutex::new(ChannelState::default()),
             gate,
             deliverer,
+            signer: signer.map(Arc::new),
             deliveries: Arc::new(DeliveryCounters::default()),
             generation_done: AtomicBool::new(false),
             stop,
@@ -238,10 +243,13 @@ impl ChannelSim {
         }
         for _ in 0..copies {
             let slot = self.deliverer.reserve(&self.deliveries);
-            self.deliverer.spawn(
+            // The webstore's own event header too: a mapped channel may key on it.
+            self.deliverer.spawn_signed(
                 slot,
                 self.webhook_url.clone(),
                 vec![("x-webstore-event-id", event_id.clone())],
+                self.signer.clone(),
+                event_id.clone(),
                 body.clone(),
             );
         }
@@ -280,10 +288,12 @@ impl ChannelSim {
             this.cancellations_sent.fetch_add(1, Ordering::Relaxed);
             let event_id = this.event_id();
             let body = serde_json::to_value(&doc).unwrap_or(Value::Null);
-            this.deliverer.spawn(
+            this.deliverer.spawn_signed(
                 slot,
                 this.webhook_url.clone(),
-                vec![("x-webstore-event-id", event_id)],
+                vec![("x-webstore-event-id", event_id.clone())],
+                this.signer.clone(),
+                event_id,
                 body,
             );
         });

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::faults::{Faults, ensure_probabilities};
 use crate::marketplace::{AmazonSimConfig, ShopifySimConfig, WalmartSimConfig};
+use crate::signing::SigningSimConfig;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -52,6 +53,10 @@ pub struct ChannelSimConfig {
     pub max_quantity: u32,
     pub currency: String,
     pub faults: Faults,
+    /// `[sim.channel.signing]`: the secret its webhooks are signed with;
+    /// absent = unsigned (a hub configured to verify refuses them).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signing: Option<SigningSimConfig>,
 }
 
 impl Default for ChannelSimConfig {
@@ -69,6 +74,7 @@ impl Default for ChannelSimConfig {
             max_quantity: 3,
             currency: "USD".to_owned(),
             faults: Faults::default(),
+            signing: None,
         }
     }
 }
@@ -141,6 +147,10 @@ pub struct WarehouseSimConfig {
     /// Probability that a request with more than one unit ships in two parcels.
     pub partial_ship_rate: f64,
     pub faults: Faults,
+    /// `[sim.warehouses.signing]`: the secret its shipment webhooks are
+    /// signed with; absent = unsigned.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signing: Option<SigningSimConfig>,
 }
 
 impl Default for WarehouseSimConfig {
@@ -151,6 +161,7 @@ impl Default for WarehouseSimConfig {
             ship_delay_ms: 1000,
             partial_ship_rate: 0.0,
             faults: Faults::default(),
+            signing: None,
         }
     }
 }
@@ -207,6 +218,14 @@ impl SimConfig {
             shopify: None,
             amazon: None,
             walmart: None,
+        }
+    }
+
+    /// The webstore and every REST warehouse sign with `signing`.
+    pub fn sign_webhooks_with(&mut self, signing: &SigningSimConfig) {
+        self.channel.signing = Some(signing.clone());
+        for w in &mut self.warehouses {
+            w.signing = Some(signing.clone());
         }
     }
 

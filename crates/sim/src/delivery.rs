@@ -7,6 +7,8 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 use tokio_util::sync::CancellationToken;
 
+use crate::signing::Signer;
+
 const FIRST_BACKOFF: Duration = Duration::from_millis(200);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
@@ -98,6 +100,27 @@ impl Deliverer {
         });
     }
 
+    /// Like [`Deliverer::spawn`], each attempt signed by `signer` as
+    /// message `id` (Standard Webhooks; unsigned when there is no signer).
+    pub(crate) fn spawn_signed(
+        &self,
+        slot: PendingSlot,
+        url: String,
+        headers: Vec<(&'static str, String)>,
+        signer: Option<Arc<Signer>>,
+        id: String,
+        body: Value,
+    ) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            let bytes = serde_json::to_vec(&body).expect("a JSON value serializes");
+            let signing = signer.as_ref().map(|s| (s.as_ref(), id.as_str()));
+            this.deliver_bytes(&slot, &url, &headers, bytes.into(), signing)
+                .await;
+            drop(slot);
+        });
+    }
+
     /// Like [`Deliverer::spawn`] for a body whose exact bytes matter (a
     /// signature covers them), sent with `content-type: application/json`.
     pub(crate) fn spawn_raw(
@@ -109,7 +132,8 @@ impl Deliverer {
     ) {
         let this = self.clone();
         tokio::spawn(async move {
-            this.deliver_bytes(&slot, &url, &headers, body.into()).await;
+            this.deliver_bytes(&slot, &url, &headers, body.into(), None)
+                .await;
             drop(slot);
         });
     }
@@ -122,7 +146,8 @@ impl Deliverer {
         body: &Value,
     ) {
         let bytes = serde_json::to_vec(body).expect("a JSON value serializes");
-        self.deliver_bytes(slot, url, headers, bytes.into()).await;
+        self.deliver_bytes(slot, url, headers, bytes.into(), None)
+            .await;
     }
 
     async fn deliver_bytes(
@@ -131,6 +156,7 @@ impl Deliverer {
         url: &str,
         headers: &[(&'static str, String)],
         body: bytes::Bytes,
+        signing: Option<(&Signer, &str)>,
     ) {
         let counters = &slot.counters;
         let mut backoff = FIRST_BACKOFF;
@@ -143,6 +169,12 @@ impl Deliverer {
                 .body(body.clone());
             for (name, value) in headers {
                 request = request.header(*name, value);
+            }
+            // Each attempt is signed when it leaves, as a real sender does.
+            if let Some((signer, id)) = signing {
+                for (name, value) in signer.headers(id, &body) {
+                    request = request.header(name, value);
+                }
             }
             let wait = match request.send().await {
                 Ok(response) if response.status().is_success() => {

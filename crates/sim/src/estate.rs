@@ -61,12 +61,16 @@ impl Estate {
             |salt: u64| SmallRng::seed_from_u64(seed ^ salt.wrapping_mul(0x9E37_79B9_7F4A_7C15));
 
         let mut tasks = Vec::new();
+        let signer = |signing: &Option<crate::SigningSimConfig>, at: &str| {
+            signing.as_ref().map(|s| s.signer(at)).transpose()
+        };
         let channel = ChannelSim::new(
             config.channel.clone(),
             &config.hub_url,
             rng(1),
             started,
             deliverer.clone(),
+            signer(&config.channel.signing, "sim.channel")?,
         );
         let channel_url = serve(
             &config.channel.listen,
@@ -89,6 +93,7 @@ impl Estate {
                 rng(100 + i as u64),
                 started,
                 deliverer.clone(),
+                signer(&w.signing, &format!("sim.warehouses.{}", w.name))?,
             );
             let url = serve(&w.listen, sim.router(), &cancel, &mut tasks)
                 .await

@@ -10,7 +10,9 @@
 //! `warehouse.rs` and `tpl.rs` are the webstore, ERP, REST warehouse and
 //! 3PL; `marketplace/` holds Shopify, Amazon and Walmart, one folder each
 //! in one shape. Shared leaves: `faults.rs` (fault injection and the
-//! checks of rates), `delivery.rs` (webhooks with retries), `catalogue.rs`
+//! checks of rates), `delivery.rs` (webhooks with retries),
+//! `signing.rs` (Standard Webhooks signatures on the webstore's and the
+//! warehouses' deliveries), `catalogue.rs`
 //! (prices and the buyers' pace), `fixtures.rs` (made-up data), `wire.rs`
 //! (strict bodies), `config.rs` (the `[sim]` table).
 
@@ -23,6 +25,7 @@ mod estate;
 mod faults;
 mod fixtures;
 mod marketplace;
+mod signing;
 mod tpl;
 mod warehouse;
 mod wire;
@@ -33,4 +36,5 @@ pub use config::{
 pub use estate::{Estate, EstateHandle};
 pub use faults::{Faults, Outage};
 pub use marketplace::{AmazonSimConfig, ShopifySimConfig, WalmartSimConfig};
+pub use signing::SigningSimConfig;
 pub use tpl::{TplSim, TplSimConfig};

@@ -24,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::WarehouseSimConfig;
 use crate::delivery::{Deliverer, DeliveryCounters};
 use crate::faults::{FaultGate, gate};
+use crate::signing::Signer;
 use crate::wire::lock;
 use crate::wire::{invalid, not_found, parse_body};
 
@@ -75,6 +76,8 @@ pub(crate) struct WarehouseSim {
     state: Mutex<WarehouseState>,
     pub(crate) gate: Arc<FaultGate>,
     deliverer: Deliverer,
+    /// Signs every shipment webhook when `[sim.warehouses.signing]` is set.
+    signer: Option<Arc<Signer>>,
     pub(crate) deliveries: Arc<DeliveryCounters>,
     shipments_sent: AtomicU64,
 }
@@ -86,6 +89,7 @@ impl WarehouseSim {
         rng: SmallRng,
         started: Instant,
         deliverer: Deliverer,
+        signer: Option<Signer>,
     ) -> Arc<Self> {
         let rng = Arc::new(Mutex::new(rng));
         Arc::new(WarehouseSim {
@@ -99,6 +103,7 @@ impl WarehouseSim {
             rng,
             state: Mutex::new(WarehouseState::default()),
             deliverer,
+            signer: signer.map(Arc::new),
             deliveries: Arc::new(DeliveryCounters::default()),
             shipments_sent: AtomicU64::new(0),
         })
@@ -229,8 +234,16 @@ impl WarehouseSim {
                     }
                 }
                 let body = serde_json::to_value(&message).unwrap_or(Value::Null);
-                this.deliverer
-                    .spawn(slot, this.webhook_url.clone(), Vec::new(), body);
+                // The shipment's id names the message: a retry carries it again.
+                let id = message.shipment_id.clone();
+                this.deliverer.spawn_signed(
+                    slot,
+                    this.webhook_url.clone(),
+                    Vec::new(),
+                    this.signer.clone(),
+                    id,
+                    body,
+                );
             }
         });
     }

@@ -126,6 +126,7 @@ async fn measure(args: &AvailabilitySyncArgs) -> anyhow::Result<AvailabilitySync
 
     let mut config = Config::demo();
     config.hub.data_dir = dir.clone();
+    config.use_demo_signing_secret()?;
     config.hub.database_url = Some(url.clone());
     config.engine.reconcile_interval_ms = 0;
     config.inventory.batch_interval_ms = 1_000;

@@ -101,8 +101,10 @@ pub(super) async fn run_estate(
     config.hub.data_dir = dir.clone();
     config.hub.database_url = Some(url.clone());
     config.engine.reconcile_interval_ms = 0;
+    let secret = config.use_demo_signing_secret()?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let mut sim = SimConfig::demo(&format!("http://{}", listener.local_addr()?));
+    sim.sign_webhooks_with(&crossdock_sim::SigningSimConfig::from_file(secret));
     sim.channel.orders_per_sec = rate;
     sim.channel.max_orders = orders;
     sim.channel.duplicate_rate = 0.0;

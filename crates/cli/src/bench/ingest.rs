@@ -5,7 +5,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crossdock_engine::{Engine, SystemClock};
+use crossdock_connectors::signature::{self, WebhookSecret};
+use crossdock_engine::{Clock, Engine, SystemClock};
 use crossdock_server::ServerOptions;
 use crossdock_store::Store;
 use serde::Serialize;
@@ -91,7 +92,9 @@ async fn ingest(
     let store = Store::open(&url).await?;
     // Connectors are built but never called: the job runner is not
     // started, so this measures the door alone (verify, commit, answer).
-    let config = Config::demo();
+    let mut config = Config::demo();
+    config.hub.data_dir = dir.clone();
+    let secret_path = config.use_demo_signing_secret()?;
     let engine = Engine::new(
         store.clone(),
         crate::hub::connections(&config).await?.connections,
@@ -110,8 +113,10 @@ async fn ingest(
     let server = tokio::spawn(crossdock_server::serve(listener, router, shutdown.clone()));
     if let Some(d) = serve_for {
         eprintln!(
-            "crossdock bench: POST webhooks to {base} for {}",
-            humantime::format_duration(d)
+            "crossdock bench: POST webhooks to {base} for {}, signed (Standard Webhooks) \
+             with the key in {}",
+            humantime::format_duration(d),
+            secret_path.display()
         );
         tokio::time::sleep(d).await;
         shutdown.cancel();
@@ -135,6 +140,16 @@ async fn ingest(
     }
 
     let bodies: Arc<Vec<Vec<u8>>> = Arc::new((0..requests).map(webstore_order).collect());
+    // Signed up front, as the webstore would: the hub's check of each
+    // signature is part of the door being measured, the signing is not.
+    let secret = WebhookSecret::parse(&std::fs::read_to_string(&secret_path)?)
+        .map_err(anyhow::Error::msg)?;
+    let timestamp = SystemClock.now_ms() / 1000;
+    let signatures: Arc<Vec<String>> = Arc::new(
+        (0..requests)
+            .map(|i| signature::sign(&secret, &format!("bench-{i}"), timestamp, &bodies[i]))
+            .collect(),
+    );
     // A load generator, not a connector: it builds its own client.
     #[allow(clippy::disallowed_methods)]
     let client = reqwest::Client::builder()
@@ -147,7 +162,9 @@ async fn ingest(
             client
                 .post(&base)
                 .header("content-type", "application/json")
-                .header("x-webstore-event-id", format!("bench-{i}"))
+                .header(signature::ID_HEADER, format!("bench-{i}"))
+                .header(signature::TIMESTAMP_HEADER, timestamp.to_string())
+                .header(signature::SIGNATURE_HEADER, &signatures[i])
                 .body(bodies[i].clone())
         },
         None,

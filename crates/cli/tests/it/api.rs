@@ -426,13 +426,7 @@ async fn orders_held_while_the_erp_was_down_at_start_close_once_it_answers() {
 async fn malformed_json_is_refused_and_kept_as_rejected() {
     let app = spawn_app().await;
     let body = br#"{"order_id": "WS-400001", "sequence": 1, "items": ["#.to_vec();
-    let r = app
-        .post_raw(
-            &webhook_path(),
-            &[("x-webstore-event-id", "e-1")],
-            body.clone(),
-        )
-        .await;
+    let r = app.post_signed(&webhook_path(), "e-1", body.clone()).await;
     assert_eq!(r.status, 400, "{r:?}");
     let message = error_message(&r, "CD-IN-0400");
     assert!(message.starts_with("body:"), "{message}");

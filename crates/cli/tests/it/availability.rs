@@ -57,6 +57,9 @@ async fn stock_changes_at_the_source_reach_every_marketplace_under_its_policy() 
     let edi_root = tmp.path().join("edi-west");
     let mut config = Config::demo();
     config.hub.data_dir = tmp.path().join("data");
+    config
+        .use_demo_signing_secret()
+        .expect("write the demo signing key");
     config.hub.database_url = None;
     config.engine.reconcile_interval_ms = 0;
     config.inventory.batch_interval_ms = 500;

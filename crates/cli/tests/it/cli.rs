@@ -178,6 +178,9 @@ fn demo_runs_end_to_end_with_no_loss_and_no_duplicates() {
 fn demo_runs_through_a_mapped_rest_erp() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = crossdock::config::Config::demo();
+    // `--data-dir` below moves the store, not the named key: it is written here.
+    config.hub.data_dir = dir.path().join("keys");
+    config.use_demo_signing_secret().unwrap();
     config.erp.spec = crossdock::config::ErpSpec::MappedRest(Box::new(
         crossdock_connectors::erp::ErpMapping::simulated(),
     ));

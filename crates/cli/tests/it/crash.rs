@@ -520,6 +520,9 @@ async fn crash_run(backend: &str, tmp: &tempfile::TempDir, at: &StoreAt) {
             config.hub.database_url = Some(url.clone());
         }
     }
+    config
+        .use_demo_signing_secret()
+        .expect("write the demo signing key");
     // The default lease: a restarted hub must not wait for its killed
     // run's leases to run out (see `recovery`).
     config.engine.backoff_base_ms = 100;

@@ -104,6 +104,9 @@ async fn run(scenario: Scenario) -> (usize, usize) {
     let edi_root = tmp.path().join("edi-west");
     let mut config = Config::demo();
     config.hub.data_dir = tmp.path().join("data");
+    config
+        .use_demo_signing_secret()
+        .expect("write the demo signing key");
     config.hub.database_url = None;
     config.channels[0].short_ship = scenario.short_ship;
     config.channels[0].split = crossdock_engine::SplitPolicy {

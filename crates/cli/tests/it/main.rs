@@ -21,6 +21,7 @@ mod order_rules;
 mod routing_cli;
 mod runner_bounds;
 mod shopify;
+mod signed_webhooks;
 mod translate_cli;
 mod translate_mapped;
 mod tryton;

@@ -48,6 +48,9 @@ async fn start(orders_each: u64) -> Run {
     let tmp = tempfile::tempdir().expect("tempdir");
     let mut config = Config::demo();
     config.hub.data_dir = tmp.path().join("data");
+    config
+        .use_demo_signing_secret()
+        .expect("write the demo signing key");
     config.hub.database_url = None;
     config.engine.reconcile_interval_ms = 1_000;
     // The simulated Amazon's clock runs five minutes behind (see
@@ -419,6 +422,9 @@ async fn start_walmart_short_of_stock(pos: u64) -> Run {
     let tmp = tempfile::tempdir().expect("tempdir");
     let mut config = Config::demo();
     config.hub.data_dir = tmp.path().join("data");
+    config
+        .use_demo_signing_secret()
+        .expect("write the demo signing key");
     config.hub.database_url = None;
     config.engine.reconcile_interval_ms = 500;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
-use crate::support::app::{CHANNEL, event_id, order_doc, order_id, spawn_app_with, wait_until};
+use crate::support::app::{
+    CHANNEL, event_id, now_secs, order_doc, order_id, signed_headers, spawn_app_with, wait_until,
+};
 use crossdock_model::ErpAcceptance;
 use reqwest::header::{HeaderMap, HeaderValue};
 use sqlx::Connection;
@@ -24,10 +26,9 @@ async fn a_sync_webhook_whose_client_went_away_leaves_no_waiter() {
     for ext in ["WS-710001", "WS-710002", "WS-710003"] {
         let body = serde_json::to_vec(&order_doc(ext, 1)).expect("json");
         let mut headers = HeaderMap::new();
-        headers.insert(
-            "x-webstore-event-id",
-            HeaderValue::from_str(&event_id()).expect("header"),
-        );
+        for (name, value) in signed_headers(&app.signing, &event_id(), now_secs(), &body) {
+            headers.insert(name, HeaderValue::from_str(&value).expect("header"));
+        }
         let gone = tokio::time::timeout(
             Duration::from_millis(300),
             app.engine.receive_channel_webhook(CHANNEL, &headers, &body),
@@ -46,12 +47,14 @@ async fn a_sync_webhook_whose_client_went_away_leaves_no_waiter() {
         .timeout(Duration::from_millis(300))
         .build()
         .expect("client");
-    let sent = impatient
+    let body = serde_json::to_vec(&order_doc("WS-710004", 1)).expect("json");
+    let mut request = impatient
         .post(format!("{}/webhooks/channels/{CHANNEL}", app.url))
-        .header("x-webstore-event-id", event_id())
-        .json(&order_doc("WS-710004", 1))
-        .send()
-        .await;
+        .header("content-type", "application/json");
+    for (name, value) in signed_headers(&app.signing, &event_id(), now_secs(), &body) {
+        request = request.header(name, value);
+    }
+    let sent = request.body(body).send().await;
     assert!(sent.is_err(), "answered within 300 ms: {sent:?}");
     let released = wait_until(Duration::from_millis(1_500), || async {
         (app.engine.acceptance_waiters() == 0).then_some(())

@@ -232,6 +232,9 @@ async fn a_shopify_order_is_refetched_worked_and_fulfilled_once() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let mut config = Config::demo();
     config.hub.data_dir = tmp.path().join("data");
+    config
+        .use_demo_signing_secret()
+        .expect("write the demo signing key");
     config.hub.database_url = None;
     config.engine.reconcile_interval_ms = 500;
     let channel = &mut config.channels[0];
@@ -243,6 +246,7 @@ async fn a_shopify_order_is_refetched_worked_and_fulfilled_once() {
         access_token_env: None,
         webhook_secret: Some(SECRET.into()),
         webhook_secret_env: None,
+        webhook_secret_file: None,
         api_version: "2025-07".into(),
     });
     config.validate("test").expect("valid config");

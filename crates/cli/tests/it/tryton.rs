@@ -50,6 +50,9 @@ fn start_tryton(test: &str) -> Option<TrytonServer> {
 fn config_for(tryton: &TrytonServer, data_dir: &Path, orders: u64, rate: f64) -> Config {
     let mut config = Config::demo();
     config.hub.data_dir = data_dir.to_path_buf();
+    config
+        .use_demo_signing_secret()
+        .expect("write the demo signing key");
     config.hub.database_url = None;
     // A Tryton sale with its shipment and invoice takes seconds on two
     // shared cores.

@@ -19,13 +19,15 @@ use super::shopify::config::ShopifyConfig;
 use super::walmart::config::WalmartConfig;
 use super::webstore::config::WebstoreConfig;
 use crate::config::{BuildError, KeyError};
+use crate::signature::WebhookSigningConfig;
 use crate::{Channel, HttpClient};
 
 /// The `kind` key of a `[[channels]]` entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ChannelKind {
-    /// The simulated webstore's own API.
+    /// The simulated webstore's own API; `[channels.signing]` names the
+    /// secrets its webhooks are signed with.
     Webstore,
     /// A Shopify shop: signed webhooks as triggers, the Admin REST API for
     /// orders and fulfilments; `[channels.shopify]` holds the credentials.
@@ -59,6 +61,8 @@ pub struct ChannelTables {
     pub walmart: Option<WalmartConfig>,
     pub amazon: Option<AmazonConfig>,
     pub mapping: Option<toml::Table>,
+    /// `[channels.signing]`: Standard Webhooks secrets (webstore).
+    pub signing: Option<WebhookSigningConfig>,
 }
 
 impl TryFrom<(ChannelKind, ChannelTables)> for ChannelSpec {
@@ -77,6 +81,17 @@ impl TryFrom<(ChannelKind, ChannelTables)> for ChannelSpec {
                 Some(config)
             }
             (_, Some(_)) => return Err(KeyError::new("mapping", "only for kind = \"mapped\"")),
+            (_, None) => None,
+        };
+        let signing = match (kind, tables.signing) {
+            (ChannelKind::Webstore, Some(signing)) => Some(signing),
+            (ChannelKind::Webstore, None) => {
+                return Err(KeyError::new(
+                    "signing",
+                    "required when kind = \"webstore\": every webhook is signed",
+                ));
+            }
+            (_, Some(_)) => return Err(KeyError::new("signing", "only for kind = \"webstore\"")),
             (_, None) => None,
         };
         let wanted = match kind {
@@ -104,7 +119,9 @@ impl TryFrom<(ChannelKind, ChannelTables)> for ChannelSpec {
         // The checks above leave exactly the kind's own table.
         let missing = || KeyError::new("kind", "no table for this kind");
         Ok(match kind {
-            ChannelKind::Webstore => ChannelSpec::Webstore(WebstoreConfig),
+            ChannelKind::Webstore => ChannelSpec::Webstore(WebstoreConfig {
+                signing: signing.ok_or_else(missing)?,
+            }),
             ChannelKind::Shopify => ChannelSpec::Shopify(tables.shopify.ok_or_else(missing)?),
             ChannelKind::Walmart => ChannelSpec::Walmart(tables.walmart.ok_or_else(missing)?),
             ChannelKind::Amazon => ChannelSpec::Amazon(tables.amazon.ok_or_else(missing)?),
@@ -129,7 +146,7 @@ impl ChannelSpec {
         let kind = self.kind();
         let mut tables = ChannelTables::default();
         match self {
-            ChannelSpec::Webstore(_) => {}
+            ChannelSpec::Webstore(c) => tables.signing = Some(c.signing),
             ChannelSpec::Shopify(c) => tables.shopify = Some(c),
             ChannelSpec::Walmart(c) => tables.walmart = Some(c),
             ChannelSpec::Amazon(c) => tables.amazon = Some(c),
@@ -141,7 +158,7 @@ impl ChannelSpec {
     /// What can be checked before connecting: secrets readable, URLs, the mapping.
     pub fn validate(&self) -> Result<(), KeyError> {
         match self {
-            ChannelSpec::Webstore(_) => Ok(()),
+            ChannelSpec::Webstore(c) => c.validate(),
             ChannelSpec::Shopify(c) => c.validate(),
             ChannelSpec::Walmart(c) => c.validate(),
             ChannelSpec::Amazon(c) => c.validate(),
@@ -203,6 +220,7 @@ mod tests {
             ChannelKind::Webstore,
             ChannelTables {
                 walmart: Some(walmart()),
+                signing: Some(WebhookSigningConfig::from_file("s")),
                 ..ChannelTables::default()
             },
         ));
@@ -214,12 +232,27 @@ mod tests {
             ChannelKind::Webstore,
             ChannelTables {
                 mapping: Some(toml::Table::new()),
+                signing: Some(WebhookSigningConfig::from_file("s")),
                 ..ChannelTables::default()
             },
         ));
         assert_eq!(
             mapping.unwrap_err(),
             KeyError::new("mapping", "only for kind = \"mapped\"")
+        );
+        let unsigned = ChannelSpec::try_from((ChannelKind::Webstore, ChannelTables::default()));
+        assert_eq!(unsigned.unwrap_err().key, "signing");
+        let stray = ChannelSpec::try_from((
+            ChannelKind::Walmart,
+            ChannelTables {
+                walmart: Some(walmart()),
+                signing: Some(WebhookSigningConfig::from_file("s")),
+                ..ChannelTables::default()
+            },
+        ));
+        assert_eq!(
+            stray.unwrap_err(),
+            KeyError::new("signing", "only for kind = \"webstore\"")
         );
     }
 }

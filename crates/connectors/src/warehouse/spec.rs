@@ -13,6 +13,7 @@ use super::rest::config::RestWarehouseConfig;
 use super::x12_files::X12FileWarehouse;
 use super::x12_files::config::X12WarehouseConfig;
 use crate::config::{BuildError, KeyError};
+use crate::signature::WebhookSigningConfig;
 use crate::{HttpClient, Warehouse};
 
 /// The `kind` key of a `[[warehouses]]` entry.
@@ -39,15 +40,31 @@ pub struct WarehouseTables {
     pub base_url: String,
     /// For `kind = "x12_files"`.
     pub x12: Option<X12WarehouseConfig>,
+    /// `[warehouses.signing]`, required for `kind = "rest"`: its shipment
+    /// webhooks are signed.
+    pub signing: Option<WebhookSigningConfig>,
 }
 
 impl TryFrom<(WarehouseKind, WarehouseTables)> for WarehouseSpec {
     type Error = KeyError;
 
     fn try_from((kind, tables): (WarehouseKind, WarehouseTables)) -> Result<Self, KeyError> {
+        match (kind, &tables.signing) {
+            (WarehouseKind::Rest, None) => {
+                return Err(KeyError::new(
+                    "signing",
+                    "required when kind = \"rest\": every shipment webhook is signed",
+                ));
+            }
+            (WarehouseKind::X12Files, Some(_)) => {
+                return Err(KeyError::new("signing", "only for kind = \"rest\""));
+            }
+            _ => {}
+        }
         match (kind, tables.x12) {
             (WarehouseKind::Rest, None) => Ok(WarehouseSpec::Rest(RestWarehouseConfig {
                 base_url: tables.base_url,
+                signing: tables.signing.unwrap_or_default(),
             })),
             (WarehouseKind::X12Files, Some(x)) => Ok(WarehouseSpec::X12Files(x)),
             (WarehouseKind::X12Files, None) => {
@@ -82,10 +99,12 @@ impl WarehouseSpec {
             WarehouseSpec::Rest(r) => WarehouseTables {
                 base_url: r.base_url,
                 x12: None,
+                signing: Some(r.signing),
             },
             WarehouseSpec::X12Files(x) => WarehouseTables {
                 base_url: String::new(),
                 x12: Some(x),
+                signing: None,
             },
         };
         (kind, tables)

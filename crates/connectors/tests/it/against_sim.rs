@@ -25,6 +25,8 @@ use crossdock_sim::{Estate, EstateHandle, Outage, SimConfig, StockSeed, Warehous
 use rust_decimal::Decimal;
 use tokio::sync::mpsc;
 
+use crate::support::signing::{sim_signing, verifier};
+
 /// One webhook as the stand-in hub received it.
 #[derive(Debug)]
 struct Received {
@@ -100,6 +102,7 @@ fn quiet_config(hub_url: &str) -> SimConfig {
         w.ship_delay_ms = 50;
         w.partial_ship_rate = 0.0;
     }
+    config.sign_webhooks_with(&sim_signing());
     config
 }
 
@@ -323,7 +326,7 @@ async fn outage_is_transient_503_and_injected_errors_are_in_doubt() {
     assert_eq!(estate.stats().await["erp"]["outage_refusals"], 1);
 
     let (name, url) = estate.warehouse_urls()[0].clone();
-    let warehouse = RestWarehouse::new(name, &url, http()).unwrap();
+    let warehouse = RestWarehouse::new(name, &url, http(), verifier()).unwrap();
     let err = warehouse.find_release("fr-1").await.unwrap_err();
     assert!(err.is_in_doubt(), "a 500 may have been applied: {err:?}");
     estate.shutdown().await;
@@ -359,7 +362,7 @@ async fn warehouse_release_ships_by_webhook() {
     let estate = Estate::start(quiet_config(&hub.url)).await.unwrap();
     let (name, url) = estate.warehouse_urls()[1].clone();
     assert_eq!(name, "west");
-    let warehouse = RestWarehouse::new(name.clone(), &url, http()).unwrap();
+    let warehouse = RestWarehouse::new(name.clone(), &url, http(), verifier()).unwrap();
 
     assert_eq!(warehouse.find_release("fr-1").await.unwrap(), None);
     let id = warehouse.release(&request("fr-1", "west")).await.unwrap();
@@ -422,7 +425,7 @@ async fn partial_shipments_arrive_in_two_parcels() {
     }];
     let estate = Estate::start(config).await.unwrap();
     let (name, url) = estate.warehouse_urls()[0].clone();
-    let warehouse = RestWarehouse::new(name, &url, http()).unwrap();
+    let warehouse = RestWarehouse::new(name, &url, http(), verifier()).unwrap();
     warehouse.release(&request("fr-9", "east")).await.unwrap();
     let first = warehouse.map_shipment(&hub.next().await.body).unwrap();
     let second = warehouse.map_shipment(&hub.next().await.body).unwrap();
@@ -445,7 +448,8 @@ async fn channel_delivers_orders_and_takes_confirmations() {
     config.channel.max_orders = 1;
     config.channel.duplicate_rate = 1.0;
     let estate = Estate::start(config).await.unwrap();
-    let channel = WebstoreChannel::new("webstore", &estate.channel_url(), http()).unwrap();
+    let channel =
+        WebstoreChannel::new("webstore", &estate.channel_url(), http(), verifier()).unwrap();
 
     let first = hub.next().await;
     let duplicate = hub.next().await;
@@ -610,6 +614,20 @@ async fn failing_hub_gets_retries_with_the_same_event_id() {
         retry.headers.get("x-webstore-event-id")
     );
     assert_eq!(first.body, retry.body);
+    // The retry is the same message (`webhook-id`), signed afresh as its
+    // own attempt: both verify, and they differ in timestamp.
+    assert_eq!(
+        first.headers.get("webhook-id"),
+        retry.headers.get("webhook-id")
+    );
+    assert_ne!(
+        first.headers.get("webhook-timestamp"),
+        retry.headers.get("webhook-timestamp")
+    );
+    let channel =
+        WebstoreChannel::new("webstore", "http://127.0.0.1:9", http(), verifier()).unwrap();
+    channel.read_webhook(&first.headers, &first.body).unwrap();
+    channel.read_webhook(&retry.headers, &retry.body).unwrap();
     wait_until_idle(&estate).await;
     assert_eq!(estate.stats().await["channel"]["webhook_attempts"], 2);
     estate.shutdown().await;
@@ -623,7 +641,8 @@ async fn cancellations_follow_as_a_newer_version() {
     config.channel.max_orders = 1;
     config.channel.cancel_rate = 1.0;
     let estate = Estate::start(config).await.unwrap();
-    let channel = WebstoreChannel::new("webstore", &estate.channel_url(), http()).unwrap();
+    let channel =
+        WebstoreChannel::new("webstore", &estate.channel_url(), http(), verifier()).unwrap();
     let placed = hub.next().await;
     assert!(
         estate.pending_deliveries() >= 1,
@@ -698,6 +717,7 @@ fn one_warehouse(hub_url: &str, ship_delay_ms: u64, partial_ship_rate: f64) -> S
         name: "east".into(),
         ship_delay_ms,
         partial_ship_rate,
+        signing: Some(sim_signing()),
         ..WarehouseSimConfig::default()
     }];
     config
@@ -710,7 +730,7 @@ async fn warehouse_cancel_before_ship_stops_every_parcel() {
         .await
         .unwrap();
     let (name, url) = estate.warehouse_urls()[0].clone();
-    let warehouse = RestWarehouse::new(name, &url, http()).unwrap();
+    let warehouse = RestWarehouse::new(name, &url, http(), verifier()).unwrap();
 
     // A duplicate release is held twice: a cancellation stops both.
     warehouse.release(&request("fr-1", "east")).await.unwrap();
@@ -761,7 +781,7 @@ async fn cancelled_request_is_not_owed_to_the_hub() {
         .await
         .unwrap();
     let (name, url) = estate.warehouse_urls()[0].clone();
-    let warehouse = RestWarehouse::new(name, &url, http()).unwrap();
+    let warehouse = RestWarehouse::new(name, &url, http(), verifier()).unwrap();
     warehouse.release(&request("fr-1", "east")).await.unwrap();
     assert_eq!(estate.pending_deliveries(), 1);
     assert_eq!(
@@ -780,7 +800,7 @@ async fn warehouse_cancel_after_ship_is_too_late() {
         .await
         .unwrap();
     let (name, url) = estate.warehouse_urls()[0].clone();
-    let warehouse = RestWarehouse::new(name, &url, http()).unwrap();
+    let warehouse = RestWarehouse::new(name, &url, http(), verifier()).unwrap();
 
     assert_eq!(
         warehouse.cancel_release("fr-unknown").await.unwrap(),
@@ -827,7 +847,7 @@ async fn warehouse_cancel_goes_through_fault_injection() {
     config.warehouses[0].faults.error_rate = 1.0;
     let estate = Estate::start(config).await.unwrap();
     let (name, url) = estate.warehouse_urls()[0].clone();
-    let warehouse = RestWarehouse::new(name, &url, http()).unwrap();
+    let warehouse = RestWarehouse::new(name, &url, http(), verifier()).unwrap();
     match warehouse.cancel_release("fr-1").await.unwrap_err() {
         ConnectorError::Transient { reason, .. } => assert!(reason.contains("500"), "{reason}"),
         other => panic!("expected Transient, got {other:?}"),

@@ -17,6 +17,7 @@ mod marketplace_mapping;
 mod marketplace_payloads;
 mod shopify_channel;
 mod shopify_sim;
+mod signed_webhooks;
 mod tryton;
 mod walmart_channel;
 mod walmart_sim;

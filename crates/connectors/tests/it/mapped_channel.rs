@@ -17,6 +17,8 @@ use crossdock_connectors::{
 use crossdock_sim::{Estate, EstateHandle, SimConfig};
 use tokio::sync::mpsc;
 
+use crate::support::signing::{sim_signing, verifier};
+
 const NAME: &str = "regional";
 
 fn mapping() -> ChannelMapping {
@@ -60,6 +62,7 @@ async fn estate(hub_url: &str, cancel_rate: f64) -> EstateHandle {
     config.channel.max_orders = 1;
     config.channel.duplicate_rate = 0.0;
     config.channel.cancel_rate = cancel_rate;
+    config.sign_webhooks_with(&sim_signing());
     Estate::start(config).await.unwrap()
 }
 
@@ -75,7 +78,7 @@ async fn reads_polls_and_confirms_against_the_simulated_webstore() {
     let (hub_url, mut rx) = hub().await;
     let estate = estate(&hub_url, 0.0).await;
     let mapped = MappedChannel::new(NAME, &estate.channel_url(), &mapping(), http()).unwrap();
-    let webstore = WebstoreChannel::new(NAME, &estate.channel_url(), http()).unwrap();
+    let webstore = WebstoreChannel::new(NAME, &estate.channel_url(), http(), verifier()).unwrap();
 
     // Webhook: the same envelope and the same canonical order as the
     // hand-written connector.
@@ -159,7 +162,7 @@ async fn cancellations_map_like_the_webstore_connector() {
     let (hub_url, mut rx) = hub().await;
     let estate = estate(&hub_url, 1.0).await;
     let mapped = MappedChannel::new(NAME, &estate.channel_url(), &mapping(), http()).unwrap();
-    let webstore = WebstoreChannel::new(NAME, &estate.channel_url(), http()).unwrap();
+    let webstore = WebstoreChannel::new(NAME, &estate.channel_url(), http(), verifier()).unwrap();
     let _placed = next(&mut rx).await;
     let (headers, body) = next(&mut rx).await;
     let event = mapped.map_message(&body).unwrap();
@@ -336,6 +339,7 @@ fn signed_webhooks_are_checked_in_constant_time() {
         header: "x-signature".into(),
         secret: Some("s3cret".into()),
         secret_env: None,
+        secret_file: None,
         encoding: Default::default(),
         prefix: Some("sha256=".into()),
     });

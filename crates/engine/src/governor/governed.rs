@@ -196,6 +196,10 @@ impl Channel for GovernedChannel {
         self.channel.read_webhook(headers, body)
     }
 
+    fn webhook_committed(&self, headers: &reqwest::header::HeaderMap) {
+        self.channel.webhook_committed(headers);
+    }
+
     fn map_message(
         &self,
         body: &[u8],

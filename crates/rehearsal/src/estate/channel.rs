@@ -273,6 +273,10 @@ impl Channel for SimChannel {
         self.wire.read_webhook(headers, body)
     }
 
+    fn webhook_committed(&self, headers: &HeaderMap) {
+        self.wire.webhook_committed(headers);
+    }
+
     fn map_message(&self, body: &[u8]) -> Result<ChannelEvent, InputError> {
         self.wire.map_message(body)
     }

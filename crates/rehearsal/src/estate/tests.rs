@@ -33,6 +33,12 @@ fn order(estate: &Arc<Estate>) -> Order {
         "shopify",
         "http://channel.invalid/",
         HttpClient::new(HttpClientOptions::default()).expect("client"),
+        crossdock_connectors::signature::WebhookVerifier::new(
+            crossdock_connectors::signature::WebhookSecret::parse(
+                "whsec_cmVoZWFyc2FsIHRlc3QgbWFwcGluZyBrZXkhIQ==",
+            )
+            .expect("key"),
+        ),
     )
     .expect("connector");
     match wire

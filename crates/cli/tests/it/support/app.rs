@@ -23,6 +23,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use crossdock::config::Config;
 use crossdock::hub::{self, RunningHub};
+use crossdock_connectors::signature::{self, WebhookSecret};
 use crossdock_engine::Engine;
 use crossdock_sim::{Estate, EstateHandle, SimConfig};
 use crossdock_store::Store;
@@ -40,6 +41,11 @@ pub struct TestApp {
     pub estate: EstateHandle,
     pub channel: ChannelStandIn,
     pub config: Config,
+    /// The key the webstore and the warehouses sign with (the demo's, in
+    /// the test's data dir).
+    pub signing: WebhookSecret,
+    /// The last timestamp each message id was signed with (`post_signed`).
+    attempts: Mutex<std::collections::HashMap<String, i64>>,
     hub: Option<RunningHub>,
     _dir: TempDir,
 }
@@ -89,6 +95,12 @@ pub async fn spawn_app_on_clock(
     let dir = tempfile::tempdir().expect("temp dir");
 
     let mut config = Config::demo();
+    config.hub.data_dir = dir.path().join("data");
+    let secret_path = config
+        .use_demo_signing_secret()
+        .expect("write the demo signing key");
+    let signing = WebhookSecret::parse(&std::fs::read_to_string(&secret_path).expect("read it"))
+        .expect("a whsec key");
     let mut sim = config.sim.take().expect("the demo configuration has a sim");
     sim.hub_url = hub_url.clone();
     sim.channel.listen = "127.0.0.1:0".into();
@@ -103,7 +115,6 @@ pub async fn spawn_app_on_clock(
         w.partial_ship_rate = 0.0;
     }
     config.hub.listen = addr.to_string();
-    config.hub.data_dir = dir.path().join("data");
     config.hub.database_url = None;
     config.engine.reconcile_interval_ms = 0;
     config.engine.poll_interval_ms = 50;
@@ -150,6 +161,8 @@ pub async fn spawn_app_on_clock(
         estate,
         channel,
         config,
+        signing,
+        attempts: Mutex::default(),
         hub: Some(hub),
         _dir: dir,
     }
@@ -212,14 +225,30 @@ impl TestApp {
             .await
     }
 
-    /// Deliver a webstore order document like the webstore does.
+    /// Deliver a webstore order document like the webstore does: signed.
     pub async fn post_order(&self, doc: &Value, event_id: &str) -> Reply {
-        self.post_json(
-            &format!("/webhooks/channels/{CHANNEL}"),
-            &[("x-webstore-event-id", event_id)],
-            doc,
-        )
-        .await
+        let body = serde_json::to_vec(doc).expect("json");
+        self.post_signed(&format!("/webhooks/channels/{CHANNEL}"), event_id, body)
+            .await
+    }
+
+    /// POST `body` signed with the demo key as an attempt of message `id`.
+    /// Like a real sender, each attempt is signed at its own time: a second
+    /// one within the same second gets the next second, so it is a
+    /// redelivery (a duplicate) and never the same attempt (a replay).
+    pub async fn post_signed(&self, path: &str, id: &str, body: Vec<u8>) -> Reply {
+        let timestamp = {
+            let mut last = self.attempts.lock().unwrap_or_else(|p| p.into_inner());
+            let at = match last.get(id) {
+                Some(previous) if *previous >= now_secs() => previous + 1,
+                _ => now_secs(),
+            };
+            last.insert(id.to_owned(), at);
+            at
+        };
+        let headers = signed_headers(&self.signing, id, timestamp, &body);
+        let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        self.post_raw(path, &headers, body).await
     }
 
     /// `GET /v1/orders/{id}` → `{"order","shipments","reservations","effects"}`, or None on 404.
@@ -299,6 +328,28 @@ impl TestApp {
         assert_eq!(r.status, 200, "exceptions: {}", r.body);
         r.body["exceptions"].as_array().expect("exceptions").clone()
     }
+}
+
+/// The Standard Webhooks headers of one attempt of message `id`.
+pub fn signed_headers(
+    secret: &WebhookSecret,
+    id: &str,
+    timestamp: i64,
+    body: &[u8],
+) -> Vec<(&'static str, String)> {
+    vec![
+        (signature::ID_HEADER, id.to_owned()),
+        (signature::TIMESTAMP_HEADER, timestamp.to_string()),
+        (
+            signature::SIGNATURE_HEADER,
+            signature::sign(secret, id, timestamp, body),
+        ),
+    ]
+}
+
+/// Seconds since the epoch, as a sender stamps an attempt.
+pub fn now_secs() -> i64 {
+    chrono::Utc::now().timestamp()
 }
 
 /// The hub's id of a webstore order.

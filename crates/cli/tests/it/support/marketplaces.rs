@@ -30,6 +30,7 @@ pub fn marketplace_channels(estate: &EstateHandle) -> Vec<ChannelConfig> {
                 access_token_env: None,
                 webhook_secret: Some(sim.webhook_secret),
                 webhook_secret_env: None,
+                webhook_secret_file: None,
                 api_version: sim.api_version,
             }),
             url,

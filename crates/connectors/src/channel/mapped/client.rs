@@ -6,6 +6,7 @@ use reqwest::header::HeaderMap;
 
 use super::compile::CompiledMapping;
 use super::mapping::{ChannelMapping, secret};
+use crate::config::secret_from;
 use crate::http::{base_url, endpoint};
 use crate::jq::fill_path;
 use crate::{
@@ -54,9 +55,18 @@ impl MappedChannel {
             .signature
             .as_ref()
             .map(|s| {
-                secret("secret", &s.secret, &s.secret_env)
-                    .map(String::into_bytes)
-                    .map_err(|e| refuse(format!("webhook.signature: {e}")))
+                let from_file = s.secret_file.as_deref();
+                match from_file {
+                    None => secret("secret", &s.secret, &s.secret_env),
+                    Some(_) => secret_from(
+                        "secret",
+                        s.secret.as_deref(),
+                        s.secret_env.as_deref(),
+                        from_file,
+                    ),
+                }
+                .map(String::into_bytes)
+                .map_err(|e| refuse(format!("webhook.signature: {e}")))
             })
             .transpose()?;
         let http = match mapping.auth.header().map_err(refuse)? {

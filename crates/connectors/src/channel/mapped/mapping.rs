@@ -56,11 +56,14 @@ pub struct WebhookMapping {
 #[serde(deny_unknown_fields)]
 pub struct SignatureMapping {
     pub header: String,
-    /// The shared secret, or better the environment variable holding it.
+    /// The shared secret, or better the environment variable or the file
+    /// holding it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_env: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_file: Option<std::path::PathBuf>,
     #[serde(default)]
     pub encoding: SignatureEncoding,
     /// Text before the digest in the header (`sha256=`), stripped.

@@ -10,7 +10,7 @@ use super::client::MappedChannel;
 use super::compile::parse_payload;
 use super::mapping::SignatureEncoding;
 use crate::jq::id_text;
-use crate::{InboundEnvelope, InputError};
+use crate::{AuthCheck, InboundEnvelope, InputError};
 
 impl MappedChannel {
     pub(super) fn verify(&self, headers: &HeaderMap, body: &[u8]) -> Result<(), InputError> {
@@ -21,15 +21,20 @@ impl MappedChannel {
         let at = format!("headers.{}", signature.header);
         let given = headers
             .get(&signature.header)
-            .ok_or_else(|| InputError::unauthenticated(&at, "missing signature"))?
+            .ok_or_else(|| {
+                InputError::unauthenticated(AuthCheck::Missing, &at, "missing signature")
+            })?
             .to_str()
-            .map_err(|_| InputError::unauthenticated(&at, "not visible ASCII"))?
+            .map_err(|_| {
+                InputError::unauthenticated(AuthCheck::Malformed, &at, "not visible ASCII")
+            })?
             .trim();
         let given = match &signature.prefix {
             Some(prefix) => given.strip_prefix(prefix.as_str()).unwrap_or(given),
             None => given,
         };
-        let mismatch = || InputError::unauthenticated(&at, "signature does not match");
+        let mismatch =
+            || InputError::unauthenticated(AuthCheck::Mismatch, &at, "signature does not match");
         let given = match signature.encoding {
             SignatureEncoding::Hex => decode_hex(given).ok_or_else(mismatch)?,
             SignatureEncoding::Base64 => BASE64.decode(given).map_err(|_| mismatch())?,

@@ -1,16 +1,18 @@
 //! `[channels.shopify]`: a shop connection's credentials, and how a
 //! `kind = "shopify"` channel is built from them.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 use super::{DEFAULT_API_VERSION, ShopifyChannel, ShopifyOptions};
-use crate::config::{BuildError, KeyError, secret};
+use crate::config::{BuildError, KeyError, secret, secret_from};
 use crate::{Channel, HttpClient};
 
 /// Credentials of a Shopify shop connection. Each secret comes from the
-/// named environment variable when one is given.
+/// named environment variable when one is given (the webhook secret also
+/// from a named file, as every webhook secret may), else inline.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ShopifyConfig {
@@ -22,6 +24,8 @@ pub struct ShopifyConfig {
     pub webhook_secret: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webhook_secret_env: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook_secret_file: Option<PathBuf>,
     #[serde(default = "default_api_version")]
     pub api_version: String,
 }
@@ -36,10 +40,18 @@ impl ShopifyConfig {
     }
 
     pub fn webhook_secret(&self) -> Result<String, String> {
-        secret(
+        if self.webhook_secret_file.is_none() {
+            return secret(
+                "webhook_secret",
+                &self.webhook_secret,
+                &self.webhook_secret_env,
+            );
+        }
+        secret_from(
             "webhook_secret",
-            &self.webhook_secret,
-            &self.webhook_secret_env,
+            self.webhook_secret.as_deref(),
+            self.webhook_secret_env.as_deref(),
+            self.webhook_secret_file.as_deref(),
         )
     }
 

@@ -8,7 +8,7 @@ use sha2::Sha256;
 
 use super::client::ShopifyChannel;
 use super::orders::read_envelope;
-use crate::{InboundEnvelope, InputError};
+use crate::{AuthCheck, InboundEnvelope, InputError};
 
 pub(super) const HMAC_HEADER: &str = "X-Shopify-Hmac-Sha256";
 pub(super) const EVENT_ID_HEADER: &str = "X-Shopify-Event-Id";
@@ -44,8 +44,14 @@ pub(super) fn required_header<'h>(
 impl ShopifyChannel {
     pub(super) fn verify(&self, headers: &HeaderMap, body: &[u8]) -> Result<(), InputError> {
         let given = required_header(headers, HMAC_HEADER)
-            .map_err(|e| InputError::unauthenticated(e.path, e.message))?;
-        let mismatch = || InputError::unauthenticated(HMAC_HEADER, "signature does not match");
+            .map_err(|e| InputError::unauthenticated(AuthCheck::Missing, e.path, e.message))?;
+        let mismatch = || {
+            InputError::unauthenticated(
+                AuthCheck::Mismatch,
+                HMAC_HEADER,
+                "signature does not match",
+            )
+        };
         let given = BASE64.decode(given).map_err(|_| mismatch())?;
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.webhook_secret)
             .expect("HMAC takes a key of any length");

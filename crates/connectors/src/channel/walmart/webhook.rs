@@ -6,7 +6,7 @@ use serde::Deserialize;
 
 use super::client::{WalmartChannel, epoch_ms};
 use crate::input::parse_json;
-use crate::{InboundEnvelope, InputError};
+use crate::{AuthCheck, InboundEnvelope, InputError};
 
 /// The order event types Walmart's notifications API lists.
 pub(super) const EVENT_TYPES: [&str; 2] = ["PO_CREATED", "PO_LINE_AUTOCANCELLED"];
@@ -35,9 +35,12 @@ impl WalmartChannel {
             let given = headers
                 .get(AUTHORIZATION)
                 .map(HeaderValue::as_bytes)
-                .ok_or_else(|| InputError::unauthenticated("Authorization", "missing"))?;
+                .ok_or_else(|| {
+                    InputError::unauthenticated(AuthCheck::Missing, "Authorization", "missing")
+                })?;
             if !constant_time_eq(given, expected) {
                 return Err(InputError::unauthenticated(
+                    AuthCheck::Mismatch,
                     "Authorization",
                     "does not match",
                 ));

@@ -1,6 +1,9 @@
 //! The webstore connector: webhook envelope, poll, shipment confirmation and its read-back over the store's JSON API, in one `impl Channel`.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
+use crossdock_model::clock::Clock;
 use reqwest::Url;
 use reqwest::header::HeaderMap;
 use serde::{Deserialize, Serialize};
@@ -8,17 +11,18 @@ use serde::{Deserialize, Serialize};
 use super::mapping::{OrderWire, map_order};
 use crate::http::{base_url, endpoint};
 use crate::input::{non_empty, parse_json};
+use crate::signature::WebhookVerifier;
 use crate::{
     Channel, ChannelEvent, ConnectorError, HttpClient, InboundEnvelope, InputError,
     ShipConfirmation,
 };
 
-pub(super) const EVENT_ID_HEADER: &str = "x-webstore-event-id";
-
 pub struct WebstoreChannel {
     pub(super) name: String,
     pub(super) base: Url,
     pub(super) http: HttpClient,
+    /// Every webhook is signed (Standard Webhooks); nothing unsigned gets in.
+    pub(super) verifier: WebhookVerifier,
 }
 
 impl WebstoreChannel {
@@ -26,12 +30,21 @@ impl WebstoreChannel {
         name: impl Into<String>,
         base_url_str: &str,
         http: HttpClient,
+        verifier: WebhookVerifier,
     ) -> Result<Self, ConnectorError> {
         Ok(WebstoreChannel {
             name: name.into(),
             base: base_url(base_url_str)?,
             http,
+            verifier,
         })
+    }
+
+    /// The same channel judging webhook timestamps by `clock` (the wall
+    /// clock by default).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.verifier = self.verifier.with_clock(clock);
+        self
     }
 }
 
@@ -93,22 +106,19 @@ impl Channel for WebstoreChannel {
         headers: &HeaderMap,
         body: &[u8],
     ) -> Result<InboundEnvelope, InputError> {
+        let signed = self.verifier.verify(headers, body)?;
         let envelope = read_envelope(body)?;
-        let message_key = match headers.get(EVENT_ID_HEADER) {
-            Some(value) => {
-                let id = value.to_str().map_err(|_| {
-                    InputError::new("headers.x-webstore-event-id", "not visible ASCII")
-                })?;
-                non_empty("headers.x-webstore-event-id", id)?;
-                id.to_owned()
-            }
-            None => format!("{}:{}", envelope.order_id, envelope.sequence),
-        };
+        // `webhook-id` names the message and stays the same on the sender's
+        // retries: the inbox's dedupe key.
         Ok(InboundEnvelope {
-            message_key,
+            message_key: signed.id,
             external_order_id: envelope.order_id,
             source_version: envelope.sequence,
         })
+    }
+
+    fn webhook_committed(&self, headers: &HeaderMap) {
+        self.verifier.committed(headers);
     }
 
     fn map_message(&self, body: &[u8]) -> Result<ChannelEvent, InputError> {

@@ -1,8 +1,11 @@
 use crossdock_model::{OrderStatus, order_id_for};
 use reqwest::header::HeaderMap;
 
-use super::client::{EVENT_ID_HEADER, WebstoreChannel};
-use crate::{Channel, ChannelEvent, HttpClient, InboundEnvelope, InputError};
+use super::client::WebstoreChannel;
+use crate::signature::{
+    ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, WebhookSecret, WebhookVerifier, sign,
+};
+use crate::{AuthCheck, Channel, ChannelEvent, HttpClient, InboundEnvelope, InputError};
 
 use crate::HttpClientOptions;
 use reqwest::header::HeaderValue;
@@ -11,13 +14,33 @@ use serde_json::{Value, json};
 
 type Mutation = Box<dyn Fn(&mut Value)>;
 
+/// 32 key bytes, the size a webstore issues.
+const SECRET: &str = "whsec_d2Vic3RvcmUgdW5pdCB0ZXN0IHNpZ25pbmcga2V5ISE=";
+const NOW_SECS: i64 = 1_764_000_000;
+
 fn channel() -> WebstoreChannel {
+    let verifier = WebhookVerifier::new(WebhookSecret::parse(SECRET).unwrap());
     WebstoreChannel::new(
         "webstore",
         "http://127.0.0.1:9",
         HttpClient::new(HttpClientOptions::default()).unwrap(),
+        verifier,
     )
     .unwrap()
+    .with_clock(std::sync::Arc::new(
+        crossdock_model::clock::ManualClock::new(NOW_SECS * 1000),
+    ))
+}
+
+/// The headers the webstore sends with `body`, signed now.
+fn signed(id: &str, body: &[u8]) -> HeaderMap {
+    let secret = WebhookSecret::parse(SECRET).unwrap();
+    let mut h = HeaderMap::new();
+    h.insert(ID_HEADER, HeaderValue::from_str(id).unwrap());
+    h.insert(TIMESTAMP_HEADER, HeaderValue::from(NOW_SECS));
+    let signature = sign(&secret, id, NOW_SECS, body);
+    h.insert(SIGNATURE_HEADER, HeaderValue::from_str(&signature).unwrap());
+    h
 }
 
 fn order() -> Value {
@@ -171,33 +194,36 @@ fn bad_payloads_name_the_field() {
 }
 
 #[test]
-fn webhook_envelope_prefers_the_event_id() {
+fn a_signed_webhook_is_keyed_by_its_webhook_id() {
     let body = serde_json::to_vec(&order()).unwrap();
-    let mut headers = HeaderMap::new();
-    let plain = channel().read_webhook(&headers, &body).unwrap();
+    let envelope = channel()
+        .read_webhook(&signed("0190-evt", &body), &body)
+        .unwrap();
     assert_eq!(
-        plain,
+        envelope,
         InboundEnvelope {
-            message_key: "WS-000123:1".into(),
+            message_key: "0190-evt".into(),
             external_order_id: "WS-000123".into(),
             source_version: 1
         }
     );
-    headers.insert(EVENT_ID_HEADER, HeaderValue::from_static("0190-evt"));
-    assert_eq!(
-        channel().read_webhook(&headers, &body).unwrap().message_key,
-        "0190-evt"
-    );
+    for (bad, path) in [
+        (&br#"{"sequence":1}"#[..], "order_id"),
+        (br#"{"order_id":"A","sequence":"x"}"#, "sequence"),
+        (b"", "body"),
+    ] {
+        let err = channel().read_webhook(&signed("e", bad), bad).unwrap_err();
+        assert_eq!(err.path, path);
+        assert!(!err.unauthenticated, "signed, only malformed: 400");
+    }
+}
+
+#[test]
+fn an_unsigned_webhook_is_refused_before_its_body_is_read() {
     let err = channel()
-        .read_webhook(&headers, br#"{"sequence":1}"#)
+        .read_webhook(&HeaderMap::new(), b"not even json")
         .unwrap_err();
-    assert_eq!(err.path, "order_id");
-    let err = channel()
-        .read_webhook(&headers, br#"{"order_id":"A","sequence":"x"}"#)
-        .unwrap_err();
-    assert_eq!(err.path, "sequence");
-    assert_eq!(
-        channel().read_webhook(&headers, b"").unwrap_err().path,
-        "body"
-    );
+    assert!(err.unauthenticated);
+    assert_eq!(err.auth_check, Some(AuthCheck::Missing));
+    assert_eq!(err.path, "headers.webhook-id");
 }

@@ -1,6 +1,9 @@
 //! A warehouse behind a JSON API: releases by `POST`, shipments by webhook, in one `impl Warehouse`.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
+use crossdock_model::clock::Clock;
 use crossdock_model::{FulfillmentRequest, Shipment, ShipmentLine, Tracking};
 use reqwest::header::HeaderMap;
 use reqwest::{StatusCode, Url};
@@ -8,12 +11,16 @@ use serde::Deserialize;
 
 use crate::http::{base_url, endpoint};
 use crate::input::{non_empty, parse_json, quantity, timestamp};
+use crate::signature::WebhookVerifier;
 use crate::{CancelOutcome, ConnectorError, HttpClient, InputError, ShipmentEnvelope, Warehouse};
 
 pub struct RestWarehouse {
     pub(super) name: String,
     pub(super) base: Url,
     pub(super) http: HttpClient,
+    /// Shipment webhooks are signed (Standard Webhooks): an unsigned one
+    /// could report a shipment that never left.
+    pub(super) verifier: WebhookVerifier,
 }
 
 impl RestWarehouse {
@@ -21,12 +28,21 @@ impl RestWarehouse {
         name: impl Into<String>,
         base_url_str: &str,
         http: HttpClient,
+        verifier: WebhookVerifier,
     ) -> Result<Self, ConnectorError> {
         Ok(RestWarehouse {
             name: name.into(),
             base: base_url(base_url_str)?,
             http,
+            verifier,
         })
+    }
+
+    /// The same warehouse judging webhook timestamps by `clock` (the wall
+    /// clock by default).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.verifier = self.verifier.with_clock(clock);
+        self
     }
 }
 
@@ -104,14 +120,19 @@ impl Warehouse for RestWarehouse {
 
     fn read_webhook(
         &self,
-        _headers: &HeaderMap,
+        headers: &HeaderMap,
         body: &[u8],
     ) -> Result<ShipmentEnvelope, InputError> {
+        self.verifier.verify(headers, body)?;
         let envelope = read_envelope(body)?;
         Ok(ShipmentEnvelope {
             message_key: format!("{}:{}", self.name, envelope.shipment_id),
             order_id: envelope.order_id,
         })
+    }
+
+    fn webhook_committed(&self, headers: &HeaderMap) {
+        self.verifier.committed(headers);
     }
 
     fn map_shipment(&self, body: &[u8]) -> Result<Shipment, InputError> {

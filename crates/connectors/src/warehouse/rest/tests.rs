@@ -2,20 +2,43 @@ use crossdock_model::{ShipmentLine, Tracking};
 use reqwest::header::HeaderMap;
 
 use super::client::RestWarehouse;
-use crate::{HttpClient, ShipmentEnvelope, Warehouse};
+use crate::signature::{
+    ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, WebhookSecret, WebhookVerifier, sign,
+};
+use crate::{AuthCheck, HttpClient, ShipmentEnvelope, Warehouse};
+use reqwest::header::HeaderValue;
 
 use crate::HttpClientOptions;
 use serde_json::{Value, json};
 
 type Mutation = Box<dyn Fn(&mut Value)>;
 
+const SECRET: &str = "whsec_cmVzdCB3YXJlaG91c2UgdW5pdCB0ZXN0IGtleSEhIQ==";
+const NOW_SECS: i64 = 1_764_000_000;
+
 fn warehouse() -> RestWarehouse {
+    let verifier = WebhookVerifier::new(WebhookSecret::parse(SECRET).unwrap());
     RestWarehouse::new(
         "east",
         "http://127.0.0.1:9",
         HttpClient::new(HttpClientOptions::default()).unwrap(),
+        verifier,
     )
     .unwrap()
+    .with_clock(std::sync::Arc::new(
+        crossdock_model::clock::ManualClock::new(NOW_SECS * 1000),
+    ))
+}
+
+/// The headers the warehouse sends with `body`, signed now.
+fn signed(body: &[u8]) -> HeaderMap {
+    let secret = WebhookSecret::parse(SECRET).unwrap();
+    let mut h = HeaderMap::new();
+    h.insert(ID_HEADER, HeaderValue::from_static("msg_1"));
+    h.insert(TIMESTAMP_HEADER, HeaderValue::from(NOW_SECS));
+    let signature = sign(&secret, "msg_1", NOW_SECS, body);
+    h.insert(SIGNATURE_HEADER, HeaderValue::from_str(&signature).unwrap());
+    h
 }
 
 fn message() -> Value {
@@ -56,9 +79,8 @@ fn maps_a_shipment() {
         shipment.shipped_at.to_rfc3339(),
         "2026-11-27T10:00:00+00:00"
     );
-    let envelope = warehouse()
-        .read_webhook(&HeaderMap::new(), &serde_json::to_vec(&message()).unwrap())
-        .unwrap();
+    let body = serde_json::to_vec(&message()).unwrap();
+    let envelope = warehouse().read_webhook(&signed(&body), &body).unwrap();
     assert_eq!(
         envelope,
         ShipmentEnvelope {
@@ -106,15 +128,19 @@ fn bad_shipments_name_the_field() {
             .unwrap_err();
         assert_eq!(err.path, path, "{err}");
     }
-    let err = warehouse()
-        .read_webhook(&HeaderMap::new(), br#"{"order_id":"o-1"}"#)
-        .unwrap_err();
+    let body = br#"{"order_id":"o-1"}"#;
+    let err = warehouse().read_webhook(&signed(body), body).unwrap_err();
     assert_eq!(err.path, "shipment_id");
     assert_eq!(
         warehouse()
-            .read_webhook(&HeaderMap::new(), b"[")
+            .read_webhook(&signed(b"["), b"[")
             .unwrap_err()
             .path,
         "body"
     );
+    // Unsigned, the same body is refused as unauthenticated, not malformed.
+    let err = warehouse()
+        .read_webhook(&HeaderMap::new(), body)
+        .unwrap_err();
+    assert_eq!(err.auth_check, Some(AuthCheck::Missing));
 }
