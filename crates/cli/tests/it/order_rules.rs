@@ -452,6 +452,9 @@ name = "east"
 kind = "rest"
 base_url = "http://127.0.0.1:9103"
 
+[warehouses.signing]
+secret_env = "CROSSDOCK_EAST_WEBHOOK_SECRET"
+
 [[channels]]
 name = "regional"
 kind = "mapped"
