@@ -28,6 +28,14 @@ pub enum ErrorCode {
     ApiBadRequest,
     /// No such route, order or open exception.
     ApiNotFound,
+    /// An API request without a usable key (missing, unknown, revoked, expired).
+    ApiUnauthenticated,
+    /// An API request whose key lacks the route's scope.
+    ApiForbidden,
+    /// An API request over its key's rate.
+    ApiRateLimited,
+    /// An API request over its key's daily quota.
+    ApiQuotaExceeded,
     /// The hub failed while answering.
     SrvInternal,
     /// The hub cannot answer now (starting, or its store is unreachable).
@@ -47,7 +55,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 15] = [
+    pub const ALL: [ErrorCode; 19] = [
         ErrorCode::InBadPayload,
         ErrorCode::InUnauthenticated,
         ErrorCode::InUnknownSource,
@@ -55,6 +63,10 @@ impl ErrorCode {
         ErrorCode::InUnavailable,
         ErrorCode::ApiBadRequest,
         ErrorCode::ApiNotFound,
+        ErrorCode::ApiUnauthenticated,
+        ErrorCode::ApiForbidden,
+        ErrorCode::ApiRateLimited,
+        ErrorCode::ApiQuotaExceeded,
         ErrorCode::SrvInternal,
         ErrorCode::SrvUnavailable,
         ErrorCode::ExValidation,
@@ -75,6 +87,11 @@ impl ErrorCode {
             ErrorCode::InUnavailable => "CD-IN-0503",
             ErrorCode::ApiBadRequest => "CD-API-0400",
             ErrorCode::ApiNotFound => "CD-API-0404",
+            ErrorCode::ApiUnauthenticated => "CD-API-0401",
+            ErrorCode::ApiForbidden => "CD-API-0403",
+            ErrorCode::ApiRateLimited => "CD-API-0429",
+            // A second 429 of the API: the quota, not the rate.
+            ErrorCode::ApiQuotaExceeded => "CD-QTA-0429",
             ErrorCode::SrvInternal => "CD-SRV-0500",
             ErrorCode::SrvUnavailable => "CD-SRV-0503",
             ErrorCode::ExValidation => "CD-EX-0001",
@@ -96,6 +113,10 @@ impl ErrorCode {
             ErrorCode::InUnavailable => "Inbound message not committed: try again",
             ErrorCode::ApiBadRequest => "API request not readable",
             ErrorCode::ApiNotFound => "Not found",
+            ErrorCode::ApiUnauthenticated => "API request without a usable key",
+            ErrorCode::ApiForbidden => "API key lacks the scope the route needs",
+            ErrorCode::ApiRateLimited => "API key over its rate",
+            ErrorCode::ApiQuotaExceeded => "API key over its daily quota",
             ErrorCode::SrvInternal => "Internal error",
             ErrorCode::SrvUnavailable => "Hub not ready or store unreachable",
             ErrorCode::ExValidation => "Order or shipment breaks a business rule",
