@@ -94,6 +94,19 @@ async fn every_v1_route_needs_a_usable_key_with_its_scope() {
             "no route needs {scope}: the walk would prove nothing about it"
         );
     }
+    // The policy: read is every GET, a POST acts (operate at least), keys
+    // and the audit are admin's.
+    for r in &routes {
+        let admin = r.path.starts_with("/v1/keys") || r.path == "/v1/audit";
+        let wanted = if admin {
+            ApiScope::Admin
+        } else if r.method == Method::GET {
+            ApiScope::Read
+        } else {
+            ApiScope::Operate
+        };
+        assert_eq!(r.scope, wanted, "{} {}", r.method, r.path);
+    }
     // Every /v1 route goes through the table: none is added beside it.
     let lib = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../server/src/lib.rs"))
         .expect("server source");
