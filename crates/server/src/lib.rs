@@ -147,19 +147,11 @@ pub fn router(
     options: ServerOptions,
     ready: CancellationToken,
 ) -> Router {
-    let door = auth::Door {
-        keys: keys.clone(),
-        scopes: Arc::new(
-            keyed_routes(&options)
-                .into_iter()
-                .map(|r| ((r.method, r.path), r.scope))
-                .collect(),
-        ),
-    };
+    let keyed_table = keyed_routes(&options);
     let metrics_keyed = options.metrics_require_key;
     let state = AppState {
         engine,
-        keys,
+        keys: keys.clone(),
         metrics: metrics_handle(),
         options: Arc::new(options),
         ready,
@@ -181,10 +173,7 @@ pub fn router(
     } else {
         open = open.route("/metrics", get(metrics));
     }
-    let keyed = keyed.route_layer(axum::middleware::from_fn_with_state(
-        door,
-        auth::require_key,
-    ));
+    let keyed = auth::behind_keys(keyed, keys, &keyed_table);
     open.merge(keyed)
         .fallback(|| async { ApiError::not_found("no such route") })
         // Bodies are read by the handlers with their own limit, so an

@@ -27,9 +27,9 @@ pub struct Caller {
 /// What the door needs: the keys, and the scope of each keyed route by
 /// method and route template (from the one route table, `v1_routes`).
 #[derive(Clone)]
-pub struct Door {
-    pub keys: ApiKeys,
-    pub scopes: Arc<HashMap<(Method, &'static str), ApiScope>>,
+pub(super) struct Door {
+    pub(super) keys: ApiKeys,
+    pub(super) scopes: Arc<HashMap<(Method, &'static str), ApiScope>>,
 }
 
 const REALM: &str = "Bearer realm=\"crossdock\"";
@@ -69,7 +69,11 @@ fn bearer(request: &Request) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
-pub async fn require_key(State(door): State<Door>, mut request: Request, next: Next) -> Response {
+pub(super) async fn require_key(
+    State(door): State<Door>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let Some(route) = request
         .extensions()
         .get::<MatchedPath>()
