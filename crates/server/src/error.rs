@@ -32,14 +32,6 @@ impl ApiError {
         self
     }
 
-    pub fn status(&self) -> StatusCode {
-        self.status
-    }
-
-    pub fn code(&self) -> ErrorCode {
-        self.code
-    }
-
     pub fn not_found(message: impl Into<String>) -> Self {
         ApiError::new(StatusCode::NOT_FOUND, ErrorCode::ApiNotFound, message)
     }
