@@ -8,6 +8,7 @@
 
 use clap::Subcommand;
 
+pub mod api;
 pub mod availability;
 pub mod availability_sync;
 mod common;
@@ -28,6 +29,9 @@ pub enum BenchCommand {
     /// The ERP governor against a simulated ERP that refuses anything over
     /// its limits: orders offered at a multiple of what the ERP can take.
     Governor(governor::GovernorArgs),
+    /// The API's door: many keys at a fixed rate, one over its own; which
+    /// keys got 429s, and the p99 the key check adds.
+    Api(api::ApiArgs),
     /// Any HTTP endpoint: exactly N POSTs of one body (templated) at a fixed
     /// concurrency, keep-alive; the load generator of `bench/peers/run.sh`.
     Http(http::HttpArgs),
@@ -51,6 +55,7 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Lifecycle(args) => lifecycle::run(args).await?,
         BenchCommand::Governor(args) => governor::run(args).await?,
         BenchCommand::Http(args) => http::run(args).await?,
+        BenchCommand::Api(args) => api::run(args).await?,
         BenchCommand::Availability(args) => availability::run(&args)?,
         BenchCommand::AvailabilitySync(args) => availability_sync::run(&args).await?,
         BenchCommand::X12(args) => x12::run(&args)?,

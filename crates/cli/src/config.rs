@@ -40,6 +40,8 @@ pub use crossdock_connectors::warehouse::{
 #[serde(into = "RawConfig")]
 pub struct Config {
     pub hub: HubConfig,
+    /// The `/v1` API's keys: what is keyed beyond `/v1`.
+    pub api: ApiConfig,
     pub engine: EngineOptions,
     pub channels: Vec<ChannelConfig>,
     pub erp: ErpConfig,
@@ -64,6 +66,8 @@ pub struct Config {
 pub struct RawConfig {
     #[serde(default)]
     pub hub: HubConfig,
+    #[serde(default)]
+    pub api: ApiConfig,
     #[serde(default)]
     pub engine: EngineOptions,
     #[serde(default)]
@@ -109,6 +113,15 @@ impl Default for HubConfig {
             http_timeout_ms: 10_000,
         }
     }
+}
+
+/// `[api]`: every `/v1` route needs a key; these keys say what else does.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApiConfig {
+    /// `/metrics` needs a key with the `read` scope (default: open, for a
+    /// Prometheus that scrapes without credentials on a private network).
+    pub metrics_require_key: bool,
 }
 
 /// A sales channel: the hub-level keys every kind has, and its kind's own
@@ -337,6 +350,7 @@ impl From<Config> for RawConfig {
     fn from(c: Config) -> Self {
         RawConfig {
             hub: c.hub,
+            api: c.api,
             engine: c.engine,
             channels: c.channels.into_iter().map(Into::into).collect(),
             erp: c.erp.into(),
@@ -626,6 +640,7 @@ impl RawConfig {
         }
         Ok(Config {
             hub: self.hub,
+            api: self.api,
             engine: self.engine,
             channels,
             erp: ErpConfig {
@@ -777,6 +792,7 @@ impl Config {
             inventory: Default::default(),
             availability: None,
             hub,
+            api: ApiConfig::default(),
             engine: EngineOptions {
                 reconcile_interval_ms: 10_000,
                 ..EngineOptions::default()

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::Args;
 use crossdock_model::{OrderStatus, order_id_for};
+use crossdock_server::auth::{ApiSecret, KeySpec};
 use crossdock_sim::Estate;
 use serde::Serialize;
 
@@ -218,11 +219,19 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     }
     let started = Instant::now();
     let hub = hub::start(&config, listener).await?;
+    let key = demo_key(&hub.keys).await?;
     eprintln!(
         "crossdock demo: API {}/v1/orders · metrics {}/metrics · store {}",
         hub.url,
         hub.url,
         data_dir.display()
+    );
+    eprintln!(
+        "crossdock demo: API key \"demo\" (scope admin; shown only now): {}\n\
+         crossdock demo: try  curl -H 'Authorization: Bearer {}' {}/v1/orders",
+        key.expose(),
+        key.expose(),
+        hub.url
     );
 
     let store = hub.engine.store().clone();
@@ -303,6 +312,22 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&summary)?);
     }
     Ok(())
+}
+
+/// A fresh admin key named `demo` for this run (a reused `--data-dir` has
+/// the previous run's: it is revoked, its secret is gone).
+async fn demo_key(keys: &crossdock_server::ApiKeys) -> anyhow::Result<ApiSecret> {
+    keys.revoke("demo").await?;
+    let (_, secret) = keys
+        .create(&KeySpec {
+            name: "demo".into(),
+            scopes: vec![crossdock_store::ApiScope::Admin],
+            rate_per_sec: None,
+            daily_quota: None,
+            expires_at: None,
+        })
+        .await?;
+    Ok(secret)
 }
 
 fn chrono_now() -> i64 {

@@ -12,7 +12,7 @@ use crossdock_engine::{
     ChannelConnection, ChannelPacing, Connections, Engine, EngineHandle, GovernedErp, Governor,
     SystemClock,
 };
-use crossdock_server::ServerOptions;
+use crossdock_server::{ApiKeys, ServerOptions};
 use crossdock_store::Store;
 use tokio_util::sync::CancellationToken;
 
@@ -98,12 +98,16 @@ pub async fn connections(config: &Config) -> anyhow::Result<Wiring> {
 /// A running hub: engine, HTTP server, and how to stop them.
 pub struct RunningHub {
     pub engine: Engine,
+    /// The API keys `/v1` accepts; keys made through it work at once.
+    pub keys: ApiKeys,
     pub url: String,
     engine_handle: EngineHandle,
     shutdown: CancellationToken,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
     /// EDI partners' flushers and inbound readers.
     partners: Vec<tokio::task::JoinHandle<()>>,
+    /// Reloads changed keys and shares quota counts.
+    keys_refresher: tokio::task::JoinHandle<()>,
 }
 
 impl RunningHub {
@@ -114,6 +118,8 @@ impl RunningHub {
             p.abort();
         }
         self.server.await.context("server task")??;
+        // Its last round records the quota counts of the last second.
+        self.keys_refresher.await.context("keys refresher")?;
         self.engine_handle.shutdown().await;
         self.engine.store().close().await;
         Ok(())
@@ -149,6 +155,9 @@ pub async fn start_with_clock(
         let host = whoami::hostname().unwrap_or_else(|_| "localhost".to_owned());
         format!("{host}:{listen}")
     });
+    let keys = ApiKeys::load(store.clone(), clock.clone())
+        .await
+        .context("reading the API keys")?;
     let engine = Engine::new(store, wiring.connections, clock, options);
     // The engine reads stock from the ERP before anything else; if the ERP
     // is down it keeps trying, and orders held meanwhile for unknown SKUs
@@ -158,11 +167,14 @@ pub async fn start_with_clock(
     let ready = CancellationToken::new();
     let router = crossdock_server::router(
         engine.clone(),
+        keys.clone(),
         ServerOptions {
             max_body_bytes: config.hub.max_body_bytes,
+            metrics_require_key: config.api.metrics_require_key,
         },
         ready.clone(),
     );
+    let keys_refresher = keys.spawn_refresher(shutdown.clone());
     let server = tokio::spawn(crossdock_server::serve(listener, router, shutdown.clone()));
     let mut partners = Vec::new();
     for (partner, poll) in &wiring.file_partners {
@@ -177,11 +189,13 @@ pub async fn start_with_clock(
     ready.cancel();
     Ok(RunningHub {
         engine,
+        keys,
         url,
         engine_handle,
         shutdown,
         server,
         partners,
+        keys_refresher,
     })
 }
 

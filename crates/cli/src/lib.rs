@@ -10,6 +10,7 @@ pub mod edi;
 pub mod exceptions;
 pub mod hub;
 pub mod inventory;
+pub mod keys;
 pub mod orders;
 pub mod routing;
 pub mod rules;

@@ -9,7 +9,9 @@ use clap::{Parser, Subcommand};
 
 use crossdock::config::Config;
 use crossdock::store_args::StoreArgs;
-use crossdock::{bench, demo, edi, exceptions, hub, inventory, orders, routing, rules, translate};
+use crossdock::{
+    bench, demo, edi, exceptions, hub, inventory, keys, orders, routing, rules, translate,
+};
 
 #[derive(Parser)]
 #[command(
@@ -47,6 +49,11 @@ enum Command {
     Exceptions {
         #[command(subcommand)]
         command: exceptions::ExceptionsCommand,
+    },
+    /// API keys: create (the secret is shown once), list, revoke.
+    Keys {
+        #[command(subcommand)]
+        command: keys::KeysCommand,
     },
     /// Print the JSON Schema of the canonical model.
     Schema,
@@ -163,6 +170,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Orders { command } => orders::run(command).await,
         Command::Exceptions { command } => exceptions::run(command).await,
+        Command::Keys { command } => keys::run(command).await,
         Command::Schema => {
             let all: serde_json::Map<String, serde_json::Value> =
                 crossdock_model::canonical_schemas()
@@ -221,6 +229,14 @@ async fn serve(path: &std::path::Path) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {}", config.hub.listen))?;
     let hub = hub::start(&config, listener).await?;
+    let chosen = std::env::var(keys::BOOTSTRAP_ENV).ok();
+    if let Some(secret) = keys::bootstrap(&hub.keys, chosen.as_deref()).await? {
+        eprintln!(
+            "crossdock: the store had no API keys, so it has one now: \"admin\" (scope admin).\n\
+             Its secret is shown only now; /v1 needs it as `Authorization: Bearer <secret>`:\n{}",
+            secret.expose()
+        );
+    }
     eprintln!(
         "crossdock: serving on {} (store {})",
         hub.url,

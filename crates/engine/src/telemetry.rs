@@ -30,6 +30,13 @@ pub const LEASES_TAKEN_BACK: &str = "crossdock_leases_taken_back_total";
 pub const STOCK_REPORTS_KEPT: &str = "crossdock_stock_reports_unapplied_total";
 pub const CHANNEL_THROTTLED: &str = "crossdock_channel_throttled_total";
 pub const WEBHOOK_AUTH_FAILURES: &str = "crossdock_webhook_signature_failures_total";
+pub const API_REFUSALS: &str = "crossdock_api_refusals_total";
+
+/// An API request refused before its handler: `status` 401, 403 or 429;
+/// `reason` missing, unknown, revoked, expired, scope, rate or quota.
+pub fn api_refused(status: &'static str, reason: &'static str) {
+    metrics::counter!(API_REFUSALS, "status" => status, "reason" => reason).increment(1);
+}
 
 /// Outcome of one inbound message at the door.
 pub fn ingest(source: &str, outcome: &'static str) {

@@ -28,6 +28,14 @@ pub enum ErrorCode {
     ApiBadRequest,
     /// No such route, order or open exception.
     ApiNotFound,
+    /// An API request without a usable key (missing, unknown, revoked, expired).
+    ApiUnauthenticated,
+    /// An API request whose key lacks the route's scope.
+    ApiForbidden,
+    /// An API request over its key's rate.
+    ApiRateLimited,
+    /// An API request over its key's daily quota.
+    ApiQuotaExceeded,
     /// The request conflicts with the order's state (releasing an order
     /// that is not held, or was released already).
     ApiConflict,
@@ -50,7 +58,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 16] = [
+    pub const ALL: [ErrorCode; 20] = [
         ErrorCode::InBadPayload,
         ErrorCode::InUnauthenticated,
         ErrorCode::InUnknownSource,
@@ -58,6 +66,10 @@ impl ErrorCode {
         ErrorCode::InUnavailable,
         ErrorCode::ApiBadRequest,
         ErrorCode::ApiNotFound,
+        ErrorCode::ApiUnauthenticated,
+        ErrorCode::ApiForbidden,
+        ErrorCode::ApiRateLimited,
+        ErrorCode::ApiQuotaExceeded,
         ErrorCode::ApiConflict,
         ErrorCode::SrvInternal,
         ErrorCode::SrvUnavailable,
@@ -79,6 +91,11 @@ impl ErrorCode {
             ErrorCode::InUnavailable => "CD-IN-0503",
             ErrorCode::ApiBadRequest => "CD-API-0400",
             ErrorCode::ApiNotFound => "CD-API-0404",
+            ErrorCode::ApiUnauthenticated => "CD-API-0401",
+            ErrorCode::ApiForbidden => "CD-API-0403",
+            ErrorCode::ApiRateLimited => "CD-API-0429",
+            // A second 429 of the API: the quota, not the rate.
+            ErrorCode::ApiQuotaExceeded => "CD-QTA-0429",
             ErrorCode::ApiConflict => "CD-API-0409",
             ErrorCode::SrvInternal => "CD-SRV-0500",
             ErrorCode::SrvUnavailable => "CD-SRV-0503",
@@ -101,6 +118,10 @@ impl ErrorCode {
             ErrorCode::InUnavailable => "Inbound message not committed: try again",
             ErrorCode::ApiBadRequest => "API request not readable",
             ErrorCode::ApiNotFound => "Not found",
+            ErrorCode::ApiUnauthenticated => "API request without a usable key",
+            ErrorCode::ApiForbidden => "API key lacks the scope the route needs",
+            ErrorCode::ApiRateLimited => "API key over its rate",
+            ErrorCode::ApiQuotaExceeded => "API key over its daily quota",
             ErrorCode::ApiConflict => "Request conflicts with the order's state",
             ErrorCode::SrvInternal => "Internal error",
             ErrorCode::SrvUnavailable => "Hub not ready or store unreachable",

@@ -192,9 +192,13 @@ async fn build_hub(estate: &Arc<Estate>, seed: u64) -> anyhow::Result<Hub> {
         ..EngineOptions::default()
     };
     options.validate().map_err(anyhow::Error::msg)?;
+    // The rehearsal calls only webhooks, which are not keyed; the router
+    // still gets the store's (empty) keys, as a hub's has.
+    let keys = crossdock_server::ApiKeys::load(store.clone(), clock.clone()).await?;
     let engine = Engine::new(store, connections, clock, options);
     let http = crossdock_server::router(
         engine.clone(),
+        keys,
         crossdock_server::ServerOptions::default(),
         tokio_util::sync::CancellationToken::new(),
     );

@@ -2,25 +2,34 @@
 //! and Prometheus metrics. Handlers never call connectors: a webhook is
 //! verified, committed to the inbox and acknowledged; everything else is the
 //! engine's work.
+//!
+//! Every `/v1` route is in one table, `v1_routes`, with the scope it needs;
+//! the router is built from it and the key middleware (`auth/`) reads it,
+//! so a route cannot be added without a scope. Webhooks are not keyed (they
+//! are signed by their senders); `/healthz` and `/readyz` are open, and
+//! `/metrics` unless `ServerOptions::metrics_require_key`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodFilter, MethodRouter, get, on, post};
+use axum::{Extension, Router};
 use crossdock_engine::{Engine, order_entity_key};
 use crossdock_model::ErrorCode;
-use crossdock_store::{ExceptionFilter, OrderFilter};
+use crossdock_store::{ApiScope, ExceptionFilter, OrderFilter};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
+pub mod auth;
 mod error;
+mod keys_api;
 
+pub use auth::{ApiKeys, Caller};
 pub use error::ApiError;
 
 /// Options of the HTTP server.
@@ -28,12 +37,15 @@ pub use error::ApiError;
 pub struct ServerOptions {
     /// Largest webhook body accepted; larger ones get 413 and are kept as rejected.
     pub max_body_bytes: usize,
+    /// `/metrics` needs a key with the `read` scope, like `/v1`.
+    pub metrics_require_key: bool,
 }
 
 impl Default for ServerOptions {
     fn default() -> Self {
         ServerOptions {
             max_body_bytes: 1024 * 1024,
+            metrics_require_key: false,
         }
     }
 }
@@ -41,9 +53,68 @@ impl Default for ServerOptions {
 #[derive(Clone)]
 struct AppState {
     engine: Engine,
+    keys: ApiKeys,
     metrics: PrometheusHandle,
     options: Arc<ServerOptions>,
     ready: CancellationToken,
+}
+
+/// A keyed route: its method, its path template and the scope it needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyedRoute {
+    pub method: Method,
+    pub path: &'static str,
+    pub scope: ApiScope,
+}
+
+/// `METHOD "path" scope => handler`: one row of the route table, whose
+/// method both routes the request and names the scope.
+macro_rules! route_table {
+    ($($method:ident $path:literal $scope:ident => $handler:expr),* $(,)?) => {
+        vec![$((
+            KeyedRoute { method: Method::$method, path: $path, scope: ApiScope::$scope },
+            on(MethodFilter::$method, $handler),
+        )),*]
+    };
+}
+
+/// The `/v1` API: every route with the scope it needs. `read` is every
+/// GET; `operate` acts on the hub's work (replay; edit and resubmit,
+/// settlement resolution when they come); `admin` is keys and configuration.
+fn v1_routes() -> Vec<(KeyedRoute, MethodRouter<AppState>)> {
+    route_table![
+        GET "/v1/orders" Read => list_orders,
+        GET "/v1/orders/held" Read => held_orders,
+        GET "/v1/orders/{id}" Read => get_order,
+        POST "/v1/orders/{id}/release" Operate => release_order,
+        GET "/v1/orders/{id}/timeline" Read => order_timeline,
+        GET "/v1/exceptions" Read => list_exceptions,
+        POST "/v1/exceptions/replay" Operate => replay_exceptions,
+        POST "/v1/exceptions/{id}/replay" Operate => replay_one,
+        GET "/v1/inventory" Read => list_inventory,
+        GET "/v1/inventory/{sku}" Read => get_inventory,
+        GET "/v1/availability" Read => availability_stats,
+        GET "/v1/availability/{sku}" Read => sku_availability,
+        GET "/v1/stats" Read => stats,
+        GET "/v1/keys" Admin => keys_api::list_keys,
+        POST "/v1/keys" Admin => keys_api::create_key,
+        POST "/v1/keys/{name}/revoke" Admin => keys_api::revoke_key,
+        GET "/v1/audit" Admin => keys_api::audit,
+    ]
+}
+
+/// The keyed routes of the router, as its key middleware sees them (for
+/// tests that walk every route, and for documentation).
+pub fn keyed_routes(options: &ServerOptions) -> Vec<KeyedRoute> {
+    let mut routes: Vec<KeyedRoute> = v1_routes().into_iter().map(|(r, _)| r).collect();
+    if options.metrics_require_key {
+        routes.push(KeyedRoute {
+            method: Method::GET,
+            path: "/metrics",
+            scope: ApiScope::Read,
+        });
+    }
+    routes
 }
 
 /// Install the process-wide Prometheus recorder once and return its handle.
@@ -70,36 +141,42 @@ pub fn metrics_handle() -> PrometheusHandle {
         .clone()
 }
 
-/// The router of the hub's HTTP surface.
-pub fn router(engine: Engine, options: ServerOptions, ready: CancellationToken) -> Router {
+/// The router of the hub's HTTP surface; `keys` are the API keys `/v1`
+/// accepts.
+pub fn router(
+    engine: Engine,
+    keys: ApiKeys,
+    options: ServerOptions,
+    ready: CancellationToken,
+) -> Router {
+    let keyed_table = keyed_routes(&options);
+    let metrics_keyed = options.metrics_require_key;
     let state = AppState {
         engine,
+        keys: keys.clone(),
         metrics: metrics_handle(),
         options: Arc::new(options),
         ready,
     };
-    Router::new()
+    let mut keyed = Router::new();
+    for (route, handler) in v1_routes() {
+        keyed = keyed.route(route.path, handler);
+    }
+    let mut open = Router::new()
         .route("/webhooks/channels/{name}", post(channel_webhook))
         .route("/webhooks/warehouses/{name}", post(warehouse_webhook))
-        .route("/v1/orders", get(list_orders))
-        .route("/v1/orders/held", get(held_orders))
-        .route("/v1/orders/{id}", get(get_order))
-        .route("/v1/orders/{id}/release", post(release_order))
-        .route("/v1/orders/{id}/timeline", get(order_timeline))
-        .route("/v1/exceptions", get(list_exceptions))
-        .route("/v1/exceptions/replay", post(replay_exceptions))
-        .route("/v1/exceptions/{id}/replay", post(replay_one))
-        .route("/v1/inventory", get(list_inventory))
-        .route("/v1/inventory/{sku}", get(get_inventory))
-        .route("/v1/availability", get(availability_stats))
-        .route("/v1/availability/{sku}", get(sku_availability))
-        .route("/v1/stats", get(stats))
         .route(
             "/healthz",
             get(|| async { axum::Json(json!({ "status": "ok" })) }),
         )
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
+        .route("/readyz", get(readyz));
+    if metrics_keyed {
+        keyed = keyed.route("/metrics", get(metrics));
+    } else {
+        open = open.route("/metrics", get(metrics));
+    }
+    let keyed = auth::behind_keys(keyed, keys, &keyed_table);
+    open.merge(keyed)
         .fallback(|| async { ApiError::not_found("no such route") })
         // Bodies are read by the handlers with their own limit, so an
         // oversized webhook can still be recorded before it is refused.
@@ -235,6 +312,7 @@ async fn list_exceptions(
 
 async fn replay_exceptions(
     State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
@@ -245,7 +323,7 @@ async fn replay_exceptions(
             ApiError::bad_request(ErrorCode::ApiBadRequest, format!("replay filter: {e}"))
         })?
     };
-    let actor = actor(&headers);
+    let actor = actor(&caller, &headers);
     let replayed = s
         .engine
         .replay(&filter, &actor)
@@ -256,6 +334,7 @@ async fn replay_exceptions(
 
 async fn replay_one(
     State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
@@ -265,7 +344,7 @@ async fn replay_one(
     };
     let replayed = s
         .engine
-        .replay(&filter, &actor(&headers))
+        .replay(&filter, &actor(&caller, &headers))
         .await
         .map_err(ApiError::internal)?;
     if replayed.is_empty() {
@@ -286,6 +365,7 @@ async fn held_orders(State(s): State<AppState>) -> Result<Response, ApiError> {
 /// an order rule holds; it goes on to the ERP at once.
 async fn release_order(
     State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Bytes,
@@ -304,7 +384,7 @@ async fn release_order(
     use crossdock_engine::ReleaseError;
     match s
         .engine
-        .release_hold(&id, &actor(&headers), &req.reason)
+        .release_hold(&id, &actor(&caller, &headers), &req.reason)
         .await
     {
         Ok(rule) => Ok(axum::Json(json!({ "order_id": id, "released": rule })).into_response()),
@@ -320,12 +400,17 @@ async fn release_order(
     }
 }
 
-fn actor(headers: &HeaderMap) -> String {
-    headers
+/// Who acted, for the timeline: `api:<key name>`, and the person a shared
+/// key acted for when the client says (`X-Crossdock-Actor`, unverified),
+/// `api:<key name>/<actor>`.
+fn actor(caller: &Caller, headers: &HeaderMap) -> String {
+    match headers
         .get("x-crossdock-actor")
         .and_then(|v| v.to_str().ok())
-        .map(|a| format!("api:{a}"))
-        .unwrap_or_else(|| "api".to_owned())
+    {
+        Some(a) => format!("api:{}/{a}", caller.key_name),
+        None => format!("api:{}", caller.key_name),
+    }
 }
 
 async fn list_inventory(State(s): State<AppState>) -> Result<Response, ApiError> {

@@ -15,6 +15,12 @@ pub enum StoreError {
     LeaseLost(i64),
     #[error("unsupported database url {0:?} (use sqlite://PATH or postgres://…)")]
     UnsupportedUrl(String),
+    /// The write would break a uniqueness rule (a live API key's name).
+    #[error("{0}")]
+    Conflict(String),
+    /// The caller asked for something the store cannot hold.
+    #[error("{0}")]
+    Invalid(String),
 }
 
 impl From<serde_json::Error> for StoreError {

@@ -22,10 +22,11 @@
 //! Where things live: `Store` is defined and opened in `open.rs`, and each
 //! domain adds its own `impl Store` in its own file (`inbox.rs`, `jobs.rs`,
 //! `effects.rs`, `orders.rs`, `exceptions.rs`, `inventory.rs`,
-//! `capacity.rs`, `availability.rs`, `meta.rs`). They share `sql.rs` (transactions,
+//! `capacity.rs`, `availability.rs`, `meta.rs`, `api_keys.rs`). They share `sql.rs` (transactions,
 //! statement builders, row mapping) and `changes.rs` (writing a step's
 //! [`Changes`]); neither knows `Store`, so no two modules import each other.
 
+mod api_keys;
 mod availability;
 mod capacity;
 mod changes;
@@ -46,6 +47,7 @@ mod types;
 #[cfg(test)]
 mod tests;
 
+pub use api_keys::{ApiAuditEntry, ApiKey, ApiScope, NewApiAuditEntry, NewApiKey};
 pub use availability::{AvailabilityRow, AvailabilitySettlement, OwedAvailability, StockReport};
 pub use error::{Result, StoreError};
 pub use jobs::waiting_error;

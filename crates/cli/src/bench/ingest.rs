@@ -95,10 +95,13 @@ async fn ingest(
     let mut config = Config::demo();
     config.hub.data_dir = dir.clone();
     let secret_path = config.use_demo_signing_secret()?;
+    let clock: Arc<dyn crossdock_engine::Clock> = Arc::new(SystemClock);
+    // Webhooks are not keyed: the benchmark needs no key, only the router's.
+    let keys = crossdock_server::ApiKeys::load(store.clone(), clock.clone()).await?;
     let engine = Engine::new(
         store.clone(),
         crate::hub::connections(&config).await?.connections,
-        Arc::new(SystemClock),
+        clock,
         config.engine.clone(),
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -109,7 +112,7 @@ async fn ingest(
     let shutdown = CancellationToken::new();
     let ready = CancellationToken::new();
     ready.cancel();
-    let router = crossdock_server::router(engine, ServerOptions::default(), ready);
+    let router = crossdock_server::router(engine, keys, ServerOptions::default(), ready);
     let server = tokio::spawn(crossdock_server::serve(listener, router, shutdown.clone()));
     if let Some(d) = serve_for {
         eprintln!(

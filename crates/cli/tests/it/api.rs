@@ -652,7 +652,7 @@ async fn wrong_total_goes_on_hold_and_replay_fails_again_with_audit() {
         .filter(|e| e["kind"] == "exception_replayed")
         .collect();
     assert_eq!(audit.len(), 1, "{events:?}");
-    assert_eq!(audit[0]["detail"]["actor"], "api:alice");
+    assert_eq!(audit[0]["detail"]["actor"], "api:test-admin/alice");
     assert_eq!(audit[0]["detail"]["exception_id"], first_id.as_str());
     assert_eq!(audit[0]["detail"]["step"], "validate");
     assert_eq!(
@@ -779,7 +779,7 @@ async fn release_parked_by_warehouse_outage_replays_without_repeating_the_sales_
         .into_iter()
         .find(|e| e["kind"] == "exception_replayed")
         .expect("replay audited");
-    assert_eq!(audit["detail"]["actor"], "api:ops");
+    assert_eq!(audit["detail"]["actor"], "api:test-admin/ops");
     assert_eq!(audit["detail"]["step"], "release");
     app.stop().await;
 }

@@ -252,7 +252,10 @@ async fn stock_changes_at_the_source_reach_every_marketplace_under_its_policy() 
     for c in &stats {
         assert!(c.samples > 0 && c.owed == 0, "{c:?}");
     }
-    let http: serde_json::Value = reqwest::get(format!("{}/v1/availability/SKU-001", hub.url))
+    let key = crate::support::app::admin_key(&hub.keys, "test-admin").await;
+    let http: serde_json::Value = crate::support::app::keyed_client(&key)
+        .get(format!("{}/v1/availability/SKU-001", hub.url))
+        .send()
         .await
         .expect("api")
         .json()

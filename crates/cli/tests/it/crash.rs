@@ -169,6 +169,9 @@ impl PgDatabase {
 
 // --------------------------------------------------------------- processes
 
+/// The admin key the hubs install from `CROSSDOCK_BOOTSTRAP_KEY`.
+const HUB_KEY: &str = "cdk_0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
 /// Child processes, killed (SIGKILL) and reaped when dropped, so a failing
 /// assertion never leaves a hub or simulator behind.
 #[derive(Default)]
@@ -184,6 +187,8 @@ impl Children {
             .arg("--config")
             .arg(config)
             .env("CROSSDOCK_LOG", "warn,crossdock=info,crossdock_engine=info")
+            // The hub's admin key, the one the test's client sends to /v1.
+            .env("CROSSDOCK_BOOTSTRAP_KEY", HUB_KEY)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(stderr)
@@ -617,8 +622,15 @@ async fn crash_run(backend: &str, tmp: &tempfile::TempDir, at: &StoreAt) {
     )
     .expect("write config");
 
+    // Sends the hub's key to every server: the simulators ignore it.
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {HUB_KEY}").parse().expect("header"),
+    );
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(5))
+        .default_headers(headers)
         .build()
         .expect("http client");
     let mut children = Children::default();

@@ -11,6 +11,7 @@
 mod support;
 
 mod api;
+mod api_keys;
 mod availability;
 mod cli;
 mod crash;

@@ -248,7 +248,7 @@ async fn a_hold_reads_earlier_orders_keeps_the_reservation_and_waits_for_an_oper
         .expect("release on the timeline");
     assert_eq!(
         release["detail"],
-        json!({"rule": "address-velocity", "actor": "api:ana", "reason": "called the buyer"})
+        json!({"rule": "address-velocity", "actor": "api:test-admin/ana", "reason": "called the buyer"})
     );
     let again = app
         .post_json(&path, &[], &json!({ "reason": "twice" }))

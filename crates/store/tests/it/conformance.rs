@@ -16,10 +16,11 @@ use crossdock_model::{
     OrderStatus, Shipment, ShipmentLine, TaxTreatment, Tracking, order_id_for,
 };
 use crossdock_store::{
-    Accepted, AvailabilitySettlement, Changes, EffectResolution, EffectStatus, ExceptionFilter,
-    InboxStatus, Job, MessageOrigin, NewEffect, NewEvent, NewException, NewJob, NewMessage,
-    OrderFilter, OwedAvailability, PositionRow, QueueStats, ReservationChange, ReserveLine,
-    StockReport, Store, StoreError, StoredShipment, waiting_error,
+    Accepted, ApiScope, AvailabilitySettlement, Changes, EffectResolution, EffectStatus,
+    ExceptionFilter, InboxStatus, Job, MessageOrigin, NewApiAuditEntry, NewApiKey, NewEffect,
+    NewEvent, NewException, NewJob, NewMessage, OrderFilter, OwedAvailability, PositionRow,
+    QueueStats, ReservationChange, ReserveLine, StockReport, Store, StoreError, StoredShipment,
+    waiting_error,
 };
 use rust_decimal::dec;
 use serde_json::json;
@@ -84,6 +85,8 @@ conformance! {
     store scenario_release_slots,
     store scenario_availability_outbox,
     store scenario_origin_and_held_back_waits,
+    store scenario_api_keys,
+    store scenario_api_key_usage_and_audit,
     db scenario_concurrent_jobs_two_handles,
     db scenario_no_oversell_two_handles,
     db scenario_no_oversell_four_channels,
@@ -3047,4 +3050,136 @@ async fn scenario_queue_age_counts_due_jobs(store: &Store) {
     // Once the waiting job falls due, its whole age counts.
     let stats = store.queue_stats(T0 + day).await.unwrap();
     assert_eq!(stats.oldest_ready_age_ms, 2 * day, "{stats:?}");
+}
+
+fn new_key(name: &str, hash: &str, scopes: &[ApiScope]) -> NewApiKey {
+    NewApiKey {
+        name: name.to_owned(),
+        secret_sha256: hash.to_owned(),
+        scopes: scopes.to_vec(),
+        rate_per_sec: Some(50),
+        daily_quota: None,
+        expires_at: Some(T0 + 90 * 86_400_000),
+        created_at: T0,
+    }
+}
+
+/// Scenario: keys are kept by the hash of their secret, a name is unique
+/// among live keys (a revoked key's name can be reused), a secret cannot be
+/// stored twice, and every create and revoke changes the fingerprint a hub
+/// polls to refresh its copy of the keys.
+async fn scenario_api_keys(store: &Store) {
+    assert_eq!(store.api_keys_fingerprint().await.unwrap(), (0, 0));
+    let ops = store
+        .create_api_key(&new_key(
+            "ops",
+            "aa11",
+            &[ApiScope::Read, ApiScope::Operate],
+        ))
+        .await
+        .unwrap();
+    assert!(ops.grants(ApiScope::Read) && ops.grants(ApiScope::Operate));
+    assert!(!ops.grants(ApiScope::Admin), "operate does not imply admin");
+    let after_create = store.api_keys_fingerprint().await.unwrap();
+    assert_eq!(after_create, (1, 0));
+
+    let taken = store
+        .create_api_key(&new_key("ops", "bb22", &[ApiScope::Read]))
+        .await
+        .unwrap_err();
+    assert!(matches!(taken, StoreError::Conflict(_)), "{taken:?}");
+    let same_secret = store
+        .create_api_key(&new_key("other", "aa11", &[ApiScope::Read]))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(same_secret, StoreError::Conflict(_)),
+        "{same_secret:?}"
+    );
+    let no_scope = store
+        .create_api_key(&new_key("none", "cc33", &[]))
+        .await
+        .unwrap_err();
+    assert!(matches!(no_scope, StoreError::Invalid(_)), "{no_scope:?}");
+
+    let listed = store.api_keys(false).await.unwrap();
+    assert_eq!(listed, vec![ops.clone()]);
+    let shown = serde_json::to_string(&listed).unwrap();
+    assert!(
+        !shown.contains("aa11"),
+        "a listed key shows its hash: {shown}"
+    );
+
+    assert!(store.revoke_api_key("ops", T0 + 5).await.unwrap());
+    assert!(
+        !store.revoke_api_key("ops", T0 + 6).await.unwrap(),
+        "revoked twice"
+    );
+    assert!(!store.revoke_api_key("nobody", T0 + 6).await.unwrap());
+    assert_eq!(store.api_keys_fingerprint().await.unwrap(), (1, 1));
+    assert!(store.api_keys(false).await.unwrap().is_empty());
+    let all = store.api_keys(true).await.unwrap();
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0].revoked_at, Some(T0 + 5));
+
+    // The name is free again once its key is revoked: rotation.
+    let next = store
+        .create_api_key(&new_key("ops", "dd44", &[ApiScope::Admin]))
+        .await
+        .unwrap();
+    assert!(next.grants(ApiScope::Read), "admin implies read");
+    assert_ne!(next.id, ops.id);
+    assert_eq!(store.api_keys_fingerprint().await.unwrap(), (2, 1));
+    assert!(!next.expired(T0) && next.expired(T0 + 90 * 86_400_000));
+}
+
+/// Scenario: usage adds up per key and day across writers (two hubs flush
+/// their counts into one row), and the audit keeps each write with the
+/// key's name, newest first.
+async fn scenario_api_key_usage_and_audit(store: &Store) {
+    let day = 86_400_000;
+    store
+        .add_api_key_usage(&[("k1".into(), T0, 3), ("k2".into(), T0, 1)])
+        .await
+        .unwrap();
+    store
+        .add_api_key_usage(&[("k1".into(), T0, 4), ("k1".into(), T0 + day, 9)])
+        .await
+        .unwrap();
+    store.add_api_key_usage(&[]).await.unwrap();
+    assert_eq!(
+        store.api_key_usage(T0).await.unwrap(),
+        vec![("k1".to_owned(), 7), ("k2".to_owned(), 1)]
+    );
+    assert_eq!(
+        store.api_key_usage(T0 + day).await.unwrap(),
+        vec![("k1".to_owned(), 9)]
+    );
+
+    for (i, key) in ["ops", "admin", "ops"].iter().enumerate() {
+        store
+            .record_api_audit(&NewApiAuditEntry {
+                at: T0 + i as i64,
+                key_name: (*key).to_owned(),
+                method: "POST".into(),
+                path: format!("/v1/exceptions/ex-{i}/replay"),
+                route: "/v1/exceptions/{id}/replay".into(),
+                status: 200,
+            })
+            .await
+            .unwrap();
+    }
+    let all = store.api_audit(None, 10).await.unwrap();
+    assert_eq!(
+        all.iter().map(|e| e.path.as_str()).collect::<Vec<_>>(),
+        [
+            "/v1/exceptions/ex-2/replay",
+            "/v1/exceptions/ex-1/replay",
+            "/v1/exceptions/ex-0/replay"
+        ]
+    );
+    let ops = store.api_audit(Some("ops"), 10).await.unwrap();
+    assert_eq!(ops.len(), 2);
+    assert!(ops.iter().all(|e| e.key_name == "ops" && e.status == 200));
+    assert_eq!(store.api_audit(None, 1).await.unwrap().len(), 1);
 }

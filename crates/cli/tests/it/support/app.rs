@@ -32,10 +32,19 @@ use tempfile::TempDir;
 
 pub const CHANNEL: &str = "webstore";
 
+/// The name of the admin key every `TestApp` client sends.
+pub const TEST_KEY_NAME: &str = "test-admin";
+
 /// A running hub, its estate and how to talk to them.
 pub struct TestApp {
     pub url: String,
+    /// Sends `Authorization: Bearer <key>` with the admin key `test-admin`.
     pub client: reqwest::Client,
+    /// Sends no key (for the tests of the door itself).
+    pub bare: reqwest::Client,
+    /// The secret of `test-admin`.
+    pub key: String,
+    pub keys: crossdock_server::ApiKeys,
     pub engine: Engine,
     pub store: Store,
     pub estate: EstateHandle,
@@ -150,12 +159,16 @@ pub async fn spawn_app_on_clock(
     assert_eq!(hub.url, hub_url);
     let engine = hub.engine.clone();
     let store = engine.store().clone();
+    let key = admin_key(&hub.keys, TEST_KEY_NAME).await;
     TestApp {
         url: hub_url,
-        client: reqwest::Client::builder()
+        client: keyed_client(&key),
+        bare: reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .build()
             .expect("http client"),
+        key,
+        keys: hub.keys.clone(),
         engine,
         store,
         estate,
@@ -166,6 +179,35 @@ pub async fn spawn_app_on_clock(
         hub: Some(hub),
         _dir: dir,
     }
+}
+
+/// A new admin key on a running hub's keys; its secret.
+pub async fn admin_key(keys: &crossdock_server::ApiKeys, name: &str) -> String {
+    let (_, secret) = keys
+        .create(&crossdock_server::auth::KeySpec {
+            name: name.to_owned(),
+            scopes: vec![crossdock_store::ApiScope::Admin],
+            rate_per_sec: None,
+            daily_quota: None,
+            expires_at: None,
+        })
+        .await
+        .expect("create a test key");
+    secret.expose().to_owned()
+}
+
+/// A client that sends `key` with every request.
+pub fn keyed_client(key: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {key}").parse().expect("header value"),
+    );
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .default_headers(headers)
+        .build()
+        .expect("http client")
 }
 
 impl TestApp {
