@@ -206,15 +206,21 @@ async fn every_v1_route_needs_a_usable_key_with_its_scope() {
         let (status, _, reply) = call(&app, Method::GET, path, None, None).await;
         assert_eq!(status, 200, "{path}: {reply}");
     }
-    let order = crate::support::app::order_doc("KEYLESS-1", 1);
-    let webhook = app
+    // A signed webhook needs no key (signatures are its authentication).
+    let order = serde_json::to_vec(&crate::support::app::order_doc("KEYLESS-1", 1)).unwrap();
+    let mut request = app
         .bare
         .post(format!("{}/webhooks/channels/webstore", app.url))
-        .header("x-webstore-event-id", crate::support::app::event_id())
-        .json(&order)
-        .send()
-        .await
-        .unwrap();
+        .header("content-type", "application/json");
+    for (name, value) in crate::support::app::signed_headers(
+        &app.signing,
+        &crate::support::app::event_id(),
+        crate::support::app::now_secs(),
+        &order,
+    ) {
+        request = request.header(name, value);
+    }
+    let webhook = request.body(order).send().await.unwrap();
     assert_eq!(webhook.status().as_u16(), 200);
 
     // Refusals are counted by status and reason.

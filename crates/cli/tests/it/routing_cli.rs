@@ -336,7 +336,7 @@ order o-1 (decision 1): east → west (west: lowest score (5) of west, east)
     let out = run(&args, dir.path());
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8(out.stderr).unwrap();
-    let want = format!("error: {rules_arg}:3:1: unknown field `scroe`");
+    let want = format!("error: {rules_arg}:3:1 (key rules.scroe): unknown field `scroe`");
     assert!(err.starts_with(&want), "{err}");
 
     // A bad --since names itself.

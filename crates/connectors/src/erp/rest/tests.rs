@@ -75,7 +75,7 @@ fn sales_order_carries_amounts_as_decimal_strings() {
                 { "sku": "SKU-001", "quantity": 2, "unit_price": "19.99", "discount": "0.00", "tax": "3.20" },
                 { "sku": "SKU-002", "quantity": 1, "unit_price": "5.00", "discount": "0.50", "tax": "0.37" }
             ],
-            "shipping": "4.99", "total": "53.04"
+            "shipping": "4.99", "total": "53.04", "tax_treatment": "merchant_collected"
         })
     );
 }
