@@ -11,6 +11,7 @@ pub mod exceptions;
 pub mod hub;
 pub mod inventory;
 pub mod keys;
+pub mod mapping;
 pub mod orders;
 pub mod routing;
 pub mod rules;

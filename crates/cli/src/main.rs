@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand};
 use crossdock::config::Config;
 use crossdock::store_args::StoreArgs;
 use crossdock::{
-    bench, demo, edi, exceptions, hub, inventory, keys, orders, routing, rules, translate,
+    bench, demo, edi, exceptions, hub, inventory, keys, mapping, orders, routing, rules, translate,
 };
 
 #[derive(Parser)]
@@ -86,6 +86,11 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
         file: PathBuf,
+    },
+    /// Mapped channels' mappings: what a new one would change.
+    Mapping {
+        #[command(subcommand)]
+        command: mapping::MappingCommand,
     },
     /// Fulfilment routing: explain decisions, try other rules.
     Routing {
@@ -203,6 +208,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Edi { command } => edi::run(command),
         Command::Translate { from, config, file } => translate::run(from, config.as_deref(), &file),
         Command::Routing { command } => routing::run(command).await,
+        Command::Mapping { command } => mapping::run(command).await,
         Command::Rules { command } => rules::run(command).await,
         Command::Inventory { command } => inventory::run(command).await,
     }

@@ -26,6 +26,11 @@ impl StoreArgs {
         self
     }
 
+    /// The configuration file given, if any.
+    pub fn config(&self) -> Option<&std::path::Path> {
+        self.config.as_deref()
+    }
+
     pub async fn open(&self) -> anyhow::Result<Store> {
         let url = if let Some(u) = &self.database_url {
             u.clone()

@@ -133,6 +133,20 @@ impl Store {
         )
     }
 
+    /// Messages from `source` received at or after `since_ms` that passed the
+    /// door (not `rejected`), oldest first: what `mapping diff` replays.
+    pub async fn inbox_of_source(&self, source: &str, since_ms: i64) -> Result<Vec<InboxMessage>> {
+        let sql = format!(
+            "SELECT {INBOX_COLUMNS} FROM inbox WHERE source = $1 AND received_at >= $2 \
+             AND status <> 'rejected' ORDER BY id"
+        );
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(source)
+            .bind(since_ms)
+            .fetch_all(&self.reader)
+            .await?)
+    }
+
     /// About the inbox messages of `entity_key`, seen from message `id`:
     /// when the first of them was received, and whether a later one is
     /// still to be processed.

@@ -136,3 +136,101 @@ fn a_broken_mapping_file_is_located_by_line() {
     assert!(stderr.contains("regional.toml:"), "{stderr}");
     assert!(stderr.contains("version"), "{stderr}");
 }
+
+/// `crossdock mapping diff`: the regional channel's stored payloads, mapped
+/// with its current mapping and with a changed one.
+mod mapping_diff {
+    use super::*;
+    use crossdock_store::{MessageOrigin, NewMessage, Store};
+
+    /// Three stored payloads of the regional channel; each line also says
+    /// its list price, which the current mapping does not read.
+    async fn stored(dir: &Path) {
+        let store = Store::open_dir(&dir.join("data")).await.expect("store");
+        let messages: Vec<NewMessage> = (1..=3)
+            .map(|i| {
+                let mut body = order();
+                body["order_id"] = json!(format!("WS-{i}"));
+                for item in body["items"].as_array_mut().unwrap() {
+                    item["list_price"] = json!("99.00");
+                }
+                NewMessage {
+                    source: "channel:regional".into(),
+                    message_key: format!("evt-{i}"),
+                    entity_key: format!("order:{i}"),
+                    source_version: Some(3),
+                    body: serde_json::to_vec(&body).unwrap(),
+                    received_at: chrono::Utc::now().timestamp_millis(),
+                    step: "channel_message".into(),
+                    origin: MessageOrigin::Delivered,
+                }
+            })
+            .collect();
+        store.accept_messages(&messages).await.expect("accept");
+        store.close().await;
+    }
+
+    fn diff(dir: &Path, new_mapping: &str, extra: &[&str]) -> std::process::Output {
+        let new = dir.join("new.toml");
+        std::fs::write(&new, new_mapping).unwrap();
+        Command::new(env!("CARGO_BIN_EXE_crossdock"))
+            .args(["mapping", "diff", "--channel", "regional", "--config"])
+            .arg(config(dir))
+            .arg("--new")
+            .arg(&new)
+            .arg("--data-dir")
+            .arg(dir.join("data"))
+            .args(extra)
+            .output()
+            .expect("run crossdock")
+    }
+
+    #[tokio::test]
+    async fn lists_field_by_field_what_a_new_mapping_changes_and_gates_on_it() {
+        let dir = tempfile::tempdir().unwrap();
+        stored(dir.path()).await;
+        let current = std::fs::read_to_string(MAPPING).unwrap();
+
+        // The same mapping: nothing changes, exit 0.
+        let out = diff(dir.path(), &current, &[]);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{stdout} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            stdout.contains("3 payload(s), 3 unchanged, 0 changed"),
+            "{stdout}"
+        );
+
+        // A changed price path: every order changes, line by line.
+        let price = current.replace(
+            "unit_price = \"/unit_price\"",
+            "unit_price = \"/list_price\"",
+        );
+        assert_ne!(price, current);
+        let out = diff(dir.path(), &price, &["--json"]);
+        assert_eq!(out.status.code(), Some(1));
+        let report: Value = serde_json::from_slice(&out.stdout).expect("json");
+        assert_eq!(report["payloads"], 3);
+        let changes = report["changes"].as_array().unwrap();
+        assert_eq!(changes.len(), 3);
+        assert_eq!(changes[0]["kind"], "changed");
+        assert_eq!(
+            changes[0]["fields"]["lines[0].unit_price.amount"],
+            json!(["19.99", "99.00"]),
+            "{report}"
+        );
+        assert!(String::from_utf8_lossy(&out.stderr).contains("3 of 3 payload(s)"));
+        // Accepted: the same report, exit 0.
+        assert!(diff(dir.path(), &price, &["--accept"]).status.success());
+
+        // A renamed field the payloads do not have: they can no longer be read.
+        let renamed = current.replace("lines = \"/items\"", "lines = \"/line_items\"");
+        let out = diff(dir.path(), &renamed, &[]);
+        assert_eq!(out.status.code(), Some(1));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(stdout.matches(": unreadable: ").count(), 3, "{stdout}");
+    }
+}
