@@ -13,6 +13,7 @@ pub mod inventory;
 pub mod keys;
 pub mod mapping;
 pub mod orders;
+pub mod plan;
 pub mod routing;
 pub mod rules;
 pub mod simulate;

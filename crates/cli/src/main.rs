@@ -114,6 +114,10 @@ enum Command {
 enum ConfigCommand {
     /// Validate a configuration file; errors name the file, line and key.
     Check { file: PathBuf },
+    /// What changing CURRENT to NEW would change: the keys (secrets
+    /// hidden), and routing, order rules and availability replayed on the
+    /// store. Exit 0: no change; 1: changes; 2: invalid.
+    Plan(crossdock::plan::PlanArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -188,6 +192,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     })
                     .collect();
             println!("{}", serde_json::to_string_pretty(&all)?);
+            Ok(())
+        }
+        Command::Config {
+            command: ConfigCommand::Plan(args),
+        } => {
+            let code = crossdock::plan::run(args).await;
+            if code != 0 {
+                std::process::exit(code);
+            }
             Ok(())
         }
         Command::Config {

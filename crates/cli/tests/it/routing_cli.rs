@@ -359,3 +359,153 @@ order o-1 (decision 1): east → west (west: lowest score (5) of west, east)
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// `crossdock config plan`: a readable diff of two configurations, with the
+/// routing decisions a tightened rule would change replayed on the store.
+#[tokio::test(flavor = "multi_thread")]
+async fn config_plan_shows_keys_hides_secrets_and_replays_a_tightened_routing_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let store = Store::open_dir(&data).await.unwrap();
+    let router = Router::new(&recorded_options()).unwrap();
+    let both = || vec![candidate("east", 5, false), candidate("west", 5, false)];
+    let input = |id: &str| RoutingInput {
+        order: facts(id),
+        candidates: both(),
+    };
+    // Two orders routed to east (cheaper), one to west (east had none).
+    write(
+        &store,
+        &router,
+        &[
+            ("p-1", vec![(T0, input("p-1"))]),
+            ("p-2", vec![(T0 + 1_000, input("p-2"))]),
+            (
+                "p-3",
+                vec![(
+                    T0 + 2_000,
+                    RoutingInput {
+                        order: facts("p-3"),
+                        candidates: vec![candidate("east", 0, false), candidate("west", 5, false)],
+                    },
+                )],
+            ),
+        ],
+    )
+    .await;
+    store.close().await;
+
+    let text_of = |out: &Output| {
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    };
+    let printed = crossdock()
+        .args(["demo", "--print-config"])
+        .output()
+        .unwrap();
+    assert!(printed.status.success());
+    let mut base: toml::Table =
+        toml::from_str(&String::from_utf8(printed.stdout).unwrap()).unwrap();
+    base.insert(
+        "routing".into(),
+        toml::Value::try_from(recorded_options()).unwrap(),
+    );
+    let write_config = |name: &str, table: &toml::Table| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, toml::to_string(table).unwrap()).unwrap();
+        path
+    };
+    let current = write_config("current.toml", &base);
+    let plan = |new: &Path, json: bool| {
+        let mut c = crossdock();
+        c.args(["config", "plan"])
+            .arg(&current)
+            .arg(new)
+            .args(["--since", "2026-11-20T00:00:00Z", "--data-dir"])
+            .arg(&data)
+            .env_remove("CROSSDOCK_DATABASE_URL");
+        if json {
+            c.arg("--json");
+        }
+        c.output().unwrap()
+    };
+
+    // The same file: no change, exit 0.
+    let out = plan(&current, false);
+    assert_eq!(out.status.code(), Some(0), "{}", text_of(&out));
+    assert!(text_of(&out).contains("no change"), "{}", text_of(&out));
+
+    // East refused by a new rule: the two orders it served move to west.
+    let mut tightened = base.clone();
+    let mut options = recorded_options();
+    options.rules.push(RoutingRule {
+        name: "no-east".into(),
+        when: None,
+        require: Some("warehouse.name != 'east'".into()),
+        score: None,
+    });
+    tightened.insert("routing".into(), toml::Value::try_from(options).unwrap());
+    let new = write_config("tightened.toml", &tightened);
+    let out = plan(&new, true);
+    assert_eq!(out.status.code(), Some(1), "{}", text_of(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["sections"], json!(["routing"]), "{report}");
+    assert_eq!(report["routing"]["orders"], 3, "{report}");
+    assert_eq!(report["routing"]["changed"], 2, "{report}");
+    let moved: Vec<&str> = report["routing"]["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["order_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(moved, ["p-1", "p-2"]);
+    assert!(
+        report["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["key"] == "routing.rules[no-east].require"),
+        "{report}"
+    );
+
+    // A new channel and an ERP secret: keys by name, the secret hidden.
+    let mut more = base.clone();
+    let mut channels = more["channels"].as_array().unwrap().clone();
+    let mut regional = channels[0].as_table().unwrap().clone();
+    regional.insert("name".into(), "regional".into());
+    regional.insert("base_url".into(), "http://127.0.0.1:9111".into());
+    channels.push(toml::Value::Table(regional));
+    more.insert("channels".into(), toml::Value::Array(channels));
+    let erp = more["erp"].as_table_mut().unwrap();
+    erp.insert(
+        "auth".into(),
+        toml::Value::try_from(json!({
+            "kind": "client_credentials", "token_url": "http://127.0.0.1:9102/token",
+            "client_id": "hub", "client_secret": "plan-test-s3cr3t"
+        }))
+        .unwrap(),
+    );
+    let new = write_config("more.toml", &more);
+    let out = plan(&new, false);
+    assert_eq!(out.status.code(), Some(1), "{}", text_of(&out));
+    let text = text_of(&out);
+    assert!(
+        text.contains("+ channels[regional].base_url = \"http://127.0.0.1:9111\""),
+        "{text}"
+    );
+    assert!(
+        text.contains("+ erp.auth.client_secret = \"(hidden)\""),
+        "{text}"
+    );
+    assert!(!text.contains("plan-test-s3cr3t"), "{text}");
+
+    // An invalid file: exit 2, named.
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[hub]\nlisten = 5\n").unwrap();
+    let out = plan(&bad, false);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bad.toml"));
+}

@@ -1,0 +1,341 @@
+//! `crossdock config plan CURRENT NEW`: what changing the configuration
+//! would change, before it is changed. A readable diff of the two files
+//! (components keyed by name, secrets never shown), and where a change
+//! moves decisions, those decisions replayed on what the store holds:
+//! routing rules and order rules judged again on recent orders' recorded
+//! facts, and each channel's availability for the current stock. Exit
+//! status 0: no change; 1: changes; 2: a file is invalid.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use clap::Args;
+use crossdock_engine::availability::{AvailabilityPlan, describe_sku};
+use crossdock_store::Store;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::config::Config;
+use crate::routing::parse_since;
+use crate::store_args::StoreArgs;
+
+#[derive(Clone, Args)]
+pub struct PlanArgs {
+    /// The configuration running now.
+    pub current: PathBuf,
+    /// The configuration proposed.
+    pub new: PathBuf,
+    /// Recent orders replayed under changed routing or order rules: an RFC
+    /// 3339 time or a duration back from now.
+    #[arg(long, default_value = "24h")]
+    pub since: String,
+    #[arg(long)]
+    pub json: bool,
+    /// The store to replay on (default: CURRENT's).
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+/// One key that differs.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct KeyChange {
+    /// `channels[regional].base_url`, `routing.rules[cost].score`, …
+    pub key: String,
+    /// `null` when the key is added; a secret's value is never shown.
+    pub before: Value,
+    pub after: Value,
+}
+
+/// One channel's availability under both configurations, for the current stock.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ChannelAvailability {
+    pub channel: String,
+    pub units_before: i64,
+    pub units_after: i64,
+    pub skus_changed: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    /// Top-level sections with a change (`channels`, `routing`, `rules`, …).
+    pub sections: Vec<String>,
+    pub changes: Vec<KeyChange>,
+    /// `routing what-if` with the new routing, when routing changed.
+    pub routing: Option<Value>,
+    /// `rules what-if` with the new order rules, when they changed.
+    pub rules: Option<Value>,
+    /// Per channel, when availability policies or stock authority changed.
+    pub availability: Vec<ChannelAvailability>,
+    /// What could not be replayed, and why.
+    pub notes: Vec<String>,
+}
+
+/// Run the plan and exit with its status (0, 1 or 2).
+pub async fn run(args: PlanArgs) -> i32 {
+    let loaded = (Config::load(&args.current), Config::load(&args.new));
+    let (current, new) = match loaded {
+        (Ok(c), Ok(n)) => (c, n),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("error: {e}");
+            return 2;
+        }
+    };
+    let since_ms = match parse_since(&args.since, SystemTime::now()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return 2;
+        }
+    };
+    let store = args.store.clone().with_config(&args.current).open().await;
+    let plan = match plan(&current, &new, store.as_ref().ok(), since_ms).await {
+        Ok(mut p) => {
+            if let Err(e) = &store {
+                p.notes.push(format!("no store to replay on: {e:#}"));
+            }
+            p
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return 2;
+        }
+    };
+    if let Ok(s) = store {
+        s.close().await;
+    }
+    if args.json {
+        match serde_json::to_string_pretty(&plan) {
+            Ok(text) => println!("{text}"),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return 2;
+            }
+        }
+    } else {
+        print!("{}", render(&plan, &args.current, &args.new));
+    }
+    i32::from(!plan.changes.is_empty())
+}
+
+/// Keys whose values are secrets: shown as changed, never as values.
+fn is_secret(key: &str) -> bool {
+    let last = key.rsplit('.').next().unwrap_or(key).to_ascii_lowercase();
+    ["secret", "password", "token"]
+        .iter()
+        .any(|s| last.contains(s) && !last.ends_with("_env") && !last.ends_with("_file"))
+}
+
+/// Every leaf of a configuration by its key; entries of an array of
+/// tables with a `name` are keyed by it (`channels[regional]`).
+fn leaves(v: &Value, key: String, out: &mut BTreeMap<String, Value>) {
+    match v {
+        Value::Object(m) => {
+            for (k, v) in m {
+                let key = if key.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{key}.{k}")
+                };
+                leaves(v, key, out);
+            }
+        }
+        Value::Array(a)
+            if a.iter()
+                .all(|e| e.get("name").is_some_and(Value::is_string))
+                && !a.is_empty() =>
+        {
+            for e in a {
+                let name = e["name"].as_str().unwrap_or_default();
+                leaves(e, format!("{key}[{name}]"), out);
+            }
+        }
+        _ => {
+            out.insert(key, v.clone());
+        }
+    }
+}
+
+/// The differences between two configurations, key by key.
+pub fn key_changes(current: &Config, new: &Config) -> anyhow::Result<Vec<KeyChange>> {
+    let (mut a, mut b) = (BTreeMap::new(), BTreeMap::new());
+    leaves(&serde_json::to_value(current)?, String::new(), &mut a);
+    leaves(&serde_json::to_value(new)?, String::new(), &mut b);
+    let keys: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+    Ok(keys
+        .into_iter()
+        .filter_map(|k| {
+            let (x, y) = (a.get(k), b.get(k));
+            (x != y).then(|| {
+                let shown = |v: Option<&Value>| match v {
+                    None => Value::Null,
+                    Some(_) if is_secret(k) => Value::String("(hidden)".into()),
+                    Some(v) => v.clone(),
+                };
+                KeyChange {
+                    key: k.clone(),
+                    before: shown(x),
+                    after: shown(y),
+                }
+            })
+        })
+        .collect())
+}
+
+/// The plan: key changes, and the decisions they move replayed on `store`.
+pub async fn plan(
+    current: &Config,
+    new: &Config,
+    store: Option<&Store>,
+    since_ms: i64,
+) -> anyhow::Result<Plan> {
+    let changes = key_changes(current, new)?;
+    let sections: Vec<String> = changes
+        .iter()
+        .map(|c| {
+            c.key
+                .split(['.', '['])
+                .next()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let changed = |s: &str| sections.iter().any(|x| x == s);
+    let mut plan = Plan {
+        sections: sections.clone(),
+        changes,
+        routing: None,
+        rules: None,
+        availability: Vec::new(),
+        notes: Vec::new(),
+    };
+    let Some(store) = store else {
+        return Ok(plan);
+    };
+    if changed("routing") {
+        let router = crossdock_engine::routing::Router::new(&new.routing)?;
+        let out = crate::routing::what_if(store, &router, since_ms, true).await?;
+        plan.routing = Some(serde_json::from_str(&out)?);
+    }
+    if changed("rules") {
+        let rules = new.order_rules().map_err(anyhow::Error::msg)?;
+        let out = crate::rules::what_if(store, &rules, since_ms, true).await?;
+        plan.rules = Some(serde_json::from_str(&out)?);
+    }
+    if changed("availability") || changed("inventory") {
+        plan.availability = availability(store, current, new).await?;
+    }
+    Ok(plan)
+}
+
+/// Each channel's units shown for the current stock, under both configurations.
+async fn availability(
+    store: &Store,
+    current: &Config,
+    new: &Config,
+) -> anyhow::Result<Vec<ChannelAvailability>> {
+    let plan_of = |c: &Config| {
+        c.availability
+            .clone()
+            .map(|a| AvailabilityPlan::new(a, c.inventory.clone()))
+            .transpose()
+            .map_err(anyhow::Error::msg)
+    };
+    let (before, after) = (plan_of(current)?, plan_of(new)?);
+    let skus: BTreeSet<String> = store
+        .positions(None)
+        .await?
+        .into_iter()
+        .map(|p| p.sku)
+        .collect();
+    let mut by_channel: BTreeMap<String, ChannelAvailability> = BTreeMap::new();
+    for sku in &skus {
+        let shown = |plan: &Option<AvailabilityPlan>, after: bool| {
+            let plan = plan.clone();
+            async move {
+                let Some(plan) = plan else {
+                    return anyhow::Ok(Vec::new());
+                };
+                let d = describe_sku(store, &plan, sku, 0.0).await?;
+                Ok(d.explanation
+                    .channels
+                    .into_iter()
+                    .map(|c| (c.channel, c.quantity, after))
+                    .collect::<Vec<_>>())
+            }
+        };
+        let mut per: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+        for (channel, q, after) in shown(&before, false)
+            .await?
+            .into_iter()
+            .chain(shown(&after, true).await?)
+        {
+            let e = per.entry(channel).or_default();
+            if after {
+                e.1 += q;
+            } else {
+                e.0 += q;
+            }
+        }
+        for (channel, (b, a)) in per {
+            let row = by_channel
+                .entry(channel.clone())
+                .or_insert(ChannelAvailability {
+                    channel,
+                    units_before: 0,
+                    units_after: 0,
+                    skus_changed: 0,
+                });
+            row.units_before += b;
+            row.units_after += a;
+            row.skus_changed += usize::from(a != b);
+        }
+    }
+    Ok(by_channel.into_values().collect())
+}
+
+fn render(p: &Plan, current: &Path, new: &Path) -> String {
+    if p.changes.is_empty() {
+        return format!("{} → {}: no change\n", current.display(), new.display());
+    }
+    let mut s = format!(
+        "{} → {}: {} key(s) change in {}\n",
+        current.display(),
+        new.display(),
+        p.changes.len(),
+        p.sections.join(", ")
+    );
+    for c in &p.changes {
+        match (&c.before, &c.after) {
+            (Value::Null, a) => s.push_str(&format!("  + {} = {a}\n", c.key)),
+            (b, Value::Null) => s.push_str(&format!("  - {} (was {b})\n", c.key)),
+            (b, a) => s.push_str(&format!("  ~ {}: {b} → {a}\n", c.key)),
+        }
+    }
+    for (what, v) in [("routing", &p.routing), ("order rules", &p.rules)] {
+        if let Some(v) = v {
+            s.push_str(&format!(
+                "{what}: of {} recent order(s), {} would be decided otherwise\n",
+                v["orders"], v["changed"]
+            ));
+            for c in v["changes"].as_array().into_iter().flatten() {
+                s.push_str(&format!(
+                    "  order {}\n",
+                    c["order_id"].as_str().unwrap_or("?")
+                ));
+            }
+        }
+    }
+    for a in &p.availability {
+        s.push_str(&format!(
+            "availability {}: {} → {} units shown for the current stock ({} SKU(s) change)\n",
+            a.channel, a.units_before, a.units_after, a.skus_changed
+        ));
+    }
+    for n in &p.notes {
+        s.push_str(&format!("note: {n}\n"));
+    }
+    s
+}
