@@ -312,6 +312,27 @@ pub struct FieldChange {
     pub after: serde_json::Value,
 }
 
+impl FieldChange {
+    /// Carry this change onto the canonical order: the one place that maps
+    /// an enrichment field to the order's field. False for a field or value
+    /// enrichment does not set (a record written by another version).
+    pub fn apply_to(&self, order: &mut crossdock_model::Order) -> bool {
+        use serde_json::Value as Json;
+        match (Field::parse(&self.field), &self.after) {
+            (Some(Field::ServiceLevel), Json::String(s)) => order.service_level = s.clone(),
+            (Some(Field::CustomerGroup), Json::String(s)) => {
+                order.customer_group = (!s.is_empty()).then(|| s.clone())
+            }
+            (Some(Field::Gift), Json::Bool(b)) => order.gift = *b,
+            (Some(Field::Priority), Json::Number(n)) if n.is_i64() => {
+                order.priority = n.as_i64().unwrap_or(order.priority)
+            }
+            _ => return false,
+        }
+        true
+    }
+}
+
 /// The hold a rule places.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HoldDecision {
@@ -546,11 +567,6 @@ impl Rules {
 
     pub fn is_empty(&self) -> bool {
         self.rules.is_empty()
-    }
-
-    /// The `[rules]` options these were built from.
-    pub fn options(&self) -> &RulesOptions {
-        &self.options
     }
 
     /// The categories and stock facts of an order's SKUs come from the

@@ -160,14 +160,8 @@ async fn rule_facts(
 /// Carry the rules' decisions onto the order, each on its timeline.
 fn apply(cx: &StepCx<'_>, order: &mut Order, outcome: &RulesOutcome, events: &mut Vec<NewEvent>) {
     for c in &outcome.changes {
-        match (c.field.as_str(), &c.after) {
-            ("service_level", serde_json::Value::String(s)) => order.service_level = s.clone(),
-            ("customer_group", serde_json::Value::String(s)) => {
-                order.customer_group = (!s.is_empty()).then(|| s.clone())
-            }
-            ("gift", serde_json::Value::Bool(b)) => order.gift = *b,
-            ("priority", v) => order.priority = v.as_i64().unwrap_or(order.priority),
-            _ => continue,
+        if !c.apply_to(order) {
+            continue;
         }
         events.push(cx.event(TimelineEvent::OrderEnriched {
             rule: c.rule.clone(),
