@@ -10,6 +10,7 @@ pub mod edi;
 pub mod exceptions;
 pub mod hub;
 pub mod inventory;
+pub mod json_diff;
 pub mod keys;
 pub mod mapping;
 pub mod orders;

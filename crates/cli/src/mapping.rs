@@ -19,6 +19,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::config::Config;
+use crate::json_diff::{Arrays, differences};
 use crate::routing::parse_since;
 use crate::store_args::StoreArgs;
 
@@ -132,51 +133,6 @@ fn event_json(e: &ChannelEvent) -> Value {
     }
 }
 
-/// Every leaf of `v` by its path (`lines[0].unit_price.amount`).
-fn leaves(v: &Value, path: String, out: &mut BTreeMap<String, Value>) {
-    match v {
-        Value::Object(m) => {
-            for (k, v) in m {
-                let p = if path.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{path}.{k}")
-                };
-                leaves(v, p, out);
-            }
-        }
-        Value::Array(a) => {
-            for (i, v) in a.iter().enumerate() {
-                leaves(v, format!("{path}[{i}]"), out);
-            }
-            if a.is_empty() {
-                out.insert(path, Value::Array(Vec::new()));
-            }
-        }
-        _ => {
-            out.insert(path, v.clone());
-        }
-    }
-}
-
-/// The fields that differ between two canonical readings.
-fn field_changes(current: &Value, new: &Value) -> BTreeMap<String, [Value; 2]> {
-    let (mut a, mut b) = (BTreeMap::new(), BTreeMap::new());
-    leaves(current, String::new(), &mut a);
-    leaves(new, String::new(), &mut b);
-    let mut out = BTreeMap::new();
-    for key in a.keys().chain(b.keys()) {
-        let (x, y) = (
-            a.get(key).cloned().unwrap_or(Value::Null),
-            b.get(key).cloned().unwrap_or(Value::Null),
-        );
-        if x != y {
-            out.insert(key.clone(), [x, y]);
-        }
-    }
-    out
-}
-
 /// Replay the stored payloads of `channel` since `since_ms` through both mappings.
 pub async fn diff(
     store: &Store,
@@ -201,7 +157,7 @@ pub async fn diff(
         };
         match (before, after) {
             (Ok(a), Ok(b)) => {
-                let fields = field_changes(&a, &b);
+                let fields = differences(&a, &b, Arrays::Indexed);
                 if !fields.is_empty() {
                     changes.push(change("changed", fields, None));
                 }

@@ -17,6 +17,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::config::Config;
+use crate::json_diff::{Arrays, differences};
 use crate::routing::parse_since;
 use crate::store_args::StoreArgs;
 
@@ -126,58 +127,23 @@ fn is_secret(key: &str) -> bool {
         .any(|s| last.contains(s) && !last.ends_with("_env") && !last.ends_with("_file"))
 }
 
-/// Every leaf of a configuration by its key; entries of an array of
-/// tables with a `name` are keyed by it (`channels[regional]`).
-fn leaves(v: &Value, key: String, out: &mut BTreeMap<String, Value>) {
-    match v {
-        Value::Object(m) => {
-            for (k, v) in m {
-                let key = if key.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{key}.{k}")
-                };
-                leaves(v, key, out);
-            }
-        }
-        Value::Array(a)
-            if a.iter()
-                .all(|e| e.get("name").is_some_and(Value::is_string))
-                && !a.is_empty() =>
-        {
-            for e in a {
-                let name = e["name"].as_str().unwrap_or_default();
-                leaves(e, format!("{key}[{name}]"), out);
-            }
-        }
-        _ => {
-            out.insert(key, v.clone());
-        }
-    }
-}
-
 /// The differences between two configurations, key by key.
 pub fn key_changes(current: &Config, new: &Config) -> anyhow::Result<Vec<KeyChange>> {
-    let (mut a, mut b) = (BTreeMap::new(), BTreeMap::new());
-    leaves(&serde_json::to_value(current)?, String::new(), &mut a);
-    leaves(&serde_json::to_value(new)?, String::new(), &mut b);
-    let keys: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
-    Ok(keys
+    let before = serde_json::to_value(current)?;
+    let after = serde_json::to_value(new)?;
+    Ok(differences(&before, &after, Arrays::Whole)
         .into_iter()
-        .filter_map(|k| {
-            let (x, y) = (a.get(k), b.get(k));
-            (x != y).then(|| {
-                let shown = |v: Option<&Value>| match v {
-                    None => Value::Null,
-                    Some(_) if is_secret(k) => Value::String("(hidden)".into()),
-                    Some(v) => v.clone(),
-                };
-                KeyChange {
-                    key: k.clone(),
-                    before: shown(x),
-                    after: shown(y),
-                }
-            })
+        .map(|(key, [x, y])| {
+            let shown = |v: Value| match v {
+                Value::Null => Value::Null,
+                _ if is_secret(&key) => Value::String("(hidden)".into()),
+                v => v,
+            };
+            KeyChange {
+                before: shown(x),
+                after: shown(y),
+                key,
+            }
         })
         .collect())
 }
