@@ -435,34 +435,11 @@ fn real_orders() -> Vec<crossdock_model::Order> {
     orders
 }
 
-/// A configuration with the regional mapped channel of `config/channels`.
+/// A configuration with the regional mapped channel of `config/channels`
+/// (the one `translate_mapped` writes).
 fn regional_config() -> crossdock::config::Config {
-    let mapping = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../config/channels/regional.toml"
-    );
-    let text = format!(
-        r#"
-[erp]
-kind = "rest"
-base_url = "http://127.0.0.1:9102"
-
-[[warehouses]]
-name = "east"
-kind = "rest"
-base_url = "http://127.0.0.1:9103"
-
-[warehouses.signing]
-secret_env = "CROSSDOCK_EAST_WEBHOOK_SECRET"
-
-[[channels]]
-name = "regional"
-kind = "mapped"
-base_url = "http://127.0.0.1:9101"
-mapping = {{ file = "{mapping}" }}
-"#
-    );
-    crossdock::config::Config::parse(&text, "regional.toml", std::iter::empty()).expect("config")
+    let dir = tempfile::tempdir().expect("tempdir");
+    crossdock::config::Config::load(&crate::translate_mapped::config(dir.path())).expect("config")
 }
 
 #[test]

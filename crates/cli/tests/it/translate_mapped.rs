@@ -13,7 +13,7 @@ const MAPPING: &str = concat!(
 
 /// A hub configuration with the regional channel, its mapping in a file
 /// next to it (`file` is relative to the configuration).
-fn config(dir: &Path) -> PathBuf {
+pub(crate) fn config(dir: &Path) -> PathBuf {
     std::fs::create_dir_all(dir.join("channels")).unwrap();
     std::fs::copy(MAPPING, dir.join("channels/regional.toml")).unwrap();
     let path = dir.join("hub.toml");
