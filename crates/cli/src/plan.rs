@@ -218,31 +218,21 @@ async fn availability(
         .collect();
     let mut by_channel: BTreeMap<String, ChannelAvailability> = BTreeMap::new();
     for sku in &skus {
-        let shown = |plan: &Option<AvailabilityPlan>, after: bool| {
-            let plan = plan.clone();
-            async move {
-                let Some(plan) = plan else {
-                    return anyhow::Ok(Vec::new());
-                };
-                let d = describe_sku(store, &plan, sku, 0.0).await?;
-                Ok(d.explanation
-                    .channels
-                    .into_iter()
-                    .map(|c| (c.channel, c.quantity, after))
-                    .collect::<Vec<_>>())
-            }
-        };
+        // Units per channel: `.0` under the current plan, `.1` under the new.
         let mut per: BTreeMap<String, (i64, i64)> = BTreeMap::new();
-        for (channel, q, after) in shown(&before, false)
-            .await?
-            .into_iter()
-            .chain(shown(&after, true).await?)
-        {
-            let e = per.entry(channel).or_default();
-            if after {
-                e.1 += q;
-            } else {
-                e.0 += q;
+        for (plan, after) in [(&before, false), (&after, true)] {
+            let Some(plan) = plan else { continue };
+            for c in describe_sku(store, plan, sku, 0.0)
+                .await?
+                .explanation
+                .channels
+            {
+                let e = per.entry(c.channel).or_default();
+                if after {
+                    e.1 += c.quantity;
+                } else {
+                    e.0 += c.quantity;
+                }
             }
         }
         for (channel, (b, a)) in per {
