@@ -50,8 +50,15 @@ pub struct Config {
     pub routing: crossdock_engine::routing::RoutingOptions,
     /// Order rules: validation, enrichment, holds and tax treatment.
     pub rules: crossdock_engine::rules::RulesOptions,
-    /// Stock authority per location and the availability sync's cadence.
+    /// The availability sync's cadence (its old `authority` table is read
+    /// into `authority.stock`).
     pub inventory: crossdock_engine::availability::InventoryOptions,
+    /// `[authority]`: the system of record for each kind of data, effective
+    /// (built-in owners filled in).
+    pub authority: crossdock_model::Authority,
+    /// What the file said in a way that is read but going away, one line
+    /// each, for `config check` and the hub's log.
+    pub deprecations: Vec<String>,
     /// Availability policies (`[[availability.locations]]`,
     /// `[[availability.channels]]`); absent = channels are not sent stock.
     pub availability: Option<crossdock_availability::AvailabilityConfig>,
@@ -81,6 +88,8 @@ pub struct RawConfig {
     pub rules: crossdock_engine::rules::RulesOptions,
     #[serde(default)]
     pub inventory: crossdock_engine::availability::InventoryOptions,
+    #[serde(default)]
+    pub authority: crossdock_model::Authority,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub availability: Option<crossdock_availability::AvailabilityConfig>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -358,10 +367,44 @@ impl From<Config> for RawConfig {
             routing: c.routing,
             rules: c.rules,
             inventory: c.inventory,
+            authority: c.authority,
             availability: c.availability,
             sim: c.sim,
         }
     }
+}
+
+/// `[authority]` made effective, with the deprecated
+/// `[inventory.authority]` folded into its `stock` (and a deprecation
+/// said), checked against the hub's channels, warehouses and locations.
+fn check_authority(
+    written: crossdock_model::Authority,
+    inventory_authority: std::collections::BTreeMap<String, String>,
+    channels: &[ChannelConfig],
+    warehouses: &[WarehouseConfig],
+    availability: Option<&crossdock_availability::AvailabilityConfig>,
+) -> Result<(crossdock_model::Authority, Vec<String>), (String, String)> {
+    let mut authority = written.effective();
+    let mut deprecations = Vec::new();
+    if !inventory_authority.is_empty() {
+        authority.adopt_inventory_authority(&inventory_authority)?;
+        deprecations.push(format!(
+            "[inventory.authority] is deprecated and read as [authority].stock; move it there: stock = {{ {} }}",
+            inventory_authority
+                .iter()
+                .map(|(l, s)| format!("{l} = {s:?}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    let channels: Vec<&str> = channels.iter().map(|c| c.name.as_str()).collect();
+    let warehouses: Vec<&str> = warehouses.iter().map(|w| w.name.as_str()).collect();
+    let mut locations = warehouses.clone();
+    if let Some(a) = availability {
+        locations.extend(a.locations.iter().map(|l| l.name.as_str()));
+    }
+    authority.check(&channels, &warehouses, &locations)?;
+    Ok((authority, deprecations))
 }
 
 /// A configuration problem, located as precisely as the input allows.
@@ -605,20 +648,15 @@ impl RawConfig {
                 }
             }
         }
-        for (location, source) in &self.inventory.authority {
-            let known = source == "erp"
-                || source
-                    .strip_prefix("warehouse:")
-                    .is_some_and(|w| warehouses.iter().any(|x| x.name == w));
-            if !known {
-                return Err(err(
-                    &format!("inventory.authority.{location}"),
-                    format!(
-                        "{source:?} is neither \"erp\" nor \"warehouse:<one of the [[warehouses]]>\""
-                    ),
-                ));
-            }
-        }
+        let mut inventory = self.inventory;
+        let (authority, deprecations) = check_authority(
+            self.authority,
+            std::mem::take(&mut inventory.authority),
+            &channels,
+            &warehouses,
+            self.availability.as_ref(),
+        )
+        .map_err(|(k, m)| err(&k, m))?;
         let raw = self.erp;
         raw.governor
             .validate()
@@ -652,7 +690,9 @@ impl RawConfig {
             warehouses,
             routing: self.routing,
             rules: self.rules,
-            inventory: self.inventory,
+            inventory,
+            authority,
+            deprecations,
             availability: self.availability,
             sim: self.sim,
         })
@@ -790,6 +830,8 @@ impl Config {
             routing: Default::default(),
             rules: Default::default(),
             inventory: Default::default(),
+            authority: crossdock_model::Authority::default(),
+            deprecations: Vec::new(),
             availability: None,
             hub,
             api: ApiConfig::default(),

@@ -90,6 +90,7 @@ pub async fn connections(config: &Config) -> anyhow::Result<Wiring> {
                 .map(|a| AvailabilityPlan::new(a, config.inventory.clone()))
                 .transpose()
                 .map_err(|e| anyhow::anyhow!(e))?,
+            authority: Arc::new(config.authority.clone()),
         },
         file_partners,
     })

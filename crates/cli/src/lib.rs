@@ -3,6 +3,7 @@
 //! The `crossdock` binary's library half: configuration, wiring of a hub,
 //! the demo and the benchmarks. Integration tests drive a hub through it.
 
+pub mod authority;
 pub mod bench;
 pub mod config;
 pub mod demo;

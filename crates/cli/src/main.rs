@@ -10,7 +10,8 @@ use clap::{Parser, Subcommand};
 use crossdock::config::Config;
 use crossdock::store_args::StoreArgs;
 use crossdock::{
-    bench, demo, edi, exceptions, hub, inventory, keys, mapping, orders, routing, rules, translate,
+    authority, bench, demo, edi, exceptions, hub, inventory, keys, mapping, orders, routing, rules,
+    translate,
 };
 
 #[derive(Parser)]
@@ -107,6 +108,11 @@ enum Command {
     Inventory {
         #[command(subcommand)]
         command: inventory::InventoryCommand,
+    },
+    /// The system of record for each kind of data (`[authority]`).
+    Authority {
+        #[command(subcommand)]
+        command: authority::AuthorityCommand,
     },
 }
 
@@ -207,6 +213,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             command: ConfigCommand::Check { file },
         } => {
             let c = Config::load(&file)?;
+            for d in &c.deprecations {
+                eprintln!("{}: warning: {d}", file.display());
+            }
             println!(
                 "{}: ok ({} channel(s), {} warehouse(s), store {})",
                 file.display(),
@@ -224,6 +233,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Mapping { command } => mapping::run(command).await,
         Command::Rules { command } => rules::run(command).await,
         Command::Inventory { command } => inventory::run(command).await,
+        Command::Authority { command } => authority::run(command),
     }
 }
 
@@ -244,6 +254,9 @@ async fn shutdown_signal() {
 
 async fn serve(path: &std::path::Path) -> anyhow::Result<()> {
     let config = Config::load(path)?;
+    for d in &config.deprecations {
+        tracing::warn!(config = %path.display(), "{d}");
+    }
     let listener = tokio::net::TcpListener::bind(&config.hub.listen)
         .await
         .with_context(|| format!("binding {}", config.hub.listen))?;

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crossdock_connectors::{Channel, Erp, Warehouse};
-use crossdock_model::ErpAcceptance;
+use crossdock_model::{Authority, ErpAcceptance};
 use serde::Serialize;
 
 use crate::availability::AvailabilityPlan;
@@ -80,4 +80,7 @@ pub struct Connections {
     pub rules: Arc<crate::rules::Rules>,
     /// Availability policies and sync options; `None` = no availability sync.
     pub availability: Option<AvailabilityPlan>,
+    /// The system of record for each kind of data (`[authority]`, made
+    /// effective): asked before a report from another system is applied.
+    pub authority: Arc<Authority>,
 }

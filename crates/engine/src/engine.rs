@@ -151,6 +151,7 @@ impl Engine {
                 .map(|(name, c)| (name.clone(), c.connector.clone()))
                 .collect(),
             connections.availability.clone(),
+            connections.authority.clone(),
         );
         Engine {
             inner: Arc::new(Inner {
@@ -192,6 +193,11 @@ impl Engine {
     }
 
     /// The availability sync: stock reports, one-shot rounds, statistics.
+    /// The system-of-record registry the hub enforces (`[authority]`).
+    pub fn authority(&self) -> &crossdock_model::Authority {
+        &self.inner.connections.authority
+    }
+
     pub fn availability(&self) -> availability::Handle {
         self.inner.availability.handle()
     }

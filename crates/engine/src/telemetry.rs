@@ -28,6 +28,7 @@ pub const AVAILABILITY_EXPOSURE: &str = "crossdock_availability_exposure_units";
 pub const AVAILABILITY_PUSHES: &str = "crossdock_availability_pushes_total";
 pub const LEASES_TAKEN_BACK: &str = "crossdock_leases_taken_back_total";
 pub const STOCK_REPORTS_KEPT: &str = "crossdock_stock_reports_unapplied_total";
+pub const AUTHORITY_REJECTED: &str = "crossdock_authority_rejected_total";
 pub const CHANNEL_THROTTLED: &str = "crossdock_channel_throttled_total";
 pub const WEBHOOK_AUTH_FAILURES: &str = "crossdock_webhook_signature_failures_total";
 pub const API_REFUSALS: &str = "crossdock_api_refusals_total";
@@ -142,6 +143,13 @@ pub fn availability_refused(channel: &str) {
 /// Stock rows from a source that is not their location's authority.
 pub fn stock_reports_kept(source: &str, n: usize) {
     metrics::counter!(STOCK_REPORTS_KEPT, "source" => source.to_owned()).increment(n as u64);
+}
+
+/// Updates kept and not applied because `source` is not the system of
+/// record for `kind` (`[authority]`): `n` rows of one report or message.
+pub fn authority_rejected(kind: crossdock_model::DataKind, source: &str, n: usize) {
+    metrics::counter!(AUTHORITY_REJECTED, "kind" => kind.as_str(), "source" => source.to_owned())
+        .increment(n as u64);
 }
 
 /// Nearest-rank quantile `p` (0..=1) of `sorted`: the smallest value with

@@ -6,6 +6,7 @@
 //! 2^53). The JSON Schema of every type is generated from the types
 //! themselves (`crossdock schema`).
 
+mod authority;
 pub mod clock;
 mod codes;
 mod exception;
@@ -18,6 +19,7 @@ mod returns;
 mod schema;
 mod settlement;
 
+pub use authority::{Authority, DataKind, Decision, Owner, Rule, Source, Subject};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use codes::ErrorCode;
 pub use exception::{ExceptionClass, ExceptionRecord, ExceptionStatus, UNAUTHORIZED_REASON_PREFIX};

@@ -184,6 +184,7 @@ async fn build_hub(estate: &Arc<Estate>, seed: u64) -> anyhow::Result<Hub> {
         router: Arc::new(Router::new(&RoutingOptions::default())?),
         rules: Default::default(),
         availability: Some(plan),
+        authority: Default::default(),
     };
     let options = EngineOptions {
         seed,

@@ -26,6 +26,7 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 pub mod auth;
+mod authority_api;
 mod error;
 mod keys_api;
 
@@ -96,6 +97,7 @@ fn v1_routes() -> Vec<(KeyedRoute, MethodRouter<AppState>)> {
         GET "/v1/availability" Read => availability_stats,
         GET "/v1/availability/{sku}" Read => sku_availability,
         GET "/v1/stats" Read => stats,
+        GET "/v1/authority" Read => authority_api::get_authority,
         GET "/v1/keys" Admin => keys_api::list_keys,
         POST "/v1/keys" Admin => keys_api::create_key,
         POST "/v1/keys/{name}/revoke" Admin => keys_api::revoke_key,

@@ -63,7 +63,30 @@ pub(crate) async fn apply_changes(tx: &mut Tx, c: &Changes, now: i64) -> Result<
     }
     let touched = apply_reservations(tx, &c.reservations).await?;
     resolve_effects(tx, &c.effects).await?;
+    insert_unapplied(tx, &c.unapplied).await?;
     Ok(touched)
+}
+
+async fn insert_unapplied(tx: &mut Tx, updates: &[UnappliedUpdate]) -> Result<()> {
+    for chunk in updates.chunks(INSERT_CHUNK) {
+        let mut sql = String::from(
+            "INSERT INTO unapplied_updates (kind, source, authority, entity_key, inbox_id, note, received_at) VALUES ",
+        );
+        sql.push_str(&rows_sql("(?, ?, ?, ?, ?, ?, ?)", chunk.len()));
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for u in chunk {
+            q = q
+                .bind(&u.kind)
+                .bind(&u.source)
+                .bind(&u.authority)
+                .bind(&u.entity_key)
+                .bind(u.inbox_id)
+                .bind(&u.note)
+                .bind(u.received_at);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
 }
 
 pub(crate) async fn insert_jobs(tx: &mut Tx, jobs: &[NewJob], now: i64) -> Result<()> {

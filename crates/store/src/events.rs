@@ -60,6 +60,16 @@ pub enum TimelineEvent {
     WarehouseCancel { outcome: Value },
     /// The ERP's sales order of a cancelled order was cancelled.
     ErpSalesOrderCancelled { erp_ref: String },
+    /// A system that is not the system of record for this kind of data
+    /// (`[authority]`) sent an update: kept in `unapplied_updates`, not
+    /// applied.
+    UpdateNotApplied {
+        inbox_id: i64,
+        /// The registry's kind of data (`order_status`, `shipments`, …).
+        data: String,
+        source: String,
+        authority: String,
+    },
     /// The order moved from one status to another.
     StatusChanged {
         from: OrderStatus,

@@ -122,6 +122,7 @@ impl Store {
                 merged.inbox.extend(c.inbox.iter().cloned());
                 merged.reservations.extend(c.reservations.iter().cloned());
                 merged.effects.extend(c.effects.iter().cloned());
+                merged.unapplied.extend(c.unapplied.iter().cloned());
             }
         }
         let touched = apply_changes(&mut tx, &merged, now).await?;

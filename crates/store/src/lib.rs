@@ -22,11 +22,12 @@
 //! Where things live: `Store` is defined and opened in `open.rs`, and each
 //! domain adds its own `impl Store` in its own file (`inbox.rs`, `jobs.rs`,
 //! `effects.rs`, `orders.rs`, `exceptions.rs`, `inventory.rs`,
-//! `capacity.rs`, `availability.rs`, `meta.rs`, `api_keys.rs`). They share `sql.rs` (transactions,
+//! `capacity.rs`, `availability.rs`, `authority.rs`, `meta.rs`, `api_keys.rs`). They share `sql.rs` (transactions,
 //! statement builders, row mapping) and `changes.rs` (writing a step's
 //! [`Changes`]); neither knows `Store`, so no two modules import each other.
 
 mod api_keys;
+mod authority;
 mod availability;
 mod capacity;
 mod changes;

@@ -372,6 +372,28 @@ pub struct Changes {
     /// are written the effects stay pending (in doubt), which is safe: the
     /// next attempt looks them up at the target.
     pub effects: Vec<EffectResolution>,
+    /// Updates from a system that is not the data's system of record:
+    /// kept, not applied.
+    pub unapplied: Vec<UnappliedUpdate>,
+}
+
+/// An update a system sent about data another system is the record of
+/// (`[authority]`): kept, visible, never applied.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct UnappliedUpdate {
+    /// The registry's kind of data (`order_status`, `shipments`, …).
+    pub kind: String,
+    /// Who sent it (`channel:<name>`, `warehouse:<name>`, `erp`).
+    pub source: String,
+    /// Whose word applies instead.
+    pub authority: String,
+    /// The entity's timeline key (`order:<id>`).
+    pub entity_key: String,
+    /// The inbox message it came in, when it came in one.
+    pub inbox_id: Option<i64>,
+    /// What it would have changed, for the operator.
+    pub note: String,
+    pub received_at: i64,
 }
 
 /// The outcome of an effect, to record.
@@ -392,5 +414,6 @@ impl Changes {
             && self.events.is_empty()
             && self.inbox.is_empty()
             && self.reservations.is_empty()
+            && self.unapplied.is_empty()
     }
 }

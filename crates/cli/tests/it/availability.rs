@@ -5,6 +5,7 @@
 //! (the 3PL's stock is not its to offer). A report from a source that is not
 //! the location's authority is kept and not applied.
 
+use crossdock_model::Owner;
 use std::time::{Duration, Instant};
 
 use crate::support::marketplaces::{marketplace_channels, policy, shown};
@@ -64,8 +65,8 @@ async fn stock_changes_at_the_source_reach_every_marketplace_under_its_policy() 
     config.engine.reconcile_interval_ms = 0;
     config.inventory.batch_interval_ms = 500;
     config.inventory.erp_refresh_interval_ms = 500;
-    config.inventory.authority = [("east", "erp"), ("west", "warehouse:west")]
-        .map(|(l, s)| (l.to_owned(), s.to_owned()))
+    config.authority.stock.scoped = [("east", "erp"), ("west", "warehouse:west")]
+        .map(|(l, s)| (l.to_owned(), Owner::parse(s).expect("an owner")))
         .into();
     let west = config
         .warehouses

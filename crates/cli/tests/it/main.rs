@@ -12,6 +12,7 @@ mod support;
 
 mod api;
 mod api_keys;
+mod authority;
 mod availability;
 mod cli;
 mod crash;

@@ -6,13 +6,16 @@ use std::collections::BTreeMap;
 use crossdock_availability::{AvailabilityConfig, Policies};
 use serde::{Deserialize, Serialize};
 
-/// `[inventory]`: where stock comes from and how often availability moves.
+/// `[inventory]`: how often availability moves (whose stock applies is
+/// `[authority].stock`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct InventoryOptions {
-    /// Location → the only source whose stock reports are applied there
-    /// (`erp`, `warehouse:<name>`). A location not listed takes reports from
-    /// any source.
+    /// Deprecated: location → source, read into `[authority].stock` (the
+    /// system-of-record registry, `crossdock_model::Authority`) by the
+    /// configuration's check with a deprecation warning, and emptied there;
+    /// the sync never reads it.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub authority: BTreeMap<String, String>,
     /// How often the long tail (batch cadence) is pushed to each channel.
     pub batch_interval_ms: u64,

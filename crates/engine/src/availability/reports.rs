@@ -1,18 +1,19 @@
 //! Stock reports: positions reported by a source are applied only at
-//! locations whose declared authority is that source (the rest are kept,
-//! unapplied, with the reason), net of what the hub has seen ship since
-//! the moment the report is as of.
+//! locations whose system of record (`[authority].stock`, asked through
+//! `Authority::decide`) is that source (the rest are kept, unapplied, with
+//! the reason, and counted), net of what the hub has seen ship since the
+//! moment the report is as of.
 
 use std::collections::HashMap;
 
-use crossdock_model::InventoryPosition;
+use crossdock_model::{DataKind, Decision, InventoryPosition, Source, Subject};
 use crossdock_store::{PositionRow, StockReport};
 
 use super::state::Shared;
 use crate::telemetry;
 
 /// Apply a stock report from `source` (`erp`, `warehouse:<name>`): rows
-/// for locations whose declared authority is another source are kept
+/// for locations whose system of record is another source are kept
 /// as unapplied reports, never applied and never dropped. Returns
 /// (applied, kept).
 pub(crate) async fn apply_stock_report(
@@ -21,13 +22,18 @@ pub(crate) async fn apply_stock_report(
     positions: &[InventoryPosition],
 ) -> anyhow::Result<(usize, usize)> {
     let now = shared.clock.now_ms();
-    let authority = shared.plan.as_ref().map(|p| &p.options.authority);
+    let Some(from) = Source::parse(source) else {
+        anyhow::bail!("stock report from {source:?}, which names no system");
+    };
     let mut applied = Vec::new();
     let mut kept = Vec::new();
     let left_since = units_left_after(shared, positions).await?;
     for p in positions {
-        match authority.and_then(|a| a.get(&p.location)) {
-            Some(owner) if owner != source => kept.push(StockReport {
+        match shared
+            .authority
+            .decide(&from, DataKind::Stock, &Subject::Location(&p.location))
+        {
+            Decision::NotAuthoritative { authority: owner } => kept.push(StockReport {
                 sku: p.sku.clone(),
                 location: p.location.clone(),
                 source: source.to_owned(),
@@ -36,7 +42,7 @@ pub(crate) async fn apply_stock_report(
                 received_at: now,
                 note: format!("{} takes stock from {owner}, not {source}", p.location),
             }),
-            _ => applied.push(PositionRow {
+            Decision::Applies => applied.push(PositionRow {
                 sku: p.sku.clone(),
                 location: p.location.clone(),
                 // A report as of an earlier moment still counts what has
@@ -64,6 +70,7 @@ pub(crate) async fn apply_stock_report(
             "Stock report for locations with another authority kept, not applied."
         );
         telemetry::stock_reports_kept(source, kept.len());
+        telemetry::authority_rejected(DataKind::Stock, source, kept.len());
     }
     shared.store.record_stock_reports(&kept).await?;
     shared.store.set_positions(&applied).await?;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossdock_connectors::{Channel, Erp};
-use crossdock_model::InventoryPosition;
+use crossdock_model::{Authority, InventoryPosition};
 use crossdock_store::Store;
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
@@ -53,13 +53,15 @@ pub struct Handle {
 
 impl AvailabilitySync {
     /// A sync over `store` for `channels` (by name), reading stock from
-    /// `erp`; with no `plan` it only applies stock reports.
+    /// `erp`; with no `plan` it only applies stock reports, each row only
+    /// from its location's system of record in `authority`.
     pub fn new(
         store: Store,
         clock: Arc<dyn Clock>,
         erp: Arc<dyn Erp>,
         channels: HashMap<String, Arc<dyn Channel>>,
         plan: Option<AvailabilityPlan>,
+        authority: Arc<Authority>,
     ) -> Self {
         AvailabilitySync {
             shared: Arc::new(Shared {
@@ -68,6 +70,7 @@ impl AvailabilitySync {
                 erp,
                 channels,
                 plan,
+                authority,
                 state: Default::default(),
             }),
         }
@@ -168,7 +171,7 @@ async fn run_erp_refresh(sync: Handle, every: Duration, cancel: CancellationToke
 
 impl Handle {
     /// Apply a stock report from `source` (`erp`, `warehouse:<name>`): rows
-    /// for locations whose declared authority is another source are kept
+    /// for locations whose system of record (`[authority].stock`) is another source are kept
     /// as unapplied reports, never applied and never dropped. Returns
     /// (applied, kept).
     pub async fn apply_stock_report(

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crossdock_connectors::{Channel, Erp};
+use crossdock_model::Authority;
 use crossdock_store::Store;
 use tokio::sync::Notify;
 
@@ -23,6 +24,8 @@ pub(crate) struct Shared {
     pub channels: HashMap<String, Arc<dyn Channel>>,
     /// `None`: no availability policies (stock reports are still applied).
     pub plan: Option<AvailabilityPlan>,
+    /// Whose stock reports apply at each location (`[authority].stock`).
+    pub authority: Arc<Authority>,
     pub state: SyncState,
 }
 

@@ -11,18 +11,21 @@
 use std::sync::{Arc, Mutex};
 
 use crossdock_connectors::{ConnectorError, Warehouse};
-use crossdock_model::{ExceptionClass, Order, OrderStatus, UNAUTHORIZED_REASON_PREFIX};
+use crossdock_model::{DataKind, ExceptionClass, Order, OrderStatus, UNAUTHORIZED_REASON_PREFIX};
 use crossdock_store::events::{EffectApplied, TimelineEvent};
 use crossdock_store::{
-    Changes, EffectResolution, InboxMessage, NewEvent, NewJob, Store, StoreError,
+    Changes, EffectResolution, EffectStatus, InboxMessage, NewEvent, NewJob, Store, StoreError,
+    UnappliedUpdate,
 };
 use serde_json::json;
 
+use super::keys::release_effect_key;
 use super::payload::{JobPayload, Lacks};
 use super::step::Step;
 use crate::connections::{ChannelConnection, Connections};
 use crate::effects::EffectError;
 use crate::options::EngineOptions;
+use crate::telemetry;
 use crate::warehouse_breakers::WarehouseBreakers;
 
 /// Why a step waits without spending an attempt.
@@ -185,6 +188,62 @@ impl StepCx<'_> {
     /// `event` on this entity's timeline, now.
     pub fn event(&self, event: TimelineEvent) -> NewEvent {
         event.at(self.entity_key, self.now)
+    }
+
+    /// Keeps an update from `source` that the registry refused (`authority`
+    /// owns `kind` here): the record, its event on the timeline, its count.
+    /// The caller leaves the update itself unapplied.
+    pub fn keep_unapplied(
+        &self,
+        changes: &mut Changes,
+        kind: DataKind,
+        source: &str,
+        authority: &str,
+        inbox_id: i64,
+        note: String,
+    ) {
+        tracing::warn!(
+            entity = self.entity_key,
+            kind = kind.as_str(),
+            source,
+            authority,
+            "Update from a system that is not its system of record kept, not applied."
+        );
+        telemetry::authority_rejected(kind, source, 1);
+        changes.unapplied.push(UnappliedUpdate {
+            kind: kind.as_str().to_owned(),
+            source: source.to_owned(),
+            authority: authority.to_owned(),
+            entity_key: self.entity_key.to_owned(),
+            inbox_id: Some(inbox_id),
+            note,
+            received_at: self.now,
+        });
+        changes
+            .events
+            .push(self.event(TimelineEvent::UpdateNotApplied {
+                inbox_id,
+                data: kind.as_str().to_owned(),
+                source: source.to_owned(),
+                authority: authority.to_owned(),
+            }));
+    }
+
+    /// The warehouses `order_id` was released to (a release effect, in
+    /// doubt or applied, exists there): its warehouses of record.
+    pub async fn released_to(&self, order_id: &str) -> Result<Vec<String>, StepError> {
+        let mut out = Vec::new();
+        for w in &self.connections.warehouses {
+            if let Some(e) = self
+                .store
+                .effect(&release_effect_key(order_id, w.name()))
+                .await?
+                && e.status != EffectStatus::Failed
+            {
+                out.push(w.name().to_owned());
+            }
+        }
+        Ok(out)
     }
 
     pub fn next(&self, step: Step, payload: JobPayload) -> NewJob {

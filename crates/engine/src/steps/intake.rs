@@ -6,7 +6,9 @@
 //! overtakes its order leaves a tombstone the order meets when it arrives.
 
 use crossdock_connectors::{CancelOutcome, ChannelEvent};
-use crossdock_model::{ExceptionClass, Order, OrderStatus, order_id_for};
+use crossdock_model::{
+    DataKind, Decision, ExceptionClass, Order, OrderStatus, Source, Subject, order_id_for,
+};
 use crossdock_store::events::TimelineEvent;
 use crossdock_store::{Changes, EffectStatus, InboxStatus, ReservationChange, StoreError};
 use serde_json::json;
@@ -216,9 +218,30 @@ pub(super) async fn channel_message(cx: &StepCx<'_>) -> StepResult {
                                     .push(cx.next(Step::Validate, JobPayload::order(&cur.id)));
                             }
                         } else if cur.status < OrderStatus::ReleasedToWarehouse {
-                            cur.customer = order.customer;
-                            cur.shipping_address = order.shipping_address;
-                            cur.billing_address = order.billing_address;
+                            let moved = cur.customer != order.customer
+                                || cur.shipping_address != order.shipping_address
+                                || cur.billing_address != order.billing_address;
+                            match order_decision(cx, channel_name, DataKind::Customer, &cur).await?
+                            {
+                                Decision::NotAuthoritative { authority } if moved => {
+                                    cx.keep_unapplied(
+                                        &mut changes,
+                                        DataKind::Customer,
+                                        &format!("channel:{channel_name}"),
+                                        &authority,
+                                        inbox_id,
+                                        format!(
+                                            "buyer or addresses at version {} not taken: the customer is {authority}'s ([authority].customer)",
+                                            order.source_version
+                                        ),
+                                    );
+                                }
+                                _ => {
+                                    cur.customer = order.customer;
+                                    cur.shipping_address = order.shipping_address;
+                                    cur.billing_address = order.billing_address;
+                                }
+                            }
                         }
                         changes.events.push(cx.event(TimelineEvent::OrderUpdated {
                             inbox_id,
@@ -273,6 +296,34 @@ pub(super) async fn channel_message(cx: &StepCx<'_>) -> StepResult {
                             source_version,
                             inbox_id,
                             "cancellation after shipment",
+                            reason,
+                        ));
+                    } else if let Decision::NotAuthoritative { authority } =
+                        order_decision(cx, channel_name, DataKind::OrderStatus, &cur).await?
+                    {
+                        let source = format!("channel:{channel_name}");
+                        let reason = format!(
+                            "cancellation of {external_order_id} from {source} not applied: the order's status is {authority}'s ([authority].order_status) and the order is {}",
+                            cur.status
+                        );
+                        let mut kept = Changes::default();
+                        cx.keep_unapplied(
+                            &mut kept,
+                            DataKind::OrderStatus,
+                            &source,
+                            &authority,
+                            inbox_id,
+                            format!(
+                                "cancel at version {source_version} while {}: {reason}",
+                                cur.status
+                            ),
+                        );
+                        return Err(refuse_cancellation_with(
+                            kept,
+                            cur,
+                            source_version,
+                            inbox_id,
+                            "cancellation from a system that is not the order's status authority",
                             reason,
                         ));
                     } else if cur.status.is_terminal() {
@@ -342,6 +393,18 @@ pub(super) async fn channel_message(cx: &StepCx<'_>) -> StepResult {
 /// left). Its version is recorded, so another copy of it (a poll, a
 /// redelivery) is stale rather than a second exception.
 fn refuse_cancellation(
+    order: Order,
+    version: i64,
+    inbox_id: i64,
+    note: &str,
+    reason: String,
+) -> StepError {
+    refuse_cancellation_with(Changes::default(), order, version, inbox_id, note, reason)
+}
+
+/// [`refuse_cancellation`] with the writes that keep it (`changes`).
+fn refuse_cancellation_with(
+    mut changes: Changes,
     mut order: Order,
     version: i64,
     inbox_id: i64,
@@ -349,16 +412,34 @@ fn refuse_cancellation(
     reason: String,
 ) -> StepError {
     order.source_version = version;
-    let changes = Changes {
-        orders: vec![order],
-        inbox: vec![(inbox_id, InboxStatus::Failed, Some(note.to_owned()))],
-        ..Changes::default()
-    };
+    changes.orders.push(order);
+    changes
+        .inbox
+        .push((inbox_id, InboxStatus::Failed, Some(note.to_owned())));
     StepError::Fail {
         class: ExceptionClass::Authority,
         reason,
         changes: Box::new(changes),
     }
+}
+
+/// What the registry says of `channel`'s word on `kind` of `order`.
+async fn order_decision(
+    cx: &StepCx<'_>,
+    channel: &str,
+    kind: DataKind,
+    order: &Order,
+) -> Result<Decision, StepError> {
+    let released_to = cx.released_to(&order.id).await?;
+    Ok(cx.connections.authority.decide(
+        &Source::Channel(channel.to_owned()),
+        kind,
+        &Subject::Order {
+            channel: &order.channel,
+            status: order.status,
+            released_to: &released_to,
+        },
+    ))
 }
 
 /// The ERP's sales order for `order`, if one exists or may exist: known

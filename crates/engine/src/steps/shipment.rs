@@ -3,7 +3,7 @@
 //! shipment is confirmed to the channel.
 
 use crossdock_connectors::ShipConfirmation;
-use crossdock_model::{ExceptionClass, OrderStatus};
+use crossdock_model::{DataKind, Decision, ExceptionClass, OrderStatus, Source, Subject};
 use crossdock_store::events::{EffectApplied, LineQuantity, TimelineEvent};
 use crossdock_store::{Changes, InboxStatus, ReservationChange};
 use serde_json::json;
@@ -41,6 +41,48 @@ pub(super) async fn warehouse_shipment(cx: &StepCx<'_>) -> StepResult {
         )
     })?;
     let mut changes = Changes::default();
+    // Only a warehouse the order was released to ships it (by default;
+    // `[authority].shipments`). Another's report is kept for an operator:
+    // applying it would consume units that warehouse never held and confirm
+    // to the channel what may not have left.
+    let released_to = cx.released_to(&order.id).await?;
+    if let Decision::NotAuthoritative { authority } = cx.connections.authority.decide(
+        &Source::Warehouse(name.to_owned()),
+        DataKind::Shipments,
+        &Subject::Order {
+            channel: &order.channel,
+            status: order.status,
+            released_to: &released_to,
+        },
+    ) {
+        let reason = format!(
+            "shipment {} from warehouse:{name} for order {} not applied: its shipments are {authority}'s ([authority].shipments)",
+            shipment.id, order.id
+        );
+        cx.keep_unapplied(
+            &mut changes,
+            DataKind::Shipments,
+            &msg.source,
+            &authority,
+            inbox_id,
+            format!(
+                "shipment {} of {} unit(s), tracking {:?}: {reason}",
+                shipment.id,
+                shipment.lines.iter().map(|l| l.quantity).sum::<u32>(),
+                shipment.tracking.number
+            ),
+        );
+        changes.inbox.push((
+            inbox_id,
+            InboxStatus::Failed,
+            Some("shipment from a warehouse that is not the order's".into()),
+        ));
+        return Err(StepError::Fail {
+            class: ExceptionClass::Authority,
+            reason,
+            changes: Box::new(changes),
+        });
+    }
     if let Some(known) = store.shipment(&shipment.id).await? {
         if known.shipment.order_id != shipment.order_id {
             return Err(StepError::fail(

@@ -198,6 +198,7 @@ async fn hub() -> Hub {
         router: Arc::new(Router::new(&RoutingOptions::default()).expect("router")),
         rules: Default::default(),
         availability: None,
+        authority: Default::default(),
     };
     let clock = Arc::new(ManualClock::new(T0));
     let engine = Engine::new(

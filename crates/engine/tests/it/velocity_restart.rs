@@ -193,6 +193,7 @@ async fn a_restarted_sync_holds_back_cover_for_the_sales_before_the_restart() {
         Arc::new(NoErp),
         HashMap::new(),
         Some(plan()),
+        Arc::new(crossdock_model::Authority::default()),
     );
     let handle = sync.handle();
     handle.sync_once(true, false).await.expect("sync");

@@ -20,7 +20,7 @@ use crossdock_store::{
     ExceptionFilter, InboxStatus, Job, MessageOrigin, NewApiAuditEntry, NewApiKey, NewEffect,
     NewEvent, NewException, NewJob, NewMessage, OrderFilter, OwedAvailability, PositionRow,
     QueueStats, ReservationChange, ReserveLine, StockReport, Store, StoreError, StoredShipment,
-    waiting_error,
+    UnappliedUpdate, waiting_error,
 };
 use rust_decimal::dec;
 use serde_json::json;
@@ -87,6 +87,7 @@ conformance! {
     store scenario_origin_and_held_back_waits,
     store scenario_api_keys,
     store scenario_api_key_usage_and_audit,
+    store scenario_unapplied_updates,
     db scenario_concurrent_jobs_two_handles,
     db scenario_no_oversell_two_handles,
     db scenario_no_oversell_four_channels,
@@ -1318,6 +1319,7 @@ async fn scenario_orders_and_changes(store: &Store) {
         inbox: vec![(inbox_id, InboxStatus::Processed, Some("mapped".to_owned()))],
         reservations: vec![],
         effects: vec![],
+        unapplied: vec![],
     };
     assert!(!changes.is_empty());
     store
@@ -2778,6 +2780,99 @@ async fn scenario_availability_outbox(store: &Store) {
         5,
         "not applied"
     );
+}
+
+/// Scenario: updates the system-of-record registry refused are kept with
+/// the step that refused them — a failed step's (an exception) and a
+/// completed step's alike — listed newest first by kind, and counted per
+/// kind and source together with the stock rows kept.
+async fn scenario_unapplied_updates(store: &Store) {
+    let kept = |kind: &str, source: &str, entity: &str, at: i64| UnappliedUpdate {
+        kind: kind.to_owned(),
+        source: source.to_owned(),
+        authority: "warehouse:east".to_owned(),
+        entity_key: entity.to_owned(),
+        inbox_id: Some(at - T0),
+        note: format!("{kind} from {source}"),
+        received_at: at,
+    };
+    store
+        .enqueue(
+            &[
+                job("order:U1", "warehouse_shipment", 1, T0),
+                job("order:U2", "channel_message", 1, T0),
+            ],
+            T0,
+        )
+        .await
+        .unwrap();
+    let jobs = claim_all(store, "w", T0).await;
+    assert_eq!(jobs.len(), 2);
+    let refused = Changes {
+        unapplied: vec![kept("shipments", "warehouse:west", "order:U1", T0 + 1)],
+        ..Changes::default()
+    };
+    let ex = NewException {
+        entity_key: "order:U1".to_owned(),
+        channel: None,
+        step: "warehouse_shipment".to_owned(),
+        class: ExceptionClass::Authority,
+        reason: "not the order's warehouse".to_owned(),
+        payload: json!({}),
+        at: T0 + 1,
+    };
+    store.fail_job(&jobs[0], &ex, &refused).await.unwrap();
+    let taken = Changes {
+        unapplied: vec![
+            kept("customer", "channel:shop", "order:U2", T0 + 2),
+            kept("shipments", "warehouse:north", "order:U2", T0 + 3),
+        ],
+        ..Changes::default()
+    };
+    store.complete_job(&jobs[1], &taken, T0 + 3).await.unwrap();
+    store
+        .record_stock_reports(&[StockReport {
+            sku: "SKU-U".into(),
+            location: "west".into(),
+            source: "erp".into(),
+            on_hand: 7,
+            as_of: T0,
+            received_at: T0 + 4,
+            note: "west takes stock from warehouse:west".into(),
+        }])
+        .await
+        .unwrap();
+
+    let shipments = store
+        .unapplied_updates(Some("shipments"), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        shipments
+            .iter()
+            .map(|u| (u.source.as_str(), u.entity_key.as_str(), u.inbox_id))
+            .collect::<Vec<_>>(),
+        vec![
+            ("warehouse:north", "order:U2", Some(3)),
+            ("warehouse:west", "order:U1", Some(1)),
+        ]
+    );
+    assert_eq!(
+        shipments[1],
+        kept("shipments", "warehouse:west", "order:U1", T0 + 1)
+    );
+    assert_eq!(store.unapplied_updates(None, 1).await.unwrap().len(), 1);
+    assert_eq!(
+        store.unapplied_update_counts().await.unwrap(),
+        vec![
+            ("customer".to_owned(), "channel:shop".to_owned(), 1),
+            ("shipments".to_owned(), "warehouse:north".to_owned(), 1),
+            ("shipments".to_owned(), "warehouse:west".to_owned(), 1),
+            ("stock".to_owned(), "erp".to_owned(), 1),
+        ]
+    );
+    let latest = store.latest_stock_reports(5).await.unwrap();
+    assert_eq!((latest.len(), latest[0].on_hand), (1, 7));
 }
 
 /// Scenario: orders from four channels race for low stock on three SKUs at
