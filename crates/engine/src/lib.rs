@@ -10,6 +10,7 @@
 
 pub mod availability;
 pub mod breaker;
+mod cel_env;
 pub mod clock;
 pub mod connections;
 pub mod effects;

@@ -244,7 +244,12 @@ pub(crate) fn value_type(v: &Value) -> String {
 impl Router {
     /// Compile every expression of `options` once.
     pub fn new(options: &RoutingOptions) -> Result<Router, RoutingError> {
-        let env = Arc::new(Env::stdlib());
+        let mut env = Env::stdlib();
+        crate::cel_env::add_matches(&mut env).map_err(|message| RoutingError::Invalid {
+            path: "rules".into(),
+            message,
+        })?;
+        let env = Arc::new(env);
         let mut rules = Vec::with_capacity(options.rules.len());
         let mut names = std::collections::HashSet::new();
         for (index, rule) in options.rules.iter().enumerate() {
@@ -348,10 +353,9 @@ impl Router {
         let order = &input.order;
         // One context per order; each warehouse gets an inner scope.
         let mut root = Context::with_env(Arc::clone(&self.env));
-        let order_value = cel::to_value(order);
-        let order_error = match order_value {
+        let order_error = match crate::cel_env::facts_val(order) {
             Ok(v) => {
-                root.add_variable_from_value("order", v);
+                root.add_variable_as_val("order", v);
                 None
             }
             Err(e) => Some(format!("order facts: {e}")),
@@ -445,9 +449,9 @@ impl Router {
                     down: cand.down,
                 };
                 let mut scope = root.new_inner_scope();
-                let facts_error = match cel::to_value(&facts) {
+                let facts_error = match crate::cel_env::facts_val(&facts) {
                     Ok(v) => {
-                        scope.add_variable_from_value("warehouse", v);
+                        scope.add_variable_as_val("warehouse", v);
                         None
                     }
                     Err(e) => Some(format!("warehouse facts: {e}")),

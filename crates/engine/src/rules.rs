@@ -21,6 +21,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use cel::common::types::{CelBool, CelInt, CelString};
+use cel::common::value::Val;
 use cel::{Context, Env, Program, Value};
 
 use crate::routing::{parse_message, value_type};
@@ -392,7 +394,7 @@ enum Expect {
 impl Rules {
     /// Compile and check every rule of `options` once.
     pub fn new(options: &RulesOptions) -> Result<Rules, RulesError> {
-        let env = Arc::new(rules_env().map_err(|m| RulesError::Invalid {
+        let env = Arc::new(crate::cel_env::hub_env().map_err(|m| RulesError::Invalid {
             path: "rules".into(),
             rule: String::new(),
             message: m,
@@ -695,9 +697,9 @@ impl Rules {
                             // top-level map (its lines are shared, not
                             // converted again).
                             let changed = out.changes.iter().filter(|c| c.rule == rule.name);
-                            if let Some(v) = with_fields(&order_value, changed) {
-                                order_value = v.clone();
-                                cx.add_variable_from_value("order", v);
+                            if let Some(v) = with_fields(order_value.as_ref(), changed) {
+                                cx.add_variable_as_val("order", v.clone_as_boxed());
+                                order_value = v;
                             }
                         }
                     }
@@ -758,24 +760,24 @@ impl Rules {
 }
 
 /// `order` (a CEL map) with the `changes`' fields set to their `after`
-/// values; `None` when nothing changed or `order` is not a map.
-fn with_fields<'a>(order: &Value, changes: impl Iterator<Item = &'a FieldChange>) -> Option<Value> {
-    let Value::Map(map) = order else {
-        return None;
-    };
-    let mut fields: Option<std::collections::HashMap<cel::objects::Key, Value>> = None;
+/// values; `None` when nothing changed or `order` is not a map. Only the
+/// top-level map is new: lines and addresses are shared with `order`.
+fn with_fields<'a>(
+    order: &(dyn Val + 'static),
+    changes: impl Iterator<Item = &'a FieldChange>,
+) -> Option<Box<dyn Val>> {
+    let mut changed: Option<Box<dyn Val>> = None;
     for c in changes {
-        let value = match &c.after {
-            serde_json::Value::String(s) => Value::String(Arc::new(s.clone())),
-            serde_json::Value::Bool(b) => Value::Bool(*b),
-            serde_json::Value::Number(n) => Value::Int(n.as_i64()?),
+        let value: Box<dyn Val> = match &c.after {
+            serde_json::Value::String(s) => Box::new(CelString::from(s.clone())),
+            serde_json::Value::Bool(b) => Box::new(CelBool::from(*b)),
+            serde_json::Value::Number(n) => Box::new(CelInt::from(n.as_i64()?)),
             _ => return None,
         };
-        fields
-            .get_or_insert_with(|| (*map.map).clone())
-            .insert(cel::objects::Key::String(Arc::new(c.field.clone())), value);
+        let base = changed.as_deref().unwrap_or(order);
+        changed = Some(crate::cel_env::with_entry(base, &c.field, value)?);
     }
-    fields.map(|f| Value::Map(cel::objects::Map { map: Arc::new(f) }))
+    changed
 }
 
 /// `merchant_collected`, `marketplace_facilitator`.
@@ -786,37 +788,19 @@ pub fn tax_name(t: TaxTreatment) -> &'static str {
     }
 }
 
-/// CEL's standard library with the string extension (`lowerAscii`,
-/// `split`, `trim`, …): rules normalise what channels send.
-fn rules_env() -> Result<Env, String> {
-    let mut env = Env::stdlib();
-    env.add_extension(cel::extensions::strings)
-        .map_err(|e| format!("CEL string extension: {e:?}"))?;
-    env.add_extension(cel::extensions::lists)
-        .map_err(|e| format!("CEL list extension: {e:?}"))?;
-    Ok(env)
-}
-
-/// The rules' context for `facts`, and the `order` value in it.
+/// The rules' context for `facts`, and the `order` value in it (its maps
+/// and lists shared: see [`crate::cel_env`]).
 fn context(
     env: &Arc<Env>,
     facts: &RuleFacts,
-) -> Result<(Context<'static, 'static>, Value), String> {
+) -> Result<(Context<'static, 'static>, Box<dyn Val>), String> {
+    use crate::cel_env::facts_val;
     let mut cx = Context::with_env(Arc::clone(env));
-    let order = cel::to_value(&facts.order).map_err(|e| e.to_string())?;
-    cx.add_variable_from_value("order", order.clone());
-    cx.add_variable_from_value(
-        "customer",
-        cel::to_value(&facts.customer).map_err(|e| e.to_string())?,
-    );
-    cx.add_variable_from_value(
-        "address",
-        cel::to_value(&facts.address).map_err(|e| e.to_string())?,
-    );
-    cx.add_variable_from_value(
-        "channel",
-        cel::to_value(&facts.channel).map_err(|e| e.to_string())?,
-    );
+    let order = facts_val(&facts.order)?;
+    cx.add_variable_as_val("order", order.clone_as_boxed());
+    cx.add_variable_as_val("customer", facts_val(&facts.customer)?);
+    cx.add_variable_as_val("address", facts_val(&facts.address)?);
+    cx.add_variable_as_val("channel", facts_val(&facts.channel)?);
     Ok((cx, order))
 }
 
