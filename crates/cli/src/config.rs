@@ -59,16 +59,6 @@ pub struct Config {
     pub sim: Option<SimConfig>,
 }
 
-/// Shown as `--print-config` shows it (as JSON): every secret redacted,
-/// the `[sim]`'s included.
-impl std::fmt::Debug for Config {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let mut value = serde_json::to_value(self).map_err(|_| std::fmt::Error)?;
-        crate::secrets::redact_json(&mut value);
-        write!(f, "Config {value}")
-    }
-}
-
 /// The configuration as written: [`Config`] with each component's kind and
 /// per-kind tables side by side, as the TOML has them.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -117,24 +107,6 @@ pub struct HubConfig {
     /// PEM private key of `tls_cert`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls_key: Option<PathBuf>,
-}
-
-/// The store URL's password never reaches a log.
-impl std::fmt::Debug for HubConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HubConfig")
-            .field("listen", &self.listen)
-            .field("data_dir", &self.data_dir)
-            .field(
-                "database_url",
-                &self.database_url.as_deref().map(crate::secrets::redact_url),
-            )
-            .field("max_body_bytes", &self.max_body_bytes)
-            .field("http_timeout_ms", &self.http_timeout_ms)
-            .field("tls_cert", &self.tls_cert)
-            .field("tls_key", &self.tls_key)
-            .finish()
-    }
 }
 
 impl Default for HubConfig {
@@ -1001,6 +973,8 @@ fn apply_override(root: &mut toml::Table, var: &str, raw: &str) -> Result<(), Co
     table.insert(last.clone(), value);
     Ok(())
 }
+
+mod debug;
 
 #[cfg(test)]
 mod tests;
