@@ -36,7 +36,7 @@ pub use crossdock_connectors::warehouse::{
     RestWarehouseConfig, WarehouseKind, WarehouseSpec, X12WarehouseConfig,
 };
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Clone, Serialize)]
 #[serde(into = "RawConfig")]
 pub struct Config {
     pub hub: HubConfig,
@@ -96,7 +96,7 @@ pub struct RawConfig {
     pub sim: Option<SimConfig>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct HubConfig {
     /// Address of the HTTP server (webhooks, API, metrics).
@@ -110,6 +110,12 @@ pub struct HubConfig {
     pub max_body_bytes: usize,
     /// Timeout of one outbound HTTP call, in ms.
     pub http_timeout_ms: u64,
+    /// PEM certificate chain: with `tls_key`, the hub serves HTTPS.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `tls_cert`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_key: Option<PathBuf>,
 }
 
 impl Default for HubConfig {
@@ -120,6 +126,8 @@ impl Default for HubConfig {
             database_url: None,
             max_body_bytes: 1024 * 1024,
             http_timeout_ms: 10_000,
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }
@@ -568,6 +576,19 @@ impl RawConfig {
         if self.hub.max_body_bytes < 1024 {
             return Err(err("hub.max_body_bytes", "must be at least 1024".into()));
         }
+        match (&self.hub.tls_cert, &self.hub.tls_key) {
+            (None, None) => {}
+            (Some(cert), Some(key)) => {
+                crossdock_server::tls::server_config(cert, key)
+                    .map_err(|e| err("hub.tls_cert", e.to_string()))?;
+            }
+            (Some(_), None) => {
+                return Err(err("hub.tls_key", "required with hub.tls_cert".into()));
+            }
+            (None, Some(_)) => {
+                return Err(err("hub.tls_cert", "required with hub.tls_key".into()));
+            }
+        }
         if self.warehouses.is_empty() {
             return Err(err(
                 "warehouses",
@@ -722,6 +743,8 @@ impl RawConfig {
             beside(&mut signing.secret_file);
             beside(&mut signing.previous_secret_file);
         }
+        beside(&mut self.hub.tls_cert);
+        beside(&mut self.hub.tls_key);
         if let Some(sim) = &mut self.sim {
             let sim_tables = std::iter::once(&mut sim.channel.signing)
                 .chain(sim.warehouses.iter_mut().map(|w| &mut w.signing))
@@ -771,6 +794,35 @@ impl RawConfig {
 }
 
 impl Config {
+    /// The configuration as `--print-config` shows it: TOML, every secret
+    /// `<redacted>` (where it lives, `*_env`/`*_file`, is kept).
+    pub fn printable(&self) -> Result<String, toml::ser::Error> {
+        let mut value = toml::Value::try_from(self)?;
+        crate::secrets::redact_toml(&mut value);
+        toml::to_string(&value)
+    }
+
+    /// SHA-256 (hex) of the effective configuration, secrets left out: the
+    /// version `GET /v1/config/versions` records.
+    pub fn version_hash(&self) -> String {
+        crate::secrets::version_hash(serde_json::to_value(self).unwrap_or_default())
+    }
+
+    /// The TLS settings of the hub's listener, when `[hub]` names a
+    /// certificate and key (read again at start: `config check` read them
+    /// too, but they may have changed since).
+    pub fn tls(&self) -> anyhow::Result<Option<std::sync::Arc<rustls::ServerConfig>>> {
+        match (&self.hub.tls_cert, &self.hub.tls_key) {
+            (Some(cert), Some(key)) => Ok(Some(crossdock_server::tls::server_config(cert, key)?)),
+            _ => Ok(None),
+        }
+    }
+
+    /// [`Config::database_url`] as messages show it (password redacted).
+    pub fn database_url_shown(&self) -> String {
+        crate::secrets::redact_url(&self.database_url())
+    }
+
     /// The store URL: PostgreSQL if configured, else SQLite in `data_dir`.
     pub fn database_url(&self) -> String {
         match &self.hub.database_url {
@@ -963,6 +1015,8 @@ fn apply_override(root: &mut toml::Table, var: &str, raw: &str) -> Result<(), Co
     table.insert(last.clone(), value);
     Ok(())
 }
+
+mod debug;
 
 #[cfg(test)]
 mod tests;

@@ -121,7 +121,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         None => Config::demo(),
     };
     if args.print_config {
-        print!("{}", toml::to_string(&config)?);
+        print!("{}", config.printable()?);
         return Ok(());
     }
     if let Some(listen) = &args.listen {

@@ -75,11 +75,11 @@ pub async fn connections(config: &Config) -> anyhow::Result<Wiring> {
             erp,
             erp_governor: Some(governor),
             warehouses,
-            router: Arc::new(
+            router: crossdock_engine::live(
                 crossdock_engine::routing::Router::new(&config.routing)
                     .map_err(|e| anyhow::anyhow!("routing: {e}"))?,
             ),
-            rules: Arc::new(
+            rules: crossdock_engine::live(
                 config
                     .order_rules()
                     .map_err(|e| anyhow::anyhow!("rules: {e}"))?,
@@ -102,6 +102,12 @@ pub struct RunningHub {
     /// The API keys `/v1` accepts; keys made through it work at once.
     pub keys: ApiKeys,
     pub url: String,
+    /// This hub's name on its job leases and configuration versions.
+    pub hub_id: String,
+    /// The configuration running now (after the reloads applied).
+    config: Config,
+    /// Who started it (`--as NAME` or the OS user).
+    who: String,
     engine_handle: EngineHandle,
     shutdown: CancellationToken,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
@@ -111,7 +117,95 @@ pub struct RunningHub {
     keys_refresher: tokio::task::JoinHandle<()>,
 }
 
+/// What a reload did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reloaded {
+    /// The file is the running configuration.
+    Unchanged,
+    /// These sections (`rules`, `routing`) now decide new work.
+    Applied { sections: Vec<String>, hash: String },
+    /// Nothing changed in the hub; the reason is logged and recorded.
+    Refused { reason: String },
+}
+
 impl RunningHub {
+    /// The configuration running now.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Record a configuration version of this hub.
+    async fn record_version(
+        &self,
+        hash: &str,
+        triggered_by: &str,
+        reason: Option<String>,
+    ) -> anyhow::Result<()> {
+        let outcome = if reason.is_some() {
+            "refused"
+        } else {
+            "applied"
+        };
+        self.engine
+            .store()
+            .record_config_version(&crossdock_store::NewConfigVersion {
+                at: self.engine.clock().now_ms(),
+                hub_id: self.hub_id.clone(),
+                hash: hash.to_owned(),
+                who: self.who.clone(),
+                triggered_by: triggered_by.to_owned(),
+                outcome: outcome.to_owned(),
+                reason,
+            })
+            .await
+            .context("recording the configuration version")?;
+        Ok(())
+    }
+
+    /// Read the configuration file again (SIGHUP) and apply what a running
+    /// hub can: order rules and routing. A file that is invalid, or that
+    /// changes anything else, is refused whole and the running
+    /// configuration stays; a refusal is logged and recorded with its
+    /// reason, as an applied change is with its hash.
+    pub async fn reload(&mut self, path: &std::path::Path) -> anyhow::Result<Reloaded> {
+        let new = match Config::load(path) {
+            Ok(c) => c,
+            // No configuration, so no hash of one.
+            Err(e) => return self.refuse("", format!("invalid: {e}")).await,
+        };
+        let hash = new.version_hash();
+        let sections = match crate::reload::judge(&self.config, &new) {
+            Ok(s) => s,
+            Err(reason) => return self.refuse(&hash, reason).await,
+        };
+        if sections.is_empty() {
+            tracing::info!("Configuration reload: the file is the running configuration.");
+            return Ok(Reloaded::Unchanged);
+        }
+        // Build both before replacing either: all or nothing.
+        let router = match crossdock_engine::routing::Router::new(&new.routing) {
+            Ok(r) => r,
+            Err(e) => return self.refuse(&hash, format!("routing: {e}")).await,
+        };
+        let rules = match new.order_rules() {
+            Ok(r) => r,
+            Err(e) => return self.refuse(&hash, format!("rules: {e}")).await,
+        };
+        self.engine.replace_router(router);
+        self.engine.replace_rules(rules);
+        self.config = new;
+        tracing::info!(sections = ?sections, %hash, "Configuration reloaded.");
+        self.record_version(&hash, "sighup", None).await?;
+        Ok(Reloaded::Applied { sections, hash })
+    }
+
+    async fn refuse(&self, hash: &str, reason: String) -> anyhow::Result<Reloaded> {
+        tracing::warn!(%reason, "Configuration reload refused; the running one stays.");
+        self.record_version(hash, "sighup", Some(reason.clone()))
+            .await?;
+        Ok(Reloaded::Refused { reason })
+    }
+
     /// Stop accepting requests, finish running steps, close the store.
     pub async fn stop(self) -> anyhow::Result<()> {
         self.shutdown.cancel();
@@ -142,10 +236,23 @@ pub async fn start_with_clock(
     listener: tokio::net::TcpListener,
     clock: Arc<dyn crossdock_engine::Clock>,
 ) -> anyhow::Result<RunningHub> {
-    let url = format!("http://{}", listener.local_addr()?);
+    start_as(config, listener, clock, None).await
+}
+
+/// [`start_with_clock`], the configuration version recorded as `who`'s
+/// (`--as NAME`; the OS user when `None`).
+pub async fn start_as(
+    config: &Config,
+    listener: tokio::net::TcpListener,
+    clock: Arc<dyn crossdock_engine::Clock>,
+    who: Option<&str>,
+) -> anyhow::Result<RunningHub> {
+    let tls = config.tls()?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let url = format!("{scheme}://{}", listener.local_addr()?);
     let store = Store::open(&config.database_url())
         .await
-        .with_context(|| format!("opening the store at {}", config.database_url()))?;
+        .with_context(|| format!("opening the store at {}", config.database_url_shown()))?;
     let wiring = connections(config).await?;
     let mut options = config.engine.clone();
     // The same name on every run at this address, so a restarted hub takes
@@ -156,6 +263,7 @@ pub async fn start_with_clock(
         let host = whoami::hostname().unwrap_or_else(|_| "localhost".to_owned());
         format!("{host}:{listen}")
     });
+    let hub_id = options.hub_id.clone().unwrap_or_default();
     let keys = ApiKeys::load(store.clone(), clock.clone())
         .await
         .context("reading the API keys")?;
@@ -176,7 +284,12 @@ pub async fn start_with_clock(
         ready.clone(),
     );
     let keys_refresher = keys.spawn_refresher(shutdown.clone());
-    let server = tokio::spawn(crossdock_server::serve(listener, router, shutdown.clone()));
+    let server = tokio::spawn(crossdock_server::serve(
+        listener,
+        router,
+        tls,
+        shutdown.clone(),
+    ));
     let mut partners = Vec::new();
     for (partner, poll) in &wiring.file_partners {
         partners.push(partner.spawn_flusher());
@@ -188,16 +301,27 @@ pub async fn start_with_clock(
         )));
     }
     ready.cancel();
-    Ok(RunningHub {
+    let hub = RunningHub {
         engine,
         keys,
         url,
+        hub_id,
+        config: config.clone(),
+        who: who.map_or_else(crate::reload::os_user, str::to_owned),
         engine_handle,
         shutdown,
         server,
         partners,
         keys_refresher,
-    })
+    };
+    // The hub runs either way; a version it could not record is logged.
+    if let Err(e) = hub
+        .record_version(&config.version_hash(), "start", None)
+        .await
+    {
+        tracing::warn!(error = %format!("{e:#}"), "Could not record the configuration version.");
+    }
+    Ok(hub)
 }
 
 /// Read an EDI partner's inbound folder on a schedule: every shipment set

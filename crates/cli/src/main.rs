@@ -34,10 +34,16 @@ enum Command {
         #[arg(long)]
         config: PathBuf,
     },
-    /// Run the hub.
+    /// Run the hub. SIGHUP reads the configuration file again and applies
+    /// [rules] and [routing]; any other change is refused (logged and
+    /// recorded with its reason) until a restart.
     Serve {
         #[arg(long)]
         config: PathBuf,
+        /// Who runs it, recorded with each configuration version (default:
+        /// the OS user).
+        #[arg(long = "as", value_name = "NAME")]
+        operator: Option<String>,
     },
     /// Create or upgrade the store's tables.
     Migrate(StoreArgs),
@@ -124,6 +130,16 @@ enum ConfigCommand {
     /// hidden), and routing, order rules and availability replayed on the
     /// store. Exit 0: no change; 1: changes; 2: invalid.
     Plan(crossdock::plan::PlanArgs),
+    /// The configuration versions the hubs on a store ran or refused,
+    /// newest first: hash (secrets left out), time, who, trigger, outcome.
+    Versions {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[arg(long, default_value_t = 20)]
+        limit: i64,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() -> std::process::ExitCode {
@@ -176,7 +192,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Demo(args) => demo::run(args).await,
         Command::Sim { config } => run_sim(&config).await,
-        Command::Serve { config } => serve(&config).await,
+        Command::Serve { config, operator } => serve(&config, operator.as_deref()).await,
         Command::Migrate(store) => {
             let s = store.open().await?;
             s.migrate().await?;
@@ -210,6 +226,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Config {
+            command: ConfigCommand::Versions { store, limit, json },
+        } => {
+            let s = store.open().await?;
+            let versions = s.config_versions(limit).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&versions)?);
+            } else {
+                for v in &versions {
+                    println!("{}", describe_version(v));
+                }
+            }
+            Ok(())
+        }
+        Command::Config {
             command: ConfigCommand::Check { file },
         } => {
             let c = Config::load(&file)?;
@@ -221,7 +251,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 file.display(),
                 c.channels.len(),
                 c.warehouses.len(),
-                c.database_url()
+                c.database_url_shown()
             );
             Ok(())
         }
@@ -234,6 +264,45 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Rules { command } => rules::run(command).await,
         Command::Inventory { command } => inventory::run(command).await,
         Command::Authority { command } => authority::run(command),
+    }
+}
+
+/// One line about a configuration version.
+fn describe_version(v: &crossdock_store::ConfigVersion) -> String {
+    let at = chrono::DateTime::from_timestamp_millis(v.at)
+        .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
+        .unwrap_or_else(|| v.at.to_string());
+    let hash = if v.hash.is_empty() { "-" } else { &v.hash };
+    let mut line = format!(
+        "{at} {:<8} {:<7} {hash:.12} by {} on {}",
+        v.outcome, v.triggered_by, v.who, v.hub_id
+    );
+    if let Some(reason) = &v.reason {
+        line.push_str(&format!(": {reason}"));
+    }
+    line
+}
+
+/// SIGHUPs, or nothing where there are none.
+struct Hangups(#[cfg(unix)] Option<tokio::signal::unix::Signal>);
+
+impl Hangups {
+    fn new() -> Hangups {
+        #[cfg(unix)]
+        {
+            Hangups(tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok())
+        }
+        #[cfg(not(unix))]
+        Hangups()
+    }
+
+    async fn next(&mut self) {
+        #[cfg(unix)]
+        if let Some(s) = &mut self.0 {
+            s.recv().await;
+            return;
+        }
+        std::future::pending::<()>().await;
     }
 }
 
@@ -252,15 +321,24 @@ async fn shutdown_signal() {
     ctrl_c.await.unwrap_or(());
 }
 
-async fn serve(path: &std::path::Path) -> anyhow::Result<()> {
+async fn serve(path: &std::path::Path, operator: Option<&str>) -> anyhow::Result<()> {
     let config = Config::load(path)?;
     for d in &config.deprecations {
         tracing::warn!(config = %path.display(), "{d}");
     }
+    // Listening for SIGHUP from the start: until then its default action
+    // would end the process.
+    let mut hangups = Hangups::new();
     let listener = tokio::net::TcpListener::bind(&config.hub.listen)
         .await
         .with_context(|| format!("binding {}", config.hub.listen))?;
-    let hub = hub::start(&config, listener).await?;
+    let mut hub = hub::start_as(
+        &config,
+        listener,
+        std::sync::Arc::new(crossdock_engine::SystemClock),
+        operator,
+    )
+    .await?;
     let chosen = std::env::var(keys::BOOTSTRAP_ENV).ok();
     if let Some(secret) = keys::bootstrap(&hub.keys, chosen.as_deref()).await? {
         eprintln!(
@@ -272,9 +350,28 @@ async fn serve(path: &std::path::Path) -> anyhow::Result<()> {
     eprintln!(
         "crossdock: serving on {} (store {})",
         hub.url,
-        config.database_url()
+        config.database_url_shown()
     );
-    shutdown_signal().await;
+    let stop = shutdown_signal();
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            () = &mut stop => break,
+            () = hangups.next() => match hub.reload(path).await {
+                Ok(hub::Reloaded::Applied { sections, hash }) => eprintln!(
+                    "crossdock: configuration reloaded ({}; version {hash:.12})",
+                    sections.join(", ")
+                ),
+                Ok(hub::Reloaded::Unchanged) => {
+                    eprintln!("crossdock: configuration unchanged");
+                }
+                Ok(hub::Reloaded::Refused { reason }) => {
+                    eprintln!("crossdock: configuration reload refused: {reason}");
+                }
+                Err(e) => eprintln!("crossdock: configuration reload failed: {e:#}"),
+            },
+        }
+    }
     eprintln!("crossdock: stopping");
     hub.stop().await
 }

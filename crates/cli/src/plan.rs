@@ -121,10 +121,7 @@ pub async fn run(args: PlanArgs) -> i32 {
 
 /// Keys whose values are secrets: shown as changed, never as values.
 fn is_secret(key: &str) -> bool {
-    let last = key.rsplit('.').next().unwrap_or(key).to_ascii_lowercase();
-    ["secret", "password", "token"]
-        .iter()
-        .any(|s| last.contains(s) && !last.ends_with("_env") && !last.ends_with("_file"))
+    crate::secrets::is_secret_key(key)
 }
 
 /// The differences between two configurations, key by key.
@@ -137,6 +134,9 @@ pub fn key_changes(current: &Config, new: &Config) -> anyhow::Result<Vec<KeyChan
             let shown = |v: Value| match v {
                 Value::Null => Value::Null,
                 _ if is_secret(&key) => Value::String("(hidden)".into()),
+                Value::String(s) if key.ends_with("_url") => {
+                    Value::String(crate::secrets::redact_url(&s))
+                }
                 v => v,
             };
             KeyChange {

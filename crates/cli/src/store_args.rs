@@ -46,6 +46,6 @@ impl StoreArgs {
         };
         Store::open(&url)
             .await
-            .with_context(|| format!("opening the store at {url}"))
+            .with_context(|| format!("opening the store at {}", crate::secrets::redact_url(&url)))
     }
 }

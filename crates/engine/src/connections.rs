@@ -64,6 +64,17 @@ pub enum ShortShipPolicy {
     Cancel,
 }
 
+/// A part of the configuration a running hub replaces on reload (SIGHUP):
+/// every clone of the [`Connections`] sees the new value at once. A step
+/// takes one snapshot (`load_full`, one atomic increment, no lock), so a
+/// step decides under one version from its start to its end.
+pub type Live<T> = Arc<arc_swap::ArcSwap<T>>;
+
+/// `value` as a [`Live`] part.
+pub fn live<T>(value: T) -> Live<T> {
+    Arc::new(arc_swap::ArcSwap::from_pointee(value))
+}
+
 /// The external systems the engine works with.
 #[derive(Clone)]
 pub struct Connections {
@@ -74,10 +85,10 @@ pub struct Connections {
     /// Candidates for routing; configuration order breaks ties.
     pub warehouses: Vec<Arc<dyn Warehouse>>,
     /// Fulfilment routing rules over the order and its candidate warehouses.
-    pub router: Arc<Router>,
+    pub router: Live<Router>,
     /// Order rules (validation, enrichment, holds, tax treatment) the
     /// validate step applies.
-    pub rules: Arc<crate::rules::Rules>,
+    pub rules: Live<crate::rules::Rules>,
     /// Availability policies and sync options; `None` = no availability sync.
     pub availability: Option<AvailabilityPlan>,
     /// The system of record for each kind of data (`[authority]`, made

@@ -179,6 +179,19 @@ impl Engine {
         &self.inner.clock
     }
 
+    /// Replace the order rules (a configuration reload): steps that start
+    /// from now on validate under `rules`; a running step keeps the
+    /// version it started with.
+    pub fn replace_rules(&self, rules: crate::rules::Rules) {
+        self.inner.connections.rules.store(Arc::new(rules));
+    }
+
+    /// Replace the routing rules and warehouse profiles, as
+    /// [`Engine::replace_rules`] does the order rules.
+    pub fn replace_router(&self, router: crate::routing::Router) {
+        self.inner.connections.router.store(Arc::new(router));
+    }
+
     /// Rate, queue and breaker state of the ERP governor, if there is one.
     pub fn erp_governor_status(&self) -> Option<crate::governor::GovernorStatus> {
         self.inner

@@ -30,7 +30,7 @@ pub mod telemetry;
 mod warehouse_breakers;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use connections::{ChannelConnection, Connections, ShortShipPolicy, SplitPolicy};
+pub use connections::{ChannelConnection, Connections, Live, ShortShipPolicy, SplitPolicy, live};
 pub use engine::{Engine, EngineHandle, Receipt, Refusal};
 pub use governor::{ChannelPacing, GovernedErp, Governor, GovernorOptions, Priority};
 pub use holds::ReleaseError;

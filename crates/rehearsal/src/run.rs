@@ -181,7 +181,7 @@ async fn build_hub(estate: &Arc<Estate>, seed: u64) -> anyhow::Result<Hub> {
         erp,
         erp_governor: Some(governor),
         warehouses,
-        router: Arc::new(Router::new(&RoutingOptions::default())?),
+        router: crossdock_engine::live(Router::new(&RoutingOptions::default())?),
         rules: Default::default(),
         availability: Some(plan),
         authority: Default::default(),

@@ -29,6 +29,7 @@ pub mod auth;
 mod authority_api;
 mod error;
 mod keys_api;
+pub mod tls;
 
 pub use auth::{ApiKeys, Caller};
 pub use error::ApiError;
@@ -102,6 +103,7 @@ fn v1_routes() -> Vec<(KeyedRoute, MethodRouter<AppState>)> {
         POST "/v1/keys" Admin => keys_api::create_key,
         POST "/v1/keys/{name}/revoke" Admin => keys_api::revoke_key,
         GET "/v1/audit" Admin => keys_api::audit,
+        GET "/v1/config/versions" Admin => config_versions,
     ]
 }
 
@@ -186,18 +188,30 @@ pub fn router(
         .with_state(state)
 }
 
-/// Serve `router` on `listener` until `shutdown` is cancelled.
+/// Serve `router` on `listener` until `shutdown` is cancelled; HTTPS when
+/// `tls` is given (see [`tls::server_config`]).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     router: Router,
+    tls: Option<Arc<rustls::ServerConfig>>,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move { shutdown.cancelled().await })
-    .await
+    let stop = async move { shutdown.cancelled().await };
+    match tls {
+        None => {
+            axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(stop)
+            .await
+        }
+        Some(config) => {
+            axum::serve(tls::TlsListener::new(listener, config)?, router)
+                .with_graceful_shutdown(stop)
+                .await
+        }
+    }
 }
 
 async fn read_body(state: &AppState, source: &str, body: Body) -> Result<Bytes, ApiError> {
@@ -488,6 +502,26 @@ async fn stats(State(s): State<AppState>) -> Result<Response, ApiError> {
         "erp_governor": s.engine.erp_governor_status(),
     }))
     .into_response())
+}
+
+/// `GET /v1/config/versions?limit=N`: the configurations the hubs on this
+/// store ran or refused, newest first (hash, time, who, what triggered it).
+async fn config_versions(
+    State(s): State<AppState>,
+    Query(q): Query<VersionsQuery>,
+) -> Result<Response, ApiError> {
+    let versions = s
+        .engine
+        .store()
+        .config_versions(q.limit.unwrap_or(100))
+        .await?;
+    Ok(axum::Json(json!({ "versions": versions })).into_response())
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VersionsQuery {
+    limit: Option<i64>,
 }
 
 async fn readyz(State(s): State<AppState>) -> Response {

@@ -22,7 +22,8 @@
 //! Where things live: `Store` is defined and opened in `open.rs`, and each
 //! domain adds its own `impl Store` in its own file (`inbox.rs`, `jobs.rs`,
 //! `effects.rs`, `orders.rs`, `exceptions.rs`, `inventory.rs`,
-//! `capacity.rs`, `availability.rs`, `authority.rs`, `meta.rs`, `api_keys.rs`). They share `sql.rs` (transactions,
+//! `capacity.rs`, `availability.rs`, `authority.rs`, `meta.rs`, `api_keys.rs`,
+//! `config_versions.rs`). They share `sql.rs` (transactions,
 //! statement builders, row mapping) and `changes.rs` (writing a step's
 //! [`Changes`]); neither knows `Store`, so no two modules import each other.
 
@@ -31,6 +32,7 @@ mod authority;
 mod availability;
 mod capacity;
 mod changes;
+mod config_versions;
 mod effects;
 mod error;
 pub mod events;
@@ -50,6 +52,7 @@ mod tests;
 
 pub use api_keys::{ApiAuditEntry, ApiKey, ApiScope, NewApiAuditEntry, NewApiKey};
 pub use availability::{AvailabilityRow, AvailabilitySettlement, OwedAvailability, StockReport};
+pub use config_versions::{ConfigVersion, NewConfigVersion};
 pub use error::{Result, StoreError};
 pub use jobs::waiting_error;
 pub use open::{Backend, Store};

@@ -189,7 +189,12 @@ async fn measure(
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
     let stop = CancellationToken::new();
-    let server = tokio::spawn(crossdock_server::serve(listener, router, stop.clone()));
+    let server = tokio::spawn(crossdock_server::serve(
+        listener,
+        router,
+        None,
+        stop.clone(),
+    ));
     // A load generator, not a connector: it builds its own client.
     #[allow(clippy::disallowed_methods)]
     let client = reqwest::Client::builder()

@@ -113,7 +113,12 @@ async fn ingest(
     let ready = CancellationToken::new();
     ready.cancel();
     let router = crossdock_server::router(engine, keys, ServerOptions::default(), ready);
-    let server = tokio::spawn(crossdock_server::serve(listener, router, shutdown.clone()));
+    let server = tokio::spawn(crossdock_server::serve(
+        listener,
+        router,
+        None,
+        shutdown.clone(),
+    ));
     if let Some(d) = serve_for {
         eprintln!(
             "crossdock bench: POST webhooks to {base} for {}, signed (Standard Webhooks) \

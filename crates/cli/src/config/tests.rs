@@ -127,3 +127,77 @@ fn semantic_errors_name_the_key() {
     let e = c.validate("x.toml").unwrap_err();
     assert_eq!(e.location, "x.toml: key warehouses[1].name");
 }
+
+/// The shipped marketplace configuration has inline secrets (for its
+/// simulators): `Debug`, as a log line would show it, shows none of them,
+/// the mapped channel's token and signing secret included.
+#[test]
+fn debug_of_a_configuration_shows_no_secret() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../config");
+    let text = std::fs::read_to_string(format!("{dir}/demo-marketplaces.toml")).unwrap();
+    let text = text
+        .replace(
+            "[erp]\nkind = \"rest\"\nbase_url = \"http://127.0.0.1:7102\"\n",
+            "[erp]\nkind = \"rest\"\nbase_url = \"http://127.0.0.1:7102\"\n\n[erp.auth]\nkind = \"bearer\"\ntoken = \"erp-bearer-0042\"\n",
+        )
+        .replace(
+            "data_dir = \".crossdock\"",
+            "data_dir = \".crossdock\"\ndatabase_url = \"postgres://u:db-pass-0042@h/d\"",
+        );
+    let mut config = Config::parse(
+        &text,
+        &format!("{dir}/demo-marketplaces.toml"),
+        std::iter::empty(),
+    )
+    .unwrap();
+    let mapped = config
+        .channels
+        .iter_mut()
+        .find(|c| c.kind() == ChannelKind::Mapped)
+        .unwrap();
+    if let ChannelSpec::Mapped(m) = &mut mapped.spec {
+        let auth: toml::Table =
+            toml::from_str("kind = \"bearer\"\ntoken = \"mapped-bearer-0042\"").unwrap();
+        m.table.insert("auth".into(), auth.into());
+        let webhook = m
+            .table
+            .get_mut("webhook")
+            .and_then(|w| w.as_table_mut())
+            .unwrap();
+        let signature: toml::Table =
+            toml::from_str("header = \"x-sig\"\nsecret = \"mapped-hmac-0042\"").unwrap();
+        webhook.insert("signature".into(), signature.into());
+    }
+    let shown = format!("{config:?}");
+    for secret in [
+        "shpat_sim_access_token",
+        "sim_webhook_secret",
+        "walmart-sim-secret",
+        "sim-client-secret",
+        "sim-refresh-token",
+        "erp-bearer-0042",
+        "db-pass-0042",
+        "mapped-bearer-0042",
+        "mapped-hmac-0042",
+    ] {
+        assert!(!shown.contains(secret), "Debug shows {secret}: {shown}");
+    }
+    assert!(shown.contains("<redacted>"), "{shown}");
+    // Where a secret is stays visible.
+    assert!(shown.contains("demo-webhook.secret"), "{shown}");
+    let spec = format!("{:?}", mapped_spec(&config));
+    assert!(spec.contains("MappedChannelConfig { mapping"), "{spec}");
+    assert!(
+        !spec.contains("mapped-bearer-0042") && !spec.contains("mapped-hmac-0042"),
+        "{spec}"
+    );
+}
+
+fn mapped_spec(config: &Config) -> &ChannelSpec {
+    &config
+        .channels
+        .iter()
+        .find(|c| c.kind() == ChannelKind::Mapped)
+        .unwrap()
+        .spec
+}

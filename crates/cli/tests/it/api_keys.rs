@@ -95,10 +95,12 @@ async fn every_v1_route_needs_a_usable_key_with_its_scope() {
             "no route needs {scope}: the walk would prove nothing about it"
         );
     }
-    // The policy: read is every GET, a POST acts (operate at least), keys
-    // and the audit are admin's.
+    // The policy: read is every GET, a POST acts (operate at least), keys,
+    // the audit and configuration are admin's.
     for r in &routes {
-        let admin = r.path.starts_with("/v1/keys") || r.path == "/v1/audit";
+        let admin = r.path.starts_with("/v1/keys")
+            || r.path == "/v1/audit"
+            || r.path.starts_with("/v1/config");
         let wanted = if admin {
             ApiScope::Admin
         } else if r.method == Method::GET {
@@ -358,7 +360,12 @@ async fn a_key_over_its_daily_quota_gets_429_until_the_day_ends() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let stop = tokio_util::sync::CancellationToken::new();
-    let served = tokio::spawn(crossdock_server::serve(listener, router, stop.clone()));
+    let served = tokio::spawn(crossdock_server::serve(
+        listener,
+        router,
+        None,
+        stop.clone(),
+    ));
     let r = app
         .bare
         .get(format!("{url}/v1/stats"))

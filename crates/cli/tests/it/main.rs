@@ -19,6 +19,7 @@ mod crash;
 mod edi_cli;
 mod fulfilment;
 mod marketplaces;
+mod ops;
 mod order_rules;
 mod routing_cli;
 mod runner_bounds;

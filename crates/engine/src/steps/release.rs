@@ -97,7 +97,7 @@ pub(super) async fn release(cx: &StepCx<'_>) -> StepResult {
     // A slot of the warehouse's daily capacity, taken in the store in one
     // step with the check that one is free: two orders routed there at once
     // cannot both take the last. A release sent before keeps its slot.
-    if let Some(capacity) = cx.connections.router.daily_capacity(&location)
+    if let Some(capacity) = cx.connections.router.load().daily_capacity(&location)
         && !cx
             .store
             .claim_release_slot(&location, capacity_day(cx.now), capacity, &request.id)
@@ -386,7 +386,7 @@ async fn fall_back(
         .filter(|to| to != from)
     {
         // Nothing reached `from`: the slot its release took there is free.
-        if cx.connections.router.daily_capacity(from).is_some() {
+        if cx.connections.router.load().daily_capacity(from).is_some() {
             cx.store
                 .give_back_release_slot(&fulfillment_request_id(&order.id, from))
                 .await?;
@@ -414,7 +414,7 @@ async fn fall_back(
 
 /// Warehouses whose daily capacity is all taken today.
 async fn full_today(cx: &StepCx<'_>) -> Result<Vec<String>, StepError> {
-    let router = &cx.connections.router;
+    let router = cx.connections.router.load_full();
     if !router.uses_capacity() {
         return Ok(Vec::new());
     }

@@ -33,7 +33,9 @@ pub(super) async fn reserve(cx: &StepCx<'_>) -> StepResult {
         })
         .collect();
     let input = routing_input(cx, &order, &lines).await?;
-    let decision = cx.connections.router.decide(&input);
+    // One routing version for the whole decision, even across a reload.
+    let router = cx.connections.router.load_full();
+    let decision = router.decide(&input);
     let decided = cx.event(TimelineEvent::RoutingDecision(RoutingDecided {
         input: json!(input),
         decision: json!(decision),
@@ -53,7 +55,7 @@ pub(super) async fn reserve(cx: &StepCx<'_>) -> StepResult {
         for c in &mut partial.candidates {
             c.can_serve_all = c.available.values().any(|a| *a > 0);
         }
-        let ranked = cx.connections.router.decide(&partial);
+        let ranked = router.decide(&partial);
         if let Some(placed) = cx
             .store
             .reserve_split(
@@ -158,7 +160,7 @@ async fn routing_input(
     // Today's releases per warehouse (the capacity slots they took), only
     // when a capacity rule needs them. Advisory: the release takes its slot
     // in the store, where two orders cannot both take the last one.
-    let released_today = if cx.connections.router.uses_capacity() {
+    let released_today = if cx.connections.router.load().uses_capacity() {
         cx.store
             .release_slots_used(routing::capacity_day(cx.now))
             .await?

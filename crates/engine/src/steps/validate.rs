@@ -33,11 +33,11 @@ pub(super) async fn validate(cx: &StepCx<'_>) -> StepResult {
             problems.push(format!("lines[{i}].sku: unknown SKU {:?}", l.sku));
         }
     }
-    let rules = &cx.connections.rules;
+    let rules = cx.connections.rules.load_full();
     let mut events: Vec<NewEvent> = Vec::new();
     let mut outcome = RulesOutcome::default();
     if !rules.is_empty() {
-        let facts = rule_facts(cx, rules, &order, &positions).await?;
+        let facts = rule_facts(cx, &rules, &order, &positions).await?;
         outcome = rules.evaluate(&facts);
         events.push(cx.event(TimelineEvent::RulesEvaluated {
             facts: json!(facts),

@@ -195,7 +195,7 @@ async fn hub() -> Hub {
         erp,
         erp_governor: None,
         warehouses: Vec::new(),
-        router: Arc::new(Router::new(&RoutingOptions::default()).expect("router")),
+        router: crossdock_engine::live(Router::new(&RoutingOptions::default()).expect("router")),
         rules: Default::default(),
         availability: None,
         authority: Default::default(),

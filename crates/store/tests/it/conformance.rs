@@ -17,10 +17,10 @@ use crossdock_model::{
 };
 use crossdock_store::{
     Accepted, ApiScope, AvailabilitySettlement, Changes, EffectResolution, EffectStatus,
-    ExceptionFilter, InboxStatus, Job, MessageOrigin, NewApiAuditEntry, NewApiKey, NewEffect,
-    NewEvent, NewException, NewJob, NewMessage, OrderFilter, OwedAvailability, PositionRow,
-    QueueStats, ReservationChange, ReserveLine, StockReport, Store, StoreError, StoredShipment,
-    UnappliedUpdate, waiting_error,
+    ExceptionFilter, InboxStatus, Job, MessageOrigin, NewApiAuditEntry, NewApiKey,
+    NewConfigVersion, NewEffect, NewEvent, NewException, NewJob, NewMessage, OrderFilter,
+    OwedAvailability, PositionRow, QueueStats, ReservationChange, ReserveLine, StockReport, Store,
+    StoreError, StoredShipment, UnappliedUpdate, waiting_error,
 };
 use rust_decimal::dec;
 use serde_json::json;
@@ -88,6 +88,7 @@ conformance! {
     store scenario_api_keys,
     store scenario_api_key_usage_and_audit,
     store scenario_unapplied_updates,
+    store scenario_config_versions,
     db scenario_concurrent_jobs_two_handles,
     db scenario_no_oversell_two_handles,
     db scenario_no_oversell_four_channels,
@@ -3277,4 +3278,54 @@ async fn scenario_api_key_usage_and_audit(store: &Store) {
     assert_eq!(ops.len(), 2);
     assert!(ops.iter().all(|e| e.key_name == "ops" && e.status == 200));
     assert_eq!(store.api_audit(None, 1).await.unwrap().len(), 1);
+}
+
+async fn scenario_config_versions(store: &Store) {
+    assert!(store.config_versions(10).await.unwrap().is_empty());
+    let version =
+        |at: i64, hash: &str, by: &str, outcome: &str, reason: Option<&str>| NewConfigVersion {
+            at,
+            hub_id: "hub-a:8080".into(),
+            hash: hash.into(),
+            who: "ops".into(),
+            triggered_by: by.into(),
+            outcome: outcome.into(),
+            reason: reason.map(str::to_owned),
+        };
+    let first = store
+        .record_config_version(&version(T0, "aa11", "start", "applied", None))
+        .await
+        .unwrap();
+    let second = store
+        .record_config_version(&version(
+            T0 + 5,
+            "bb22",
+            "sighup",
+            "refused",
+            Some("hub.listen needs a restart"),
+        ))
+        .await
+        .unwrap();
+    assert!(second > first, "ids grow: {first} then {second}");
+    let all = store.config_versions(10).await.unwrap();
+    assert_eq!(all.len(), 2);
+    // Newest first, every field as recorded, a missing reason as none.
+    assert_eq!(all[0].id, second);
+    assert_eq!(
+        (
+            all[0].hash.as_str(),
+            all[0].triggered_by.as_str(),
+            all[0].outcome.as_str()
+        ),
+        ("bb22", "sighup", "refused")
+    );
+    assert_eq!(all[0].reason.as_deref(), Some("hub.listen needs a restart"));
+    assert_eq!((all[0].at, all[0].who.as_str()), (T0 + 5, "ops"));
+    assert_eq!(
+        (all[1].id, all[1].hash.as_str(), all[1].reason.as_deref()),
+        (first, "aa11", None)
+    );
+    assert_eq!(all[1].hub_id, "hub-a:8080");
+    let newest = store.config_versions(1).await.unwrap();
+    assert_eq!(newest.iter().map(|v| v.id).collect::<Vec<_>>(), [second]);
 }

@@ -11,7 +11,7 @@ use crate::config::{BuildError, KeyError, check_url, secret};
 use crate::{Channel, HttpClient};
 
 /// An Amazon selling partner's LWA credentials and marketplace.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AmazonConfig {
     /// LWA token endpoint (`https://api.amazon.com/auth/o2/token`).
@@ -34,6 +34,29 @@ pub struct AmazonConfig {
     /// takes minutes, its simulator seconds.
     #[serde(default = "default_feed_poll_ms")]
     pub feed_poll_ms: u64,
+}
+
+/// Where the secrets are, never what they are.
+impl std::fmt::Debug for AmazonConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AmazonConfig")
+            .field("lwa_url", &self.lwa_url)
+            .field("client_id", &self.client_id)
+            .field(
+                "client_secret",
+                &self.client_secret.as_ref().map(|_| "<redacted>"),
+            )
+            .field("client_secret_env", &self.client_secret_env)
+            .field(
+                "refresh_token",
+                &self.refresh_token.as_ref().map(|_| "<redacted>"),
+            )
+            .field("refresh_token_env", &self.refresh_token_env)
+            .field("marketplace_id", &self.marketplace_id)
+            .field("seller_id", &self.seller_id)
+            .field("feed_poll_ms", &self.feed_poll_ms)
+            .finish()
+    }
 }
 
 fn default_feed_poll_ms() -> u64 {

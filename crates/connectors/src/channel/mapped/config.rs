@@ -10,9 +10,26 @@ use crate::{Channel, HttpClient};
 
 /// A `ChannelMapping` table (a `{ file = "…" }` is replaced by the file's
 /// table when the hub configuration is loaded).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct MappedChannelConfig {
     pub table: toml::Table,
+}
+
+/// The table may hold the channel's token and signing secret: shown as
+/// the mapping it reads as (whose `Debug` redacts them), else by its keys.
+impl std::fmt::Debug for MappedChannelConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.mapping() {
+            Ok(mapping) => f
+                .debug_struct("MappedChannelConfig")
+                .field("mapping", &mapping)
+                .finish(),
+            Err(_) => f
+                .debug_struct("MappedChannelConfig")
+                .field("keys", &self.table.keys().collect::<Vec<_>>())
+                .finish_non_exhaustive(),
+        }
+    }
 }
 
 impl MappedChannelConfig {

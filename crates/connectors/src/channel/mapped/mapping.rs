@@ -52,7 +52,7 @@ pub struct WebhookMapping {
 }
 
 /// An HMAC-SHA256 of the raw body in a header, checked before anything is read.
-#[derive(Deserialize, Serialize, Clone, Debug, PartialEq)]
+#[derive(Deserialize, Serialize, Clone, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct SignatureMapping {
     pub header: String,
@@ -272,6 +272,20 @@ pub enum ChannelAuth {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         key_env: Option<String>,
     },
+}
+
+/// Where the secret is, never what it is.
+impl std::fmt::Debug for SignatureMapping {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignatureMapping")
+            .field("header", &self.header)
+            .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
+            .field("secret_env", &self.secret_env)
+            .field("secret_file", &self.secret_file)
+            .field("encoding", &self.encoding)
+            .field("prefix", &self.prefix)
+            .finish()
+    }
 }
 
 impl std::fmt::Debug for ChannelAuth {

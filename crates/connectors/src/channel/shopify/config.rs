@@ -13,7 +13,7 @@ use crate::{Channel, HttpClient};
 /// Credentials of a Shopify shop connection. Each secret comes from the
 /// named environment variable when one is given (the webhook secret also
 /// from a named file, as every webhook secret may), else inline.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ShopifyConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -28,6 +28,26 @@ pub struct ShopifyConfig {
     pub webhook_secret_file: Option<PathBuf>,
     #[serde(default = "default_api_version")]
     pub api_version: String,
+}
+
+/// Where the secrets are, never what they are.
+impl std::fmt::Debug for ShopifyConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ShopifyConfig")
+            .field(
+                "access_token",
+                &self.access_token.as_ref().map(|_| "<redacted>"),
+            )
+            .field("access_token_env", &self.access_token_env)
+            .field(
+                "webhook_secret",
+                &self.webhook_secret.as_ref().map(|_| "<redacted>"),
+            )
+            .field("webhook_secret_env", &self.webhook_secret_env)
+            .field("webhook_secret_file", &self.webhook_secret_file)
+            .field("api_version", &self.api_version)
+            .finish()
+    }
 }
 
 fn default_api_version() -> String {

@@ -10,7 +10,7 @@ use crate::config::{BuildError, KeyError, secret};
 use crate::{Channel, HttpClient};
 
 /// Credentials of a Walmart Marketplace seller account.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WalmartConfig {
     pub client_id: String,
@@ -21,6 +21,24 @@ pub struct WalmartConfig {
     /// The `Authorization` header value webhook deliveries must carry.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webhook_authorization: Option<String>,
+}
+
+/// Where the secrets are, never what they are.
+impl std::fmt::Debug for WalmartConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WalmartConfig")
+            .field("client_id", &self.client_id)
+            .field(
+                "client_secret",
+                &self.client_secret.as_ref().map(|_| "<redacted>"),
+            )
+            .field("client_secret_env", &self.client_secret_env)
+            .field(
+                "webhook_authorization",
+                &self.webhook_authorization.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
 }
 
 impl WalmartConfig {

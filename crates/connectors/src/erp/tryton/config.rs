@@ -10,7 +10,7 @@ use crate::config::{BuildError, KeyError, secret};
 use crate::{Erp, HttpClient};
 
 /// How the hub logs in to Tryton and where the stock it reads lives.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrytonConfig {
     pub database: String,
@@ -29,6 +29,21 @@ pub struct TrytonConfig {
     /// The Tryton web shop whose unique web id makes a duplicate sale impossible.
     #[serde(default = "default_web_shop")]
     pub web_shop: String,
+}
+
+/// Where the password is, never what it is.
+impl std::fmt::Debug for TrytonConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TrytonConfig")
+            .field("database", &self.database)
+            .field("username", &self.username)
+            .field("password_env", &self.password_env)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("warehouse_code", &self.warehouse_code)
+            .field("location", &self.location)
+            .field("web_shop", &self.web_shop)
+            .finish()
+    }
 }
 
 fn default_warehouse() -> String {
