@@ -73,3 +73,39 @@ fn versions_read_numbers_and_times() {
     );
     assert!(version_ms(&val("\"soon\"")).is_err());
 }
+
+/// The shipped mapping of `config/channels/regional.toml`.
+fn regional() -> super::ChannelMapping {
+    toml::from_str(include_str!("../../../../../config/channels/regional.toml")).unwrap()
+}
+
+/// Found by the `mapped_payload` fuzz target (`crates/connectors/FUZZING.md`):
+/// jaq's JSON reader recursed once per `[`, and 60,000 of them overflowed
+/// the stack, aborting the hub on one webhook body. Refused by name now, at
+/// the same 128 levels serde_json allows for every other payload.
+#[test]
+fn a_payload_nested_past_128_levels_is_refused_not_a_stack_overflow() {
+    use super::{MappingError, map_payload};
+    let deep = "[".repeat(60_000);
+    match map_payload("regional", &regional(), deep.as_bytes()) {
+        Err(MappingError::Input(e)) => {
+            assert_eq!(e.path, "body");
+            assert_eq!(e.message, "nested deeper than 128 arrays or objects");
+        }
+        other => panic!("expected a refused body, got {other:?}"),
+    }
+    // Objects count too; brackets inside strings do not.
+    let deep_objects = "{\"a\":".repeat(129);
+    let err = map_payload("regional", &regional(), deep_objects.as_bytes()).unwrap_err();
+    assert!(err.to_string().contains("nested deeper than 128"), "{err}");
+    let in_string = format!(
+        "{{\"order_id\": \"{}\\\"]]\", \"sequence\": 1}}",
+        "[".repeat(500)
+    );
+    let err = map_payload("regional", &regional(), in_string.as_bytes()).unwrap_err();
+    assert!(!err.to_string().contains("nested"), "{err}");
+    // 128 levels are read (and then refused for what they lack).
+    let at_limit = format!("{}{}", "[".repeat(128), "]".repeat(128));
+    let err = map_payload("regional", &regional(), at_limit.as_bytes()).unwrap_err();
+    assert!(!err.to_string().contains("nested"), "{err}");
+}
