@@ -35,10 +35,29 @@ pub fn map_payload(
     mapping: &ChannelMapping,
     body: &[u8],
 ) -> Result<ChannelEvent, MappingError> {
-    let compiled = CompiledMapping::compile(mapping).map_err(MappingError::Mapping)?;
-    compiled
-        .map_message(channel, body)
+    PayloadMapper::compile(mapping)
+        .map_err(MappingError::Mapping)?
+        .map(channel, body)
         .map_err(MappingError::Input)
+}
+
+/// A mapping compiled once and run on many payloads, with no network and
+/// no secrets: what [`map_payload`] does per call, for callers that map a
+/// stream of payloads with one mapping (the fuzz target in
+/// `crates/connectors/fuzz/`), where compiling every jq program per payload
+/// would cost more than mapping it.
+pub struct PayloadMapper(CompiledMapping);
+
+impl PayloadMapper {
+    /// Compiles `mapping`; the error names the mapping field at fault.
+    pub fn compile(mapping: &ChannelMapping) -> Result<PayloadMapper, String> {
+        CompiledMapping::compile(mapping).map(PayloadMapper)
+    }
+
+    /// Maps one payload for channel `channel`.
+    pub fn map(&self, channel: &str, body: &[u8]) -> Result<ChannelEvent, InputError> {
+        self.0.map_message(channel, body)
+    }
 }
 
 /// Why [`map_payload`] failed: the mapping itself, or the payload.
@@ -62,8 +81,7 @@ pub(super) fn write_method(key: &str, name: &str) -> Result<Method, String> {
 
 /// A payload as a jq value, numbers kept as written.
 pub(super) fn parse_payload(body: &[u8]) -> Result<Val, InputError> {
-    jaq_json::read::parse_single(body)
-        .map_err(|e| InputError::new("body", format!("not valid JSON: {e}")))
+    crate::jq::parse_json(body).map_err(|e| InputError::new("body", e))
 }
 
 pub(super) struct CompiledSignature {
