@@ -483,7 +483,7 @@ impl CompiledMapping {
                 Some(f) => f.read(item, &base, &prefix, optional_string)?,
                 None => None,
             };
-            lines.push(OrderLine {
+            let line = OrderLine {
                 line_id,
                 sku: l.sku.read(item, &base, &prefix, required_string)?,
                 title: title.unwrap_or_default(),
@@ -495,7 +495,22 @@ impl CompiledMapping {
                 tax: money(&l.tax, &prefix, item, &base)?,
                 shipped_quantity: 0,
                 cancelled_quantity: 0,
-            });
+            };
+            // A discount larger than what it discounts makes the line, and a
+            // total the hub computes, negative (found fuzzing,
+            // crates/connectors/FUZZING.md): refused where it is wrong.
+            let gross = line.unit_price.checked_mul(line.quantity);
+            if gross.is_ok_and(|g| line.discount.amount > g.amount) {
+                return Err(InputError::new(
+                    format!("{base}.discount"),
+                    format!(
+                        "{} is more than the line's {} (unit price × quantity)",
+                        line.discount.amount,
+                        line.unit_price.amount * Decimal::from(line.quantity)
+                    ),
+                ));
+            }
+            lines.push(line);
         }
         let shipping = money(&self.shipping, "", p, "")?;
         let service_level = opt_string(&self.service_level)?.unwrap_or_else(|| "standard".into());

@@ -109,3 +109,43 @@ fn a_payload_nested_past_128_levels_is_refused_not_a_stack_overflow() {
     let err = map_payload("regional", &regional(), at_limit.as_bytes()).unwrap_err();
     assert!(!err.to_string().contains("nested"), "{err}");
 }
+
+/// Found by the `mapped_payload` fuzz target: a line discount larger than
+/// the line (here 850 on 2 × 5.00) was accepted, and with no `total` in
+/// the mapping the hub computed a negative order total (-796.45).
+#[test]
+fn a_discount_larger_than_its_line_is_refused() {
+    use super::map_payload;
+    // The fuzzer's input, as found.
+    let body = br#"{"order_id": "WS-000123", "sequence": 1, "status": "open",
+ "updated_at": "2026-11-26T20:00:00Z", "created_a[": "2026-11-26T20:00:00Z",
+ "currency": "USD",
+ "buyer": {"id": "B-42", "email": "b42@example.com", "name": "Buyer 42", "phone": null},
+ "ship_to": {"name": "Buyer 42", "line1": "1 Main St", "line2": null, "icty": "Springfield",
+             "region": "IL", "postal_coda": "62701", "country": "US"},
+ "items": [
+   {"line_id": "1", "sku": "SKU-001", "title": "Widget", "quantity": 2,
+    "unit_price": "19.99", "discount": "0.00", "tax": "3.20"},
+   {"line_id": 2, "sku": "SKU-002", "title": "Gadget", "quantity": 2,
+    "unit_price": 5.00, "discount": "0850", "tax": "0.37"}
+ ],
+ "shipring": "4.99", "total": "51.04", "service_level": "standard"}"#;
+    let err = map_payload("regional_jq", &regional_jq(), body).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "lines[1].discount: 850 is more than the line's 10.00 (unit price × quantity)"
+    );
+    // A discount of the whole line is fine.
+    let whole = String::from_utf8_lossy(body).replace("\"0850\"", "\"10.00\"");
+    match map_payload("regional_jq", &regional_jq(), whole.as_bytes()) {
+        Ok(crate::ChannelEvent::Order(o)) => {
+            assert_eq!(o.lines[1].total().unwrap().amount.to_string(), "0.37")
+        }
+        other => panic!("expected an order, got {other:?}"),
+    }
+}
+
+/// The fuzz target's jq-only variant of the regional mapping.
+fn regional_jq() -> super::ChannelMapping {
+    toml::from_str(include_str!("../../../fuzz/mappings/regional-jq.toml")).unwrap()
+}
