@@ -113,11 +113,62 @@ impl Program {
     }
 }
 
+/// How deep a JSON document read into a jq value may nest. jaq's reader
+/// recurses once per level with no limit of its own: a mapped channel's
+/// webhook body of 60,000 `[` overflowed the stack, which aborts the whole
+/// hub, not just the request (found fuzzing, `crates/connectors/FUZZING.md`).
+/// serde_json, which reads every other payload, stops at 128 levels; no
+/// real payload comes near either.
+pub(crate) const MAX_JSON_DEPTH: usize = 128;
+
+/// One JSON document as a jq value, numbers kept as written; a document
+/// nested deeper than [`MAX_JSON_DEPTH`] is refused before jaq reads it.
+pub(crate) fn parse_json(body: &[u8]) -> Result<Val, String> {
+    if nests_deeper_than(body, MAX_JSON_DEPTH) {
+        return Err(format!(
+            "nested deeper than {MAX_JSON_DEPTH} arrays or objects"
+        ));
+    }
+    jaq_json::read::parse_single(body).map_err(|e| format!("not valid JSON: {e}"))
+}
+
+/// Whether `body` opens more than `max` arrays or objects at once, counted
+/// outside strings (an upper bound of the reader's recursion on any input,
+/// valid or not: it recurses only on an opening bracket outside a string).
+fn nests_deeper_than(body: &[u8], max: usize) -> bool {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for &b in body {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > max {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
+}
+
 /// A canonical input as a jq value. serde_json writes our model's numbers
 /// as integers and its money as strings, and jaq's reader keeps literals.
 pub(crate) fn to_val(input: &serde_json::Value) -> Val {
     let text = input.to_string();
-    jaq_json::read::parse_single(text.as_bytes()).unwrap_or_default()
+    parse_json(text.as_bytes()).unwrap_or_default()
 }
 
 /// An answer as a jq value, numbers kept as written. A 2xx we cannot read
@@ -128,7 +179,7 @@ pub(crate) fn read_answer(url: &Url, body: &[u8]) -> Result<Val, ConnectorError>
     } else {
         body
     };
-    jaq_json::read::parse_single(body).map_err(|e| ConnectorError::Transient {
+    parse_json(body).map_err(|e| ConnectorError::Transient {
         reason: format!("unreadable answer from {url}: {e}"),
         retry_after: None,
     })

@@ -44,7 +44,7 @@ mod tests;
 mod webhook;
 
 pub use client::MappedChannel;
-pub use compile::{MappingError, map_payload};
+pub use compile::{MappingError, PayloadMapper, map_payload};
 pub use mapping::{
     AvailabilityMapping, ChannelAuth, ChannelMapping, ConfirmShipmentMapping, EnvelopeMapping,
     FindShipmentMapping, LineMapping, OrderMapping, PollMapping, SUPPORTED_MAPPING_VERSIONS,
