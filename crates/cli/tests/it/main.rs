@@ -18,6 +18,7 @@ mod crash;
 mod edi_cli;
 mod fulfilment;
 mod marketplaces;
+mod openapi;
 mod order_rules;
 mod routing_cli;
 mod runner_bounds;
