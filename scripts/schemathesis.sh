@@ -81,6 +81,9 @@ sleep 5
 log "hub $URL; $EXAMPLES examples per operation, seed $SEED"
 
 # --- 3. the run ---------------------------------------------------------------
+# Revocation is left out: the stateful phase feeds it the names `GET
+# /v1/keys` lists, the run's own key among them, and every later request
+# would be a 401. The key tests (`api_keys.rs`) cover it.
 mkdir -p "$REPORT"
 start=$(date +%s)
 status=0
@@ -88,6 +91,7 @@ status=0
     --url "$URL" \
     --header "Authorization: Bearer $KEY" \
     --checks all \
+    --exclude-path '/v1/keys/{name}/revoke' \
     --max-examples "$EXAMPLES" \
     --seed "$SEED" \
     --workers 2 \

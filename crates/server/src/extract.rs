@@ -48,3 +48,39 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath
             .map_err(|e| refusal(e.status(), e.body_text()))
     }
 }
+
+/// A JSON body that must be an object, read as `T`. serde would also read
+/// a struct from an array (`[null, null]` as a filter of nothing, which a
+/// replay takes as "everything"); the contract says object, so only an
+/// object is read.
+pub(crate) fn json_object<T: DeserializeOwned>(body: &[u8], what: &str) -> Result<T, ApiError> {
+    let bad = |m: String| ApiError::bad_request(ErrorCode::ApiBadRequest, format!("{what}: {m}"));
+    let mut value: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| bad(e.to_string()))?;
+    if !value.is_object() {
+        return Err(bad("expected a JSON object".into()));
+    }
+    integral_numbers(&mut value);
+    serde_json::from_value(value).map_err(|e| bad(e.to_string()))
+}
+
+/// JSON has one number type: `5.0` is the integer 5 (JSON Schema says so,
+/// and some clients write every number with a point). serde would refuse
+/// it for an integer field, so whole numbers are made integers first.
+fn integral_numbers(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Number(n) if n.is_f64() => {
+            let f = n.as_f64().unwrap_or(f64::NAN);
+            if f.fract() == 0.0 && f >= -9.2e18 && f <= 1.8e19 {
+                *value = if f < 0.0 {
+                    serde_json::Value::from(f as i64)
+                } else {
+                    serde_json::Value::from(f as u64)
+                };
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(integral_numbers),
+        serde_json::Value::Object(map) => map.values_mut().for_each(integral_numbers),
+        _ => {}
+    }
+}

@@ -63,8 +63,7 @@ fn bad(message: impl Into<String>) -> ApiError {
         (status = 409, description = "A live key has the name (CD-API-0409)", body = ref("#/components/schemas/ErrorBody"), content_type = "application/json"),
     ))]
 pub(crate) async fn create_key(State(s): State<AppState>, body: Bytes) -> Answer<CreatedKey> {
-    let body: NewKeyRequest =
-        serde_json::from_slice(&body).map_err(|e| bad(format!("new key: {e}")))?;
+    let body: NewKeyRequest = crate::extract::json_object(&body, "new key")?;
     let scopes = match body.scopes {
         Scopes::List(mut l) => {
             l.sort();

@@ -390,9 +390,7 @@ async fn replay_exceptions(
     let filter: ExceptionFilter = if body.is_empty() {
         ExceptionFilter::default()
     } else {
-        serde_json::from_slice(&body).map_err(|e| {
-            ApiError::bad_request(ErrorCode::ApiBadRequest, format!("replay filter: {e}"))
-        })?
+        extract::json_object(&body, "replay filter")?
     };
     let actor = actor(&caller, &headers);
     let replayed = s
@@ -473,12 +471,7 @@ async fn release_order(
     headers: HeaderMap,
     body: Bytes,
 ) -> Answer<Released> {
-    let req: ReleaseRequest = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::bad_request(
-            ErrorCode::ApiBadRequest,
-            format!("body: expected {{\"reason\": \"…\"}}: {e}"),
-        )
-    })?;
+    let req: ReleaseRequest = extract::json_object(&body, "body: expected {\"reason\": \"…\"}")?;
     use crossdock_engine::ReleaseError;
     match s
         .engine

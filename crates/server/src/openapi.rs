@@ -176,6 +176,11 @@ pub fn document(routes: &[KeyedRoute]) -> Value {
             // Left for the test that compares the table and the document.
             continue;
         };
+        // A body is required, but for the replay filter, where none means
+        // "every open exception".
+        if let Some(body) = op.get_mut("requestBody") {
+            body["required"] = Value::Bool(route.path != "/v1/exceptions/replay");
+        }
         op["security"] = json!([{ "api_key": [route.scope.as_str()] }]);
         let responses = op["responses"].as_object_mut().expect("responses");
         for (status, name) in [
