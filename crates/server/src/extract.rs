@@ -71,7 +71,7 @@ fn integral_numbers(value: &mut serde_json::Value) {
     match value {
         serde_json::Value::Number(n) if n.is_f64() => {
             let f = n.as_f64().unwrap_or(f64::NAN);
-            if f.fract() == 0.0 && f >= -9.2e18 && f <= 1.8e19 {
+            if f.fract() == 0.0 && (-9.2e18..=1.8e19).contains(&f) {
                 *value = if f < 0.0 {
                     serde_json::Value::from(f as i64)
                 } else {
