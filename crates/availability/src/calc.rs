@@ -170,14 +170,14 @@ pub struct LayoutError {
 }
 
 /// Everything that went into one SKU's published quantities.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct SkuExplanation {
     pub locations: Vec<LocationLine>,
     pub channels: Vec<ChannelExplanation>,
 }
 
 /// One location's stock and what it contributes to the channels it serves.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct LocationLine {
     pub location: String,
     pub network: String,
@@ -189,7 +189,7 @@ pub struct LocationLine {
 }
 
 /// One channel's quantity and why.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct ChannelExplanation {
     pub channel: String,
     /// The quantity the policies give now.
@@ -201,7 +201,7 @@ pub struct ChannelExplanation {
 }
 
 /// The steps from locations to a channel's quantity.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Reason {
     /// Eligible locations and what each added (negative when oversold).
     pub counted: Vec<Counted>,
@@ -221,19 +221,19 @@ pub struct Reason {
     pub limit: Option<Limit>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Counted {
     pub location: String,
     pub contribution: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Excluded {
     pub location: String,
     pub network: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case", tag = "policy")]
 pub enum Limit {
     /// `after_buffer` was below `min_quantity`: published 0.

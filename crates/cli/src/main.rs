@@ -64,6 +64,9 @@ enum Command {
     },
     /// Print the JSON Schema of the canonical model.
     Schema,
+    /// Print the `/v1` API's OpenAPI 3.1 document, as `GET /v1/openapi.json`
+    /// serves it and `docs/openapi.json` keeps it.
+    Openapi,
     /// Configuration tools.
     Config {
         #[command(subcommand)]
@@ -214,6 +217,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     })
                     .collect();
             println!("{}", serde_json::to_string_pretty(&all)?);
+            Ok(())
+        }
+        Command::Openapi => {
+            print!("{}", crossdock_server::openapi_document());
             Ok(())
         }
         Command::Config {

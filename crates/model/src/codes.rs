@@ -122,7 +122,7 @@ impl ErrorCode {
             ErrorCode::ApiForbidden => "API key lacks the scope the route needs",
             ErrorCode::ApiRateLimited => "API key over its rate",
             ErrorCode::ApiQuotaExceeded => "API key over its daily quota",
-            ErrorCode::ApiConflict => "Request conflicts with the order's state",
+            ErrorCode::ApiConflict => "Request conflicts with the current state",
             ErrorCode::SrvInternal => "Internal error",
             ErrorCode::SrvUnavailable => "Hub not ready or store unreachable",
             ErrorCode::ExValidation => "Order or shipment breaks a business rule",
@@ -153,6 +153,22 @@ impl std::fmt::Display for ErrorCode {
 impl Serialize for ErrorCode {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
+    }
+}
+
+/// In the API's schemas a code is one of the catalogue's strings, so a
+/// client can switch on them and the OpenAPI document lists them all.
+impl schemars::JsonSchema for ErrorCode {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "ErrorCode".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let codes: Vec<&str> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+        schemars::json_schema!({
+            "type": "string",
+            "enum": codes,
+            "description": "A code of the catalogue; its runbook page is docs/errors/<code>.md"
+        })
     }
 }
 

@@ -2,7 +2,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use crossdock_engine::Refusal;
 use crossdock_model::ErrorCode;
-use serde_json::json;
+use serde::Serialize;
 
 /// An API error: HTTP status, a stable code operators can look up (from the
 /// one catalogue, `crossdock_model::ErrorCode`, with a page per code under
@@ -15,6 +15,19 @@ pub struct ApiError {
     message: String,
     /// Headers the status needs (`WWW-Authenticate`, `Retry-After`).
     headers: Vec<(&'static str, String)>,
+}
+
+/// The JSON of every error answer: `{"error": {"code", "message"}}`.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct ErrorDetail {
+    pub code: ErrorCode,
+    /// What went wrong, for a person; may change between releases.
+    pub message: String,
 }
 
 impl ApiError {
@@ -64,7 +77,12 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut response = (
             self.status,
-            axum::Json(json!({ "error": { "code": self.code, "message": self.message } })),
+            axum::Json(ErrorBody {
+                error: ErrorDetail {
+                    code: self.code,
+                    message: self.message,
+                },
+            }),
         )
             .into_response();
         for (name, value) in self.headers {

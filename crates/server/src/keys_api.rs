@@ -3,56 +3,76 @@
 //! the audit of writes. `crossdock keys` does the same on the store.
 
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use crossdock_model::ErrorCode;
 use crossdock_store::ApiScope;
-use serde::Deserialize;
-use serde_json::json;
 
 use crate::auth::{KeySpec, KeysError};
-use crate::{ApiError, AppState};
+use crate::bodies::{
+    AuditList, AuditQuery, CreatedKey, KeyList, NewKeyRequest, RevokedKey, Scopes,
+};
+use crate::extract::{ApiPath, ApiQuery};
+use crate::schema::QueryOf;
+use crate::{Answer, ApiError, AppState, ok};
 
-pub(crate) async fn list_keys(State(s): State<AppState>) -> Result<Response, ApiError> {
+/// Live API keys, without their secrets.
+#[utoipa::path(get, path = "/v1/keys", tag = "keys",
+    responses(
+        (status = 200, description = "The live keys", body = ref("#/components/schemas/KeyList"), content_type = "application/json"),
+    ))]
+pub(crate) async fn list_keys(State(s): State<AppState>) -> Answer<KeyList> {
     let keys = s.keys.store().api_keys(false).await?;
-    Ok(axum::Json(json!({ "keys": keys })).into_response())
+    ok(KeyList { keys })
 }
 
-/// `POST /v1/keys` body: `scopes` as a list or `"read,operate"`;
-/// `expires_in` a duration such as `90d`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NewKeyBody {
-    name: String,
-    scopes: Scopes,
-    rate_per_sec: Option<u32>,
-    daily_quota: Option<u64>,
-    expires_in: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum Scopes {
-    List(Vec<ApiScope>),
-    Text(String),
+/// `expires_in`: a whole number of seconds, minutes, hours, days or weeks
+/// (`90d`), 1 to 999999 of them — the grammar the contract states.
+fn expires_in(text: &str) -> Result<std::time::Duration, String> {
+    let refuse = || format!("expires_in {text:?}: a number and s, m, h, d or w, such as \"90d\"");
+    let split = text.char_indices().last().map_or(0, |(i, _)| i);
+    let (digits, unit) = text.split_at(split);
+    let unit_secs: u64 = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3_600,
+        "d" => 86_400,
+        "w" => 604_800,
+        _ => return Err(refuse()),
+    };
+    let well_formed = (1..=6).contains(&digits.len())
+        && !digits.starts_with('0')
+        && digits.bytes().all(|b| b.is_ascii_digit());
+    if !well_formed {
+        return Err(refuse());
+    }
+    let n: u64 = digits.parse().map_err(|_| refuse())?;
+    Ok(std::time::Duration::from_secs(n * unit_secs))
 }
 
 fn bad(message: impl Into<String>) -> ApiError {
     ApiError::bad_request(ErrorCode::ApiBadRequest, message)
 }
 
-pub(crate) async fn create_key(
-    State(s): State<AppState>,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    let body: NewKeyBody =
-        serde_json::from_slice(&body).map_err(|e| bad(format!("new key: {e}")))?;
+/// Create a key; its secret is in this answer and nowhere else, ever.
+#[utoipa::path(post, path = "/v1/keys", tag = "keys",
+    request_body(content = ref("#/components/schemas/NewKeyRequest"), content_type = "application/json"),
+    responses(
+        (status = 201, description = "The key and its secret", body = ref("#/components/schemas/CreatedKey"), content_type = "application/json"),
+        (status = 400, description = "A body of another shape, or a bad name, scope, number or duration (CD-API-0400)", body = ref("#/components/schemas/ErrorBody"), content_type = "application/json"),
+        (status = 409, description = "A live key has the name (CD-API-0409)", body = ref("#/components/schemas/ErrorBody"), content_type = "application/json"),
+    ))]
+pub(crate) async fn create_key(State(s): State<AppState>, body: Bytes) -> Answer<CreatedKey> {
+    let body: NewKeyRequest = crate::extract::json_object(&body, "new key")?;
     let scopes = match body.scopes {
         Scopes::List(mut l) => {
             l.sort();
             l.dedup();
             l
+        }
+        // The contract's grammar exactly: names and commas, no spaces.
+        Scopes::Text(t) if t.chars().any(char::is_whitespace) => {
+            return Err(bad(format!("scopes {t:?}: no spaces (\"read,operate\")")));
         }
         Scopes::Text(t) => ApiScope::parse_list(&t).map_err(bad)?,
     };
@@ -60,8 +80,8 @@ pub(crate) async fn create_key(
         .expires_in
         .as_deref()
         .map(|d| {
-            humantime::parse_duration(d)
-                .map_err(|e| bad(format!("expires_in {d:?}: {e}")))
+            expires_in(d)
+                .map_err(bad)
                 .map(|d| s.keys.now_ms() + i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 2))
         })
         .transpose()?;
@@ -75,39 +95,72 @@ pub(crate) async fn create_key(
     match s.keys.create(&spec).await {
         Ok((key, secret)) => Ok((
             StatusCode::CREATED,
-            axum::Json(json!({ "key": key, "secret": secret.expose() })),
-        )
-            .into_response()),
-        Err(KeysError::Invalid(m) | KeysError::Conflict(m)) => Err(bad(m)),
+            axum::Json(CreatedKey {
+                key,
+                secret: secret.expose().to_owned(),
+            }),
+        )),
+        Err(KeysError::Invalid(m)) => Err(bad(m)),
+        Err(KeysError::Conflict(m)) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            ErrorCode::ApiConflict,
+            m,
+        )),
         Err(KeysError::Store(e)) => Err(e.into()),
     }
 }
 
+/// Revoke a key: it is refused from the next request on, on every hub
+/// within a second.
+#[utoipa::path(post, path = "/v1/keys/{name}/revoke", tag = "keys",
+    params(("name" = String, Path, description = "The key's name")),
+    responses(
+        (status = 200, description = "Revoked", body = ref("#/components/schemas/RevokedKey"), content_type = "application/json"),
+        (status = 404, description = "No live key of that name (CD-API-0404)", body = ref("#/components/schemas/ErrorBody"), content_type = "application/json"),
+    ))]
 pub(crate) async fn revoke_key(
     State(s): State<AppState>,
-    Path(name): Path<String>,
-) -> Result<Response, ApiError> {
+    ApiPath(name): ApiPath<String>,
+) -> Answer<RevokedKey> {
     if s.keys.revoke(&name).await? {
-        Ok(axum::Json(json!({ "revoked": name })).into_response())
+        ok(RevokedKey { revoked: name })
     } else {
         Err(ApiError::not_found(format!("no live key named {name}")))
     }
 }
 
-#[derive(Debug, Deserialize)]
-pub(crate) struct AuditQuery {
-    key: Option<String>,
-    limit: Option<i64>,
-}
-
+/// Writes made through the API, newest first, with the key that made them.
+#[utoipa::path(get, path = "/v1/audit", tag = "keys",
+    params(QueryOf<AuditQuery>),
+    responses(
+        (status = 200, description = "The entries", body = ref("#/components/schemas/AuditList"), content_type = "application/json"),
+        (status = 400, description = "A query parameter that does not parse (CD-API-0400)", body = ref("#/components/schemas/ErrorBody"), content_type = "application/json"),
+    ))]
 pub(crate) async fn audit(
     State(s): State<AppState>,
-    Query(q): Query<AuditQuery>,
-) -> Result<Response, ApiError> {
+    ApiQuery(q): ApiQuery<AuditQuery>,
+) -> Answer<AuditList> {
     let entries = s
         .keys
         .store()
         .api_audit(q.key.as_deref(), q.limit.unwrap_or(100))
         .await?;
-    Ok(axum::Json(json!({ "entries": entries })).into_response())
+    ok(AuditList { entries })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expires_in_reads_exactly_the_documented_grammar() {
+        assert_eq!(expires_in("90d").unwrap().as_secs(), 90 * 86_400);
+        assert_eq!(expires_in("1s").unwrap().as_secs(), 1);
+        assert_eq!(expires_in("999999w").unwrap().as_secs(), 999_999 * 604_800);
+        for bad in [
+            "", "d", "0d", "09d", "1000000d", "90 d", "90days", "1.5h", "90d\n", "-1d", "٣d", "1é",
+        ] {
+            assert!(expires_in(bad).is_err(), "{bad:?}");
+        }
+    }
 }

@@ -6,14 +6,16 @@
 //! Every `/v1` route is in one table, `v1_routes`, with the scope it needs;
 //! the router is built from it and the key middleware (`auth/`) reads it,
 //! so a route cannot be added without a scope. Webhooks are not keyed (they
-//! are signed by their senders); `/healthz` and `/readyz` are open, and
-//! `/metrics` unless `ServerOptions::metrics_require_key`.
+//! are signed by their senders); `/healthz`, `/readyz` and the contract
+//! `/v1/openapi.json` (`openapi.rs`) are open, and `/metrics` unless
+//! `ServerOptions::metrics_require_key`. Every `/v1` body is a type of
+//! `bodies.rs`, so the contract describes the JSON the handlers write.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodFilter, MethodRouter, get, on, post};
@@ -27,12 +29,33 @@ use tokio_util::sync::CancellationToken;
 
 pub mod auth;
 mod authority_api;
+mod bodies;
 mod error;
+mod extract;
 mod keys_api;
 pub mod tls;
+mod openapi;
+mod schema;
 
 pub use auth::{ApiKeys, Caller};
-pub use error::ApiError;
+pub use error::{ApiError, ErrorBody};
+
+use bodies::*;
+use extract::{ApiPath, ApiQuery};
+use schema::QueryOf;
+
+/// The `/v1` contract, OpenAPI 3.1, as `GET /v1/openapi.json` serves it and
+/// `docs/openapi.json` keeps it (pretty JSON, final newline).
+pub fn openapi_document() -> String {
+    openapi::document_text(&keyed_routes(&ServerOptions::default()))
+}
+
+/// A JSON answer with its status.
+type Answer<T> = Result<(StatusCode, axum::Json<T>), ApiError>;
+
+fn ok<T>(body: T) -> Answer<T> {
+    Ok((StatusCode::OK, axum::Json(body)))
+}
 
 /// Options of the HTTP server.
 #[derive(Debug, Clone)]
@@ -173,7 +196,10 @@ pub fn router(
             "/healthz",
             get(|| async { axum::Json(json!({ "status": "ok" })) }),
         )
-        .route("/readyz", get(readyz));
+        .route("/readyz", get(readyz))
+        // Open like /healthz: the contract is public knowledge, holds no
+        // data, and a client needs it before it has a key.
+        .route("/v1/openapi.json", get(openapi_json));
     if metrics_keyed {
         keyed = keyed.route("/metrics", get(metrics));
     } else {
@@ -283,18 +309,29 @@ async fn warehouse_webhook(
     }
 }
 
+/// Orders, the most recently changed first.
+#[utoipa::path(get, path = "/v1/orders", tag = "orders",
+    params(QueryOf<OrderFilter>),
+    responses(
+        (status = 200, description = "Orders matching the filter", body = ref("#/components/schemas/OrderList"), content_type = "application/json"),
+        (status = 400, description = "A query parameter that does not parse (CD-API-0400)", body = ref("#/components/schemas/ErrorBody"), content_type = "application/json"),
+    ))]
 async fn list_orders(
     State(s): State<AppState>,
-    Query(filter): Query<OrderFilter>,
-) -> Result<Response, ApiError> {
+    ApiQuery(filter): ApiQuery<OrderFilter>,
+) -> Answer<OrderList> {
     let orders = s.engine.store().orders(&filter).await?;
-    Ok(axum::Json(json!({ "orders": orders })).into_response())
+    ok(OrderList { orders })
 }
 
-async fn get_order(
-    State(s): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
+/// One order with its shipments, reservations and effects.
+#[utoipa::path(get, path = "/v1/orders/{id}", tag = "orders",
+    params(("id" = String, Path, description = "The hub's order id")),
+    responses(
+        (status = 200, description = "The order", body = ref("#/components/schemas/OrderDetail"), content_type = "application/json"),
+        (status = 404, description = "No such order (CD-API-0404)", body = ref("#/components/schemas/ErrorBody"), content_type = "application/json"),
+    ))]
+async fn get_order(State(s): State<AppState>, ApiPath(id): ApiPath<String>) -> Answer<OrderDetail> {
     let store = s.engine.store();
     let order = store
         .order(&id)
@@ -303,41 +340,73 @@ async fn get_order(
     let shipments = store.shipments_for(&id).await?;
     let reservations = store.reservations(&id).await?;
     let effects = store.effects_for(&order_entity_key(&id)).await?;
-    Ok(axum::Json(json!({ "order": order, "shipments": shipments, "reservations": reservations, "effects": effects })).into_response())
+    ok(OrderDetail {
+        order,
+        shipments,
+        reservations,
+        effects,
+    })
 }
 
+/// The order's timeline: every event the hub recorded for it, in order.
+#[utoipa::path(get, path = "/v1/orders/{id}/timeline", tag = "orders",
+    params(("id" = String, Path, description = "The hub's order id")),
+    responses(
+        (status = 200, description = "The events", body = ref("#/components/schemas/OrderTimeline"), content_type = "application/json"),
+        (status = 404, description = "No such order (CD-API-0404)", body = ref("#/components/schemas/ErrorBody"), content_type = "application/json"),
+    ))]
 async fn order_timeline(
     State(s): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
+    ApiPath(id): ApiPath<String>,
+) -> Answer<OrderTimeline> {
     let store = s.engine.store();
     if store.order(&id).await?.is_none() {
         return Err(ApiError::not_found(format!("order {id} not found")));
     }
     let events = store.timeline(&order_entity_key(&id)).await?;
-    Ok(axum::Json(json!({ "order_id": id, "events": events })).into_response())
+    ok(OrderTimeline {
+        order_id: id,
+        events,
+    })
 }
 
+/// The exception queue: steps that gave up, oldest first.
+#[utoipa::path(get, path = "/v1/exceptions", tag = "exceptions",
+    params(QueryOf<ExceptionFilter>),
+    responses(
+        (status = 200, description = "Exceptions matching the filter", body = ref("#/components/schemas/ExceptionList"), content_type = "application/json"),
+        (status = 400, description = "A query parameter that does not parse (CD-API-0400)", body = ref("#/components/schemas/ErrorBody"), content_type = "application/json"),
+    ))]
 async fn list_exceptions(
     State(s): State<AppState>,
-    Query(filter): Query<ExceptionFilter>,
-) -> Result<Response, ApiError> {
+    ApiQuery(filter): ApiQuery<ExceptionFilter>,
+) -> Answer<ExceptionList> {
     let exceptions = s.engine.store().exceptions(&filter).await?;
-    Ok(axum::Json(json!({ "exceptions": exceptions })).into_response())
+    ok(ExceptionList { exceptions })
 }
 
+/// Replay every open exception the filter matches (an empty body matches
+/// all); effects already applied are not repeated.
+#[utoipa::path(post, path = "/v1/exceptions/replay", tag = "exceptions",
+    params(
+        ("X-Crossdock-Actor" = Option<String>, Header, description = "The person a shared key acts for (recorded, not verified)"),
+    ),
+    request_body(content = ref("#/components/schemas/ExceptionFilter"), content_type = "application/json",
+        description = "Which exceptions; empty fields (or no body) match everything"),
+    responses(
+        (status = 200, description = "What was replayed", body = ref("#/components/schemas/Replayed"), content_type = "application/json"),
+        (status = 400, description = "A body that is not a filter (CD-API-0400)", body = ref("#/components/schemas/ErrorBody"), content_type = "application/json"),
+    ))]
 async fn replay_exceptions(
     State(s): State<AppState>,
     Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<Response, ApiError> {
+) -> Answer<Replayed> {
     let filter: ExceptionFilter = if body.is_empty() {
         ExceptionFilter::default()
     } else {
-        serde_json::from_slice(&body).map_err(|e| {
-            ApiError::bad_request(ErrorCode::ApiBadRequest, format!("replay filter: {e}"))
-        })?
+        extract::json_object(&body, "replay filter")?
     };
     let actor = actor(&caller, &headers);
     let replayed = s
@@ -345,15 +414,28 @@ async fn replay_exceptions(
         .replay(&filter, &actor)
         .await
         .map_err(ApiError::internal)?;
-    Ok(axum::Json(json!({ "replayed": replayed.len(), "exceptions": replayed })).into_response())
+    ok(Replayed {
+        replayed: replayed.len(),
+        exceptions: replayed,
+    })
 }
 
+/// Replay one open exception.
+#[utoipa::path(post, path = "/v1/exceptions/{id}/replay", tag = "exceptions",
+    params(
+        ("id" = String, Path, description = "The exception's id"),
+        ("X-Crossdock-Actor" = Option<String>, Header, description = "The person a shared key acts for (recorded, not verified)"),
+    ),
+    responses(
+        (status = 200, description = "It was replayed", body = ref("#/components/schemas/Replayed"), content_type = "application/json"),
+        (status = 404, description = "No open exception with this id (CD-API-0404)", body = ref("#/components/schemas/ErrorBody"), content_type = "application/json"),
+    ))]
 async fn replay_one(
     State(s): State<AppState>,
     Extension(caller): Extension<Caller>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     headers: HeaderMap,
-) -> Result<Response, ApiError> {
+) -> Answer<Replayed> {
     let filter = ExceptionFilter {
         id: Some(id.clone()),
         ..Default::default()
@@ -366,44 +448,56 @@ async fn replay_one(
     if replayed.is_empty() {
         return Err(ApiError::not_found(format!("no open exception {id}")));
     }
-    Ok(axum::Json(json!({ "replayed": replayed.len(), "exceptions": replayed })).into_response())
+    ok(Replayed {
+        replayed: replayed.len(),
+        exceptions: replayed,
+    })
 }
 
-/// `GET /v1/orders/held`: orders an order rule holds, the longest held first.
-async fn held_orders(State(s): State<AppState>) -> Result<Response, ApiError> {
-    let held = crossdock_engine::holds::held_orders(s.engine.store(), 1_000)
+/// Orders an order rule holds, the longest held first.
+#[utoipa::path(get, path = "/v1/orders/held", tag = "orders",
+    responses(
+        (status = 200, description = "Held orders", body = ref("#/components/schemas/OrderList"), content_type = "application/json"),
+    ))]
+async fn held_orders(State(s): State<AppState>) -> Answer<OrderList> {
+    let orders = crossdock_engine::holds::held_orders(s.engine.store(), 1_000)
         .await
         .map_err(ApiError::unavailable)?;
-    Ok(axum::Json(json!({ "orders": held })).into_response())
+    ok(OrderList { orders })
 }
 
-/// `POST /v1/orders/{id}/release` with `{"reason": "…"}`: release an order
-/// an order rule holds; it goes on to the ERP at once.
+/// Release an order an order rule holds; it goes on to the ERP at once.
+/// The release and its reason go on the order's timeline.
+#[utoipa::path(post, path = "/v1/orders/{id}/release", tag = "orders",
+    params(
+        ("id" = String, Path, description = "The hub's order id"),
+        ("X-Crossdock-Actor" = Option<String>, Header, description = "The person a shared key acts for (recorded, not verified)"),
+    ),
+    request_body(content = ref("#/components/schemas/ReleaseRequest"), content_type = "application/json"),
+    responses(
+        (status = 200, description = "Released", body = ref("#/components/schemas/Released"), content_type = "application/json"),
+        (status = 400, description = "No body, a body of another shape, or an empty reason (CD-API-0400)", body = ref("#/components/schemas/ErrorBody"), content_type = "application/json"),
+        (status = 404, description = "No such order (CD-API-0404)", body = ref("#/components/schemas/ErrorBody"), content_type = "application/json"),
+        (status = 409, description = "The order is not held, or its hold was released already (CD-API-0409)", body = ref("#/components/schemas/ErrorBody"), content_type = "application/json"),
+    ))]
 async fn release_order(
     State(s): State<AppState>,
     Extension(caller): Extension<Caller>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<Response, ApiError> {
-    #[derive(serde::Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct Release {
-        reason: String,
-    }
-    let req: Release = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::bad_request(
-            ErrorCode::ApiBadRequest,
-            format!("body: expected {{\"reason\": \"…\"}}: {e}"),
-        )
-    })?;
+) -> Answer<Released> {
+    let req: ReleaseRequest = extract::json_object(&body, "body: expected {\"reason\": \"…\"}")?;
     use crossdock_engine::ReleaseError;
     match s
         .engine
         .release_hold(&id, &actor(&caller, &headers), &req.reason)
         .await
     {
-        Ok(rule) => Ok(axum::Json(json!({ "order_id": id, "released": rule })).into_response()),
+        Ok(rule) => ok(Released {
+            order_id: id,
+            released: rule,
+        }),
         Err(e @ ReleaseError::NoSuchOrder(_)) => Err(ApiError::not_found(e.to_string())),
         Err(e @ (ReleaseError::NotHeld(_) | ReleaseError::AlreadyReleased { .. })) => Err(
             ApiError::new(StatusCode::CONFLICT, ErrorCode::ApiConflict, e.to_string()),
@@ -429,42 +523,65 @@ fn actor(caller: &Caller, headers: &HeaderMap) -> String {
     }
 }
 
-async fn list_inventory(State(s): State<AppState>) -> Result<Response, ApiError> {
+/// Every stock position (SKU × location).
+#[utoipa::path(get, path = "/v1/inventory", tag = "inventory",
+    responses(
+        (status = 200, description = "The positions", body = ref("#/components/schemas/PositionList"), content_type = "application/json"),
+    ))]
+async fn list_inventory(State(s): State<AppState>) -> Answer<PositionList> {
     let positions = s.engine.store().positions(None).await?;
-    Ok(axum::Json(json!({ "positions": positions })).into_response())
+    ok(PositionList { positions })
 }
 
+/// One SKU's positions and what is available of it.
+#[utoipa::path(get, path = "/v1/inventory/{sku}", tag = "inventory",
+    params(("sku" = String, Path, description = "The SKU")),
+    responses(
+        (status = 200, description = "The SKU's positions", body = ref("#/components/schemas/SkuPositions"), content_type = "application/json"),
+        (status = 404, description = "No position for the SKU (CD-API-0404)", body = ref("#/components/schemas/ErrorBody"), content_type = "application/json"),
+    ))]
 async fn get_inventory(
     State(s): State<AppState>,
-    Path(sku): Path<String>,
-) -> Result<Response, ApiError> {
+    ApiPath(sku): ApiPath<String>,
+) -> Answer<SkuPositions> {
     let positions = s.engine.store().positions(Some(&sku)).await?;
     if positions.is_empty() {
         return Err(ApiError::not_found(format!("no positions for SKU {sku}")));
     }
     let available: i64 = positions.iter().map(|p| p.on_hand - p.reserved).sum();
-    Ok(
-        axum::Json(json!({ "sku": sku, "available": available, "positions": positions }))
-            .into_response(),
-    )
+    ok(SkuPositions {
+        sku,
+        available,
+        positions,
+    })
 }
 
 /// Sync lag and exposure per channel that is sent availability.
-async fn availability_stats(State(s): State<AppState>) -> Result<Response, ApiError> {
+#[utoipa::path(get, path = "/v1/availability", tag = "inventory",
+    responses(
+        (status = 200, description = "One entry per channel sent availability (none without [availability] policies)", body = ref("#/components/schemas/AvailabilityStats"), content_type = "application/json"),
+    ))]
+async fn availability_stats(State(s): State<AppState>) -> Answer<AvailabilityStats> {
     let channels = s
         .engine
         .availability()
         .stats()
         .await
         .map_err(ApiError::unavailable)?;
-    Ok(axum::Json(json!({ "channels": channels })).into_response())
+    ok(AvailabilityStats { channels })
 }
 
 /// One SKU: positions, what each channel shows and is owed, and why.
+#[utoipa::path(get, path = "/v1/availability/{sku}", tag = "inventory",
+    params(("sku" = String, Path, description = "The SKU")),
+    responses(
+        (status = 200, description = "The SKU's availability with its reasons", body = ref("#/components/schemas/SkuAvailability"), content_type = "application/json"),
+        (status = 404, description = "This hub has no [availability] policies (CD-API-0404)", body = ref("#/components/schemas/ErrorBody"), content_type = "application/json"),
+    ))]
 async fn sku_availability(
     State(s): State<AppState>,
-    Path(sku): Path<String>,
-) -> Result<Response, ApiError> {
+    ApiPath(sku): ApiPath<String>,
+) -> Answer<crossdock_engine::availability::SkuAvailability> {
     match s
         .engine
         .availability()
@@ -472,36 +589,58 @@ async fn sku_availability(
         .await
         .map_err(ApiError::unavailable)?
     {
-        Some(described) => Ok(axum::Json(described).into_response()),
+        Some(described) => ok(described),
         None => Err(ApiError::not_found(
             "this hub has no [availability] policies: channels are not sent stock",
         )),
     }
 }
 
-async fn stats(State(s): State<AppState>) -> Result<Response, ApiError> {
+/// What the hub holds and does: orders by status, the inbox, the job
+/// queue, waiting jobs, exceptions, effects and the ERP's governor.
+#[utoipa::path(get, path = "/v1/stats", tag = "hub",
+    responses(
+        (status = 200, description = "The counts", body = ref("#/components/schemas/Stats"), content_type = "application/json"),
+    ))]
+async fn stats(State(s): State<AppState>) -> Answer<Stats> {
     let store = s.engine.store();
     let now = s.engine.clock().now_ms();
-    let orders: serde_json::Map<String, serde_json::Value> = store
-        .order_status_counts()
-        .await?
-        .into_iter()
-        .map(|(k, v)| (k, json!(v)))
-        .collect();
-    Ok(axum::Json(json!({
-        "orders": orders,
-        "inbox": store.inbox_counts().await?,
-        "jobs": store.queue_stats(now).await?,
-        // Jobs waiting without spending attempts, by why: a breaker, a rate
-        // limit, or an order its channel holds back (`pending_payment`).
-        "waiting": store.waiting_counts().await?,
-        "exceptions": store.exception_counts().await?.into_iter()
-            .map(|(class, status, n)| json!({ "class": class, "status": status, "count": n })).collect::<Vec<_>>(),
-        "effects": store.effect_counts().await?.into_iter()
-            .map(|(target, status, n)| json!({ "target": target, "status": status, "count": n })).collect::<Vec<_>>(),
-        "erp_governor": s.engine.erp_governor_status(),
-    }))
-    .into_response())
+    ok(Stats {
+        orders: store.order_status_counts().await?.into_iter().collect(),
+        inbox: store.inbox_counts().await?,
+        jobs: store.queue_stats(now).await?,
+        waiting: store.waiting_counts().await?,
+        exceptions: store
+            .exception_counts()
+            .await?
+            .into_iter()
+            .map(|(class, status, count)| ExceptionCount {
+                class,
+                status,
+                count,
+            })
+            .collect(),
+        effects: store
+            .effect_counts()
+            .await?
+            .into_iter()
+            .map(|(target, status, count)| EffectCount {
+                target,
+                status,
+                count,
+            })
+            .collect(),
+        erp_governor: s.engine.erp_governor_status(),
+    })
+}
+
+async fn openapi_json() -> Response {
+    static DOCUMENT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        DOCUMENT.get_or_init(openapi_document).clone(),
+    )
+        .into_response()
 }
 
 /// `GET /v1/config/versions?limit=N`: the configurations the hubs on this

@@ -13,7 +13,19 @@ use crate::open::Store;
 
 /// What a key may do. The scopes form a ladder: `admin` implies
 /// `operate`, which implies `read`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum ApiScope {
     /// Read anything the API shows (every `GET`).
@@ -67,7 +79,7 @@ impl std::fmt::Display for ApiScope {
 }
 
 /// A stored key. Serializing it never shows the secret's hash.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct ApiKey {
     pub id: String,
     pub name: String,
@@ -108,7 +120,9 @@ pub struct NewApiKey {
 }
 
 /// One write through the API: when, by which key, what and its answer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow, schemars::JsonSchema,
+)]
 pub struct ApiAuditEntry {
     pub id: i64,
     pub at: i64,

@@ -10,7 +10,7 @@ use crate::sql::{INSERT_CHUNK, Where, rows_sql};
 use crate::stock_changes::StockChange;
 
 /// One (channel, SKU) row of the availability table.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow, schemars::JsonSchema)]
 pub struct AvailabilityRow {
     pub channel: String,
     pub sku: String,
@@ -70,7 +70,7 @@ pub enum AvailabilitySettlement {
 }
 
 /// A stock report that was received and not applied.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow, schemars::JsonSchema)]
 pub struct StockReport {
     pub sku: String,
     pub location: String,

@@ -106,7 +106,7 @@ impl InboxMessage {
     }
 }
 
-#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq, schemars::JsonSchema)]
 pub struct InboxCounts {
     pub accepted: i64,
     pub processed: i64,
@@ -159,7 +159,7 @@ pub struct LeaseHolder {
     pub earliest_until: i64,
 }
 
-#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq, schemars::JsonSchema)]
 pub struct QueueStats {
     pub ready: i64,
     pub running: i64,
@@ -169,7 +169,7 @@ pub struct QueueStats {
     pub oldest_ready_age_ms: i64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum EffectStatus {
     /// Recorded before the call; not yet known to be applied. After a crash
@@ -200,7 +200,7 @@ impl EffectStatus {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Effect {
     pub key: String,
     pub target: String,
@@ -227,7 +227,7 @@ pub struct NewEffect {
 }
 
 /// One audit event on an entity's timeline.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct AuditEvent {
     pub id: i64,
     pub entity_key: String,
@@ -256,7 +256,7 @@ pub struct NewException {
 }
 
 /// Which exceptions to list or replay. Empty fields match everything.
-#[derive(Debug, Clone, Default, serde::Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, serde::Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(default)]
 pub struct ExceptionFilter {
     pub id: Option<String>,
@@ -271,7 +271,7 @@ pub struct ExceptionFilter {
     pub limit: Option<i64>,
 }
 
-#[derive(Debug, Clone, Default, serde::Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, serde::Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(default)]
 pub struct OrderFilter {
     pub status: Option<String>,
@@ -279,7 +279,7 @@ pub struct OrderFilter {
     pub limit: Option<i64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct StoredShipment {
     pub shipment: Shipment,
     /// When the channel acknowledged the ship confirmation.
@@ -312,7 +312,7 @@ pub struct ReserveLine {
     pub quantity: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow, schemars::JsonSchema)]
 pub struct ReservationRow {
     pub order_id: String,
     pub line_id: String,
@@ -333,7 +333,7 @@ pub struct ReservedUnits {
     pub units: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow, schemars::JsonSchema)]
 pub struct PositionRow {
     pub sku: String,
     pub location: String,

@@ -20,6 +20,7 @@ mod edi_cli;
 mod fulfilment;
 mod marketplaces;
 mod ops;
+mod openapi;
 mod order_rules;
 mod routing_cli;
 mod runner_bounds;

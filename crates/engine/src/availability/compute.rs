@@ -20,7 +20,7 @@ use super::plan::AvailabilityPlan;
 use super::state::{Shared, decayed_sale};
 
 /// One SKU as `crossdock inventory show` prints it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct SkuAvailability {
     pub sku: String,
     pub positions: Vec<PositionRow>,

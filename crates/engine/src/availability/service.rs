@@ -24,7 +24,7 @@ use crate::clock::Clock;
 use crate::telemetry;
 
 /// Sync lag and exposure of one channel over its recent pushes.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct ChannelSyncStats {
     pub channel: String,
     /// Recent acknowledged pushes these figures cover.

@@ -17,7 +17,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::telemetry;
 
 /// Snapshot of a governor, for `/v1/stats` and the timeline.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct GovernorStatus {
     pub account: String,
     pub waiting: usize,

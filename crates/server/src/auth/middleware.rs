@@ -87,9 +87,34 @@ pub(super) async fn require_key(
     } else {
         method.clone()
     };
-    // A route missing from the table is refused, never let through.
+    // A route missing from the table is refused, never let through. The
+    // router serves only the table's methods on a path, so a method the
+    // table lacks for a path it has (TRACE, say) is the client's: 405.
     let Some(&needed) = door.scopes.get(&(lookup, route.as_str())) else {
-        return ApiError::internal(format!("{method} {route} has no scope")).into_response();
+        let mut allowed: Vec<&str> = door
+            .scopes
+            .keys()
+            .filter(|(_, path)| *path == route)
+            .flat_map(|(m, _)| {
+                if *m == Method::GET {
+                    vec!["GET", "HEAD"]
+                } else {
+                    vec![m.as_str()]
+                }
+            })
+            .collect();
+        if allowed.is_empty() {
+            return ApiError::internal(format!("{method} {route} has no scope")).into_response();
+        }
+        allowed.sort_unstable();
+        let allow = allowed.join(", ");
+        return ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            ErrorCode::ApiBadRequest,
+            format!("{method} is not served on {route}; it allows {allow}"),
+        )
+        .with_header("allow", allow)
+        .into_response();
     };
     let Some(presented) = bearer(&request) else {
         return unauthenticated("missing", "missing Authorization: Bearer <key>".into());
