@@ -233,10 +233,31 @@ impl<'de> Deserialize<'de> for Rule {
     }
 }
 
+/// In the API's schemas a rule is written as in the configuration: one
+/// owner, or a table of owners per scope with an optional `default`.
+impl schemars::JsonSchema for Rule {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "AuthorityRule".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let owner = serde_json::json!({
+            "type": "string",
+            "description": "`hub`, `erp`, `channel` (the order's own), `channel:<name>`, `warehouse:<name>` or `warehouse-of-record`"
+        });
+        schemars::json_schema!({
+            "oneOf": [
+                owner,
+                { "type": "object", "additionalProperties": owner,
+                  "description": "Owners per scope (a location for stock, a channel otherwise); `default` for the rest" }
+            ]
+        })
+    }
+}
+
 /// `[authority]`: the system of record for each kind of data. A kind left
 /// out keeps the hub's built-in owner ([`Authority::default`]); a scoped
 /// table without `default` falls back to it too.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct Authority {
     pub order_status: Rule,

@@ -3,29 +3,24 @@
 //! source, the latest kept updates and the latest kept stock rows. `crossdock authority show` prints
 //! the same registry from a configuration file.
 
-use std::collections::BTreeMap;
-
-use axum::extract::{Query, State};
-use axum::response::{IntoResponse, Response};
+use axum::extract::State;
 use crossdock_model::ErrorCode;
-use serde::Deserialize;
-use serde_json::json;
 
-use crate::{ApiError, AppState};
+use crate::bodies::{AuthorityQuery, AuthorityView, UnappliedCount};
+use crate::extract::ApiQuery;
+use crate::schema::QueryOf;
+use crate::{Answer, ApiError, AppState, ok};
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct AuthorityQuery {
-    /// Only the latest kept updates of this kind (`order_status`, …).
-    kind: Option<String>,
-    /// How many of the latest kept updates to list (default 50, at most 1000).
-    limit: Option<usize>,
-}
-
+#[utoipa::path(get, path = "/v1/authority", tag = "hub",
+    params(QueryOf<AuthorityQuery>),
+    responses(
+        (status = 200, description = "The registry and what was kept, not applied", body = ref("#/components/schemas/AuthorityView"), content_type = "application/json"),
+        (status = 400, description = "A query parameter that does not parse, or an unknown kind (CD-API-0400)", body = ref("#/components/schemas/ErrorBody"), content_type = "application/json"),
+    ))]
 pub(crate) async fn get_authority(
     State(s): State<AppState>,
-    Query(q): Query<AuthorityQuery>,
-) -> Result<Response, ApiError> {
+    ApiQuery(q): ApiQuery<AuthorityQuery>,
+) -> Answer<AuthorityView> {
     if let Some(kind) = &q.kind
         && crossdock_model::DataKind::parse(kind).is_none()
     {
@@ -35,33 +30,26 @@ pub(crate) async fn get_authority(
         ));
     }
     let store = s.engine.store();
-    let mut unapplied: BTreeMap<String, serde_json::Value> = crossdock_model::DataKind::ALL
-        .iter()
-        .map(|k| {
-            (
-                k.as_str().to_owned(),
-                json!({ "total": 0, "by_source": {} }),
-            )
-        })
-        .collect();
+    let mut unapplied: std::collections::BTreeMap<String, UnappliedCount> =
+        crossdock_model::DataKind::ALL
+            .iter()
+            .map(|k| (k.as_str().to_owned(), UnappliedCount::default()))
+            .collect();
     for (kind, source, n) in store.unapplied_update_counts().await? {
-        let entry = unapplied
-            .entry(kind)
-            .or_insert_with(|| json!({ "total": 0, "by_source": {} }));
-        entry["total"] = json!(entry["total"].as_i64().unwrap_or(0) + n);
-        entry["by_source"][source] = json!(n);
+        let entry = unapplied.entry(kind).or_default();
+        entry.total += n;
+        *entry.by_source.entry(source).or_default() += n;
     }
-    let limit = q.limit.unwrap_or(50).min(1000);
+    let limit = q.limit.map_or(50, |l| l as usize).min(1000);
     let recent = store.unapplied_updates(q.kind.as_deref(), limit).await?;
-    let recent_stock = match q.kind.as_deref() {
+    let recent_stock_reports = match q.kind.as_deref() {
         None | Some("stock") => store.latest_stock_reports(limit).await?,
         Some(_) => Vec::new(),
     };
-    Ok(axum::Json(json!({
-        "registry": s.engine.authority(),
-        "unapplied": unapplied,
-        "recent": recent,
-        "recent_stock_reports": recent_stock,
-    }))
-    .into_response())
+    ok(AuthorityView {
+        registry: s.engine.authority().clone(),
+        unapplied,
+        recent,
+        recent_stock_reports,
+    })
 }

@@ -185,3 +185,47 @@ pub struct AuditQuery {
 pub struct AuditList {
     pub entries: Vec<ApiAuditEntry>,
 }
+
+/// `GET /v1/config/versions` query.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct VersionsQuery {
+    /// At most this many versions, newest first (default 100).
+    pub limit: Option<i64>,
+}
+
+/// `GET /v1/config/versions`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ConfigVersionList {
+    pub versions: Vec<crossdock_store::ConfigVersion>,
+}
+
+/// `GET /v1/authority` query.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct AuthorityQuery {
+    /// Only the latest kept updates of this kind (`order_status`,
+    /// `customer`, `prices`, `stock`, `shipments`, `returns`, `settlements`).
+    pub kind: Option<String>,
+    /// How many of the latest kept updates to list (default 50, at most 1000).
+    pub limit: Option<u32>,
+}
+
+/// Updates of one kind kept and not applied.
+#[derive(Debug, Default, Serialize, JsonSchema)]
+pub struct UnappliedCount {
+    pub total: i64,
+    /// Per sending system (`channel:<name>`, `warehouse:<name>`, `erp`).
+    pub by_source: BTreeMap<String, i64>,
+}
+
+/// `GET /v1/authority`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct AuthorityView {
+    /// The registry in force, built-in owners filled in.
+    pub registry: crossdock_model::Authority,
+    /// Per kind of data.
+    pub unapplied: BTreeMap<String, UnappliedCount>,
+    /// The latest kept updates, newest first.
+    pub recent: Vec<crossdock_store::UnappliedUpdate>,
+    /// The latest stock report rows kept and not applied.
+    pub recent_stock_reports: Vec<crossdock_store::StockReport>,
+}

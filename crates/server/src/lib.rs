@@ -33,9 +33,9 @@ mod bodies;
 mod error;
 mod extract;
 mod keys_api;
-pub mod tls;
 mod openapi;
 mod schema;
+pub mod tls;
 
 pub use auth::{ApiKeys, Caller};
 pub use error::{ApiError, ErrorBody};
@@ -645,22 +645,22 @@ async fn openapi_json() -> Response {
 
 /// `GET /v1/config/versions?limit=N`: the configurations the hubs on this
 /// store ran or refused, newest first (hash, time, who, what triggered it).
+#[utoipa::path(get, path = "/v1/config/versions", tag = "hub",
+    params(QueryOf<VersionsQuery>),
+    responses(
+        (status = 200, description = "The versions", body = ref("#/components/schemas/ConfigVersionList"), content_type = "application/json"),
+        (status = 400, description = "A query parameter that does not parse (CD-API-0400)", body = ref("#/components/schemas/ErrorBody"), content_type = "application/json"),
+    ))]
 async fn config_versions(
     State(s): State<AppState>,
-    Query(q): Query<VersionsQuery>,
-) -> Result<Response, ApiError> {
+    ApiQuery(q): ApiQuery<VersionsQuery>,
+) -> Answer<ConfigVersionList> {
     let versions = s
         .engine
         .store()
         .config_versions(q.limit.unwrap_or(100))
         .await?;
-    Ok(axum::Json(json!({ "versions": versions })).into_response())
-}
-
-#[derive(Debug, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct VersionsQuery {
-    limit: Option<i64>,
+    ok(ConfigVersionList { versions })
 }
 
 async fn readyz(State(s): State<AppState>) -> Response {

@@ -58,6 +58,8 @@ statistics, API keys and their audit. Every operation needs an API key \
         crate::keys_api::create_key,
         crate::keys_api::revoke_key,
         crate::keys_api::audit,
+        crate::authority_api::get_authority,
+        crate::config_versions,
     ),
     tags(
         (name = "orders", description = "Orders, their timeline and holds"),
@@ -99,6 +101,8 @@ fn data_schemas() -> Map<String, Value> {
     out.subschema_for::<CreatedKey>();
     out.subschema_for::<RevokedKey>();
     out.subschema_for::<AuditList>();
+    out.subschema_for::<AuthorityView>();
+    out.subschema_for::<ConfigVersionList>();
     let mut schemas = out.take_definitions(true);
 
     let mut taken = generator(Contract::Deserialize);

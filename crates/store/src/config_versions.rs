@@ -9,7 +9,9 @@ use crate::error::Result;
 use crate::open::Store;
 
 /// One configuration version as recorded.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow, schemars::JsonSchema,
+)]
 pub struct ConfigVersion {
     pub id: i64,
     /// When the hub loaded it (ms).

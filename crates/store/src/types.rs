@@ -379,7 +379,7 @@ pub struct Changes {
 
 /// An update a system sent about data another system is the record of
 /// (`[authority]`): kept, visible, never applied.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow, schemars::JsonSchema)]
 pub struct UnappliedUpdate {
     /// The registry's kind of data (`order_status`, `shipments`, …).
     pub kind: String,
