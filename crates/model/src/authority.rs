@@ -79,6 +79,31 @@ impl DataKind {
     }
 }
 
+/// Read by its name ([`DataKind::as_str`]), as the API's `kind` takes it.
+impl<'de> Deserialize<'de> for DataKind {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        DataKind::parse(&s).ok_or_else(|| {
+            let names: Vec<&str> = DataKind::ALL.iter().map(|k| k.as_str()).collect();
+            serde::de::Error::custom(format!(
+                "{s:?} is not a kind of data the registry names ({})",
+                names.join(", ")
+            ))
+        })
+    }
+}
+
+/// In the API's schemas a kind is one of its names.
+impl schemars::JsonSchema for DataKind {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "DataKind".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let names: Vec<&str> = DataKind::ALL.iter().map(|k| k.as_str()).collect();
+        schemars::json_schema!({ "type": "string", "enum": names })
+    }
+}
+
 impl fmt::Display for DataKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

@@ -202,9 +202,8 @@ pub struct ConfigVersionList {
 /// `GET /v1/authority` query.
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct AuthorityQuery {
-    /// Only the latest kept updates of this kind (`order_status`,
-    /// `customer`, `prices`, `stock`, `shipments`, `returns`, `settlements`).
-    pub kind: Option<String>,
+    /// Only the latest kept updates of this kind.
+    pub kind: Option<crossdock_model::DataKind>,
     /// How many of the latest kept updates to list (default 50, at most 1000).
     pub limit: Option<u32>,
 }
