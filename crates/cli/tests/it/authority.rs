@@ -7,7 +7,7 @@
 //! `crossdock authority show` and `config check`'s refusal of an entry
 //! naming a system the hub does not have.
 
-use std::process::Command;
+use crate::support::crossdock;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -315,10 +315,6 @@ async fn a_warehouses_shipment_of_another_warehouses_order_is_kept_not_applied()
     // The kept report is still one kept report.
     assert_eq!(authority(&app).await["unapplied"]["shipments"]["total"], 1);
     app.stop().await;
-}
-
-fn crossdock() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_crossdock"))
 }
 
 /// `authority show` prints the effective registry (human and JSON), the

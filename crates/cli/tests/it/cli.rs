@@ -1,11 +1,7 @@
 //! The binary's own behaviour at its edges: configuration errors, schema,
 //! the demo's summary.
 
-use std::process::Command;
-
-fn crossdock() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_crossdock"))
-}
+use crate::support::crossdock;
 
 #[test]
 fn config_check_names_file_line_and_key() {

@@ -1,9 +1,10 @@
 //! `crossdock routing explain` and `what-if` against a store holding orders
 //! with recorded routing decisions.
 
+use crate::support::crossdock;
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use crossdock_engine::routing::{
     CandidateFacts, OrderFacts, Router, RoutingInput, RoutingOptions, RoutingRule, WarehouseProfile,
@@ -14,10 +15,6 @@ use serde_json::json;
 
 /// 2026-11-20T10:00:00Z.
 const T0: i64 = 1_795_168_800_000;
-
-fn crossdock() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_crossdock"))
-}
 
 fn run(args: &[&str], dir: &Path) -> Output {
     crossdock()

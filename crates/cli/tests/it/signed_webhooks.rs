@@ -6,8 +6,9 @@
 //! without downtime. And no secret ever shows in what the hub prints, logs,
 //! answers or exposes as metrics.
 
+use crate::support::crossdock;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
@@ -219,10 +220,6 @@ async fn a_secret_rotates_without_downtime_and_is_refused_once_removed() {
 }
 
 // ------------------------------------------------------ secrets never shown
-
-fn crossdock() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_crossdock"))
-}
 
 fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
