@@ -300,13 +300,38 @@ impl Store {
         Ok(())
     }
 
-    /// Keep stock reports that were not applied.
+    /// Keep stock reports that were not applied. A report that repeats the
+    /// latest one kept for its SKU, location and source (same units) only
+    /// refreshes that row's times: a source polled every few minutes would
+    /// otherwise add the same refused figure again at every poll, and two
+    /// reads racing each other would keep it twice.
     pub async fn record_stock_reports(&self, reports: &[StockReport]) -> Result<()> {
         if reports.is_empty() {
             return Ok(());
         }
         let mut tx = self.writer.begin().await?;
-        for chunk in reports.chunks(INSERT_CHUNK) {
+        let mut new = Vec::new();
+        for r in reports {
+            let refreshed = sqlx::query(
+                "UPDATE stock_reports SET as_of = $1, received_at = $2, note = $3 \
+                 WHERE id = (SELECT MAX(id) FROM stock_reports \
+                             WHERE sku = $4 AND location = $5 AND source = $6) \
+                   AND on_hand = $7",
+            )
+            .bind(r.as_of)
+            .bind(r.received_at)
+            .bind(&r.note)
+            .bind(&r.sku)
+            .bind(&r.location)
+            .bind(&r.source)
+            .bind(r.on_hand)
+            .execute(&mut *tx)
+            .await?;
+            if refreshed.rows_affected() == 0 {
+                new.push(r);
+            }
+        }
+        for chunk in new.chunks(INSERT_CHUNK) {
             let mut sql = String::from(
                 "INSERT INTO stock_reports (sku, location, source, on_hand, as_of, received_at, note) VALUES ",
             );

@@ -2776,6 +2776,42 @@ async fn scenario_availability_outbox(store: &Store) {
         .unwrap();
     let kept = store.stock_reports("SKU-A", 10).await.unwrap();
     assert_eq!((kept.len(), kept[0].on_hand), (1, 99));
+
+    // The same figure read again refreshes the kept row; a new figure is a
+    // new row, and the old figure after it is new again.
+    let report = |on_hand: i64, at: i64| StockReport {
+        sku: "SKU-A".into(),
+        location: "DC-1".into(),
+        source: "warehouse:west".into(),
+        on_hand,
+        as_of: at,
+        received_at: at,
+        note: "DC-1 takes stock from erp".into(),
+    };
+    store
+        .record_stock_reports(&[report(99, T0 + 50)])
+        .await
+        .unwrap();
+    let kept = store.stock_reports("SKU-A", 10).await.unwrap();
+    assert_eq!(
+        kept.iter()
+            .map(|r| (r.on_hand, r.received_at))
+            .collect::<Vec<_>>(),
+        vec![(99, T0 + 50)]
+    );
+    store
+        .record_stock_reports(&[report(98, T0 + 60)])
+        .await
+        .unwrap();
+    store
+        .record_stock_reports(&[report(99, T0 + 70)])
+        .await
+        .unwrap();
+    let kept = store.stock_reports("SKU-A", 10).await.unwrap();
+    assert_eq!(
+        kept.iter().map(|r| r.on_hand).collect::<Vec<_>>(),
+        vec![99, 98, 99]
+    );
     assert_eq!(
         position(store, "SKU-A", "DC-1").await.on_hand,
         5,
