@@ -58,9 +58,9 @@ pub use error::{Result, StoreError};
 pub use jobs::waiting_error;
 pub use open::{Backend, Store};
 pub use settlements::{
-    NewResidual, NewSettlement, OrderRole, Residual, ResidualResolution, ResidualStatus,
-    Resolution, ResolveOutcome, SettlementImport, SettlementPosted, SettlementRowRecord,
-    SettlementStatus, StoredSettlement, settlement_key,
+    NewResidual, NewSettlement, OrderRole, ResidualResolution, ResolveOutcome, SettlementImport,
+    SettlementPosted, SettlementRowRecord, StoredJournal, StoredResidual, StoredSettlement,
+    resolution_kind, resolution_text, settlement_key, status_text,
 };
 pub use stock_changes::{StockChange, StockChanges};
 pub use types::*;

@@ -10,6 +10,7 @@
 
 use std::str::FromStr;
 
+use crossdock_model::{Journal, ResidualStatus, ResolutionKind, SettlementStatus};
 use rust_decimal::Decimal;
 use serde::Serialize;
 use sqlx::Row;
@@ -20,36 +21,6 @@ use crate::error::{Result, StoreError};
 use crate::open::Store;
 use crate::sql::{INSERT_CHUNK, Tx, Where, rows_sql};
 use crate::types::NewJob;
-
-/// Where a settlement is: imported, its journals posted to the ERP, its
-/// deposit matched to a bank line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum SettlementStatus {
-    Imported,
-    Posted,
-    Deposited,
-}
-
-impl SettlementStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SettlementStatus::Imported => "imported",
-            SettlementStatus::Posted => "posted",
-            SettlementStatus::Deposited => "deposited",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<SettlementStatus> {
-        [
-            SettlementStatus::Imported,
-            SettlementStatus::Posted,
-            SettlementStatus::Deposited,
-        ]
-        .into_iter()
-        .find(|st| st.as_str() == s)
-    }
-}
 
 /// The store's key of a settlement: its channel and its own id.
 pub fn settlement_key(channel: &str, settlement_id: &str) -> String {
@@ -130,6 +101,8 @@ pub struct NewSettlement {
     /// The channel orders it carried, each with its role (distinct).
     pub orders: Vec<(String, OrderRole)>,
     pub residuals: Vec<NewResidual>,
+    /// The balanced journals it is posted as (one per month it spans).
+    pub journals: Vec<Journal>,
     /// Jobs to queue with it (posting it to the ERP).
     pub jobs: Vec<NewJob>,
     pub imported_at: i64,
@@ -159,10 +132,20 @@ pub struct StoredSettlement {
     pub summary: serde_json::Value,
     pub row_count: i64,
     pub imported_at: i64,
+    /// When its first journal reached the ERP.
     pub posted_at: Option<i64>,
-    /// The ERP documents its journals became, in the order posted.
-    pub journals: Vec<serde_json::Value>,
     pub deposited_at: Option<i64>,
+}
+
+/// A journal planned for a settlement, and the ERP document it became.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StoredJournal {
+    pub reference: String,
+    pub settlement: String,
+    pub journal: Journal,
+    /// The ERP's id, once posted.
+    pub erp_id: Option<String>,
+    pub posted_at: Option<i64>,
 }
 
 /// What an import did.
@@ -174,49 +157,9 @@ pub enum SettlementImport {
     AlreadyImported(StoredSettlement),
 }
 
-/// Whether a residual still waits for an operator.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ResidualStatus {
-    Open,
-    Resolved,
-}
-
-/// How an operator resolved a residual.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Resolution {
-    /// The row's type now has an account (a mapping was added).
-    Mapped,
-    /// Matched by hand to its order or invoice.
-    Matched,
-    /// Accepted as a loss or gain.
-    WrittenOff,
-}
-
-impl Resolution {
-    pub const ALL: [Resolution; 3] = [
-        Resolution::Mapped,
-        Resolution::Matched,
-        Resolution::WrittenOff,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Resolution::Mapped => "mapped",
-            Resolution::Matched => "matched",
-            Resolution::WrittenOff => "written_off",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Resolution> {
-        Resolution::ALL.into_iter().find(|r| r.as_str() == s)
-    }
-}
-
 /// A row of the residual ledger.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Residual {
+pub struct StoredResidual {
     /// `channel:settlement_id:n`.
     pub id: String,
     pub settlement: String,
@@ -227,7 +170,7 @@ pub struct Residual {
     pub reason: String,
     pub detail: String,
     pub status: ResidualStatus,
-    pub resolution: Option<Resolution>,
+    pub resolution: Option<ResolutionKind>,
     pub resolved_by: Option<String>,
     pub resolved_at: Option<i64>,
     /// Why, in the resolver's words.
@@ -239,10 +182,12 @@ pub struct Residual {
 #[derive(Debug, Clone)]
 pub struct ResidualResolution {
     pub id: String,
-    pub resolution: Resolution,
+    pub resolution: ResolutionKind,
     pub by: String,
     pub note: String,
     pub at: i64,
+    /// The delta journal it is posted as (suspense to its account).
+    pub journal: Option<Journal>,
     /// Jobs to queue with it (posting the delta journal).
     pub jobs: Vec<NewJob>,
 }
@@ -250,24 +195,64 @@ pub struct ResidualResolution {
 /// What resolving a residual did.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ResolveOutcome {
-    Resolved(Residual),
+    Resolved(StoredResidual),
     /// Resolved before: nothing changed.
-    AlreadyResolved(Residual),
+    AlreadyResolved(StoredResidual),
     NotFound,
 }
 
-/// A journal the ERP now holds for a settlement, written with the job that
-/// posted it: the settlement becomes `posted` (once posted, it stays).
+/// A journal the ERP now holds, written with the job that posted it: its
+/// settlement becomes `posted` (once posted, it stays).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SettlementPosted {
-    pub settlement: String,
-    pub journal: serde_json::Value,
+    pub reference: String,
+    pub erp_id: String,
     pub at: i64,
+}
+
+/// How the store writes a settlement's status.
+pub fn status_text(status: SettlementStatus) -> &'static str {
+    match status {
+        SettlementStatus::Imported => "imported",
+        SettlementStatus::Posted => "posted",
+        SettlementStatus::Deposited => "deposited",
+    }
+}
+
+fn settlement_status(s: &str) -> Option<SettlementStatus> {
+    [
+        SettlementStatus::Imported,
+        SettlementStatus::Posted,
+        SettlementStatus::Deposited,
+    ]
+    .into_iter()
+    .find(|st| status_text(*st) == s)
+}
+
+/// How the store (and the operator) write a resolution: `mapped`,
+/// `matched`, `written_off`.
+pub fn resolution_text(kind: ResolutionKind) -> &'static str {
+    match kind {
+        ResolutionKind::Mapped => "mapped",
+        ResolutionKind::Matched => "matched",
+        ResolutionKind::WrittenOff => "written_off",
+    }
+}
+
+/// A resolution by its name (`mapped`, `matched`, `written_off`).
+pub fn resolution_kind(s: &str) -> Option<ResolutionKind> {
+    [
+        ResolutionKind::Mapped,
+        ResolutionKind::Matched,
+        ResolutionKind::WrittenOff,
+    ]
+    .into_iter()
+    .find(|k| resolution_text(*k) == s)
 }
 
 const SETTLEMENT_COLUMNS: &str = "id, channel, settlement_id, format, currency, deposit_total, \
      starts_at, ends_at, deposit_date, current_reserve, status, summary, row_count, imported_at, \
-     posted_at, journals, deposited_at";
+     posted_at, deposited_at";
 
 const RESIDUAL_COLUMNS: &str = "id, settlement, line, row_key, order_ref, amount, reason, detail, \
      status, resolution, resolved_by, resolved_at, note, created_at";
@@ -294,21 +279,20 @@ fn settlement_row(r: &AnyRow) -> Result<StoredSettlement> {
             .as_deref()
             .map(|t| decimal("current_reserve", t))
             .transpose()?,
-        status: SettlementStatus::parse(&status)
+        status: settlement_status(&status)
             .ok_or_else(|| StoreError::Corrupt(format!("settlement status {status:?}")))?,
         summary: serde_json::from_str(&r.try_get::<String, _>("summary")?)?,
         row_count: r.try_get("row_count")?,
         imported_at: r.try_get("imported_at")?,
         posted_at: r.try_get("posted_at")?,
-        journals: serde_json::from_str(&r.try_get::<String, _>("journals")?)?,
         deposited_at: r.try_get("deposited_at")?,
     })
 }
 
-fn residual_row(r: &AnyRow) -> Result<Residual> {
+fn residual_row(r: &AnyRow) -> Result<StoredResidual> {
     let status: String = r.try_get("status")?;
     let resolution: Option<String> = r.try_get("resolution")?;
-    Ok(Residual {
+    Ok(StoredResidual {
         id: r.try_get("id")?,
         settlement: r.try_get("settlement")?,
         line: r.try_get("line")?,
@@ -325,7 +309,7 @@ fn residual_row(r: &AnyRow) -> Result<Residual> {
         resolution: resolution
             .as_deref()
             .map(|s| {
-                Resolution::parse(s)
+                resolution_kind(s)
                     .ok_or_else(|| StoreError::Corrupt(format!("residual resolution {s:?}")))
             })
             .transpose()?,
@@ -358,7 +342,7 @@ impl Store {
         .bind(s.ends_at)
         .bind(s.deposit_date.as_deref())
         .bind(s.current_reserve.map(|d| d.to_string()))
-        .bind(SettlementStatus::Imported.as_str())
+        .bind(status_text(SettlementStatus::Imported))
         .bind(serde_json::to_string(&s.summary)?)
         .bind(i64::try_from(s.rows.len()).unwrap_or(i64::MAX))
         .bind(s.imported_at)
@@ -375,6 +359,7 @@ impl Store {
         insert_rows(&mut tx, &key, &s.rows).await?;
         insert_orders(&mut tx, &s.channel, &key, &s.orders).await?;
         insert_residuals(&mut tx, &key, 0, &s.residuals, s.imported_at).await?;
+        insert_journals(&mut tx, &key, &s.journals, s.imported_at).await?;
         insert_jobs(&mut tx, &s.jobs, s.imported_at).await?;
         tx.commit().await?;
         let stored = self
@@ -496,7 +481,7 @@ impl Store {
     }
 
     /// The residual ledger: of one settlement or all, open ones only when asked.
-    pub async fn residuals(&self, settlement: Option<&str>, open_only: bool) -> Result<Vec<Residual>> {
+    pub async fn residuals(&self, settlement: Option<&str>, open_only: bool) -> Result<Vec<StoredResidual>> {
         let mut w = Where::default();
         w.eq("settlement", settlement)
             .eq("status", open_only.then_some("open"));
@@ -510,7 +495,7 @@ impl Store {
         rows.iter().map(residual_row).collect()
     }
 
-    pub async fn residual(&self, id: &str) -> Result<Option<Residual>> {
+    pub async fn residual(&self, id: &str) -> Result<Option<StoredResidual>> {
         let sql = format!("SELECT {RESIDUAL_COLUMNS} FROM settlement_residuals WHERE id = $1");
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(id)
@@ -527,7 +512,7 @@ impl Store {
             "UPDATE settlement_residuals SET status = 'resolved', resolution = $1, resolved_by = $2, \
              resolved_at = $3, note = $4 WHERE id = $5 AND status = 'open'",
         )
-        .bind(r.resolution.as_str())
+        .bind(resolution_text(r.resolution))
         .bind(&r.by)
         .bind(r.at)
         .bind(&r.note)
@@ -536,6 +521,12 @@ impl Store {
         .await?
         .rows_affected();
         if changed == 1 {
+            let settlement: String =
+                sqlx::query_scalar("SELECT settlement FROM settlement_residuals WHERE id = $1")
+                    .bind(&r.id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+            insert_journals(&mut tx, &settlement, r.journal.as_slice(), r.at).await?;
             insert_jobs(&mut tx, &r.jobs, r.at).await?;
         }
         tx.commit().await?;
@@ -544,6 +535,28 @@ impl Store {
             (1, Some(res)) => ResolveOutcome::Resolved(res),
             (_, Some(res)) => ResolveOutcome::AlreadyResolved(res),
         })
+    }
+
+    /// The journals planned for a settlement, posted or not, in order.
+    pub async fn settlement_journals(&self, key: &str) -> Result<Vec<StoredJournal>> {
+        let rows: Vec<(String, String, String, Option<String>, Option<i64>)> = sqlx::query_as(
+            "SELECT reference, settlement, journal, erp_id, posted_at FROM settlement_journals \
+             WHERE settlement = $1 ORDER BY seq",
+        )
+        .bind(key)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.into_iter()
+            .map(|(reference, settlement, journal, erp_id, posted_at)| {
+                Ok(StoredJournal {
+                    reference,
+                    settlement,
+                    journal: serde_json::from_str(&journal)?,
+                    erp_id,
+                    posted_at,
+                })
+            })
+            .collect()
     }
 
     /// Record that the deposit reached the bank: `deposited` (from `posted`).
@@ -641,32 +654,55 @@ async fn insert_residuals(
     Ok(())
 }
 
-/// Writes the journals a step posted: appended to their settlement's list,
-/// which becomes `posted` (a deposited one stays deposited).
+async fn insert_journals(tx: &mut Tx, key: &str, journals: &[Journal], at: i64) -> Result<()> {
+    let first: i64 = sqlx::query_scalar(
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM settlement_journals WHERE settlement = $1",
+    )
+    .bind(key)
+    .fetch_one(&mut **tx)
+    .await?;
+    for (i, j) in journals.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO settlement_journals (reference, settlement, seq, journal, created_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&j.reference)
+        .bind(key)
+        .bind(first + i64::try_from(i).unwrap_or(i64::MAX))
+        .bind(serde_json::to_string(j)?)
+        .bind(at)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Writes the journals a step posted: each gets its ERP id, and its
+/// settlement becomes `posted` (a deposited one stays deposited).
 pub(crate) async fn record_posted(tx: &mut Tx, posted: &[SettlementPosted]) -> Result<()> {
     for p in posted {
-        let journals: Option<String> =
-            sqlx::query_scalar("SELECT journals FROM settlements WHERE id = $1")
-                .bind(&p.settlement)
-                .fetch_optional(&mut **tx)
-                .await?;
-        let Some(journals) = journals else {
+        let settlement: Option<String> = sqlx::query_scalar(
+            "UPDATE settlement_journals SET erp_id = $1, posted_at = $2 WHERE reference = $3 \
+             RETURNING settlement",
+        )
+        .bind(&p.erp_id)
+        .bind(p.at)
+        .bind(&p.reference)
+        .fetch_optional(&mut **tx)
+        .await?;
+        let Some(settlement) = settlement else {
             return Err(StoreError::Invalid(format!(
-                "no settlement {} to record a journal on",
-                p.settlement
+                "no settlement journal {} to record as posted",
+                p.reference
             )));
         };
-        let mut list: Vec<serde_json::Value> = serde_json::from_str(&journals)?;
-        if !list.contains(&p.journal) {
-            list.push(p.journal.clone());
-        }
         sqlx::query(
-            "UPDATE settlements SET journals = $1, posted_at = COALESCE(posted_at, $2), \
-             status = CASE WHEN status = 'imported' THEN 'posted' ELSE status END WHERE id = $3",
+            "UPDATE settlements SET posted_at = COALESCE(posted_at, $1), \
+             status = CASE WHEN status = 'imported' AND NOT EXISTS (SELECT 1 FROM settlement_journals \
+               WHERE settlement = $2 AND erp_id IS NULL) THEN 'posted' ELSE status END WHERE id = $2",
         )
-        .bind(serde_json::to_string(&list)?)
         .bind(p.at)
-        .bind(&p.settlement)
+        .bind(&settlement)
         .execute(&mut **tx)
         .await?;
     }

@@ -4,8 +4,8 @@
 -- nothing. Amounts are exact decimal text in the settlement's currency;
 -- times are ms from the hub's clock. `summary` is the reconciled figures as
 -- JSON (categories, orders, tax, reserve) so `show` reads one row.
--- `status`: imported, then posted (its journals are in the ERP), then
--- deposited (matched to the bank line).
+-- `status`: imported, then posted (every journal planned is in the ERP),
+-- then deposited (matched to the bank line).
 CREATE TABLE settlements (
     id               TEXT     PRIMARY KEY,
     channel          TEXT     NOT NULL,
@@ -22,7 +22,6 @@ CREATE TABLE settlements (
     row_count        BIGINT   NOT NULL,
     imported_at      BIGINT   NOT NULL,
     posted_at        BIGINT,
-    journals         TEXT     NOT NULL DEFAULT '[]',
     deposited_at     BIGINT,
     UNIQUE (channel, settlement_id)
 );
@@ -75,3 +74,18 @@ CREATE TABLE settlement_residuals (
 );
 CREATE INDEX settlement_residuals_settlement ON settlement_residuals (settlement, seq);
 CREATE INDEX settlement_residuals_status ON settlement_residuals (status, created_at);
+
+-- The balanced journals a settlement is posted as (one per month it spans,
+-- then one delta per resolved residual), planned with the import or the
+-- resolution and marked posted by the job that posted it (an effect keyed
+-- by `reference`, the ERP's way to find it again after a crash).
+CREATE TABLE settlement_journals (
+    reference    TEXT     PRIMARY KEY,
+    settlement   TEXT     NOT NULL,
+    seq          BIGINT   NOT NULL,
+    journal      TEXT     NOT NULL,
+    erp_id       TEXT,
+    posted_at    BIGINT,
+    created_at   BIGINT   NOT NULL
+);
+CREATE INDEX settlement_journals_settlement ON settlement_journals (settlement, seq);
