@@ -1321,6 +1321,7 @@ async fn scenario_orders_and_changes(store: &Store) {
         reservations: vec![],
         effects: vec![],
         unapplied: vec![],
+        settlements_posted: vec![],
     };
     assert!(!changes.is_empty());
     store
