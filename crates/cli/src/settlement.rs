@@ -43,6 +43,7 @@ pub enum HowArg {
     /// Matched by hand to its order or invoice.
     Matched,
     /// Accepted as a loss or gain.
+    #[value(name = "written_off")]
     WrittenOff,
 }
 
