@@ -149,7 +149,8 @@ pub async fn run(cmd: SettlementCommand) -> anyhow::Result<()> {
             channel,
             json,
         } => {
-            let body = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let body =
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
             let transactions = transactions
                 .as_ref()
                 .map(|t| std::fs::read(t).with_context(|| format!("reading {}", t.display())))
