@@ -544,21 +544,21 @@ impl Store {
 
     /// The journals planned for a settlement, posted or not, in order.
     pub async fn settlement_journals(&self, key: &str) -> Result<Vec<StoredJournal>> {
-        let rows: Vec<(String, String, String, Option<String>, Option<i64>)> = sqlx::query_as(
+        let rows = sqlx::query(
             "SELECT reference, settlement, journal, erp_id, posted_at FROM settlement_journals \
              WHERE settlement = $1 ORDER BY seq",
         )
         .bind(key)
         .fetch_all(&self.reader)
         .await?;
-        rows.into_iter()
-            .map(|(reference, settlement, journal, erp_id, posted_at)| {
+        rows.iter()
+            .map(|r| {
                 Ok(StoredJournal {
-                    reference,
-                    settlement,
-                    journal: serde_json::from_str(&journal)?,
-                    erp_id,
-                    posted_at,
+                    reference: r.try_get("reference")?,
+                    settlement: r.try_get("settlement")?,
+                    journal: serde_json::from_str(&r.try_get::<String, _>("journal")?)?,
+                    erp_id: r.try_get("erp_id")?,
+                    posted_at: r.try_get("posted_at")?,
                 })
             })
             .collect()
