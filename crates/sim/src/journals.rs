@@ -230,3 +230,51 @@ async fn find_journals(
         .collect();
     Json(json!({ "journals": found })).into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(lines: Value) -> JournalBody {
+        serde_json::from_value(json!({
+            "reference": "settlement:amazon:1:2026-10", "settlement_id": "1",
+            "month": "2026-10", "date": "2026-10-29", "currency": "USD", "lines": lines,
+        }))
+        .expect("a journal body")
+    }
+
+    fn refusal(b: &JournalBody) -> String {
+        format!("{:?}", check(b).expect_err("refused"))
+    }
+
+    #[test]
+    fn a_balanced_journal_passes_with_its_bank_line() {
+        let b = body(json!([
+            {"account": "bank", "debit": "67.83", "credit": "0"},
+            {"account": "fees", "debit": "9.25", "credit": "0"},
+            {"account": "receivable", "debit": "0", "credit": "77.08"},
+        ]));
+        let (total, bank) = check(&b).expect("balanced");
+        assert_eq!(total.to_string(), "77.08");
+        assert_eq!(bank.to_string(), "67.83");
+    }
+
+    #[test]
+    fn unbalanced_unknown_or_two_sided_lines_are_refused_precisely() {
+        let unbalanced = body(json!([
+            {"account": "bank", "debit": "10.00", "credit": "0"},
+            {"account": "receivable", "debit": "0", "credit": "9.99"},
+        ]));
+        let why = refusal(&unbalanced);
+        assert!(why.contains("debits 10.00 ≠ credits 9.99 (off by 0.01)"), "{why}");
+        let unknown = body(json!([{"account": "cash", "debit": "0", "credit": "0"}]));
+        assert!(refusal(&unknown).contains("lines[0].account"));
+        let both = body(json!([{"account": "bank", "debit": "1", "credit": "1"}]));
+        assert!(refusal(&both).contains("both debit 1 and credit 1"));
+        let negative = body(json!([{"account": "bank", "debit": "-1", "credit": "0"}]));
+        assert!(refusal(&negative).contains("lines[0].debit"));
+        let mut other_month = body(json!([{"account": "bank", "debit": "0", "credit": "0"}]));
+        other_month.date = "2026-11-01".into();
+        assert!(refusal(&other_month).contains("not in month 2026-10"));
+    }
+}
