@@ -18,6 +18,7 @@ pub mod http;
 pub mod ingest;
 pub mod lifecycle;
 pub mod rules;
+pub mod settlement;
 pub mod x12;
 
 #[derive(Subcommand)]
@@ -47,6 +48,9 @@ pub enum BenchCommand {
     /// The X12 reader: strict parse, typed 945/846 reading and canonical
     /// mapping of a synthetic in-memory corpus, throughput and latency.
     X12(x12::X12Args),
+    /// Settlement import: a generated ~100 MB Amazon V2 file read,
+    /// classified and reconciled in one streaming pass, time and peak memory.
+    Settlement(settlement::SettlementArgs),
 }
 
 pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
@@ -60,6 +64,7 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::AvailabilitySync(args) => availability_sync::run(&args).await?,
         BenchCommand::X12(args) => x12::run(&args)?,
         BenchCommand::Rules(args) => rules::run(&args)?,
+        BenchCommand::Settlement(args) => settlement::run(&args)?,
     }
     Ok(())
 }
