@@ -266,7 +266,10 @@ mod tests {
             {"account": "receivable", "debit": "0", "credit": "9.99"},
         ]));
         let why = refusal(&unbalanced);
-        assert!(why.contains("debits 10.00 ≠ credits 9.99 (off by 0.01)"), "{why}");
+        assert!(
+            why.contains("debits 10.00 ≠ credits 9.99 (off by 0.01)"),
+            "{why}"
+        );
         let unknown = body(json!([{"account": "cash", "debit": "0", "credit": "0"}]));
         assert!(refusal(&unknown).contains("lines[0].account"));
         let both = body(json!([{"account": "bank", "debit": "1", "credit": "1"}]));
