@@ -69,9 +69,28 @@ fn concrete(route: &KeyedRoute, n: usize) -> (String, Option<Value>) {
         rest = &rest[rest[open..].find('}').expect("closing brace") + open + 1..];
     }
     path.push_str(rest);
+    if route.path == "/v1/settlements/import" {
+        path.push_str("?from=shopify-payout");
+    }
     let body = (route.method == Method::POST).then(|| match route.path {
         "/v1/keys" => json!({ "name": format!("walk-{n}"), "scopes": "read" }),
         "/v1/orders/{id}/release" => json!({ "reason": "walk" }),
+        "/v1/settlements/residuals/{id}/resolve" => {
+            json!({ "resolution": "written_off", "note": "walk" })
+        }
+        // A payout of one charge, as Shopify answers the two documents.
+        "/v1/settlements/import" => json!({
+            "payout": { "payout": { "id": 1000 + n, "status": "paid", "date": "2026-11-20",
+                "currency": "USD", "amount": "10.00" } },
+            "transactions": { "transactions": [
+                { "id": 1, "type": "charge", "payout_id": 1000 + n, "amount": "10.00",
+                  "fee": "0.00", "net": "10.00", "source_type": "charge",
+                  "source_order_id": 42, "processed_at": "2026-11-18T10:00:00-05:00" },
+                { "id": 2, "type": "payout", "payout_id": 1000 + n, "amount": "-10.00",
+                  "fee": "0.00", "net": "-10.00", "source_type": "payout",
+                  "source_order_id": null, "processed_at": "2026-11-20T00:00:00-05:00" }
+            ] }
+        }),
         _ => json!({}),
     });
     (path, body)
