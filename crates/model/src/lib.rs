@@ -32,7 +32,11 @@ pub use order::{
 };
 pub use returns::{Refund, RefundLine, Return, ReturnLine};
 pub use schema::canonical_schemas;
-pub use settlement::{SettlementLine, SettlementLineKind};
+pub use settlement::{
+    Category, Journal, JournalAccount, JournalLine, ReserveSummary, Residual, ResidualReason,
+    ResidualStatus, Resolution, ResolutionKind, Settlement, SettlementFormat, SettlementHeader,
+    SettlementRow, SettlementStatus, SettlementSummary, TaxSummary,
+};
 
 /// Version of the canonical model. Stored with every persisted document so a
 /// later model can migrate older rows.

@@ -19,7 +19,11 @@ pub fn canonical_schemas() -> Vec<(&'static str, schemars::Schema)> {
         ("Shipment", schema_for!(Shipment)),
         ("Return", schema_for!(Return)),
         ("Refund", schema_for!(Refund)),
-        ("SettlementLine", schema_for!(SettlementLine)),
+        ("Settlement", schema_for!(Settlement)),
+        ("SettlementRow", schema_for!(SettlementRow)),
+        ("Residual", schema_for!(Residual)),
+        ("SettlementSummary", schema_for!(SettlementSummary)),
+        ("Journal", schema_for!(Journal)),
         ("ExceptionRecord", schema_for!(ExceptionRecord)),
     ]
 }

@@ -125,7 +125,9 @@ fn schema_covers_the_canonical_types() {
         "Shipment",
         "FulfillmentRequest",
         "ExceptionRecord",
-        "SettlementLine",
+        "Settlement",
+        "SettlementSummary",
+        "Journal",
     ] {
         assert!(v.get(name).is_some(), "schema lacks {name}");
     }
