@@ -24,7 +24,8 @@ It creates, in one company "Crossdock Retail" (USD):
 * customer party "Crossdock Test Customer" with one address;
 * the accounts a settlement journal posts to that the English chart lacks
   (`SETTLEMENT_ACCOUNTS`: marketplace reserved balances, settlement
-  suspense, marketplace-facilitator tax clearing, marketplace fees), each
+  suspense, settlement clearing between months, marketplace-facilitator tax
+  clearing, marketplace fees), each
   typed like a sibling of the chart.
 
 Prints one line of JSON with the record ids on stdout; progress goes to
@@ -58,6 +59,9 @@ SETTLEMENT_ACCOUNTS = {
     '1.1.5': ('Marketplace Reserved Balances', '1.1.0', '1.1.3'),
     # Open residuals of a settlement, until resolved.
     '1.4.4': ('Settlement Suspense', '1.4.0', '1.4.1'),
+    # A month's balance carried to the deposit's month when a settlement
+    # spans two months: each month's journal balances on its own.
+    '1.4.5': ('Marketplace Settlement Clearing', '1.4.0', '1.4.1'),
     # Tax the marketplace collected and withheld: in and out, nets to 0.
     '2.2.5': ('Marketplace Facilitator Tax Clearing', '2.2.0', '2.2.3'),
     '5.2.4': ('Marketplace Fees', '5.2.0', '5.2.2'),

@@ -66,6 +66,7 @@ fn config_for(tryton: &TrytonServer, data_dir: &Path, orders: u64, rate: f64) ->
         warehouse_code: "WH".to_owned(),
         location: "east".to_owned(),
         web_shop: "crossdock".to_owned(),
+        settlement: Default::default(),
     });
     // Tryton is one single-threaded process: more than two calls at once
     // only queue inside it.

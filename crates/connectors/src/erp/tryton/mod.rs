@@ -23,6 +23,9 @@
 //!   e-mail take turns in a process, and a create that raced another
 //!   process keeps the oldest party of the e-mail (`customers.rs`, taking
 //!   turns on `crate::turns`).
+//! - A settlement journal is one posted `account.move` carrying the
+//!   journal's reference as its description, found by it after a crash; its
+//!   accounts are configured by code or name (`journals.rs`).
 //! - Tryton's warnings ("no default taxes", …) are confirmed as a user
 //!   would, through `res.user.warning`.
 
@@ -32,6 +35,7 @@ mod customers;
 mod fulfillment;
 mod inventory;
 mod invoices;
+mod journals;
 mod lookups;
 mod mapping;
 mod orders;
@@ -39,3 +43,4 @@ mod orders;
 mod tests;
 
 pub use client::{DEFAULT_WAREHOUSE_CODE, DEFAULT_WEB_SHOP_NAME, TrytonErp, TrytonErpOptions};
+pub use journals::SettlementAccounts;

@@ -2,7 +2,7 @@
 //! feed documents and feeds, access tokens, the per-operation buckets, and
 //! the counters at `/sim/stats`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -13,6 +13,7 @@ use rust_decimal::Decimal;
 use serde_json::{Map, Value, json};
 
 use super::config::AmazonSimConfig;
+use super::settlements::Settlement;
 use super::wire::{Refusal, bad_input, single};
 use crate::delivery::Deliverer;
 use crate::fixtures::City;
@@ -32,6 +33,8 @@ pub(super) enum Op {
     CreateFeed,
     GetFeed,
     GetFeedDocument,
+    GetReports,
+    GetReportDocument,
 }
 
 impl Op {
@@ -46,6 +49,8 @@ impl Op {
             Op::CreateFeed => (0.0083, 15.0),
             Op::GetFeed => (2.0, 15.0),
             Op::GetFeedDocument => (0.0222, 10.0),
+            Op::GetReports => (0.0222, 10.0),
+            Op::GetReportDocument => (0.0167, 15.0),
         }
     }
 
@@ -60,6 +65,8 @@ impl Op {
             Op::CreateFeed => "createFeed",
             Op::GetFeed => "getFeed",
             Op::GetFeedDocument => "getFeedDocument",
+            Op::GetReports => "getReports",
+            Op::GetReportDocument => "getReportDocument",
         }
     }
 }
@@ -196,6 +203,7 @@ pub(super) struct Counters {
     pub(super) feeds_fatal: u64,
     pub(super) feed_messages_accepted: u64,
     pub(super) feed_messages_rejected: u64,
+    pub(super) settlements_closed: u64,
 }
 
 #[derive(Default)]
@@ -213,6 +221,16 @@ pub(super) struct AmazonState {
     pub(super) feeds: HashMap<String, Feed>,
     pub(super) counters: Counters,
     pub(super) next_feed: u64,
+    /// Closed settlements, oldest first (`settlements.rs`).
+    pub(super) settlements: Vec<Settlement>,
+    pub(super) next_settlement: u64,
+    /// (order, packageReferenceId) already in a settlement: each once.
+    pub(super) settled_packages: BTreeSet<(String, String)>,
+    /// (order, orderItemId) → units settled, for the cumulative shares.
+    pub(super) settled_units: HashMap<(String, String), u32>,
+    /// What the last settlement held back, released by the next.
+    pub(super) reserve_held: Decimal,
+    pub(super) last_settled_at: Option<Instant>,
 }
 
 pub(crate) struct AmazonSim {
@@ -297,6 +315,7 @@ impl AmazonSim {
             ("feeds_fatal", c.feeds_fatal),
             ("feed_messages_accepted", c.feed_messages_accepted),
             ("feed_messages_rejected", c.feed_messages_rejected),
+            ("settlements_closed", c.settlements_closed),
         ] {
             out.insert(key.into(), value.into());
         }

@@ -1,7 +1,7 @@
 //! The shop: its catalogue, locations, orders with their fulfillment
 //! orders and fulfillments, stock, and the counters at `/sim/stats`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -13,6 +13,7 @@ use rust_decimal::Decimal;
 use serde_json::{Map, Value, json};
 
 use super::config::ShopifySimConfig;
+use super::payouts::Payout;
 use super::wire::whole_seconds;
 use crate::delivery::Deliverer;
 use crate::marketplace::base::Base;
@@ -153,6 +154,11 @@ pub(super) struct ShopifyState {
     pub(super) next_id: u64,
     pub(super) next_number: u64,
     pub(super) counters: Counters,
+    /// Orders whose charge and refund are in a payout (`payouts.rs`): each once.
+    pub(super) charged_orders: BTreeSet<u64>,
+    pub(super) refunded_orders: BTreeSet<u64>,
+    pub(super) payouts: Vec<Payout>,
+    pub(super) payouts_closed: u64,
 }
 
 impl ShopifyState {
@@ -253,6 +259,10 @@ impl ShopifySim {
                 next_id,
                 next_number: 1000,
                 counters: Counters::default(),
+                charged_orders: BTreeSet::new(),
+                refunded_orders: BTreeSet::new(),
+                payouts: Vec::new(),
+                payouts_closed: 0,
             }),
             rest_bucket: Mutex::new(rest_bucket),
             graphql_bucket: Mutex::new(graphql_bucket),

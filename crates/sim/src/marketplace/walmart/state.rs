@@ -10,6 +10,7 @@ use rust_decimal::Decimal;
 use serde_json::{Map, Value, json};
 
 use super::config::{RateGroup, WalmartSimConfig};
+use super::recon::ReconReport;
 use crate::delivery::Deliverer;
 use crate::marketplace::base::Base;
 use crate::marketplace::bucket::Bucket;
@@ -176,6 +177,10 @@ pub(super) struct WalmartState {
     pub(super) inventory: BTreeMap<String, i64>,
     pub(super) feeds: Vec<Feed>,
     pub(super) counters: Counters,
+    /// Closed reconciliation reports, oldest first (`recon.rs`).
+    pub(super) recon_reports: Vec<ReconReport>,
+    /// (PO, line number) → shipped units already in a report.
+    pub(super) recon_units: HashMap<(String, String), u32>,
 }
 
 impl WalmartState {
@@ -238,6 +243,8 @@ impl WalmartSim {
             inventory,
             feeds: Vec::new(),
             counters: Counters::default(),
+            recon_reports: Vec::new(),
+            recon_units: HashMap::new(),
         };
         Arc::new(WalmartSim {
             config,
