@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use crossdock_model::{Customer, FulfillmentRequest, InventoryPosition, Order, Shipment};
+use crossdock_model::{Customer, FulfillmentRequest, InventoryPosition, Journal, Order, Shipment};
 use reqwest::header::HeaderMap;
 
 pub mod auth;
@@ -412,6 +412,16 @@ pub trait Erp: Send + Sync {
 
     /// Cancel the sales order `erp_id` (idempotent: cancelling a cancelled order is fine).
     async fn cancel_sales_order(&self, erp_id: &str) -> Result<(), ConnectorError>;
+
+    /// Post a balanced journal carrying `reference` (one per settlement and month). Not idempotent
+    /// on the ERP side: the engine guards it with an effect and `find_journal`.
+    async fn post_journal(
+        &self,
+        reference: &str,
+        journal: &Journal,
+    ) -> Result<ErpDocument, ConnectorError>;
+
+    async fn find_journal(&self, reference: &str) -> Result<Option<ErpDocument>, ConnectorError>;
 }
 
 /// What a warehouse answered to a cancellation of a request it was sent.

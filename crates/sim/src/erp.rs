@@ -124,6 +124,8 @@ pub(crate) struct ErpSim {
     /// Draws access tokens; split off the ERP's RNG only when auth is on,
     /// so the fault draws of an estate without auth stay as they were.
     token_rng: Mutex<SmallRng>,
+    /// Settlement journals (`journals.rs`).
+    journals: Mutex<crate::journals::JournalBook>,
     pub(crate) gate: Arc<FaultGate>,
 }
 
@@ -144,6 +146,7 @@ impl ErpSim {
             config,
             state: Mutex::new(ErpState::default()),
             token_rng: Mutex::new(token_rng),
+            journals: Mutex::default(),
             gate,
         })
     }
@@ -158,6 +161,10 @@ impl ErpSim {
             .route("/sales-orders/{id}/cancel", post(cancel_sales_order))
             .route("/invoices", post(create_invoice).get(find_invoices))
             .route("/stock", get(stock))
+            .route(
+                "/journals",
+                post(crate::journals::post_journal).get(crate::journals::find_journals),
+            )
             .route_layer(axum::middleware::from_fn_with_state(
                 self.clone(),
                 require_token,
@@ -179,6 +186,10 @@ impl ErpSim {
 
     fn lock(&self) -> MutexGuard<'_, ErpState> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn journals(&self) -> MutexGuard<'_, crate::journals::JournalBook> {
+        self.journals.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     pub(crate) fn stats(&self) -> Value {
@@ -215,6 +226,8 @@ impl ErpSim {
         out.insert("tokens_issued".into(), state.tokens_issued.into());
         out.insert("unauthorized".into(), state.unauthorized.into());
         out.insert("token_refusals".into(), state.token_refusals.into());
+        drop(state);
+        self.journals().write_stats(&mut out);
         self.gate.write_stats(&mut out);
         Value::Object(out)
     }

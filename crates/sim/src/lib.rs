@@ -24,6 +24,7 @@ mod erp;
 mod estate;
 mod faults;
 mod fixtures;
+mod journals;
 mod marketplace;
 mod signing;
 mod tpl;

@@ -64,6 +64,7 @@ pub(crate) async fn apply_changes(tx: &mut Tx, c: &Changes, now: i64) -> Result<
     let touched = apply_reservations(tx, &c.reservations).await?;
     resolve_effects(tx, &c.effects).await?;
     insert_unapplied(tx, &c.unapplied).await?;
+    crate::settlements::record_posted(tx, &c.settlements_posted).await?;
     Ok(touched)
 }
 

@@ -232,6 +232,12 @@ pub enum EffectApplied {
         external_order_id: String,
         outcome: EffectOutcome,
     },
+    /// A settlement journal (or a resolution's delta) is in the ERP.
+    PostJournal {
+        reference: String,
+        journal: String,
+        outcome: EffectOutcome,
+    },
 }
 
 impl TimelineEvent {

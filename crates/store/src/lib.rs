@@ -23,7 +23,7 @@
 //! domain adds its own `impl Store` in its own file (`inbox.rs`, `jobs.rs`,
 //! `effects.rs`, `orders.rs`, `exceptions.rs`, `inventory.rs`,
 //! `capacity.rs`, `availability.rs`, `authority.rs`, `meta.rs`, `api_keys.rs`,
-//! `config_versions.rs`). They share `sql.rs` (transactions,
+//! `config_versions.rs`, `settlements.rs`). They share `sql.rs` (transactions,
 //! statement builders, row mapping) and `changes.rs` (writing a step's
 //! [`Changes`]); neither knows `Store`, so no two modules import each other.
 
@@ -43,6 +43,7 @@ mod jobs;
 mod meta;
 mod open;
 mod orders;
+mod settlements;
 mod sql;
 mod stock_changes;
 mod types;
@@ -56,5 +57,10 @@ pub use config_versions::{ConfigVersion, NewConfigVersion};
 pub use error::{Result, StoreError};
 pub use jobs::waiting_error;
 pub use open::{Backend, Store};
+pub use settlements::{
+    NewResidual, NewSettlement, OrderRole, ResidualResolution, ResolveOutcome, SettlementImport,
+    SettlementPosted, SettlementRowRecord, StoredJournal, StoredResidual, StoredSettlement,
+    resolution_kind, resolution_text, settlement_key, status_text,
+};
 pub use stock_changes::{StockChange, StockChanges};
 pub use types::*;

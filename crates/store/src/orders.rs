@@ -19,6 +19,32 @@ impl Store {
         doc.as_deref().map(sql::document).transpose()
     }
 
+    /// The orders of `channel` the hub saw under these channel order ids
+    /// (those it never saw are simply absent): what a settlement's rows are
+    /// matched against.
+    pub async fn orders_by_external_ids(
+        &self,
+        channel: &str,
+        external_ids: &[String],
+    ) -> Result<Vec<Order>> {
+        let mut out = Vec::with_capacity(external_ids.len());
+        for chunk in external_ids.chunks(sql::INSERT_CHUNK) {
+            let marks = sql::rows_sql("?", chunk.len());
+            let text = format!(
+                "SELECT doc FROM orders WHERE channel = ${} AND external_id IN ({marks}) ORDER BY id",
+                chunk.len() + 1
+            );
+            let mut q = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(text));
+            for id in chunk {
+                q = q.bind(id);
+            }
+            for doc in q.bind(channel).fetch_all(&self.reader).await? {
+                out.push(sql::document(&doc)?);
+            }
+        }
+        Ok(out)
+    }
+
     pub async fn orders(&self, filter: &OrderFilter) -> Result<Vec<Order>> {
         let mut w = Where::default();
         w.eq("status", filter.status.as_deref())

@@ -375,6 +375,8 @@ pub struct Changes {
     /// Updates from a system that is not the data's system of record:
     /// kept, not applied.
     pub unapplied: Vec<UnappliedUpdate>,
+    /// Settlement journals the step posted to the ERP.
+    pub settlements_posted: Vec<crate::settlements::SettlementPosted>,
 }
 
 /// An update a system sent about data another system is the record of
@@ -415,5 +417,6 @@ impl Changes {
             && self.inbox.is_empty()
             && self.reservations.is_empty()
             && self.unapplied.is_empty()
+            && self.settlements_posted.is_empty()
     }
 }

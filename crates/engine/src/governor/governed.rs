@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use crossdock_connectors::{Channel, ConnectorError, Erp, ErpDocument};
-use crossdock_model::{Customer, InventoryPosition, Order};
+use crossdock_model::{Customer, InventoryPosition, Journal, Order};
 
 use super::gates::Governor;
 use super::options::{GovernorOptions, Priority};
@@ -154,6 +154,32 @@ impl Erp for GovernedErp {
                 Priority::Acceptance,
                 || self.probe(),
                 || self.erp.cancel_sales_order(erp_id),
+            )
+            .await
+    }
+
+    async fn post_journal(
+        &self,
+        reference: &str,
+        journal: &Journal,
+    ) -> Result<ErpDocument, ConnectorError> {
+        self.governor
+            .call(
+                "journal.post",
+                Priority::Update,
+                || self.probe(),
+                || self.erp.post_journal(reference, journal),
+            )
+            .await
+    }
+
+    async fn find_journal(&self, reference: &str) -> Result<Option<ErpDocument>, ConnectorError> {
+        self.governor
+            .call(
+                "journal.find",
+                Priority::Update,
+                || self.probe(),
+                || self.erp.find_journal(reference),
             )
             .await
     }

@@ -13,7 +13,8 @@ use crossdock_connectors::{ConnectorError, Erp, ErpDocument};
 use crossdock_engine::ManualClock;
 use crossdock_engine::availability::{AvailabilityPlan, AvailabilitySync, InventoryOptions};
 use crossdock_model::{
-    Currency, Customer, InventoryPosition, Money, Order, OrderLine, OrderStatus, TaxTreatment,
+    Currency, Customer, InventoryPosition, Journal, Money, Order, OrderLine, OrderStatus,
+    TaxTreatment,
 };
 use crossdock_store::{Changes, NewJob, PositionRow, ReserveLine, Store};
 use rust_decimal::Decimal;
@@ -52,6 +53,12 @@ impl Erp for NoErp {
         Err(unreachable_erp())
     }
     async fn cancel_sales_order(&self, _: &str) -> Result<(), ConnectorError> {
+        Err(unreachable_erp())
+    }
+    async fn post_journal(&self, _: &str, _: &Journal) -> Result<ErpDocument, ConnectorError> {
+        Err(unreachable_erp())
+    }
+    async fn find_journal(&self, _: &str) -> Result<Option<ErpDocument>, ConnectorError> {
         Err(unreachable_erp())
     }
 }

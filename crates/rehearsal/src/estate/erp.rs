@@ -7,7 +7,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use crossdock_connectors::{ConnectorError, Erp, ErpDocument};
-use crossdock_model::{Customer, InventoryPosition, Order};
+use crossdock_model::{Customer, InventoryPosition, Journal, Order};
 use rand::Rng;
 
 use super::state::Estate;
@@ -177,5 +177,35 @@ impl Erp for SimErp {
     async fn cancel_sales_order(&self, _erp_id: &str) -> Result<(), ConnectorError> {
         self.admit("sales_order.cancel")?;
         Ok(())
+    }
+
+    async fn post_journal(
+        &self,
+        reference: &str,
+        journal: &Journal,
+    ) -> Result<ErpDocument, ConnectorError> {
+        self.admit("journal.post")?;
+        if !journal.is_balanced() {
+            return Err(ConnectorError::rejected(format!(
+                "journal {reference} does not balance: debits {} ≠ credits {}",
+                journal.debits(),
+                journal.credits()
+            )));
+        }
+        let mut world = self.estate.world();
+        let (id, _) = world.erp.journals.issue(reference.to_owned(), "JE");
+        Ok(ErpDocument {
+            id,
+            reference: reference.to_owned(),
+        })
+    }
+
+    async fn find_journal(&self, reference: &str) -> Result<Option<ErpDocument>, ConnectorError> {
+        self.admit("journal.find")?;
+        let world = self.estate.world();
+        Ok(world.erp.journals.first(reference).map(|id| ErpDocument {
+            id: id.clone(),
+            reference: reference.to_owned(),
+        }))
     }
 }

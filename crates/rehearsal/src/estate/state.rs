@@ -96,6 +96,8 @@ pub(crate) struct ErpBook {
     /// Sales orders and invoices by our reference.
     pub sales_orders: Ledger<String>,
     pub invoices: Ledger<String>,
+    /// Settlement journals by our reference.
+    pub journals: Ledger<String>,
     /// Order id → when its sales order was accepted.
     pub accepted_at: BTreeMap<String, i64>,
     pub(super) recent_calls: VecDeque<i64>,

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use std::sync::Arc;
 
-use crossdock_model::{Clock, Customer, InventoryPosition, Order, SystemClock};
+use crossdock_model::{Clock, Customer, InventoryPosition, Journal, Order, SystemClock};
 use jaq_json::Val;
 use reqwest::header::LOCATION;
 use reqwest::{Method, Url};
@@ -283,6 +283,35 @@ impl Erp for MappedRestErp {
                 as_of,
             })
             .collect())
+    }
+
+    async fn post_journal(
+        &self,
+        reference: &str,
+        journal: &Journal,
+    ) -> Result<ErpDocument, ConnectorError> {
+        let Some(write) = &self.compiled.journal else {
+            return Err(self.fault(
+                "journal",
+                "not mapped: this ERP's mapping has no `journal` call, so settlements cannot be posted",
+            ));
+        };
+        let input = serde_json::json!({ "journal": journal, "reference": reference });
+        let id = self.write(write, &input, &[("reference", reference)]).await?;
+        Ok(ErpDocument {
+            id: id.unwrap_or_default(),
+            reference: reference.to_owned(),
+        })
+    }
+
+    async fn find_journal(&self, reference: &str) -> Result<Option<ErpDocument>, ConnectorError> {
+        let Some(read) = &self.compiled.find_journal else {
+            return Err(self.fault(
+                "find_journal",
+                "not mapped: this ERP's mapping has no `find_journal` lookup",
+            ));
+        };
+        self.find(read, reference).await
     }
 
     async fn cancel_sales_order(&self, erp_id: &str) -> Result<(), ConnectorError> {

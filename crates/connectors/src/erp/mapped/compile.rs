@@ -54,6 +54,16 @@ impl ErpMapping {
             &self.find_invoice.results,
             &["reference"],
         )?;
+        let journal = self
+            .journal
+            .as_ref()
+            .map(|m| Write::compile("journal", m, &["reference"], Needs::Id))
+            .transpose()?;
+        let find_journal = self
+            .find_journal
+            .as_ref()
+            .map(|m| Read::compile("find_journal", &m.path, &m.query, &m.results, &["reference"]))
+            .transpose()?;
         let stock = self
             .stock
             .as_ref()
@@ -67,6 +77,8 @@ impl ErpMapping {
             find_sales_order,
             find_invoice,
             stock,
+            journal,
+            find_journal,
         })
     }
 }
@@ -80,6 +92,8 @@ pub(super) struct Compiled {
     pub(super) find_sales_order: Read,
     pub(super) find_invoice: Read,
     pub(super) stock: Option<Read>,
+    pub(super) journal: Option<Write>,
+    pub(super) find_journal: Option<Read>,
 }
 
 pub(super) enum Needs {

@@ -29,6 +29,30 @@ pub struct ErpMapping {
     /// Cancel; `body` (empty: no body) runs over `{id}`. Path placeholder: `{id}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cancel_sales_order: Option<ResourceMapping>,
+    /// Post a settlement journal; `body` runs over `{journal, reference}`.
+    /// Path placeholder: `{reference}`. Without it (and `find_journal`),
+    /// settlements cannot be posted to this ERP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub journal: Option<ResourceMapping>,
+    /// Lookup by our reference (in-doubt resolution of `journal`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub find_journal: Option<LookupMapping>,
+}
+
+impl ErpMapping {
+    /// Whether settlement journals can be posted: both `journal` and
+    /// `find_journal` are mapped. The error names what is missing.
+    pub fn journals_mapped(&self) -> Result<(), String> {
+        match (&self.journal, &self.find_journal) {
+            (Some(_), Some(_)) => Ok(()),
+            (None, _) => Err("the ERP mapping has no `journal` call: settlements cannot be posted".into()),
+            (_, None) => Err(
+                "the ERP mapping has no `find_journal` lookup: a journal in doubt could not be \
+                 found again, so settlements cannot be posted"
+                    .into(),
+            ),
+        }
+    }
 }
 
 /// A write: `method path` with the JSON `body` program's result.
@@ -141,6 +165,12 @@ impl ErpMapping {
                 id: String::new(),
                 id_from: IdFrom::Body,
             }),
+            journal: Some(post(
+                "journals",
+                "{reference, settlement_id: .journal.settlement_id, month: .journal.month, \
+                 date: .journal.date, currency: .journal.currency, lines: .journal.lines}",
+            )),
+            find_journal: Some(lookup("journals", "journals")),
         }
     }
 }

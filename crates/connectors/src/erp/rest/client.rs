@@ -3,11 +3,11 @@
 use async_trait::async_trait;
 use std::sync::Arc;
 
-use crossdock_model::{Clock, Customer, InventoryPosition, Order, SystemClock};
+use crossdock_model::{Clock, Customer, InventoryPosition, Journal, Order, SystemClock};
 use reqwest::Url;
 use serde::{Deserialize, Serialize};
 
-use super::mapping::{CustomerWire, invoice_body, sales_order_body};
+use super::mapping::{CustomerWire, invoice_body, journal_body, sales_order_body};
 use crate::auth::{AuthConfig, Authorizer};
 use crate::http::{base_url, endpoint};
 use crate::{ConnectorError, Erp, ErpDocument, HttpClient};
@@ -166,6 +166,24 @@ impl Erp for RestErp {
             .run(|http| async move { http.post_expecting(url, &[]).await })
             .await?;
         Ok(())
+    }
+
+    async fn post_journal(
+        &self,
+        reference: &str,
+        journal: &Journal,
+    ) -> Result<ErpDocument, ConnectorError> {
+        let answer: IdWire = self
+            .post("journals", &journal_body(reference, journal))
+            .await?;
+        Ok(ErpDocument {
+            id: answer.id,
+            reference: reference.to_owned(),
+        })
+    }
+
+    async fn find_journal(&self, reference: &str) -> Result<Option<ErpDocument>, ConnectorError> {
+        self.find("journals", reference).await
     }
 
     async fn read_stock(&self) -> Result<Vec<InventoryPosition>, ConnectorError> {

@@ -1,6 +1,6 @@
-//! Canonical customers, orders and invoices to the JSON bodies the API takes. Pure: no I/O.
+//! Canonical customers, orders, invoices and settlement journals to the JSON bodies the API takes. Pure: no I/O.
 
-use crossdock_model::{Order, TaxTreatment};
+use crossdock_model::{Journal, JournalLine, Order, TaxTreatment};
 use serde::Serialize;
 
 use crate::ConnectorError;
@@ -105,4 +105,27 @@ pub(super) fn invoice_body<'a>(
         sales_order_id,
         lines,
     })
+}
+
+/// A settlement journal as the API takes it: the lines as the canonical
+/// journal writes them (amounts are decimal strings), under our reference.
+#[derive(Debug, Serialize)]
+pub(super) struct JournalWire<'a> {
+    pub(super) reference: &'a str,
+    pub(super) settlement_id: &'a str,
+    pub(super) month: &'a str,
+    pub(super) date: String,
+    pub(super) currency: &'a str,
+    pub(super) lines: &'a [JournalLine],
+}
+
+pub(super) fn journal_body<'a>(reference: &'a str, journal: &'a Journal) -> JournalWire<'a> {
+    JournalWire {
+        reference,
+        settlement_id: &journal.settlement_id,
+        month: &journal.month,
+        date: journal.date.to_string(),
+        currency: journal.currency.as_str(),
+        lines: &journal.lines,
+    }
 }

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use async_trait::async_trait;
-use crossdock_model::{Clock, Customer, InventoryPosition, Order, SystemClock};
+use crossdock_model::{Clock, Customer, InventoryPosition, Journal, Order, SystemClock};
 use reqwest::header::HeaderValue;
 use reqwest::{Method, Url};
 use serde::de::DeserializeOwned;
@@ -565,6 +565,15 @@ impl Erp for TrytonErp {
     /// nothing shipped or invoiced. A shipment already done is refused.
     async fn cancel_sales_order(&self, erp_id: &str) -> Result<(), ConnectorError> {
         self.cancel_sale(erp_id).await
+    }
+
+    // Placeholder until the Tryton journal (account.move) lands.
+    async fn post_journal(&self, _: &str, _: &Journal) -> Result<ErpDocument, ConnectorError> {
+        Err(ConnectorError::rejected("not yet"))
+    }
+
+    async fn find_journal(&self, _: &str) -> Result<Option<ErpDocument>, ConnectorError> {
+        Err(ConnectorError::rejected("not yet"))
     }
 }
 
