@@ -42,7 +42,7 @@ pub(crate) fn share(amount: Decimal, before: u32, units: u32, quantity: u32) -> 
 
 /// The planted order's id for settlement number `n`, in the marketplace's
 /// own id shape given by `shape` (which gets the number).
-pub(crate) fn planted_order_id(shape: impl Fn(u64) -> String, n: u64) -> String {
+pub(crate) fn planted_order_id<T>(shape: impl Fn(u64) -> T, n: u64) -> T {
     shape(900_000 + n)
 }
 

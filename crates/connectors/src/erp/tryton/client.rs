@@ -567,13 +567,19 @@ impl Erp for TrytonErp {
         self.cancel_sale(erp_id).await
     }
 
-    // Placeholder until the Tryton journal (account.move) lands.
-    async fn post_journal(&self, _: &str, _: &Journal) -> Result<ErpDocument, ConnectorError> {
-        Err(ConnectorError::rejected("not yet"))
+    /// One posted `account.move` carrying `reference` as its description;
+    /// a draft left by a call that died before its post is replaced.
+    async fn post_journal(
+        &self,
+        reference: &str,
+        journal: &Journal,
+    ) -> Result<ErpDocument, ConnectorError> {
+        self.post_settlement_journal(reference, journal).await
     }
 
-    async fn find_journal(&self, _: &str) -> Result<Option<ErpDocument>, ConnectorError> {
-        Err(ConnectorError::rejected("not yet"))
+    /// The posted move carrying `reference` (a draft one is not reported).
+    async fn find_journal(&self, reference: &str) -> Result<Option<ErpDocument>, ConnectorError> {
+        self.find_settlement_journal(reference).await
     }
 }
 

@@ -17,7 +17,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Json, Response};
 use chrono::{DateTime, Utc};
@@ -319,8 +319,12 @@ fn write_tsv(
     out.push_str(&summary.join("\t"));
     out.push('\n');
     let posted_date = end.format("%Y-%m-%d").to_string();
+    let posted_time = when(end);
     for r in rows {
-        let fields = [
+        let marketplace = if r.order_id.is_empty() { "" } else { "Amazon.com" };
+        let quantity = r.quantity.map(|q| q.to_string()).unwrap_or_default();
+        let amount = r.amount.to_string();
+        let fields: [&str; 24] = [
             id,
             "",
             "",
@@ -328,23 +332,23 @@ fn write_tsv(
             "",
             "",
             r.transaction_type,
-            &r.order_id,
+            r.order_id.as_str(),
             "",
             "",
-            &r.shipment_id,
-            if r.order_id.is_empty() { "" } else { "Amazon.com" },
+            r.shipment_id.as_str(),
+            marketplace,
             r.amount_type,
-            &r.description,
-            &r.amount.to_string(),
+            r.description.as_str(),
+            amount.as_str(),
             r.fulfillment,
-            &posted_date,
-            &when(end),
-            &r.item_code,
+            posted_date.as_str(),
+            posted_time.as_str(),
+            r.item_code.as_str(),
             "",
             "",
-            &r.sku,
-            &r.quantity.map(|q| q.to_string()).unwrap_or_default(),
-            &r.promotion_id,
+            r.sku.as_str(),
+            quantity.as_str(),
+            r.promotion_id.as_str(),
         ];
         out.push_str(&fields.join("\t"));
         out.push('\n');
@@ -444,7 +448,7 @@ const REPORTS_PARAMS: [&str; 7] = [
 /// here; a `reportTypes` without them lists nothing.
 pub(super) async fn get_reports(
     State(sim): State<Arc<AmazonSim>>,
-    Pairs(pairs): Pairs,
+    Query(pairs): Pairs,
 ) -> Response {
     match reports_page(&sim, &pairs) {
         Ok(page) => Json(page).into_response(),
