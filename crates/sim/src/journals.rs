@@ -82,7 +82,11 @@ impl JournalBook {
         out.insert("journals_per_reference".into(), json!(self.per_reference));
         out.insert(
             "duplicate_journals".into(),
-            self.per_reference.values().map(|n| n - 1).sum::<u64>().into(),
+            self.per_reference
+                .values()
+                .map(|n| n - 1)
+                .sum::<u64>()
+                .into(),
         );
         out.insert("journals_refused".into(), self.refused.into());
         out.insert(

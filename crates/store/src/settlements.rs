@@ -472,8 +472,9 @@ impl Store {
                 q = q.bind(r);
             }
             for (order_ref, settlement, role) in q.bind(channel).fetch_all(&self.reader).await? {
-                let role = OrderRole::parse(&role)
-                    .ok_or_else(|| StoreError::Corrupt(format!("settlement order role {role:?}")))?;
+                let role = OrderRole::parse(&role).ok_or_else(|| {
+                    StoreError::Corrupt(format!("settlement order role {role:?}"))
+                })?;
                 out.push((order_ref, settlement, role));
             }
         }
@@ -481,7 +482,11 @@ impl Store {
     }
 
     /// The residual ledger: of one settlement or all, open ones only when asked.
-    pub async fn residuals(&self, settlement: Option<&str>, open_only: bool) -> Result<Vec<StoredResidual>> {
+    pub async fn residuals(
+        &self,
+        settlement: Option<&str>,
+        open_only: bool,
+    ) -> Result<Vec<StoredResidual>> {
         let mut w = Where::default();
         w.eq("settlement", settlement)
             .eq("status", open_only.then_some("open"));
@@ -604,8 +609,9 @@ async fn insert_orders(
     orders: &[(String, OrderRole)],
 ) -> Result<()> {
     for chunk in orders.chunks(INSERT_CHUNK) {
-        let mut sql =
-            String::from("INSERT INTO settlement_orders (channel, order_ref, settlement, role) VALUES ");
+        let mut sql = String::from(
+            "INSERT INTO settlement_orders (channel, order_ref, settlement, role) VALUES ",
+        );
         sql.push_str(&rows_sql("(?, ?, ?, ?)", chunk.len()));
         sql.push_str(" ON CONFLICT DO NOTHING");
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -633,7 +639,10 @@ async fn insert_residuals(
             "INSERT INTO settlement_residuals (id, settlement, seq, line, row_key, order_ref, amount, \
              reason, detail, status, created_at) VALUES ",
         );
-        sql.push_str(&rows_sql("(?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', ?)", chunk.len()));
+        sql.push_str(&rows_sql(
+            "(?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', ?)",
+            chunk.len(),
+        ));
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for (i, r) in chunk.iter().enumerate() {
             let seq = first_seq + n * INSERT_CHUNK + i + 1;

@@ -53,7 +53,11 @@ mod tests {
     #[test]
     fn shares_of_a_split_line_add_up_to_the_line() {
         let amount = dec!(10.00);
-        let parts = [share(amount, 0, 1, 3), share(amount, 1, 1, 3), share(amount, 2, 1, 3)];
+        let parts = [
+            share(amount, 0, 1, 3),
+            share(amount, 1, 1, 3),
+            share(amount, 2, 1, 3),
+        ];
         assert_eq!(parts, [dec!(3.33), dec!(3.34), dec!(3.33)]);
         assert_eq!(parts.iter().sum::<Decimal>(), amount);
         assert_eq!(share(amount, 0, 3, 3), amount);

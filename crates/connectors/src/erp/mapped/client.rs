@@ -297,7 +297,9 @@ impl Erp for MappedRestErp {
             ));
         };
         let input = serde_json::json!({ "journal": journal, "reference": reference });
-        let id = self.write(write, &input, &[("reference", reference)]).await?;
+        let id = self
+            .write(write, &input, &[("reference", reference)])
+            .await?;
         Ok(ErpDocument {
             id: id.unwrap_or_default(),
             reference: reference.to_owned(),

@@ -62,7 +62,15 @@ impl ErpMapping {
         let find_journal = self
             .find_journal
             .as_ref()
-            .map(|m| Read::compile("find_journal", &m.path, &m.query, &m.results, &["reference"]))
+            .map(|m| {
+                Read::compile(
+                    "find_journal",
+                    &m.path,
+                    &m.query,
+                    &m.results,
+                    &["reference"],
+                )
+            })
             .transpose()?;
         let stock = self
             .stock

@@ -45,7 +45,9 @@ impl ErpMapping {
     pub fn journals_mapped(&self) -> Result<(), String> {
         match (&self.journal, &self.find_journal) {
             (Some(_), Some(_)) => Ok(()),
-            (None, _) => Err("the ERP mapping has no `journal` call: settlements cannot be posted".into()),
+            (None, _) => {
+                Err("the ERP mapping has no `journal` call: settlements cannot be posted".into())
+            }
             (_, None) => Err(
                 "the ERP mapping has no `find_journal` lookup: a journal in doubt could not be \
                  found again, so settlements cannot be posted"

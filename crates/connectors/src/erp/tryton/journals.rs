@@ -423,11 +423,23 @@ impl TrytonErp {
             ])
         };
         let mut rows: Vec<AccountRow> = self
-            .search_read("account.account", usable("code"), (0, Some(1)), fields, None)
+            .search_read(
+                "account.account",
+                usable("code"),
+                (0, Some(1)),
+                fields,
+                None,
+            )
             .await?;
         if rows.is_empty() {
             rows = self
-                .search_read("account.account", usable("name"), (0, Some(1)), fields, None)
+                .search_read(
+                    "account.account",
+                    usable("name"),
+                    (0, Some(1)),
+                    fields,
+                    None,
+                )
                 .await?;
         }
         let row = rows.into_iter().next().ok_or_else(|| {
@@ -498,7 +510,9 @@ impl TrytonErp {
         .await?
         .first()
         .copied()
-        .ok_or_else(|| ConnectorError::rejected(format!("Tryton has no accounting period for {day}")))
+        .ok_or_else(|| {
+            ConnectorError::rejected(format!("Tryton has no accounting period for {day}"))
+        })
     }
 
     async fn settlement_party(&self) -> Result<i64, ConnectorError> {

@@ -239,7 +239,10 @@ mod journals {
         let mut negative = balanced.clone();
         negative.lines[1].debit = dec!(-10.00);
         negative.lines[2].credit = dec!(80.00);
-        rejected_with(check_journal(&negative), "line 2 (Fees, Commission): negative");
+        rejected_with(
+            check_journal(&negative),
+            "line 2 (Fees, Commission): negative",
+        );
 
         rejected_with(
             check_journal(&journal(vec![line(

@@ -47,7 +47,12 @@ fn journal(settlement_id: &str, invoiced_order: &str, invoiced_total: Decimal) -
                 line(JournalAccount::Receivable, dec!(0), invoiced_total, "order"),
                 invoiced_order,
             ),
-            line(JournalAccount::Fees, commission, dec!(0), "ItemFees/Commission"),
+            line(
+                JournalAccount::Fees,
+                commission,
+                dec!(0),
+                "ItemFees/Commission",
+            ),
             line(
                 JournalAccount::MarketplaceFacilitatorClearing,
                 dec!(0),
@@ -60,10 +65,25 @@ fn journal(settlement_id: &str, invoiced_order: &str, invoiced_total: Decimal) -
                 dec!(0),
                 "ItemWithheldTax/MarketplaceFacilitatorTax-Principal",
             ),
-            line(JournalAccount::Reserve, reserve, dec!(0), "Current Reserve Amount"),
-            line(JournalAccount::Other, subscription, dec!(0), "Subscription Fee"),
+            line(
+                JournalAccount::Reserve,
+                reserve,
+                dec!(0),
+                "Current Reserve Amount",
+            ),
+            line(
+                JournalAccount::Other,
+                subscription,
+                dec!(0),
+                "Subscription Fee",
+            ),
             // A zero line carries nothing and is left out of the move.
-            line(JournalAccount::SettlementClearing, dec!(0), dec!(0), "carried"),
+            line(
+                JournalAccount::SettlementClearing,
+                dec!(0),
+                dec!(0),
+                "carried",
+            ),
             for_order(
                 line(
                     JournalAccount::Suspense,
@@ -149,7 +169,11 @@ async fn a_journal_becomes_one_posted_balanced_move_whose_bank_line_is_the_depos
     // The invoiced order's receivable is settled on its invoice's party.
     let invoice = rpc.search_read(
         "account.invoice",
-        json!([["reference", "=", format!("webstore:{}:invoice", order.external_id)]]),
+        json!([[
+            "reference",
+            "=",
+            format!("webstore:{}:invoice", order.external_id)
+        ]]),
         &["party", "account"],
     );
     let receivable = line_on(&lines, invoice[0]["account"].as_i64().unwrap());
@@ -170,7 +194,10 @@ async fn a_journal_becomes_one_posted_balanced_move_whose_bank_line_is_the_depos
     assert_eq!(dec_of(&reserve[0]["debit"]), dec!(5.00));
     let suspense = line_on(&lines, account(&server, &rpc, "1.4.4"));
     assert_eq!(dec_of(&suspense[0]["credit"]), dec!(12.34));
-    assert_eq!(suspense[0]["description"], "order_not_found [999-0000000-0000000]");
+    assert_eq!(
+        suspense[0]["description"],
+        "order_not_found [999-0000000-0000000]"
+    );
 
     assert_eq!(erp.find_journal(&j.reference).await.unwrap(), Some(doc));
 }

@@ -22,8 +22,7 @@ use super::listings::patch_listings_item;
 use super::lwa::lwa_token;
 use super::orders::{confirm_shipment, get_order, get_order_items, get_orders};
 use super::settlements::{
-    close_settlement_now, download_settlement, get_report_document, get_reports,
-    list_settlements,
+    close_settlement_now, download_settlement, get_report_document, get_reports, list_settlements,
 };
 use super::state::{AmazonSim, Op};
 use super::wire::{ACCESS_DENIED, Refusal, sp_refusal};

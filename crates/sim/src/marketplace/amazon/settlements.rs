@@ -139,7 +139,11 @@ impl AmazonSim {
             let packages: Vec<String> = state.orders[&order_id]
                 .packages
                 .keys()
-                .filter(|p| !state.settled_packages.contains(&(order_id.clone(), (*p).clone())))
+                .filter(|p| {
+                    !state
+                        .settled_packages
+                        .contains(&(order_id.clone(), (*p).clone()))
+                })
                 .cloned()
                 .collect();
             for package in packages {
@@ -190,7 +194,9 @@ impl AmazonSim {
                     }
                     rows.push(row("ItemFees", "Commission", commission(principal)));
                 }
-                state.settled_packages.insert((order_id.clone(), package.clone()));
+                state
+                    .settled_packages
+                    .insert((order_id.clone(), package.clone()));
                 let order = &state.orders[&order_id];
                 for (item_id, units) in &order.packages[&package].items {
                     *state
@@ -252,7 +258,14 @@ impl AmazonSim {
         rows.retain(|r| !r.amount.is_zero());
 
         let total: Decimal = rows.iter().map(|r| r.amount).sum();
-        let tsv = write_tsv(&settlement_id, start, now, total, &self.config.currency, &rows);
+        let tsv = write_tsv(
+            &settlement_id,
+            start,
+            now,
+            total,
+            &self.config.currency,
+            &rows,
+        );
         let document_id = format!("amzn1.spdoc.1.4.na.sim-{settlement_id}");
         state.documents.insert(
             document_id.clone(),
@@ -321,7 +334,11 @@ fn write_tsv(
     let posted_date = end.format("%Y-%m-%d").to_string();
     let posted_time = when(end);
     for r in rows {
-        let marketplace = if r.order_id.is_empty() { "" } else { "Amazon.com" };
+        let marketplace = if r.order_id.is_empty() {
+            ""
+        } else {
+            "Amazon.com"
+        };
         let quantity = r.quantity.map(|q| q.to_string()).unwrap_or_default();
         let amount = r.amount.to_string();
         let fields: [&str; 24] = [
@@ -456,8 +473,14 @@ pub(super) async fn get_reports(
     }
 }
 
-fn reports_page(sim: &AmazonSim, pairs: &[(String, String)]) -> Result<Value, super::wire::Refusal> {
-    if let Some((key, _)) = pairs.iter().find(|(k, _)| !REPORTS_PARAMS.contains(&k.as_str())) {
+fn reports_page(
+    sim: &AmazonSim,
+    pairs: &[(String, String)],
+) -> Result<Value, super::wire::Refusal> {
+    if let Some((key, _)) = pairs
+        .iter()
+        .find(|(k, _)| !REPORTS_PARAMS.contains(&k.as_str()))
+    {
         return Err(bad_input(format!("Unknown parameter {key}")));
     }
     let next = single(pairs, "nextToken")?;

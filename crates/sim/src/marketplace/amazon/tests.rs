@@ -172,9 +172,8 @@ fn a_settlement_is_what_shipped_once_adds_up_to_its_total_and_plants_two_residua
         )
     };
     let (summary, rows) = read_settlement(&first);
-    let amount = |r: &std::collections::HashMap<String, String>| {
-        r["amount"].parse::<Decimal>().unwrap()
-    };
+    let amount =
+        |r: &std::collections::HashMap<String, String>| r["amount"].parse::<Decimal>().unwrap();
     let total: Decimal = rows.iter().map(amount).sum();
     assert_eq!(summary["total-amount"].parse::<Decimal>().unwrap(), total);
     assert!(summary["transaction-type"].is_empty() && summary["amount"].is_empty());
@@ -208,7 +207,10 @@ fn a_settlement_is_what_shipped_once_adds_up_to_its_total_and_plants_two_residua
 
     // The planted order and fee type, and the reserve held.
     assert!(rows.iter().any(|r| r["order-id"].starts_with("999-")));
-    assert!(rows.iter().any(|r| r["amount-type"] == "SimPlantedUnknownFee"));
+    assert!(
+        rows.iter()
+            .any(|r| r["amount-type"] == "SimPlantedUnknownFee")
+    );
     let reserve = |rows: &[std::collections::HashMap<String, String>], desc: &str| {
         rows.iter()
             .filter(|r| r["amount-description"] == desc)

@@ -89,7 +89,10 @@ impl ShopifySim {
             .layer(from_fn_with_state(self.base.gate.clone(), gate))
             // Test doors, outside the Admin API's gates.
             .route("/sim/settlements", get(payouts::list_settlements))
-            .route("/sim/settlements/close", post(payouts::close_settlement_now))
+            .route(
+                "/sim/settlements/close",
+                post(payouts::close_settlement_now),
+            )
             .with_state(self)
     }
 

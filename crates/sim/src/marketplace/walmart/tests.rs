@@ -166,11 +166,21 @@ fn a_recon_report_settles_shipped_units_once_and_its_total_payable_is_the_sum() 
             ours(&rows, "Product tax") + ours(&rows, "Product tax withheld"),
             Decimal::ZERO
         );
-        assert!(rows.iter().any(|r| r[6] == "SimPlantedUnknownFee"), "report {i}");
-        assert!(rows.iter().any(|r| r[10].starts_with("0000000")), "report {i}");
+        assert!(
+            rows.iter().any(|r| r[6] == "SimPlantedUnknownFee"),
+            "report {i}"
+        );
+        assert!(
+            rows.iter().any(|r| r[10].starts_with("0000000")),
+            "report {i}"
+        );
         principal += ours(&rows, "Product Price");
         if i == 2 {
-            assert_eq!(ours(&rows, "Product Price"), Decimal::ZERO, "nothing new shipped");
+            assert_eq!(
+                ours(&rows, "Product Price"),
+                Decimal::ZERO,
+                "nothing new shipped"
+            );
         }
     }
     // Each unit settled once: 10.00 + 10.00.
