@@ -32,8 +32,9 @@ pub struct TrytonConfig {
     /// `[erp.tryton.settlement]`: the journal and accounts settlement
     /// journals are posted to, each by code or name (defaults in
     /// `SettlementAccounts::default`).
-    #[serde(default, skip_serializing_if = "SettlementAccounts::is_default")]
-    pub settlement: SettlementAccounts,
+    /// Boxed: ten names would make every `ErpSpec` as large as this one.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub settlement: Box<SettlementAccounts>,
 }
 
 /// Where the password is, never what it is.
@@ -50,6 +51,10 @@ impl std::fmt::Debug for TrytonConfig {
             .field("settlement", &self.settlement)
             .finish()
     }
+}
+
+fn is_default(settlement: &SettlementAccounts) -> bool {
+    settlement.is_default()
 }
 
 fn default_warehouse() -> String {
@@ -83,7 +88,7 @@ impl TrytonConfig {
         );
         options.warehouse_code = self.warehouse_code.clone();
         options.web_shop_name = self.web_shop.clone();
-        options.settlement = self.settlement.clone();
+        options.settlement = (*self.settlement).clone();
         Ok(Arc::new(TrytonErp::new(options, http.clone())?))
     }
 }

@@ -236,7 +236,7 @@ mod journals {
         two_sided.lines[2].credit = dec!(101.00);
         rejected_with(check_journal(&two_sided), "line 1 (Bank, deposit): both");
 
-        let mut negative = balanced.clone();
+        let mut negative = balanced;
         negative.lines[1].debit = dec!(-10.00);
         negative.lines[2].credit = dec!(80.00);
         rejected_with(

@@ -266,10 +266,11 @@ impl ReconReport {
     }
 }
 
-fn version_v1(query: &[(String, String)]) -> Result<(), Response> {
+/// The refusal of a request for another report version than v1.
+fn not_v1(query: &[(String, String)]) -> Option<Response> {
     match query.iter().find(|(k, _)| k == "reportVersion") {
-        Some((_, v)) if v == "v1" => Ok(()),
-        _ => Err(walmart_error(
+        Some((_, v)) if v == "v1" => None,
+        _ => Some(walmart_error(
             StatusCode::BAD_REQUEST,
             "INVALID_REQUEST_PARAM.GMP_PAYMENT_API",
             "reportVersion",
@@ -282,7 +283,7 @@ pub(super) async fn available_recon_files(
     State(sim): State<Arc<WalmartSim>>,
     Query(query): Query<Vec<(String, String)>>,
 ) -> Response {
-    if let Err(refusal) = version_v1(&query) {
+    if let Some(refusal) = not_v1(&query) {
         return refusal;
     }
     let state = lock(&sim.state);
@@ -298,7 +299,7 @@ pub(super) async fn recon_file(
     State(sim): State<Arc<WalmartSim>>,
     Query(query): Query<Vec<(String, String)>>,
 ) -> Response {
-    if let Err(refusal) = version_v1(&query) {
+    if let Some(refusal) = not_v1(&query) {
         return refusal;
     }
     let Some((_, wanted)) = query.iter().find(|(k, _)| k == "reportDate") else {
