@@ -20,6 +20,7 @@ pub mod reload;
 pub mod routing;
 pub mod rules;
 pub mod secrets;
+pub mod settlement;
 pub mod simulate;
 pub mod store_args;
 pub mod translate;

@@ -11,7 +11,7 @@ use crossdock::config::Config;
 use crossdock::store_args::StoreArgs;
 use crossdock::{
     authority, bench, demo, edi, exceptions, hub, inventory, keys, mapping, orders, routing, rules,
-    translate,
+    settlement, translate,
 };
 
 #[derive(Parser)]
@@ -56,6 +56,11 @@ enum Command {
     Exceptions {
         #[command(subcommand)]
         command: exceptions::ExceptionsCommand,
+    },
+    /// Marketplace settlements: import, show, residuals, resolve.
+    Settlement {
+        #[command(subcommand)]
+        command: settlement::SettlementCommand,
     },
     /// API keys: create (the secret is shown once), list, revoke.
     Keys {
@@ -205,6 +210,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Orders { command } => orders::run(command).await,
         Command::Exceptions { command } => exceptions::run(command).await,
         Command::Keys { command } => keys::run(command).await,
+        Command::Settlement { command } => settlement::run(command).await,
         Command::Schema => {
             let all: serde_json::Map<String, serde_json::Value> =
                 crossdock_model::canonical_schemas()

@@ -228,3 +228,71 @@ pub struct AuthorityView {
     /// The latest stock report rows kept and not applied.
     pub recent_stock_reports: Vec<crossdock_store::StockReport>,
 }
+
+/// `GET /v1/settlements`: settlements, the latest import first.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct SettlementList {
+    pub settlements: Vec<crossdock_engine::settlements::SettlementListItem>,
+}
+
+/// `GET /v1/settlements/residuals`: the residual ledger.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ResidualList {
+    pub residuals: Vec<crossdock_engine::settlements::ResidualView>,
+}
+
+/// `GET /v1/settlements` query.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct SettlementQuery {
+    /// At most this many (default 100).
+    #[schemars(range(min = 1, max = 1000))]
+    pub limit: Option<u32>,
+}
+
+/// `GET /v1/settlements/residuals` query.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct ResidualQuery {
+    /// Only the open ones.
+    pub open: Option<bool>,
+    /// Of one settlement only (`channel:settlement_id`).
+    pub settlement: Option<String>,
+}
+
+/// The report formats `POST /v1/settlements/import` reads.
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
+pub enum SettlementFormatName {
+    /// Amazon `GET_V2_SETTLEMENT_REPORT_DATA_FLAT_FILE_V2`: the TSV file as the body.
+    #[serde(rename = "amazon-v2")]
+    AmazonV2,
+    /// A Shopify Payments payout: the body is `{"payout": …, "transactions": …}`,
+    /// the two documents as Shopify answers them.
+    #[serde(rename = "shopify-payout")]
+    ShopifyPayout,
+    /// Walmart's reconciliation report v1: the CSV as the body.
+    #[serde(rename = "walmart-recon")]
+    WalmartRecon,
+}
+
+/// `POST /v1/settlements/import` query.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImportQuery {
+    pub from: SettlementFormatName,
+    /// The channel the settlement belongs to (default: the format's
+    /// marketplace: amazon, shopify, walmart).
+    #[serde(default)]
+    pub channel: Option<String>,
+}
+
+/// `POST /v1/settlements/residuals/{id}/resolve` body.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResolveRequest {
+    /// `mapped`, `matched` or `written_off`.
+    pub resolution: crossdock_model::ResolutionKind,
+    /// Why (kept with the resolution); not blank.
+    #[schemars(pattern(r"\S"))]
+    pub note: String,
+}

@@ -35,6 +35,7 @@ mod extract;
 mod keys_api;
 mod openapi;
 mod schema;
+mod settlements_api;
 pub mod tls;
 
 pub use auth::{ApiKeys, Caller};
@@ -127,6 +128,11 @@ fn v1_routes() -> Vec<(KeyedRoute, MethodRouter<AppState>)> {
         POST "/v1/keys/{name}/revoke" Admin => keys_api::revoke_key,
         GET "/v1/audit" Admin => keys_api::audit,
         GET "/v1/config/versions" Admin => config_versions,
+        GET "/v1/settlements" Read => settlements_api::list_settlements,
+        GET "/v1/settlements/residuals" Read => settlements_api::list_residuals,
+        GET "/v1/settlements/{id}" Read => settlements_api::get_settlement,
+        POST "/v1/settlements/import" Operate => settlements_api::import,
+        POST "/v1/settlements/residuals/{id}/resolve" Operate => settlements_api::resolve,
     ]
 }
 

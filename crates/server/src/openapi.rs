@@ -34,7 +34,7 @@ const COMPONENTS: &str = "/components/schemas";
         title = "Crossdock hub API",
         version = "1",
         description = "The hub's `/v1` API: orders, exceptions, inventory, availability, \
-statistics, API keys and their audit. Every operation needs an API key \
+statistics, API keys and their audit, marketplace settlements. Every operation needs an API key \
 (`Authorization: Bearer cdk_…`) with the scope the operation names; errors are \
 `{\"error\": {\"code\", \"message\"}}` with a code from the catalogue \
 (docs/errors/). Versioning and deprecation: docs/api-versioning.md.",
@@ -60,6 +60,11 @@ statistics, API keys and their audit. Every operation needs an API key \
         crate::keys_api::audit,
         crate::authority_api::get_authority,
         crate::config_versions,
+        crate::settlements_api::list_settlements,
+        crate::settlements_api::list_residuals,
+        crate::settlements_api::get_settlement,
+        crate::settlements_api::import,
+        crate::settlements_api::resolve,
     ),
     tags(
         (name = "orders", description = "Orders, their timeline and holds"),
@@ -67,6 +72,7 @@ statistics, API keys and their audit. Every operation needs an API key \
         (name = "inventory", description = "Stock positions and availability per channel"),
         (name = "hub", description = "What the hub holds and does"),
         (name = "keys", description = "API keys and the audit of writes (scope admin)"),
+        (name = "settlements", description = "Marketplace settlements: import, reconciliation, the residual ledger"),
     )
 )]
 struct V1Doc;
@@ -103,11 +109,17 @@ fn data_schemas() -> Map<String, Value> {
     out.subschema_for::<AuditList>();
     out.subschema_for::<AuthorityView>();
     out.subschema_for::<ConfigVersionList>();
+    out.subschema_for::<SettlementList>();
+    out.subschema_for::<crossdock_engine::settlements::SettlementView>();
+    out.subschema_for::<crossdock_engine::settlements::ImportReport>();
+    out.subschema_for::<ResidualList>();
+    out.subschema_for::<crossdock_engine::settlements::ResidualView>();
     let mut schemas = out.take_definitions(true);
 
     let mut taken = generator(Contract::Deserialize);
     taken.subschema_for::<ReleaseRequest>();
     taken.subschema_for::<NewKeyRequest>();
+    taken.subschema_for::<ResolveRequest>();
     taken.subschema_for::<crossdock_store::ExceptionFilter>();
     for (name, schema) in taken.take_definitions(true) {
         match schemas.get(&name) {

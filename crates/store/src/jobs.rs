@@ -123,6 +123,9 @@ impl Store {
                 merged.reservations.extend(c.reservations.iter().cloned());
                 merged.effects.extend(c.effects.iter().cloned());
                 merged.unapplied.extend(c.unapplied.iter().cloned());
+                merged
+                    .settlements_posted
+                    .extend(c.settlements_posted.iter().cloned());
             }
         }
         let touched = apply_changes(&mut tx, &merged, now).await?;

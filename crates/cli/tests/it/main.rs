@@ -24,6 +24,7 @@ mod ops;
 mod order_rules;
 mod routing_cli;
 mod runner_bounds;
+mod settlement;
 mod shopify;
 mod signed_webhooks;
 mod translate_cli;

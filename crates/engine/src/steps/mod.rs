@@ -15,7 +15,8 @@
 //! `acknowledge` (to channels that cancel unacknowledged orders), `erp`
 //! (the sales order), `release` (with fallback, re-route and short ship),
 //! `shipment` (warehouse shipments and their confirmation to the channel)
-//! and `close` (invoice, then close). [`run_step`] below is the one table
+//! and `close` (invoice, then close); `settlement` posts a settlement's
+//! journals (its own entity, not an order's step). [`run_step`] below is the one table
 //! from a step's name to its code; the steps are a closed set, so it is a
 //! `match`, not a trait. What a step may touch is [`context::StepCx`].
 
@@ -30,11 +31,12 @@ mod erp;
 mod intake;
 mod release;
 mod reserve;
+mod settlement;
 mod shipment;
 mod validate;
 
 pub use payload::JobPayload;
-pub use step::{Step, order_entity_key};
+pub use step::{Step, order_entity_key, settlement_entity_key};
 
 use context::{StepCx, StepResult};
 
@@ -51,5 +53,6 @@ pub(crate) async fn run_step(step: Step, cx: &StepCx<'_>) -> StepResult {
         Step::ConfirmShipment => shipment::confirm_shipment(cx).await,
         Step::Invoice => close::invoice(cx).await,
         Step::Close => close::close(cx).await,
+        Step::PostSettlement => settlement::post_settlement(cx).await,
     }
 }

@@ -31,6 +31,8 @@ pub enum JobPayload {
     },
     /// An order (every other step).
     Order { order_id: String },
+    /// A settlement (`channel:settlement_id`) whose planned journals to post.
+    Settlement { settlement: String },
     /// A row that fits none of the above.
     Unreadable(serde_json::Value),
 }
@@ -64,13 +66,29 @@ impl JobPayload {
         }
     }
 
+    /// The payload of the job that posts `settlement`'s journals.
+    pub fn settlement(settlement: &str) -> JobPayload {
+        JobPayload::Settlement {
+            settlement: settlement.to_owned(),
+        }
+    }
+
+    pub(crate) fn settlement_key(&self) -> Result<&str, Lacks> {
+        match self {
+            JobPayload::Settlement { settlement } => Ok(settlement),
+            _ => Err(lacks("settlement")),
+        }
+    }
+
     /// The order the job is about, if it names one.
     pub fn order_id(&self) -> Option<&str> {
         match self {
             JobPayload::Shipment { order_id, .. }
             | JobPayload::Reroute { order_id, .. }
             | JobPayload::Order { order_id } => Some(order_id),
-            JobPayload::Inbox { .. } | JobPayload::Unreadable(_) => None,
+            JobPayload::Inbox { .. }
+            | JobPayload::Settlement { .. }
+            | JobPayload::Unreadable(_) => None,
         }
     }
 
@@ -129,6 +147,7 @@ mod tests {
             json!({ "order_id": "webstore:1", "shipment_id": "S-1" }),
             json!({ "order_id": "webstore:1", "reroute": true }),
             json!({ "order_id": "webstore:1", "reroute": true, "short_from": "east" }),
+            json!({ "settlement": "amazon:1234567890123456789" }),
         ] {
             let p = JobPayload::from_value(&stored);
             assert!(!matches!(p, JobPayload::Unreadable(_)), "{stored}");

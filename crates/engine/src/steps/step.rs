@@ -18,10 +18,12 @@ pub enum Step {
     ConfirmShipment,
     Invoice,
     Close,
+    /// Post a settlement's planned journals to the ERP.
+    PostSettlement,
 }
 
 impl Step {
-    pub const ALL: [Step; 10] = [
+    pub const ALL: [Step; 11] = [
         Step::ChannelMessage,
         Step::Validate,
         Step::Reserve,
@@ -32,6 +34,7 @@ impl Step {
         Step::ConfirmShipment,
         Step::Invoice,
         Step::Close,
+        Step::PostSettlement,
     ];
 
     pub fn as_str(&self) -> &'static str {
@@ -46,12 +49,19 @@ impl Step {
             Step::ConfirmShipment => "confirm_shipment",
             Step::Invoice => "invoice",
             Step::Close => "close",
+            Step::PostSettlement => "post_settlement",
         }
     }
 
     pub fn parse(s: &str) -> Option<Step> {
         Step::ALL.into_iter().find(|st| st.as_str() == s)
     }
+}
+
+/// The entity key of a settlement (`channel:settlement_id`): its jobs and
+/// timeline share it.
+pub fn settlement_entity_key(settlement: &str) -> String {
+    format!("settlement:{settlement}")
 }
 
 /// The entity key of an order: all its jobs share it.

@@ -251,7 +251,7 @@ fn usd(amount: rust_decimal::Decimal) -> Money {
 }
 
 /// A realistic Shopify-style order: id beyond 2^53, USD amounts with cents.
-fn shopify_order(channel: &str, external_id: &str, status: OrderStatus) -> Order {
+pub(crate) fn shopify_order(channel: &str, external_id: &str, status: OrderStatus) -> Order {
     let address = Address {
         name: "Ada Lovelace".to_owned(),
         line1: "12 Analytical Row".to_owned(),
@@ -1321,6 +1321,7 @@ async fn scenario_orders_and_changes(store: &Store) {
         reservations: vec![],
         effects: vec![],
         unapplied: vec![],
+        settlements_posted: vec![],
     };
     assert!(!changes.is_empty());
     store

@@ -6,4 +6,6 @@
 
 mod support;
 
+#[macro_use]
 mod conformance;
+mod settlements;

@@ -53,3 +53,45 @@ fn templates_name_unknown_placeholders() {
         vec!["orders(a/b)", "cancel"]
     );
 }
+
+/// A mapping without the journal calls still compiles (settlements are
+/// optional), and says by name what it lacks for them.
+#[test]
+fn journal_calls_are_optional_and_named_when_missing() {
+    let full = ErpMapping::simulated();
+    assert_eq!(full.journals_mapped(), Ok(()));
+    let mut no_journal = full.clone();
+    no_journal.journal = None;
+    no_journal.validate().unwrap();
+    assert!(
+        no_journal
+            .journals_mapped()
+            .unwrap_err()
+            .contains("no `journal` call")
+    );
+    let mut no_lookup = full;
+    no_lookup.find_journal = None;
+    assert!(
+        no_lookup
+            .journals_mapped()
+            .unwrap_err()
+            .contains("no `find_journal` lookup")
+    );
+}
+
+/// The simulated mapping moves the journal's amounts as their strings.
+#[test]
+fn the_simulated_journal_body_keeps_amounts_as_written() {
+    let mapping = ErpMapping::simulated();
+    let body = &mapping.journal.as_ref().unwrap().body;
+    let out = run(
+        body,
+        r#"{"reference": "settlement:amazon:1:2026-10", "journal": {"settlement_id": "1",
+            "month": "2026-10", "date": "2026-10-29", "currency": "USD",
+            "lines": [{"account": "bank", "debit": "10.10", "credit": "0", "memo": "m"}]}}"#,
+    )
+    .unwrap();
+    let text = render(&out).unwrap();
+    assert!(text.contains(r#""debit":"10.10""#), "{text}");
+    assert!(text.contains(r#""reference":"settlement:amazon:1:2026-10""#), "{text}");
+}
