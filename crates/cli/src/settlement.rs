@@ -43,6 +43,7 @@ pub enum HowArg {
     /// Matched by hand to its order or invoice.
     Matched,
     /// Accepted as a loss or gain.
+    #[value(name = "written_off")]
     WrittenOff,
 }
 
@@ -148,7 +149,8 @@ pub async fn run(cmd: SettlementCommand) -> anyhow::Result<()> {
             channel,
             json,
         } => {
-            let body = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let body =
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
             let transactions = transactions
                 .as_ref()
                 .map(|t| std::fs::read(t).with_context(|| format!("reading {}", t.display())))

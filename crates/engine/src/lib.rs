@@ -25,6 +25,7 @@ mod retry;
 pub mod routing;
 pub mod rules;
 mod runner;
+pub mod settlements;
 pub mod steps;
 pub mod telemetry;
 mod warehouse_breakers;

@@ -4,10 +4,10 @@
 //! resolving a residual need `operate`. Nothing here calls the ERP: an
 //! import or a resolution queues the job that posts the journal.
 
+use axum::Extension;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::Extension;
 use crossdock_engine::settlements::{
     ImportError, ImportOutcome, ImportReport, ImportRequest, ResidualView, ResolveError,
     SettlementListItem, SettlementView, import_settlement, residual_views, resolve_residual,
@@ -19,8 +19,8 @@ use serde_json::value::RawValue;
 
 use crate::auth::Caller;
 use crate::bodies::{
-    ImportQuery, ResidualList, ResidualQuery, ResolveRequest, SettlementFormatName,
-    SettlementList, SettlementQuery,
+    ImportQuery, ResidualList, ResidualQuery, ResolveRequest, SettlementFormatName, SettlementList,
+    SettlementQuery,
 };
 use crate::extract::{ApiPath, ApiQuery};
 use crate::schema::QueryOf;

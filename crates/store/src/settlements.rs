@@ -42,7 +42,7 @@ pub struct SettlementRowRecord {
 }
 
 /// Whether a settlement carried an order's sale or its refund.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OrderRole {
     Sold,

@@ -66,9 +66,39 @@ pub const EARLIER: &str = "111-0000009-0000009";
 /// The earlier settlement: it sold `EARLIER`.
 fn earlier_rows() -> Vec<Row> {
     vec![
-        ("Order", EARLIER, "S9", "ItemPrice", "Principal", "12.00", "MUG-1", "1", ""),
-        ("Order", EARLIER, "S9", "ItemFees", "Commission", "-1.80", "MUG-1", "", ""),
-        ("other-transaction", "", "", "other-transaction", "Current Reserve Amount", "-50.00", "", "", ""),
+        (
+            "Order",
+            EARLIER,
+            "S9",
+            "ItemPrice",
+            "Principal",
+            "12.00",
+            "MUG-1",
+            "1",
+            "",
+        ),
+        (
+            "Order",
+            EARLIER,
+            "S9",
+            "ItemFees",
+            "Commission",
+            "-1.80",
+            "MUG-1",
+            "",
+            "",
+        ),
+        (
+            "other-transaction",
+            "",
+            "",
+            "other-transaction",
+            "Current Reserve Amount",
+            "-50.00",
+            "",
+            "",
+            "",
+        ),
     ]
 }
 
@@ -76,29 +106,219 @@ fn earlier_rows() -> Vec<Row> {
 fn rows() -> Vec<Row> {
     vec![
         // An order with a marketplace-facilitator tax pair and two fees.
-        ("Order", ORDER_1, "S1", "ItemPrice", "Principal", "120.00", "TEE-1", "1", ""),
-        ("Order", ORDER_1, "S1", "ItemPrice", "Tax", "9.60", "TEE-1", "", ""),
-        ("Order", ORDER_1, "S1", "ItemWithheldTax", "MarketplaceFacilitatorTax-Principal", "-9.60", "TEE-1", "", ""),
-        ("Order", ORDER_1, "S1", "ItemFees", "Commission", "-18.00", "TEE-1", "", ""),
-        ("Order", ORDER_1, "S1", "ItemFees", "FBAPerUnitFulfillmentFee", "-3.22", "TEE-1", "", ""),
+        (
+            "Order",
+            ORDER_1,
+            "S1",
+            "ItemPrice",
+            "Principal",
+            "120.00",
+            "TEE-1",
+            "1",
+            "",
+        ),
+        (
+            "Order",
+            ORDER_1,
+            "S1",
+            "ItemPrice",
+            "Tax",
+            "9.60",
+            "TEE-1",
+            "",
+            "",
+        ),
+        (
+            "Order",
+            ORDER_1,
+            "S1",
+            "ItemWithheldTax",
+            "MarketplaceFacilitatorTax-Principal",
+            "-9.60",
+            "TEE-1",
+            "",
+            "",
+        ),
+        (
+            "Order",
+            ORDER_1,
+            "S1",
+            "ItemFees",
+            "Commission",
+            "-18.00",
+            "TEE-1",
+            "",
+            "",
+        ),
+        (
+            "Order",
+            ORDER_1,
+            "S1",
+            "ItemFees",
+            "FBAPerUnitFulfillmentFee",
+            "-3.22",
+            "TEE-1",
+            "",
+            "",
+        ),
         // A split shipment (one order, two shipments) with a promotion.
-        ("Order", ORDER_2, "S2a", "ItemPrice", "Principal", "10.00", "CAP-1", "1", ""),
-        ("Order", ORDER_2, "S2a", "ItemFees", "Commission", "-1.50", "CAP-1", "", ""),
-        ("Order", ORDER_2, "S2b", "ItemPrice", "Principal", "15.00", "SOCK-1", "1", ""),
-        ("Order", ORDER_2, "S2b", "ItemFees", "Commission", "-2.25", "SOCK-1", "", ""),
-        ("Order", ORDER_2, "S2b", "Promotion", "Principal", "-2.00", "SOCK-1", "", "PROMO-10"),
+        (
+            "Order",
+            ORDER_2,
+            "S2a",
+            "ItemPrice",
+            "Principal",
+            "10.00",
+            "CAP-1",
+            "1",
+            "",
+        ),
+        (
+            "Order",
+            ORDER_2,
+            "S2a",
+            "ItemFees",
+            "Commission",
+            "-1.50",
+            "CAP-1",
+            "",
+            "",
+        ),
+        (
+            "Order",
+            ORDER_2,
+            "S2b",
+            "ItemPrice",
+            "Principal",
+            "15.00",
+            "SOCK-1",
+            "1",
+            "",
+        ),
+        (
+            "Order",
+            ORDER_2,
+            "S2b",
+            "ItemFees",
+            "Commission",
+            "-2.25",
+            "SOCK-1",
+            "",
+            "",
+        ),
+        (
+            "Order",
+            ORDER_2,
+            "S2b",
+            "Promotion",
+            "Principal",
+            "-2.00",
+            "SOCK-1",
+            "",
+            "PROMO-10",
+        ),
         // A refund of an order sold in the earlier settlement.
-        ("Refund", EARLIER, "", "ItemPrice", "Principal", "-12.00", "MUG-1", "", ""),
-        ("Refund", EARLIER, "", "ItemFees", "Commission", "1.80", "MUG-1", "", ""),
-        ("Refund", EARLIER, "", "ItemFees", "RefundCommission", "-0.36", "MUG-1", "", ""),
+        (
+            "Refund",
+            EARLIER,
+            "",
+            "ItemPrice",
+            "Principal",
+            "-12.00",
+            "MUG-1",
+            "",
+            "",
+        ),
+        (
+            "Refund",
+            EARLIER,
+            "",
+            "ItemFees",
+            "Commission",
+            "1.80",
+            "MUG-1",
+            "",
+            "",
+        ),
+        (
+            "Refund",
+            EARLIER,
+            "",
+            "ItemFees",
+            "RefundCommission",
+            "-0.36",
+            "MUG-1",
+            "",
+            "",
+        ),
         // Reserve released and held.
-        ("other-transaction", "", "", "other-transaction", "Previous Reserve Amount Balance", "50.00", "", "", ""),
-        ("other-transaction", "", "", "other-transaction", "Current Reserve Amount", "-60.00", "", "", ""),
+        (
+            "other-transaction",
+            "",
+            "",
+            "other-transaction",
+            "Previous Reserve Amount Balance",
+            "50.00",
+            "",
+            "",
+            "",
+        ),
+        (
+            "other-transaction",
+            "",
+            "",
+            "other-transaction",
+            "Current Reserve Amount",
+            "-60.00",
+            "",
+            "",
+            "",
+        ),
         // Account-level fees, an FBA shipment id (not an order) and a key nobody mapped.
-        ("other-transaction", "", "", "other-transaction", "Subscription Fee", "-39.99", "", "", ""),
-        ("other-transaction", "", "", "other-transaction", "Storage Fee", "-4.10", "", "", ""),
-        ("FBAFees", "FBA19CD9HGQ8", "", "Inbound Defect Fee", "Base fee", "-0.27", "", "", ""),
-        ("other-transaction", "", "", "Mystery Charge", "Quantum Fee", "-1.00", "", "", ""),
+        (
+            "other-transaction",
+            "",
+            "",
+            "other-transaction",
+            "Subscription Fee",
+            "-39.99",
+            "",
+            "",
+            "",
+        ),
+        (
+            "other-transaction",
+            "",
+            "",
+            "other-transaction",
+            "Storage Fee",
+            "-4.10",
+            "",
+            "",
+            "",
+        ),
+        (
+            "FBAFees",
+            "FBA19CD9HGQ8",
+            "",
+            "Inbound Defect Fee",
+            "Base fee",
+            "-0.27",
+            "",
+            "",
+            "",
+        ),
+        (
+            "other-transaction",
+            "",
+            "",
+            "Mystery Charge",
+            "Quantum Fee",
+            "-1.00",
+            "",
+            "",
+            "",
+        ),
     ]
 }
 
@@ -134,7 +354,11 @@ pub fn amazon_v2(id: &str, start: &str, end: &str, rows: &[Row], promotion_colum
         f[12] = (*at).to_owned();
         f[13] = (*ad).to_owned();
         f[14] = (*amount).to_owned();
-        f[15] = if order.is_empty() { String::new() } else { "AFN".to_owned() };
+        f[15] = if order.is_empty() {
+            String::new()
+        } else {
+            "AFN".to_owned()
+        };
         f[16] = end.to_owned();
         f[17] = format!("{end} 01:00:00 UTC");
         f[21] = (*sku).to_owned();
@@ -187,13 +411,22 @@ async fn seed_orders(store: &Store, channel: &str, orders: &[(&str, &str)]) {
         )
         .await
         .expect("enqueue");
-    let jobs = store.claim_jobs("seed", 0, 600_000, 100).await.expect("claim");
-    let job = jobs.iter().find(|j| j.entity_key == entity).expect("the seed job");
+    let jobs = store
+        .claim_jobs("seed", 0, 600_000, 100)
+        .await
+        .expect("claim");
+    let job = jobs
+        .iter()
+        .find(|j| j.entity_key == entity)
+        .expect("the seed job");
     let changes = Changes {
         orders: docs,
         ..Changes::default()
     };
-    store.complete_job(job, &changes, 0).await.expect("write the orders");
+    store
+        .complete_job(job, &changes, 0)
+        .await
+        .expect("write the orders");
 }
 
 fn run(dir: &Path, args: &[&str]) -> std::process::Output {
@@ -219,8 +452,11 @@ fn json_of(out: &std::process::Output) -> Value {
 }
 
 fn dec(v: &Value) -> Decimal {
-    Decimal::from_str(v.as_str().unwrap_or_else(|| panic!("{v} is not a decimal string")))
-        .expect("a decimal")
+    Decimal::from_str(
+        v.as_str()
+            .unwrap_or_else(|| panic!("{v} is not a decimal string")),
+    )
+    .expect("a decimal")
 }
 
 /// Σ categories + Σ residuals = deposit, read from the JSON.
@@ -257,27 +493,86 @@ async fn import_show_reimport_and_resolve() {
     let earlier = dir.path().join("earlier.tsv");
     std::fs::write(
         &earlier,
-        amazon_v2("1000000001", "2026-10-01", "2026-10-15", &earlier_rows(), false),
+        amazon_v2(
+            "1000000001",
+            "2026-10-01",
+            "2026-10-15",
+            &earlier_rows(),
+            false,
+        ),
     )
     .expect("write");
-    let imported = json_of(&run(&data, &["import", "--from", "amazon-v2", earlier.to_str().unwrap(), "--json"]));
+    let imported = json_of(&run(
+        &data,
+        &[
+            "import",
+            "--from",
+            "amazon-v2",
+            earlier.to_str().unwrap(),
+            "--json",
+        ],
+    ));
     assert_eq!(imported["outcome"], "imported");
 
     let v23 = dir.path().join("settlement-23.tsv");
     let v24 = dir.path().join("settlement-24.tsv");
-    std::fs::write(&v23, amazon_v2("12345678901234567890", "2026-10-15", "2026-10-29", &rows(), false)).expect("write");
-    std::fs::write(&v24, amazon_v2("12345678901234567890", "2026-10-15", "2026-10-29", &rows(), true)).expect("write");
+    std::fs::write(
+        &v23,
+        amazon_v2(
+            "12345678901234567890",
+            "2026-10-15",
+            "2026-10-29",
+            &rows(),
+            false,
+        ),
+    )
+    .expect("write");
+    std::fs::write(
+        &v24,
+        amazon_v2(
+            "12345678901234567890",
+            "2026-10-15",
+            "2026-10-29",
+            &rows(),
+            true,
+        ),
+    )
+    .expect("write");
 
-    let s = json_of(&run(&data, &["import", "--from", "amazon-v2", v24.to_str().unwrap(), "--json"]));
+    let s = json_of(&run(
+        &data,
+        &[
+            "import",
+            "--from",
+            "amazon-v2",
+            v24.to_str().unwrap(),
+            "--json",
+        ],
+    ));
     assert_eq!(s["outcome"], "imported");
-    assert_eq!(s["settlement_id"], "12345678901234567890", "a 20-digit id stays exact");
+    assert_eq!(
+        s["settlement_id"], "12345678901234567890",
+        "a 20-digit id stays exact"
+    );
     assert_eq!(s["channel"], "amazon");
     assert_eq!(s["currency"], "USD");
     assert_eq!(s["status"], "imported");
     let deposit: Decimal = rows().iter().map(|r| Decimal::from_str(r.5).unwrap()).sum();
     assert_eq!(dec(&s["deposit_total"]), deposit);
-    for name in ["principal", "shipping", "tax", "fees", "promotions", "refunds", "reserve", "other"] {
-        assert!(s["categories"].get(name).is_some(), "category {name}: {s:#}");
+    for name in [
+        "principal",
+        "shipping",
+        "tax",
+        "fees",
+        "promotions",
+        "refunds",
+        "reserve",
+        "other",
+    ] {
+        assert!(
+            s["categories"].get(name).is_some(),
+            "category {name}: {s:#}"
+        );
     }
     assert_explained(&s);
     // Two orders (the split shipment is one; the FBA shipment id and the
@@ -285,27 +580,63 @@ async fn import_show_reimport_and_resolve() {
     assert_eq!(s["orders_count"], 2);
     assert_eq!(s["order_ids"], json!([ORDER_1, ORDER_2]));
     assert_eq!(s["units"], 3);
-    assert!(s["net_per_order"].get(EARLIER).is_some(), "the refund's order has a net");
-    assert_eq!(dec(&s["tax"]["collected"]), Decimal::from_str("9.60").unwrap());
-    assert_eq!(dec(&s["tax"]["withheld"]), Decimal::from_str("-9.60").unwrap());
-    assert_eq!(dec(&s["reserve"]["previous"]), Decimal::from_str("50.00").unwrap());
-    assert_eq!(dec(&s["reserve"]["current"]), Decimal::from_str("-60.00").unwrap());
+    assert!(
+        s["net_per_order"].get(EARLIER).is_some(),
+        "the refund's order has a net"
+    );
+    assert_eq!(
+        dec(&s["tax"]["collected"]),
+        Decimal::from_str("9.60").unwrap()
+    );
+    assert_eq!(
+        dec(&s["tax"]["withheld"]),
+        Decimal::from_str("-9.60").unwrap()
+    );
+    assert_eq!(
+        dec(&s["reserve"]["previous"]),
+        Decimal::from_str("50.00").unwrap()
+    );
+    assert_eq!(
+        dec(&s["reserve"]["current"]),
+        Decimal::from_str("-60.00").unwrap()
+    );
     let residuals = s["residuals"].as_array().expect("residuals");
-    let unmapped: Vec<&Value> = residuals.iter().filter(|r| r["reason"] == "unmapped_type").collect();
+    let unmapped: Vec<&Value> = residuals
+        .iter()
+        .filter(|r| r["reason"] == "unmapped_type")
+        .collect();
     assert_eq!(unmapped.len(), 1, "{residuals:#?}");
-    assert_eq!(dec(&unmapped[0]["amount"]), Decimal::from_str("-1.00").unwrap());
-    assert_eq!(unmapped[0]["line"], 21, "header, summary, then the 19th row");
+    assert_eq!(
+        dec(&unmapped[0]["amount"]),
+        Decimal::from_str("-1.00").unwrap()
+    );
+    assert_eq!(
+        unmapped[0]["line"], 21,
+        "header, summary, then the 19th row"
+    );
     assert!(
         residuals.iter().all(|r| r["reason"] != "order_not_found"),
         "every order is one the hub saw: {residuals:#?}"
     );
 
     // The same settlement in the 23-column layout: nothing changes.
-    let again = json_of(&run(&data, &["import", "--from", "amazon-v2", v23.to_str().unwrap(), "--json"]));
+    let again = json_of(&run(
+        &data,
+        &[
+            "import",
+            "--from",
+            "amazon-v2",
+            v23.to_str().unwrap(),
+            "--json",
+        ],
+    ));
     assert_eq!(again["outcome"], "already_imported");
     assert_eq!(again["categories"], s["categories"]);
     assert_eq!(again["residuals"], s["residuals"]);
-    let text = run(&data, &["import", "--from", "amazon-v2", v23.to_str().unwrap()]);
+    let text = run(
+        &data,
+        &["import", "--from", "amazon-v2", v23.to_str().unwrap()],
+    );
     assert!(String::from_utf8_lossy(&text.stdout).contains("already imported: nothing changed"));
 
     let shown = json_of(&run(&data, &["show", "12345678901234567890", "--json"]));
@@ -324,13 +655,26 @@ async fn import_show_reimport_and_resolve() {
 
     let resolved = json_of(&run(
         &data,
-        &["resolve", &id, "--how", "written_off", "--why", "a one-off charge", "--by", "ada", "--json"],
+        &[
+            "resolve",
+            &id,
+            "--how",
+            "written_off",
+            "--why",
+            "a one-off charge",
+            "--by",
+            "ada",
+            "--json",
+        ],
     ));
     assert_eq!(resolved["status"], "resolved");
     assert_eq!(resolved["resolution"], "written_off");
     assert_eq!(resolved["resolved_by"], "ada");
     assert_eq!(resolved["note"], "a one-off charge");
-    let twice = run(&data, &["resolve", &id, "--how", "matched", "--why", "again"]);
+    let twice = run(
+        &data,
+        &["resolve", &id, "--how", "matched", "--why", "again"],
+    );
     assert!(!twice.status.success());
     assert!(String::from_utf8_lossy(&twice.stderr).contains("already resolved"));
     let open_now = json_of(&run(&data, &["residuals", "--open", "--json"]));
@@ -347,7 +691,10 @@ async fn broken_file_is_refused_whole() {
     assert_ne!(broken, good);
     let file = dir.path().join("broken.tsv");
     std::fs::write(&file, broken).expect("write");
-    let out = run(&data, &["import", "--from", "amazon-v2", file.to_str().unwrap()]);
+    let out = run(
+        &data,
+        &["import", "--from", "amazon-v2", file.to_str().unwrap()],
+    );
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("line 6"), "{err}");
@@ -358,19 +705,35 @@ async fn broken_file_is_refused_whole() {
     // A total that does not add up: declared and computed named.
     let wrong_total = good.replacen(&format!("\t{}\tUSD", total_of(&rows())), "\t1.00\tUSD", 1);
     std::fs::write(&file, wrong_total).expect("write");
-    let out = run(&data, &["import", "--from", "amazon-v2", file.to_str().unwrap()]);
+    let out = run(
+        &data,
+        &["import", "--from", "amazon-v2", file.to_str().unwrap()],
+    );
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("total-amount") && err.contains("1.00"), "{err}");
+    assert!(
+        err.contains("total-amount") && err.contains("1.00"),
+        "{err}"
+    );
 
     let list = crossdock()
         .args(["settlement", "list", "--json", "--data-dir"])
         .arg(&data)
         .output()
         .expect("run");
-    assert_eq!(json_of(&list), json!([]), "nothing of either file is stored");
+    assert_eq!(
+        json_of(&list),
+        json!([]),
+        "nothing of either file is stored"
+    );
     let store = Store::open_dir(&data).await.expect("open");
-    assert!(store.residuals(None, false).await.expect("residuals").is_empty());
+    assert!(
+        store
+            .residuals(None, false)
+            .await
+            .expect("residuals")
+            .is_empty()
+    );
     store.close().await;
 }
 
@@ -412,12 +775,24 @@ async fn api_imports_behind_keys_and_posts_one_balanced_journal() {
         .expect("POST");
     assert_eq!(refused.status().as_u16(), 403);
     assert_eq!(
-        reader.get(format!("{}/v1/settlements", app.url)).send().await.expect("GET").status().as_u16(),
+        reader
+            .get(format!("{}/v1/settlements", app.url))
+            .send()
+            .await
+            .expect("GET")
+            .status()
+            .as_u16(),
         200,
         "reading needs only read"
     );
 
-    let created = app.post_raw(import, &[("content-type", "text/tab-separated-values")], file.clone()).await;
+    let created = app
+        .post_raw(
+            import,
+            &[("content-type", "text/tab-separated-values")],
+            file.clone(),
+        )
+        .await;
     assert_eq!(created.status, 201, "{}", created.body);
     assert_eq!(created.body["outcome"], "imported");
     assert_explained(&created.body);
@@ -447,7 +822,10 @@ async fn api_imports_behind_keys_and_posts_one_balanced_journal() {
     // Residuals through the API, and a resolution posts only its delta.
     let list = app.get("/v1/settlements/residuals?open=true").await;
     assert_eq!(list.status, 200);
-    let first = list.body["residuals"][0]["id"].as_str().expect("a residual").to_owned();
+    let first = list.body["residuals"][0]["id"]
+        .as_str()
+        .expect("a residual")
+        .to_owned();
     let path = format!("/v1/settlements/residuals/{first}/resolve");
     let body = json!({ "resolution": "written_off", "note": "accepted" });
     let read_only = reader
@@ -468,7 +846,10 @@ async fn api_imports_behind_keys_and_posts_one_balanced_journal() {
     })
     .await
     .expect("the delta journal is posted");
-    assert_eq!(delta["journals_per_reference"][reference], 1, "the settlement's journal is not posted again");
+    assert_eq!(
+        delta["journals_per_reference"][reference], 1,
+        "the settlement's journal is not posted again"
+    );
     assert_eq!(delta["duplicate_journals"], 0);
     app.stop().await;
 }

@@ -121,7 +121,9 @@ fn read(req: &ImportRequest<'_>, channel: &str) -> Result<Read, ImportError> {
         });
     };
     let header = match req.format {
-        SettlementFormat::AmazonV2 => crossdock_settlement::read_amazon_v2(req.file, channel, sink)?,
+        SettlementFormat::AmazonV2 => {
+            crossdock_settlement::read_amazon_v2(req.file, channel, sink)?
+        }
         SettlementFormat::WalmartRecon => {
             crossdock_settlement::read_walmart_recon(req.file, channel, sink)?
         }

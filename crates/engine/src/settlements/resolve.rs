@@ -7,8 +7,7 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 use crossdock_model::{Currency, Journal, JournalAccount, JournalLine, ResolutionKind};
 use crossdock_store::{
-    NewJob, ResidualResolution, ResolveOutcome, Store, StoreError, StoredResidual,
-    resolution_text,
+    NewJob, ResidualResolution, ResolveOutcome, Store, StoreError, StoredResidual, resolution_text,
 };
 use rust_decimal::Decimal;
 
@@ -53,7 +52,11 @@ pub fn delta_journal(
     };
     Journal {
         settlement_id: settlement_id.to_owned(),
-        reference: format!("settlement:{}:resolve:{}", residual.settlement, residual_seq(residual)),
+        reference: format!(
+            "settlement:{}:resolve:{}",
+            residual.settlement,
+            residual_seq(residual)
+        ),
         month: at.format("%Y-%m").to_string(),
         date: at.date_naive(),
         currency,

@@ -4,7 +4,9 @@
 
 use std::collections::BTreeMap;
 
-use crossdock_model::{ReserveSummary, ResidualStatus, ResolutionKind, SettlementStatus, TaxSummary};
+use crossdock_model::{
+    ReserveSummary, ResidualStatus, ResolutionKind, SettlementStatus, TaxSummary,
+};
 use crossdock_store::{OrderRole, StoreError, StoredResidual, StoredSettlement};
 use rust_decimal::Decimal;
 use schemars::JsonSchema;

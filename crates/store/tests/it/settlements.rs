@@ -216,8 +216,14 @@ async fn scenario_settlement_orders_and_previous(store: &Store) {
             .unwrap()
             .map(|s| s.key)
     };
-    assert_eq!(previous("amazon:103", T0 + 30 * day).await.as_deref(), Some("amazon:102"));
-    assert_eq!(previous("amazon:102", T0 + 28 * day).await.as_deref(), Some("amazon:101"));
+    assert_eq!(
+        previous("amazon:103", T0 + 30 * day).await.as_deref(),
+        Some("amazon:102")
+    );
+    assert_eq!(
+        previous("amazon:102", T0 + 28 * day).await.as_deref(),
+        Some("amazon:101")
+    );
     assert_eq!(previous("amazon:100", T0).await, None);
 
     // Orders by channel order id (a 19-digit id stays exact).
@@ -307,9 +313,17 @@ async fn scenario_residual_resolution_and_posting(store: &Store) {
     let references: Vec<&str> = journals.iter().map(|j| j.reference.as_str()).collect();
     assert_eq!(
         references,
-        ["j:7:2024-12", "j:7:2025-01", &format!("j:7:resolve:{first}")]
+        [
+            "j:7:2024-12",
+            "j:7:2025-01",
+            &format!("j:7:resolve:{first}")
+        ]
     );
-    assert_eq!(jobs_of(store, &entity).await, 2, "the import's job and the delta's");
+    assert_eq!(
+        jobs_of(store, &entity).await,
+        2,
+        "the import's job and the delta's"
+    );
 
     // Posting: one journal of three leaves it imported; all three, posted.
     let post = |reference: &str, at: i64| SettlementPosted {
@@ -340,10 +354,19 @@ async fn scenario_residual_resolution_and_posting(store: &Store) {
     store.complete_job(job, &rest, T0 + 20).await.unwrap();
     let held = store.settlement(&key).await.unwrap().unwrap();
     assert_eq!(held.status, SettlementStatus::Posted);
-    assert_eq!(held.posted_at, Some(T0 + 10), "the first posting's time stays");
+    assert_eq!(
+        held.posted_at,
+        Some(T0 + 10),
+        "the first posting's time stays"
+    );
     let journals = store.settlement_journals(&key).await.unwrap();
     assert!(journals.iter().all(|j| j.erp_id.is_some()));
-    assert!(store.record_settlement_deposited(&key, T0 + 30).await.unwrap());
+    assert!(
+        store
+            .record_settlement_deposited(&key, T0 + 30)
+            .await
+            .unwrap()
+    );
     let held = store.settlement(&key).await.unwrap().unwrap();
     assert_eq!(held.status, SettlementStatus::Deposited);
 }

@@ -93,5 +93,8 @@ fn the_simulated_journal_body_keeps_amounts_as_written() {
     .unwrap();
     let text = render(&out).unwrap();
     assert!(text.contains(r#""debit":"10.10""#), "{text}");
-    assert!(text.contains(r#""reference":"settlement:amazon:1:2026-10""#), "{text}");
+    assert!(
+        text.contains(r#""reference":"settlement:amazon:1:2026-10""#),
+        "{text}"
+    );
 }
