@@ -14,7 +14,7 @@ use reqwest::{Method, Url};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 
-use super::journals::{AccountRef, SettlementAccounts};
+use super::accounts::{AccountRef, SettlementAccounts};
 use super::mapping::{ProductRef, TaxRate, decode};
 use crate::http::{base_url, endpoint};
 use crate::{ConnectorError, Erp, ErpDocument, HttpClient};

@@ -29,6 +29,7 @@
 //! - Tryton's warnings ("no default taxes", …) are confirmed as a user
 //!   would, through `res.user.warning`.
 
+mod accounts;
 mod client;
 pub mod config;
 mod customers;
@@ -42,5 +43,5 @@ mod orders;
 #[cfg(test)]
 mod tests;
 
+pub use accounts::SettlementAccounts;
 pub use client::{DEFAULT_WAREHOUSE_CODE, DEFAULT_WEB_SHOP_NAME, TrytonErp, TrytonErpOptions};
-pub use journals::SettlementAccounts;

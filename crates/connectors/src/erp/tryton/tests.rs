@@ -182,10 +182,8 @@ mod journals {
     use rust_decimal::{Decimal, dec};
     use serde_json::json;
 
-    use super::super::journals::{
-        AccountRef, Placed, SettlementAccounts, check_journal, invoice_references, move_lines,
-        truthy,
-    };
+    use super::super::accounts::{AccountRef, SettlementAccounts, truthy};
+    use super::super::journals::{Placed, check_journal, invoice_references, move_lines};
     use crate::ConnectorError;
 
     fn line(account: JournalAccount, debit: Decimal, credit: Decimal, memo: &str) -> JournalLine {

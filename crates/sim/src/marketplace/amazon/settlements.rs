@@ -24,7 +24,7 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
-use super::state::{AmazonSim, AmazonState, Document};
+use super::state::{AmazonSim, AmazonState, Document, Settlement};
 use super::wire::{Pairs, bad_input, iso, single, sp_error};
 use crate::marketplace::settlement::{
     PLANTED_FEE, PLANTED_FEE_AMOUNT, PLANTED_ORDER_PRINCIPAL, RESERVE_RATE, cents, commission,
@@ -62,19 +62,6 @@ const COLUMNS: [&str; 24] = [
     "quantity-purchased",
     "promotion-id",
 ];
-
-/// A closed settlement and the report that lists it.
-pub(super) struct Settlement {
-    pub(super) id: String,
-    pub(super) start: DateTime<Utc>,
-    pub(super) end: DateTime<Utc>,
-    pub(super) total: Decimal,
-    pub(super) rows: usize,
-    pub(super) report_id: String,
-    pub(super) document_id: String,
-    pub(super) tsv: String,
-    pub(super) planted_order: String,
-}
 
 /// One amount row: the columns after the summary's six.
 #[derive(Default)]

@@ -13,7 +13,6 @@ use rust_decimal::Decimal;
 use serde_json::{Map, Value, json};
 
 use super::config::AmazonSimConfig;
-use super::settlements::Settlement;
 use super::wire::{Refusal, bad_input, single};
 use crate::delivery::Deliverer;
 use crate::fixtures::City;
@@ -172,6 +171,19 @@ pub(super) struct Feed {
     pub(super) created_at: Instant,
     /// Set once processed: (final status, result document id).
     pub(super) outcome: Option<(&'static str, String)>,
+}
+
+/// A closed settlement and the report that lists it.
+pub(super) struct Settlement {
+    pub(super) id: String,
+    pub(super) start: DateTime<Utc>,
+    pub(super) end: DateTime<Utc>,
+    pub(super) total: Decimal,
+    pub(super) rows: usize,
+    pub(super) report_id: String,
+    pub(super) document_id: String,
+    pub(super) tsv: String,
+    pub(super) planted_order: String,
 }
 
 #[derive(Default)]

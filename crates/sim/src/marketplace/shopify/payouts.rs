@@ -17,11 +17,11 @@ use std::sync::Arc;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Json, Response};
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use rust_decimal::{Decimal, dec};
 use serde_json::{Value, json};
 
-use super::state::{ShopifySim, ShopifyState};
+use super::state::{BalanceTransaction, Payout, ShopifySim, ShopifyState};
 use super::wire::{bad_param, money, not_found};
 use crate::marketplace::settlement::{
     PLANTED_FEE, PLANTED_FEE_AMOUNT, PLANTED_ORDER_PRINCIPAL, cents, planted_order_id,
@@ -31,24 +31,6 @@ use crate::wire::lock;
 /// Shopify Payments' card rate in the US: 2.9 % + 30¢.
 const FEE_RATE: Decimal = dec!(0.029);
 const FEE_FIXED: Decimal = dec!(0.30);
-
-pub(super) struct BalanceTransaction {
-    pub(super) id: u64,
-    pub(super) kind: &'static str,
-    pub(super) amount: Decimal,
-    pub(super) fee: Decimal,
-    pub(super) source_order_id: Option<u64>,
-    pub(super) source_type: &'static str,
-    pub(super) processed_at: DateTime<Utc>,
-}
-
-pub(super) struct Payout {
-    pub(super) id: u64,
-    pub(super) date: DateTime<Utc>,
-    pub(super) amount: Decimal,
-    pub(super) transactions: Vec<BalanceTransaction>,
-    pub(super) planted_order: u64,
-}
 
 fn processing_fee(amount: Decimal) -> Decimal {
     cents(amount * FEE_RATE + FEE_FIXED)

@@ -13,7 +13,6 @@ use rust_decimal::Decimal;
 use serde_json::{Map, Value, json};
 
 use super::config::ShopifySimConfig;
-use super::payouts::Payout;
 use super::wire::whole_seconds;
 use crate::delivery::Deliverer;
 use crate::marketplace::base::Base;
@@ -112,6 +111,26 @@ impl ShopifyOrder {
     pub(super) fn is_open(&self) -> bool {
         self.cancelled_at.is_none() && self.closed_at.is_none()
     }
+}
+
+/// A Shopify Payments balance transaction (`payouts.rs`).
+pub(super) struct BalanceTransaction {
+    pub(super) id: u64,
+    pub(super) kind: &'static str,
+    pub(super) amount: Decimal,
+    pub(super) fee: Decimal,
+    pub(super) source_order_id: Option<u64>,
+    pub(super) source_type: &'static str,
+    pub(super) processed_at: DateTime<Utc>,
+}
+
+/// A payout and its balance transactions, the `payout` row last.
+pub(super) struct Payout {
+    pub(super) id: u64,
+    pub(super) date: DateTime<Utc>,
+    pub(super) amount: Decimal,
+    pub(super) transactions: Vec<BalanceTransaction>,
+    pub(super) planted_order: u64,
 }
 
 /// A stored `@idempotent` result: what was asked, and what was answered.

@@ -19,7 +19,7 @@ use chrono::{Duration, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
-use super::state::{WalmartSim, WalmartState};
+use super::state::{ReconReport, WalmartSim, WalmartState};
 use super::wire::walmart_error;
 use crate::marketplace::settlement::{
     PLANTED_FEE, PLANTED_FEE_AMOUNT, PLANTED_ORDER_PRINCIPAL, commission, planted_order_id, share,
@@ -61,14 +61,6 @@ const COLUMNS: [&str; 32] = [
     "Fulfillment Details",
     "Original Commission",
 ];
-
-pub(super) struct ReconReport {
-    pub(super) date: NaiveDate,
-    pub(super) total: Decimal,
-    pub(super) rows: usize,
-    pub(super) csv: String,
-    pub(super) planted_order: String,
-}
 
 /// One line row: (key, type, description, customer order, po, po line, amount, amount type, qty, sku).
 struct Row {

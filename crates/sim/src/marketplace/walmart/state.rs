@@ -5,12 +5,12 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use chrono::NaiveDate;
 use rand::rngs::SmallRng;
 use rust_decimal::Decimal;
 use serde_json::{Map, Value, json};
 
 use super::config::{RateGroup, WalmartSimConfig};
-use super::recon::ReconReport;
 use crate::delivery::Deliverer;
 use crate::marketplace::base::Base;
 use crate::marketplace::bucket::Bucket;
@@ -138,6 +138,15 @@ pub(super) struct Feed {
     pub(super) received_until: Instant,
     pub(super) processed: bool,
     pub(super) items: Vec<FeedItem>,
+}
+
+/// A closed reconciliation report (`recon.rs`).
+pub(super) struct ReconReport {
+    pub(super) date: NaiveDate,
+    pub(super) total: Decimal,
+    pub(super) rows: usize,
+    pub(super) csv: String,
+    pub(super) planted_order: String,
 }
 
 #[derive(Default)]
