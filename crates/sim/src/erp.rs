@@ -125,7 +125,7 @@ pub(crate) struct ErpSim {
     /// so the fault draws of an estate without auth stay as they were.
     token_rng: Mutex<SmallRng>,
     /// Settlement journals (`journals.rs`).
-    journals: Mutex<crate::journals::JournalBook>,
+    journals: crate::journals::Journals,
     pub(crate) gate: Arc<FaultGate>,
 }
 
@@ -146,7 +146,7 @@ impl ErpSim {
             config,
             state: Mutex::new(ErpState::default()),
             token_rng: Mutex::new(token_rng),
-            journals: Mutex::default(),
+            journals: Default::default(),
             gate,
         })
     }
@@ -161,10 +161,7 @@ impl ErpSim {
             .route("/sales-orders/{id}/cancel", post(cancel_sales_order))
             .route("/invoices", post(create_invoice).get(find_invoices))
             .route("/stock", get(stock))
-            .route(
-                "/journals",
-                post(crate::journals::post_journal).get(crate::journals::find_journals),
-            )
+            .merge(crate::journals::router(self.journals.clone()))
             .route_layer(axum::middleware::from_fn_with_state(
                 self.clone(),
                 require_token,
@@ -188,7 +185,7 @@ impl ErpSim {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub(crate) fn journals(&self) -> MutexGuard<'_, crate::journals::JournalBook> {
+    fn journals(&self) -> MutexGuard<'_, crate::journals::JournalBook> {
         self.journals.lock().unwrap_or_else(|p| p.into_inner())
     }
 

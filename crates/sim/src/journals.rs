@@ -7,18 +7,19 @@
 
 use std::collections::BTreeMap;
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 
+use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Json, Response};
+use axum::routing::post;
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use crate::erp::ErpSim;
 use crate::wire::{Amount, Invalid, is_currency_code, parse_body};
 
 /// The accounts a journal line may post to (the hub's journal roles).
@@ -66,6 +67,21 @@ struct JournalDoc {
     total: String,
     /// The bank line's amount: debit minus credit on `bank`.
     bank: String,
+}
+
+/// The ERP's journals, shared by its router and its stats.
+pub(crate) type Journals = Arc<Mutex<JournalBook>>;
+
+/// `POST /journals`, `GET /journals` over `journals` (the ERP adds its
+/// token check and faults around them).
+pub(crate) fn router<S: Clone + Send + Sync + 'static>(journals: Journals) -> Router<S> {
+    Router::new()
+        .route("/journals", post(post_journal).get(find_journals))
+        .with_state(journals)
+}
+
+fn lock(journals: &Journals) -> MutexGuard<'_, JournalBook> {
+    journals.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// The journals the ERP holds, counted by reference.
@@ -170,12 +186,12 @@ fn check(body: &JournalBody) -> Result<(Decimal, Decimal), Invalid> {
     Ok((debits, bank))
 }
 
-pub(crate) async fn post_journal(State(sim): State<Arc<ErpSim>>, body: Bytes) -> Response {
+async fn post_journal(State(journals): State<Journals>, body: Bytes) -> Response {
     let body: JournalBody = match parse_body(&body) {
         Ok(b) => b,
         Err(r) => return r.into_response(),
     };
-    let mut book = sim.journals();
+    let mut book = lock(&journals);
     let (total, bank) = match check(&body) {
         Ok(figures) => figures,
         Err(r) => {
@@ -198,14 +214,14 @@ pub(crate) async fn post_journal(State(sim): State<Arc<ErpSim>>, body: Bytes) ->
         .into_response()
 }
 
-pub(crate) async fn find_journals(
-    State(sim): State<Arc<ErpSim>>,
+async fn find_journals(
+    State(journals): State<Journals>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
     let Some(reference) = query.get("reference") else {
         return Invalid::new("reference", "missing query parameter").into_response();
     };
-    let book = sim.journals();
+    let book = lock(&journals);
     let found: Vec<Value> = book
         .journals
         .iter()
@@ -213,4 +229,52 @@ pub(crate) async fn find_journals(
         .map(|d| json!({ "id": d.id, "reference": d.reference }))
         .collect();
     Json(json!({ "journals": found })).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(lines: Value) -> JournalBody {
+        serde_json::from_value(json!({
+            "reference": "settlement:amazon:1:2026-10", "settlement_id": "1",
+            "month": "2026-10", "date": "2026-10-29", "currency": "USD", "lines": lines,
+        }))
+        .expect("a journal body")
+    }
+
+    fn refusal(b: &JournalBody) -> String {
+        format!("{:?}", check(b).expect_err("refused"))
+    }
+
+    #[test]
+    fn a_balanced_journal_passes_with_its_bank_line() {
+        let b = body(json!([
+            {"account": "bank", "debit": "67.83", "credit": "0"},
+            {"account": "fees", "debit": "9.25", "credit": "0"},
+            {"account": "receivable", "debit": "0", "credit": "77.08"},
+        ]));
+        let (total, bank) = check(&b).expect("balanced");
+        assert_eq!(total.to_string(), "77.08");
+        assert_eq!(bank.to_string(), "67.83");
+    }
+
+    #[test]
+    fn unbalanced_unknown_or_two_sided_lines_are_refused_precisely() {
+        let unbalanced = body(json!([
+            {"account": "bank", "debit": "10.00", "credit": "0"},
+            {"account": "receivable", "debit": "0", "credit": "9.99"},
+        ]));
+        let why = refusal(&unbalanced);
+        assert!(why.contains("debits 10.00 ≠ credits 9.99 (off by 0.01)"), "{why}");
+        let unknown = body(json!([{"account": "cash", "debit": "0", "credit": "0"}]));
+        assert!(refusal(&unknown).contains("lines[0].account"));
+        let both = body(json!([{"account": "bank", "debit": "1", "credit": "1"}]));
+        assert!(refusal(&both).contains("both debit 1 and credit 1"));
+        let negative = body(json!([{"account": "bank", "debit": "-1", "credit": "0"}]));
+        assert!(refusal(&negative).contains("lines[0].debit"));
+        let mut other_month = body(json!([{"account": "bank", "debit": "0", "credit": "0"}]));
+        other_month.date = "2026-11-01".into();
+        assert!(refusal(&other_month).contains("not in month 2026-10"));
+    }
 }

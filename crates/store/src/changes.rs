@@ -3,7 +3,7 @@
 //! accepting messages and replaying exceptions reuse. Free functions over a
 //! transaction, so the domain modules can call them inside their own.
 
-use crate::error::Result;
+use crate::error::{Result, StoreError};
 use crate::sql::{INSERT_CHUNK, Tx, rows_sql};
 use crate::types::*;
 
@@ -64,7 +64,7 @@ pub(crate) async fn apply_changes(tx: &mut Tx, c: &Changes, now: i64) -> Result<
     let touched = apply_reservations(tx, &c.reservations).await?;
     resolve_effects(tx, &c.effects).await?;
     insert_unapplied(tx, &c.unapplied).await?;
-    crate::settlements::record_posted(tx, &c.settlements_posted).await?;
+    record_posted(tx, &c.settlements_posted).await?;
     Ok(touched)
 }
 
@@ -258,4 +258,36 @@ fn release(deltas: &mut PositionDeltas, rows: Vec<(String, String, i64)>) {
     for (sku, location, quantity) in rows {
         deltas.entry((sku, location)).or_default().1 -= quantity;
     }
+}
+
+/// Writes the journals a step posted: each gets its ERP id, and its
+/// settlement becomes `posted` (a deposited one stays deposited).
+async fn record_posted(tx: &mut Tx, posted: &[SettlementPosted]) -> Result<()> {
+    for p in posted {
+        let settlement: Option<String> = sqlx::query_scalar(
+            "UPDATE settlement_journals SET erp_id = $1, posted_at = $2 WHERE reference = $3 \
+             RETURNING settlement",
+        )
+        .bind(&p.erp_id)
+        .bind(p.at)
+        .bind(&p.reference)
+        .fetch_optional(&mut **tx)
+        .await?;
+        let Some(settlement) = settlement else {
+            return Err(StoreError::Invalid(format!(
+                "no settlement journal {} to record as posted",
+                p.reference
+            )));
+        };
+        sqlx::query(
+            "UPDATE settlements SET posted_at = COALESCE(posted_at, $1), \
+             status = CASE WHEN status = 'imported' AND NOT EXISTS (SELECT 1 FROM settlement_journals \
+               WHERE settlement = $2 AND erp_id IS NULL) THEN 'posted' ELSE status END WHERE id = $2",
+        )
+        .bind(p.at)
+        .bind(&settlement)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
 }

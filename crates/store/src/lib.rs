@@ -59,8 +59,8 @@ pub use jobs::waiting_error;
 pub use open::{Backend, Store};
 pub use settlements::{
     NewResidual, NewSettlement, OrderRole, ResidualResolution, ResolveOutcome, SettlementImport,
-    SettlementPosted, SettlementRowRecord, StoredJournal, StoredResidual, StoredSettlement,
-    resolution_kind, resolution_text, settlement_key, status_text,
+    SettlementRowRecord, StoredJournal, StoredResidual, StoredSettlement, resolution_kind,
+    resolution_text, settlement_key, status_text,
 };
 pub use stock_changes::{StockChange, StockChanges};
 pub use types::*;

@@ -201,15 +201,6 @@ pub enum ResolveOutcome {
     NotFound,
 }
 
-/// A journal the ERP now holds, written with the job that posted it: its
-/// settlement becomes `posted` (once posted, it stays).
-#[derive(Debug, Clone, PartialEq)]
-pub struct SettlementPosted {
-    pub reference: String,
-    pub erp_id: String,
-    pub at: i64,
-}
-
 /// How the store writes a settlement's status.
 pub fn status_text(status: SettlementStatus) -> &'static str {
     match status {
@@ -544,21 +535,21 @@ impl Store {
 
     /// The journals planned for a settlement, posted or not, in order.
     pub async fn settlement_journals(&self, key: &str) -> Result<Vec<StoredJournal>> {
-        let rows: Vec<(String, String, String, Option<String>, Option<i64>)> = sqlx::query_as(
+        let rows = sqlx::query(
             "SELECT reference, settlement, journal, erp_id, posted_at FROM settlement_journals \
              WHERE settlement = $1 ORDER BY seq",
         )
         .bind(key)
         .fetch_all(&self.reader)
         .await?;
-        rows.into_iter()
-            .map(|(reference, settlement, journal, erp_id, posted_at)| {
+        rows.iter()
+            .map(|r| {
                 Ok(StoredJournal {
-                    reference,
-                    settlement,
-                    journal: serde_json::from_str(&journal)?,
-                    erp_id,
-                    posted_at,
+                    reference: r.try_get("reference")?,
+                    settlement: r.try_get("settlement")?,
+                    journal: serde_json::from_str(&r.try_get::<String, _>("journal")?)?,
+                    erp_id: r.try_get("erp_id")?,
+                    posted_at: r.try_get("posted_at")?,
                 })
             })
             .collect()
@@ -680,38 +671,6 @@ async fn insert_journals(tx: &mut Tx, key: &str, journals: &[Journal], at: i64) 
         .bind(first + i64::try_from(i).unwrap_or(i64::MAX))
         .bind(serde_json::to_string(j)?)
         .bind(at)
-        .execute(&mut **tx)
-        .await?;
-    }
-    Ok(())
-}
-
-/// Writes the journals a step posted: each gets its ERP id, and its
-/// settlement becomes `posted` (a deposited one stays deposited).
-pub(crate) async fn record_posted(tx: &mut Tx, posted: &[SettlementPosted]) -> Result<()> {
-    for p in posted {
-        let settlement: Option<String> = sqlx::query_scalar(
-            "UPDATE settlement_journals SET erp_id = $1, posted_at = $2 WHERE reference = $3 \
-             RETURNING settlement",
-        )
-        .bind(&p.erp_id)
-        .bind(p.at)
-        .bind(&p.reference)
-        .fetch_optional(&mut **tx)
-        .await?;
-        let Some(settlement) = settlement else {
-            return Err(StoreError::Invalid(format!(
-                "no settlement journal {} to record as posted",
-                p.reference
-            )));
-        };
-        sqlx::query(
-            "UPDATE settlements SET posted_at = COALESCE(posted_at, $1), \
-             status = CASE WHEN status = 'imported' AND NOT EXISTS (SELECT 1 FROM settlement_journals \
-               WHERE settlement = $2 AND erp_id IS NULL) THEN 'posted' ELSE status END WHERE id = $2",
-        )
-        .bind(p.at)
-        .bind(&settlement)
         .execute(&mut **tx)
         .await?;
     }

@@ -376,7 +376,7 @@ pub struct Changes {
     /// kept, not applied.
     pub unapplied: Vec<UnappliedUpdate>,
     /// Settlement journals the step posted to the ERP.
-    pub settlements_posted: Vec<crate::settlements::SettlementPosted>,
+    pub settlements_posted: Vec<SettlementPosted>,
 }
 
 /// An update a system sent about data another system is the record of
@@ -419,4 +419,13 @@ impl Changes {
             && self.unapplied.is_empty()
             && self.settlements_posted.is_empty()
     }
+}
+
+/// A journal the ERP now holds, written with the job that posted it: its
+/// settlement becomes `posted` (once posted, it stays).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SettlementPosted {
+    pub reference: String,
+    pub erp_id: String,
+    pub at: i64,
 }
