@@ -21,7 +21,12 @@ It creates, in one company "Crossdock Retail" (USD):
   warehouse WH;
 * web shop "crossdock" (its `web_shop` + `web_id` pair on sales is unique);
 * invoice payment method "Crossdock payout" (cash journal) for the pay wizard;
-* customer party "Crossdock Test Customer" with one address.
+* customer party "Crossdock Test Customer" with one address;
+* the accounts a settlement journal posts to that the English chart lacks
+  (`SETTLEMENT_ACCOUNTS`: marketplace reserved balances, settlement
+  suspense, settlement clearing between months, marketplace-facilitator tax
+  clearing, marketplace fees), each
+  typed like a sibling of the chart.
 
 Prints one line of JSON with the record ids on stdout; progress goes to
 stderr.  Refuses to run twice on the same database.
@@ -46,6 +51,21 @@ TAXES = {
     '0': ('Sales tax 0%', Decimal('0')),
     }
 DEFAULT_TAX = '8.25'
+# Accounts a settlement journal needs beyond the English chart:
+# code -> (name, parent code, code of the account whose type it takes).
+# The connector's defaults (`erp/tryton/journals.rs`) name these codes.
+SETTLEMENT_ACCOUNTS = {
+    # Money the marketplace holds back: an asset until released.
+    '1.1.5': ('Marketplace Reserved Balances', '1.1.0', '1.1.3'),
+    # Open residuals of a settlement, until resolved.
+    '1.4.4': ('Settlement Suspense', '1.4.0', '1.4.1'),
+    # A month's balance carried to the deposit's month when a settlement
+    # spans two months: each month's journal balances on its own.
+    '1.4.5': ('Marketplace Settlement Clearing', '1.4.0', '1.4.1'),
+    # Tax the marketplace collected and withheld: in and out, nets to 0.
+    '2.2.5': ('Marketplace Facilitator Tax Clearing', '2.2.0', '2.2.3'),
+    '5.2.4': ('Marketplace Fees', '5.2.0', '5.2.2'),
+    }
 
 _started = time.monotonic()
 
@@ -149,6 +169,26 @@ def create_chart(config, company):
     configuration.tax_rounding = 'line'
     configuration.save()
     return accounts
+
+
+def create_settlement_accounts(company):
+    Account = Model.get('account.account')
+
+    def by_code(code):
+        return only(Account.find([
+                    ('code', '=', code),
+                    ('company', '=', company.id),
+                    ]), f'account {code}')
+
+    created = {}
+    for code, (name, parent, like) in SETTLEMENT_ACCOUNTS.items():
+        sibling = by_code(like)
+        account = Account(name=name, code=code, company=company,
+            parent=by_code(parent), type=sibling.type,
+            reconcile=False, party_required=False)
+        account.save()
+        created[code] = account.id
+    return created
 
 
 def create_fiscal_years(company):
@@ -297,7 +337,8 @@ def main():
     company = create_company(config, currency)
     step(f'company {company.id} ({currency.code})')
     accounts = create_chart(config, company)
-    step('chart of accounts')
+    settlement_accounts = create_settlement_accounts(company)
+    step('chart of accounts, settlement accounts')
     create_fiscal_years(company)
     step('fiscal years')
     payment_term = create_payment_term()
@@ -349,6 +390,7 @@ def main():
         'customer': customer.id,
         'customer_address': customer.addresses[0].id,
         'products': {p.code: p.id for p in products},
+        'settlement_accounts': settlement_accounts,
         }
     print(json.dumps(fixture, separators=(',', ':')), flush=True)
     step('done')

@@ -10,7 +10,9 @@
 //!   0 duplicated;
 //! - the hub SIGKILLed between "sale created in Tryton" and "result
 //!   recorded" (a failpoint parks the step there): exactly one sale per
-//!   order in the end.
+//!   order in the end;
+//! - the hub SIGKILLed after Tryton posted a settlement's journal, before
+//!   it recorded it: exactly one posted, balanced move for the reference.
 //!
 //! `CROSSDOCK_SKIP_TRYTON=1` skips them (they say so on stderr).
 
@@ -66,6 +68,7 @@ fn config_for(tryton: &TrytonServer, data_dir: &Path, orders: u64, rate: f64) ->
         warehouse_code: "WH".to_owned(),
         location: "east".to_owned(),
         web_shop: "crossdock".to_owned(),
+        settlement: Default::default(),
     });
     // Tryton is one single-threaded process: more than two calls at once
     // only queue inside it.
@@ -459,7 +462,9 @@ impl Drop for Proc {
     }
 }
 
-fn spawn(subcommand: &str, config: &Path, log: &Path, failpoint: bool) -> Proc {
+/// `crossdock <subcommand> --config <config>`, logging to `log`, with the
+/// failpoints `failpoints` armed (none when `None`).
+fn spawn(subcommand: &str, config: &Path, log: &Path, failpoints: Option<&str>) -> Proc {
     let mut cmd = Command::new(BIN);
     cmd.arg(subcommand)
         .arg("--config")
@@ -468,8 +473,8 @@ fn spawn(subcommand: &str, config: &Path, log: &Path, failpoint: bool) -> Proc {
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(log).expect("log file"));
-    if failpoint {
-        cmd.env("CROSSDOCK_FAILPOINTS", "erp.sales_order.created");
+    if let Some(failpoints) = failpoints {
+        cmd.env("CROSSDOCK_FAILPOINTS", failpoints);
     } else {
         cmd.env_remove("CROSSDOCK_FAILPOINTS");
     }
@@ -535,10 +540,10 @@ async fn sigkill_between_tryton_create_and_record_leaves_one_sale() {
     let config_path = tmp.path().join("crossdock.toml");
     std::fs::write(&config_path, toml::to_string(&config).expect("toml")).expect("write config");
 
-    let _sim = spawn("sim", &config_path, &tmp.path().join("sim.log"), false);
+    let _sim = spawn("sim", &config_path, &tmp.path().join("sim.log"), None);
     for kill in 0..KILLS {
         let log = tmp.path().join(format!("hub-{kill}.log"));
-        let mut hub = spawn("serve", &config_path, &log, true);
+        let mut hub = spawn("serve", &config_path, &log, Some("erp.sales_order.created"));
         assert!(
             wait_for_line(&log, "Failpoint reached", Duration::from_secs(120)).await,
             "run {kill}: the hub never reached the failpoint:\n{}",
@@ -550,7 +555,7 @@ async fn sigkill_between_tryton_create_and_record_leaves_one_sale() {
         eprintln!("sigkill {kill}: killed after a Tryton sale was created");
     }
     let log = tmp.path().join("hub-final.log");
-    let _hub = spawn("serve", &config_path, &log, false);
+    let _hub = spawn("serve", &config_path, &log, None);
 
     let http = reqwest::Client::new();
     let store_url = format!("sqlite://{}", data_dir.join("crossdock.db").display());
@@ -644,4 +649,192 @@ async fn sigkill_between_tryton_create_and_record_leaves_one_sale() {
         found_at_tryton >= KILLS,
         "{found_at_tryton} sales found in doubt after {KILLS} kills"
     );
+}
+
+/// A hub SIGKILLed mid-posting a settlement's journal (a failpoint parks the
+/// step after Tryton posted the move, before the hub recorded it): the
+/// restarted hub finds the move by its reference, so Tryton holds exactly
+/// one, posted and balanced, its bank line the deposit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_mid_posting_a_settlement_leaves_one_tryton_move() {
+    let Some(tryton) = start_tryton("sigkill_mid_posting_a_settlement_leaves_one_tryton_move")
+    else {
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data_dir = tmp.path().join("data");
+    // No simulated estate: nothing but the settlement moves here.
+    let mut config = config_for(&tryton, &data_dir, 0, 0.0);
+    config.hub.listen = format!("127.0.0.1:{}", free_port());
+    config.engine.lease_ms = 2_000;
+    let config_path = tmp.path().join("crossdock.toml");
+    std::fs::write(&config_path, toml::to_string(&config).expect("toml")).expect("write config");
+
+    // An order the hub never saw: its money waits in suspense, beside the
+    // fees, the tax pair and the reserve.
+    let day = chrono::Utc::now().date_naive();
+    let (start, end) = ((day - chrono::Days::new(14)).to_string(), day.to_string());
+    let order = "111-0000071-0000071";
+    let rows = [
+        (
+            "Order",
+            order,
+            "S1",
+            "ItemPrice",
+            "Principal",
+            "80.00",
+            "TEE-1",
+            "1",
+            "",
+        ),
+        (
+            "Order",
+            order,
+            "S1",
+            "ItemPrice",
+            "Tax",
+            "6.60",
+            "TEE-1",
+            "",
+            "",
+        ),
+        (
+            "Order",
+            order,
+            "S1",
+            "ItemWithheldTax",
+            "MarketplaceFacilitatorTax-Principal",
+            "-6.60",
+            "TEE-1",
+            "",
+            "",
+        ),
+        (
+            "Order",
+            order,
+            "S1",
+            "ItemFees",
+            "Commission",
+            "-12.00",
+            "TEE-1",
+            "",
+            "",
+        ),
+        (
+            "other-transaction",
+            "",
+            "",
+            "other-transaction",
+            "Current Reserve Amount",
+            "-8.00",
+            "",
+            "",
+            "",
+        ),
+        (
+            "other-transaction",
+            "",
+            "",
+            "other-transaction",
+            "Subscription Fee",
+            "-39.99",
+            "",
+            "",
+            "",
+        ),
+    ];
+    let deposit: Decimal = rows
+        .iter()
+        .map(|r| Decimal::from_str(r.5).expect("amount"))
+        .sum();
+    let file = tmp.path().join("settlement.tsv");
+    std::fs::write(
+        &file,
+        crate::settlement::amazon_v2("880000088", &start, &end, &rows, true),
+    )
+    .expect("write the settlement");
+    let import = Command::new(BIN)
+        .args([
+            "settlement",
+            "import",
+            "--from",
+            "amazon-v2",
+            "--json",
+            "--config",
+        ])
+        .arg(&config_path)
+        .arg(&file)
+        .env_remove("CROSSDOCK_DATABASE_URL")
+        .output()
+        .expect("run crossdock settlement import");
+    assert!(
+        import.status.success(),
+        "import failed: {}",
+        String::from_utf8_lossy(&import.stderr)
+    );
+    let imported: Value = serde_json::from_slice(&import.stdout).expect("JSON");
+    assert_eq!(
+        imported["deposit_total"].as_str().map(Decimal::from_str),
+        Some(Ok(deposit)),
+        "{imported:#}"
+    );
+    // Every row is in the end's month: one journal.
+    let reference = format!("settlement:amazon:880000088:{}", &end[..7]);
+
+    let log = tmp.path().join("hub-killed.log");
+    let mut hub = spawn("serve", &config_path, &log, Some("erp.journal.posted"));
+    assert!(
+        wait_for_line(&log, "Failpoint reached", Duration::from_secs(120)).await,
+        "the hub never reached the failpoint:\n{}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+    // The move is posted in Tryton; the hub has not recorded it.
+    let _ = hub.0.kill();
+    let _ = hub.0.wait();
+    eprintln!("sigkill: killed after Tryton posted the journal");
+    let log = tmp.path().join("hub-final.log");
+    let _hub = spawn("serve", &config_path, &log, None);
+    let store_url = format!("sqlite://{}", data_dir.join("crossdock.db").display());
+    let started = Instant::now();
+    loop {
+        let store = Store::open(&store_url).await.expect("store");
+        let settlement = store
+            .settlement("amazon:880000088")
+            .await
+            .expect("settlement");
+        store.close().await;
+        if settlement.is_some_and(|s| s.status == crossdock_model::SettlementStatus::Posted) {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "the settlement was not posted; hub log:\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+
+    let rpc = tryton.rpc();
+    let moves = rpc.search_read(
+        "account.move",
+        json!([["description", "=", reference]]),
+        &["state"],
+    );
+    assert_eq!(moves.len(), 1, "one move for {reference}: {moves:?}");
+    assert_eq!(moves[0]["state"], "posted");
+    let lines = rpc.search_read(
+        "account.move.line",
+        json!([["move", "=", moves[0]["id"]]]),
+        &["account", "debit", "credit"],
+    );
+    let debits: Decimal = lines.iter().map(|l| dec(&l["debit"])).sum();
+    let credits: Decimal = lines.iter().map(|l| dec(&l["credit"])).sum();
+    assert_eq!(debits, credits, "{lines:?}");
+    let bank = rpc.search_read("account.account", json!([["code", "=", "1.1.1"]]), &["id"]);
+    let bank_line: Decimal = lines
+        .iter()
+        .filter(|l| l["account"] == bank[0]["id"])
+        .map(|l| dec(&l["debit"]) - dec(&l["credit"]))
+        .sum();
+    assert_eq!(bank_line, deposit);
 }

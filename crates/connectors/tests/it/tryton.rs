@@ -4,6 +4,9 @@
 
 use crate::support::tryton_server;
 
+/// Settlement journals (`tryton::journals::*`, in the estate test group).
+mod journals;
+
 use std::time::{Duration, Instant};
 
 use chrono::Utc;

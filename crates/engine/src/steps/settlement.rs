@@ -54,7 +54,13 @@ pub(super) async fn post_settlement(cx: &StepCx<'_>) -> StepResult {
                 entity_key: cx.entity_key,
             },
             || erp.find_journal(reference),
-            || erp.post_journal(reference, journal),
+            || async {
+                let doc = erp.post_journal(reference, journal).await?;
+                // The crash tests kill the hub here: posted at the ERP, not
+                // yet recorded by the hub.
+                crate::failpoint::hit("erp.journal.posted").await;
+                Ok(doc)
+            },
         )
         .await?;
         changes

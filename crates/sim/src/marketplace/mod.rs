@@ -8,12 +8,15 @@
 //! estate asks of each (and the `/sim/*` routes every one serves);
 //! `base.rs`, what each carries besides its own state (random generator,
 //! fault gate, webhook delivery, the stop switch); `bucket.rs`, the one
-//! rate bucket. They deliberately share nothing with the connectors: a fake
+//! rate bucket; `settlement.rs`, the commission, reserve, shares of a split
+//! line and the planted entries every settlement report is written with.
+//! They deliberately share nothing with the connectors: a fake
 //! derived from the client could not catch the client's mistakes.
 
 mod amazon;
 mod base;
 mod bucket;
+mod settlement;
 mod shopify;
 mod simulator;
 mod walmart;

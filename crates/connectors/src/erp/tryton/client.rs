@@ -14,6 +14,7 @@ use reqwest::{Method, Url};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 
+use super::accounts::{AccountRef, SettlementAccounts};
 use super::mapping::{ProductRef, TaxRate, decode};
 use crate::http::{base_url, endpoint};
 use crate::{ConnectorError, Erp, ErpDocument, HttpClient};
@@ -42,6 +43,9 @@ pub struct TrytonErpOptions {
     /// Name of the `web.shop` whose (`web_shop`, `web_id`) pair keeps sales unique.
     #[serde(default = "default_web_shop_name")]
     pub web_shop_name: String,
+    /// Where settlement journals are posted (`journals.rs`).
+    #[serde(default)]
+    pub settlement: SettlementAccounts,
 }
 
 pub(super) fn default_warehouse_code() -> String {
@@ -69,6 +73,7 @@ impl TrytonErpOptions {
             warehouse_code: default_warehouse_code(),
             location: location.into(),
             web_shop_name: default_web_shop_name(),
+            settlement: SettlementAccounts::default(),
         }
     }
 }
@@ -83,6 +88,7 @@ impl fmt::Debug for TrytonErpOptions {
             .field("warehouse_code", &self.warehouse_code)
             .field("location", &self.location)
             .field("web_shop_name", &self.web_shop_name)
+            .field("settlement", &self.settlement)
             .finish()
     }
 }
@@ -120,6 +126,11 @@ pub(super) struct Ids {
     pub(super) subdivisions: HashMap<String, Option<i64>>,
     pub(super) taxes: Option<Arc<Vec<TaxRate>>>,
     pub(super) products: HashMap<String, ProductRef>,
+    /// Settlement accounts by configured code or name (`#<id>` for those an invoice named).
+    pub(super) accounts: HashMap<String, AccountRef>,
+    pub(super) settlement_journal: Option<i64>,
+    pub(super) settlement_party: Option<i64>,
+    pub(super) company_currency: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -556,13 +567,19 @@ impl Erp for TrytonErp {
         self.cancel_sale(erp_id).await
     }
 
-    // Placeholder until the Tryton journal (account.move) lands.
-    async fn post_journal(&self, _: &str, _: &Journal) -> Result<ErpDocument, ConnectorError> {
-        Err(ConnectorError::rejected("not yet"))
+    /// One posted `account.move` carrying `reference` as its description;
+    /// a draft left by a call that died before its post is replaced.
+    async fn post_journal(
+        &self,
+        reference: &str,
+        journal: &Journal,
+    ) -> Result<ErpDocument, ConnectorError> {
+        self.post_settlement_journal(reference, journal).await
     }
 
-    async fn find_journal(&self, _: &str) -> Result<Option<ErpDocument>, ConnectorError> {
-        Err(ConnectorError::rejected("not yet"))
+    /// The posted move carrying `reference` (a draft one is not reported).
+    async fn find_journal(&self, reference: &str) -> Result<Option<ErpDocument>, ConnectorError> {
+        self.find_settlement_journal(reference).await
     }
 }
 

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::{TrytonErp, TrytonErpOptions};
+use super::{SettlementAccounts, TrytonErp, TrytonErpOptions};
 use crate::config::{BuildError, KeyError, secret};
 use crate::{Erp, HttpClient};
 
@@ -29,6 +29,12 @@ pub struct TrytonConfig {
     /// The Tryton web shop whose unique web id makes a duplicate sale impossible.
     #[serde(default = "default_web_shop")]
     pub web_shop: String,
+    /// `[erp.tryton.settlement]`: the journal and accounts settlement
+    /// journals are posted to, each by code or name (defaults in
+    /// `SettlementAccounts::default`).
+    /// Boxed: ten names would make every `ErpSpec` as large as this one.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub settlement: Box<SettlementAccounts>,
 }
 
 /// Where the password is, never what it is.
@@ -42,8 +48,13 @@ impl std::fmt::Debug for TrytonConfig {
             .field("warehouse_code", &self.warehouse_code)
             .field("location", &self.location)
             .field("web_shop", &self.web_shop)
+            .field("settlement", &self.settlement)
             .finish()
     }
+}
+
+fn is_default(settlement: &SettlementAccounts) -> bool {
+    settlement.is_default()
 }
 
 fn default_warehouse() -> String {
@@ -77,6 +88,7 @@ impl TrytonConfig {
         );
         options.warehouse_code = self.warehouse_code.clone();
         options.web_shop_name = self.web_shop.clone();
+        options.settlement = (*self.settlement).clone();
         Ok(Arc::new(TrytonErp::new(options, http.clone())?))
     }
 }

@@ -23,19 +23,25 @@
 //!   e-mail take turns in a process, and a create that raced another
 //!   process keeps the oldest party of the e-mail (`customers.rs`, taking
 //!   turns on `crate::turns`).
+//! - A settlement journal is one posted `account.move` carrying the
+//!   journal's reference as its description, found by it after a crash; its
+//!   accounts are configured by code or name (`journals.rs`).
 //! - Tryton's warnings ("no default taxes", …) are confirmed as a user
 //!   would, through `res.user.warning`.
 
+mod accounts;
 mod client;
 pub mod config;
 mod customers;
 mod fulfillment;
 mod inventory;
 mod invoices;
+mod journals;
 mod lookups;
 mod mapping;
 mod orders;
 #[cfg(test)]
 mod tests;
 
+pub use accounts::SettlementAccounts;
 pub use client::{DEFAULT_WAREHOUSE_CODE, DEFAULT_WEB_SHOP_NAME, TrytonErp, TrytonErpOptions};

@@ -173,3 +173,164 @@ fn session_header_is_base64_of_login_uid_key() {
         "Session YWRtaW46MTpjNzhk"
     );
 }
+
+// ---- settlement journals ----------------------------------------------------
+
+mod journals {
+    use chrono::NaiveDate;
+    use crossdock_model::{Currency, Journal, JournalAccount, JournalLine};
+    use rust_decimal::{Decimal, dec};
+    use serde_json::json;
+
+    use super::super::accounts::{AccountRef, SettlementAccounts, truthy};
+    use super::super::journals::{Placed, check_journal, invoice_references, move_lines};
+    use crate::ConnectorError;
+
+    fn line(account: JournalAccount, debit: Decimal, credit: Decimal, memo: &str) -> JournalLine {
+        JournalLine {
+            account,
+            reference: None,
+            debit,
+            credit,
+            memo: memo.into(),
+        }
+    }
+
+    fn journal(lines: Vec<JournalLine>) -> Journal {
+        Journal {
+            settlement_id: "1234".into(),
+            reference: "settlement:amazon:1234:2026-11".into(),
+            month: "2026-11".into(),
+            date: NaiveDate::from_ymd_opt(2026, 11, 30).unwrap(),
+            currency: Currency::USD,
+            lines,
+        }
+    }
+
+    fn rejected_with(result: Result<(), ConnectorError>, needle: &str) {
+        match result {
+            Err(ConnectorError::Rejected { reason }) => {
+                assert!(reason.contains(needle), "{needle:?} not in {reason:?}")
+            }
+            other => panic!("expected a refusal naming {needle:?}, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_unbalanced_empty_or_two_sided_journal_is_refused_before_tryton_sees_it() {
+        let balanced = journal(vec![
+            line(JournalAccount::Bank, dec!(90.00), dec!(0), "deposit"),
+            line(JournalAccount::Fees, dec!(10.00), dec!(0), "Commission"),
+            line(JournalAccount::Receivable, dec!(0), dec!(100.00), "order"),
+        ]);
+        check_journal(&balanced).unwrap();
+
+        let mut unbalanced = balanced.clone();
+        unbalanced.lines[1].debit = dec!(9.99);
+        rejected_with(check_journal(&unbalanced), "debits 99.99 ≠ credits 100.00");
+
+        let mut two_sided = balanced.clone();
+        two_sided.lines[0].credit = dec!(1);
+        two_sided.lines[2].credit = dec!(101.00);
+        rejected_with(check_journal(&two_sided), "line 1 (Bank, deposit): both");
+
+        let mut negative = balanced;
+        negative.lines[1].debit = dec!(-10.00);
+        negative.lines[2].credit = dec!(80.00);
+        rejected_with(
+            check_journal(&negative),
+            "line 2 (Fees, Commission): negative",
+        );
+
+        rejected_with(
+            check_journal(&journal(vec![line(
+                JournalAccount::Bank,
+                dec!(0),
+                dec!(0),
+                "nothing",
+            )])),
+            "no amount",
+        );
+    }
+
+    #[test]
+    fn move_lines_leave_out_zero_lines_and_set_a_party_only_where_the_account_needs_one() {
+        let mut receivable = line(JournalAccount::Receivable, dec!(0), dec!(25.50), "order");
+        receivable.reference = Some("111-2223333-4445555".into());
+        let lines = vec![
+            line(JournalAccount::Bank, dec!(25.50), dec!(0), "deposit"),
+            line(JournalAccount::Reserve, dec!(0), dec!(0), "no reserve"),
+            receivable,
+        ];
+        let plain = |id| Placed {
+            account: AccountRef {
+                id,
+                party_required: false,
+            },
+            party: None,
+        };
+        let placed = vec![
+            plain(35),
+            plain(136),
+            Placed {
+                account: AccountRef {
+                    id: 39,
+                    party_required: true,
+                },
+                party: Some(7),
+            },
+        ];
+        let values = move_lines(&lines, &placed);
+        assert_eq!(
+            values,
+            vec![
+                json!({
+                    "account": 35,
+                    "debit": {"__class__": "Decimal", "decimal": "25.50"},
+                    "credit": {"__class__": "Decimal", "decimal": "0"},
+                    "description": "deposit",
+                }),
+                json!({
+                    "account": 39,
+                    "debit": {"__class__": "Decimal", "decimal": "0"},
+                    "credit": {"__class__": "Decimal", "decimal": "25.50"},
+                    "description": "order [111-2223333-4445555]",
+                    "party": 7,
+                }),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_receivable_line_looks_for_its_orders_invoice_under_the_hubs_references() {
+        let j = journal(Vec::new());
+        assert_eq!(
+            invoice_references(&j, "111-2223333-4445555"),
+            vec![
+                "111-2223333-4445555",
+                "111-2223333-4445555:invoice",
+                "amazon:111-2223333-4445555:invoice",
+            ]
+        );
+    }
+
+    #[test]
+    fn every_journal_account_has_a_default_and_sqlite_booleans_read_as_booleans() {
+        let accounts = SettlementAccounts::default();
+        for account in [
+            JournalAccount::Bank,
+            JournalAccount::Receivable,
+            JournalAccount::Fees,
+            JournalAccount::MarketplaceFacilitatorClearing,
+            JournalAccount::Reserve,
+            JournalAccount::Other,
+            JournalAccount::Suspense,
+            JournalAccount::SettlementClearing,
+        ] {
+            assert!(!accounts.account(account).is_empty(), "{account:?}");
+        }
+        assert_eq!(accounts.account(JournalAccount::Bank), "1.1.1");
+        assert!(truthy(&json!(1)) && truthy(&json!(true)));
+        assert!(!truthy(&json!(0)) && !truthy(&json!(false)) && !truthy(&json!(null)));
+    }
+}

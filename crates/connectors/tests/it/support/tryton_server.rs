@@ -282,6 +282,17 @@ impl TrytonRpc {
             .split_once("\r\n\r\n")
             .ok_or_else(|| format!("{method}: malformed HTTP answer: {text}"))?;
         let status = head.split_whitespace().nth(1).unwrap_or("?");
+        // Larger answers come chunked.
+        let chunked = head
+            .lines()
+            .any(|l| l.to_ascii_lowercase().replace(' ', "") == "transfer-encoding:chunked");
+        let dechunked;
+        let payload = if chunked {
+            dechunked = dechunk(payload).ok_or_else(|| format!("{method}: bad chunks: {text}"))?;
+            dechunked.as_str()
+        } else {
+            payload
+        };
         if status != "200" {
             return Err(format!("{method}: HTTP {status}: {payload}"));
         }
@@ -422,6 +433,21 @@ impl TrytonRpc {
         rows[0]["quantity"]
             .as_f64()
             .unwrap_or_else(|| panic!("no quantity for {sku}: {rows}"))
+    }
+}
+
+/// The body of a `Transfer-Encoding: chunked` answer: hex size, CRLF,
+/// data, CRLF, until a zero size.
+fn dechunk(mut rest: &str) -> Option<String> {
+    let mut body = String::new();
+    loop {
+        let (size, after) = rest.split_once("\r\n")?;
+        let size = usize::from_str_radix(size.split(';').next()?.trim(), 16).ok()?;
+        if size == 0 {
+            return Some(body);
+        }
+        body.push_str(after.get(..size)?);
+        rest = after.get(size..)?.strip_prefix("\r\n")?;
     }
 }
 

@@ -61,6 +61,9 @@ pub struct AmazonSimConfig {
     pub feed_processing_ms: u64,
     /// How long a presigned document URL works (Amazon: 5 minutes).
     pub document_url_ttl_secs: u64,
+    /// A settlement closes by itself this often when something shipped
+    /// (0 = only on `POST /sim/settlements/close`).
+    pub settlement_period_secs: u64,
     pub faults: Faults,
 }
 
@@ -96,6 +99,7 @@ impl Default for AmazonSimConfig {
             items_page_size: 20,
             feed_processing_ms: 1_000,
             document_url_ttl_secs: 300,
+            settlement_period_secs: 0,
             faults: Faults::default(),
         }
     }

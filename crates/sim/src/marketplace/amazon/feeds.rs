@@ -172,6 +172,29 @@ impl AmazonSim {
         (id, url)
     }
 
+    /// A fresh presigned URL to document `id` each time it is asked for, as
+    /// Amazon does (feed and report documents alike).
+    pub(super) fn sign_document(
+        &self,
+        state: &mut AmazonState,
+        id: &str,
+        headers: &HeaderMap,
+    ) -> String {
+        let mut sig = [0u8; 16];
+        lock(&self.base.rng).fill_bytes(&mut sig);
+        let sig: String = sig.iter().map(|b| format!("{b:02x}")).collect();
+        let signature = format!(
+            "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Expires={}&X-Amz-Signature={sig}",
+            self.config.document_url_ttl_secs
+        );
+        let ttl = Duration::from_secs(self.config.document_url_ttl_secs);
+        if let Some(doc) = state.documents.get_mut(id) {
+            doc.signature = signature.clone();
+            doc.expires = Instant::now() + ttl;
+        }
+        format!("http://{}/sim/s3/{id}?{signature}", host(headers))
+    }
+
     /// Processes a feed once its time is up (spawned by `createFeed`).
     fn finish_feed(self: &Arc<Self>, feed_id: String) {
         let this = self.clone();
@@ -398,22 +421,7 @@ pub(super) async fn get_feed_document(
             format!("Feed document {id} not found"),
         );
     }
-    // A fresh presigned URL each time it is asked for, as Amazon does.
-    let mut rng = lock(&sim.base.rng);
-    let mut sig = [0u8; 16];
-    rng.fill_bytes(&mut sig);
-    drop(rng);
-    let sig: String = sig.iter().map(|b| format!("{b:02x}")).collect();
-    let signature = format!(
-        "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Expires={}&X-Amz-Signature={sig}",
-        sim.config.document_url_ttl_secs
-    );
-    let ttl = Duration::from_secs(sim.config.document_url_ttl_secs);
-    if let Some(doc) = state.documents.get_mut(&id) {
-        doc.signature = signature.clone();
-        doc.expires = Instant::now() + ttl;
-    }
-    let url = format!("http://{}/sim/s3/{id}?{signature}", host(&headers));
+    let url = sim.sign_document(&mut state, &id, &headers);
     Json(json!({ "feedDocumentId": id, "url": url })).into_response()
 }
 

@@ -24,6 +24,10 @@
 //!   `fulfillment_availability` quantities per SKU. Feed documents live
 //!   behind presigned URLs on this server (`/sim/s3/...`) that expire.
 //!
+//! - **Settlements**: the V2 flat file of what shipped, what was charged
+//!   and withheld, listed by `getReports` and fetched with
+//!   `getReportDocument`, or at `/sim/settlements` (`settlements.rs`).
+//!
 //! `backdate_secs` shifts every Amazon timestamp into the past: Amazon
 //! refuses `LastUpdatedBefore` later than two minutes ago, so without it a
 //! test could not see an order it placed a moment ago.
@@ -31,7 +35,7 @@
 //! Files: `config.rs` (`[sim.amazon]`), `state.rs` (the account, its
 //! operations' rate plans and its counters), `routes.rs` (the route table
 //! and SP-API's token and bucket checks), `lwa.rs` (access tokens),
-//! `orders.rs`, `listings.rs`, `feeds.rs` (the APIs), `generate.rs`
+//! `orders.rs`, `listings.rs`, `feeds.rs`, `settlements.rs` (the APIs), `generate.rs`
 //! (buyers), `webhooks.rs` (ORDER_CHANGE notifications), `wire.rs`
 //! (Amazon's error documents, money, times and tokens).
 
@@ -42,6 +46,7 @@ mod listings;
 mod lwa;
 mod orders;
 mod routes;
+mod settlements;
 mod state;
 #[cfg(test)]
 mod tests;

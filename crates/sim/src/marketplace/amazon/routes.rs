@@ -21,6 +21,9 @@ use super::feeds::{
 use super::listings::patch_listings_item;
 use super::lwa::lwa_token;
 use super::orders::{confirm_shipment, get_order, get_order_items, get_orders};
+use super::settlements::{
+    close_settlement_now, download_settlement, get_report_document, get_reports, list_settlements,
+};
 use super::state::{AmazonSim, Op};
 use super::wire::{ACCESS_DENIED, Refusal, sp_refusal};
 use crate::faults::gate;
@@ -75,6 +78,14 @@ impl AmazonSim {
                 "/feeds/2021-06-30/feeds/{feed_id}",
                 op(Op::GetFeed, get(get_feed)),
             )
+            .route(
+                "/reports/2021-06-30/reports",
+                op(Op::GetReports, get(get_reports)),
+            )
+            .route(
+                "/reports/2021-06-30/documents/{document_id}",
+                op(Op::GetReportDocument, get(get_report_document)),
+            )
             .route("/auth/o2/token", post(lwa_token))
             .layer(from_fn_with_state(self.base.gate.clone(), gate))
             // The presigned document URLs are S3's, not SP-API's: no faults.
@@ -83,6 +94,9 @@ impl AmazonSim {
                 get(download_document).put(upload_document),
             )
             .route("/sim/expire-tokens", post(expire_tokens))
+            .route("/sim/settlements", get(list_settlements))
+            .route("/sim/settlements/close", post(close_settlement_now))
+            .route("/sim/settlements/{settlement_id}", get(download_settlement))
             .with_state(self)
     }
 

@@ -2,7 +2,7 @@
 //! feed documents and feeds, access tokens, the per-operation buckets, and
 //! the counters at `/sim/stats`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -32,6 +32,8 @@ pub(super) enum Op {
     CreateFeed,
     GetFeed,
     GetFeedDocument,
+    GetReports,
+    GetReportDocument,
 }
 
 impl Op {
@@ -46,6 +48,8 @@ impl Op {
             Op::CreateFeed => (0.0083, 15.0),
             Op::GetFeed => (2.0, 15.0),
             Op::GetFeedDocument => (0.0222, 10.0),
+            Op::GetReports => (0.0222, 10.0),
+            Op::GetReportDocument => (0.0167, 15.0),
         }
     }
 
@@ -60,6 +64,8 @@ impl Op {
             Op::CreateFeed => "createFeed",
             Op::GetFeed => "getFeed",
             Op::GetFeedDocument => "getFeedDocument",
+            Op::GetReports => "getReports",
+            Op::GetReportDocument => "getReportDocument",
         }
     }
 }
@@ -167,6 +173,19 @@ pub(super) struct Feed {
     pub(super) outcome: Option<(&'static str, String)>,
 }
 
+/// A closed settlement and the report that lists it.
+pub(super) struct Settlement {
+    pub(super) id: String,
+    pub(super) start: DateTime<Utc>,
+    pub(super) end: DateTime<Utc>,
+    pub(super) total: Decimal,
+    pub(super) rows: usize,
+    pub(super) report_id: String,
+    pub(super) document_id: String,
+    pub(super) tsv: String,
+    pub(super) planted_order: String,
+}
+
 #[derive(Default)]
 pub(super) struct Counters {
     pub(super) lwa_tokens_issued: u64,
@@ -196,6 +215,7 @@ pub(super) struct Counters {
     pub(super) feeds_fatal: u64,
     pub(super) feed_messages_accepted: u64,
     pub(super) feed_messages_rejected: u64,
+    pub(super) settlements_closed: u64,
 }
 
 #[derive(Default)]
@@ -213,6 +233,16 @@ pub(super) struct AmazonState {
     pub(super) feeds: HashMap<String, Feed>,
     pub(super) counters: Counters,
     pub(super) next_feed: u64,
+    /// Closed settlements, oldest first (`settlements.rs`).
+    pub(super) settlements: Vec<Settlement>,
+    pub(super) next_settlement: u64,
+    /// (order, packageReferenceId) already in a settlement: each once.
+    pub(super) settled_packages: BTreeSet<(String, String)>,
+    /// (order, orderItemId) → units settled, for the cumulative shares.
+    pub(super) settled_units: HashMap<(String, String), u32>,
+    /// What the last settlement held back, released by the next.
+    pub(super) reserve_held: Decimal,
+    pub(super) last_settled_at: Option<Instant>,
 }
 
 pub(crate) struct AmazonSim {
@@ -297,6 +327,7 @@ impl AmazonSim {
             ("feeds_fatal", c.feeds_fatal),
             ("feed_messages_accepted", c.feed_messages_accepted),
             ("feed_messages_rejected", c.feed_messages_rejected),
+            ("settlements_closed", c.settlements_closed),
         ] {
             out.insert(key.into(), value.into());
         }

@@ -24,12 +24,15 @@
 //! in Shopify's JSON), `graphql.rs` (inventory and variants) with its
 //! `graphql_parser.rs`, `generate.rs` (buyers placing, editing and
 //! cancelling orders), `webhooks.rs` (signed deliveries to the hub),
-//! `wire.rs` (Shopify's error body, money, ids and times).
+//! `wire.rs` (Shopify's error body, money, ids and times), `payouts.rs`
+//! (Shopify Payments payouts and balance transactions of what was charged
+//! and refunded, closed on `POST /sim/settlements/close`).
 
 mod config;
 mod generate;
 mod graphql;
 mod graphql_parser;
+mod payouts;
 mod rest;
 mod routes;
 mod state;

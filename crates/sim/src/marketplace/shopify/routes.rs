@@ -19,6 +19,7 @@ use serde_json::{Value, json};
 
 use super::config::is_api_version;
 use super::graphql;
+use super::payouts;
 use super::rest;
 use super::state::ShopifySim;
 use super::wire::{not_found, rest_error, throttled};
@@ -69,11 +70,29 @@ impl ShopifySim {
                 rest_call(post(rest::create_fulfillment)),
             )
             .route(
+                &format!("{version}/shopify_payments/payouts.json"),
+                rest_call(get(payouts::list_payouts)),
+            )
+            .route(
+                &format!("{version}/shopify_payments/payouts/{{payout_file}}"),
+                rest_call(get(payouts::get_payout)),
+            )
+            .route(
+                &format!("{version}/shopify_payments/balance/transactions.json"),
+                rest_call(get(payouts::balance_transactions)),
+            )
+            .route(
                 &format!("{version}/{{*rest}}"),
                 rest_call(any(rest::unknown)),
             )
             .route_layer(from_fn_with_state(self.clone(), admin_gate))
             .layer(from_fn_with_state(self.base.gate.clone(), gate))
+            // Test doors, outside the Admin API's gates.
+            .route("/sim/settlements", get(payouts::list_settlements))
+            .route(
+                "/sim/settlements/close",
+                post(payouts::close_settlement_now),
+            )
             .with_state(self)
     }
 

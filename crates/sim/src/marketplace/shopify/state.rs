@@ -1,7 +1,7 @@
 //! The shop: its catalogue, locations, orders with their fulfillment
 //! orders and fulfillments, stock, and the counters at `/sim/stats`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -113,6 +113,26 @@ impl ShopifyOrder {
     }
 }
 
+/// A Shopify Payments balance transaction (`payouts.rs`).
+pub(super) struct BalanceTransaction {
+    pub(super) id: u64,
+    pub(super) kind: &'static str,
+    pub(super) amount: Decimal,
+    pub(super) fee: Decimal,
+    pub(super) source_order_id: Option<u64>,
+    pub(super) source_type: &'static str,
+    pub(super) processed_at: DateTime<Utc>,
+}
+
+/// A payout and its balance transactions, the `payout` row last.
+pub(super) struct Payout {
+    pub(super) id: u64,
+    pub(super) date: DateTime<Utc>,
+    pub(super) amount: Decimal,
+    pub(super) transactions: Vec<BalanceTransaction>,
+    pub(super) planted_order: u64,
+}
+
 /// A stored `@idempotent` result: what was asked, and what was answered.
 pub(super) struct IdempotentResult {
     pub(super) request: Value,
@@ -153,6 +173,11 @@ pub(super) struct ShopifyState {
     pub(super) next_id: u64,
     pub(super) next_number: u64,
     pub(super) counters: Counters,
+    /// Orders whose charge and refund are in a payout (`payouts.rs`): each once.
+    pub(super) charged_orders: BTreeSet<u64>,
+    pub(super) refunded_orders: BTreeSet<u64>,
+    pub(super) payouts: Vec<Payout>,
+    pub(super) payouts_closed: u64,
 }
 
 impl ShopifyState {
@@ -253,6 +278,10 @@ impl ShopifySim {
                 next_id,
                 next_number: 1000,
                 counters: Counters::default(),
+                charged_orders: BTreeSet::new(),
+                refunded_orders: BTreeSet::new(),
+                payouts: Vec::new(),
+                payouts_closed: 0,
             }),
             rest_bucket: Mutex::new(rest_bucket),
             graphql_bucket: Mutex::new(graphql_bucket),

@@ -40,6 +40,9 @@ pub struct WalmartRateLimits {
     pub feeds: WalmartRateLimit,
     /// `GET /v3/feeds/{feedId}`.
     pub feed_status: WalmartRateLimit,
+    /// `GET /v3/report/reconreport/*` (Walmart asks for no more than one
+    /// file every two hours; the bucket only keeps a loop from hammering).
+    pub reports: WalmartRateLimit,
 }
 
 impl Default for WalmartRateLimits {
@@ -51,12 +54,13 @@ impl Default for WalmartRateLimits {
             inventory: WalmartRateLimit::new(10, 10.0),
             feeds: WalmartRateLimit::new(10, 0.1),
             feed_status: WalmartRateLimit::new(20, 10.0),
+            reports: WalmartRateLimit::new(10, 1.0),
         }
     }
 }
 
 impl WalmartRateLimits {
-    pub(crate) fn all(&self) -> [(RateGroup, WalmartRateLimit); 6] {
+    pub(crate) fn all(&self) -> [(RateGroup, WalmartRateLimit); 7] {
         [
             (RateGroup::Token, self.token),
             (RateGroup::Orders, self.orders),
@@ -64,6 +68,7 @@ impl WalmartRateLimits {
             (RateGroup::Inventory, self.inventory),
             (RateGroup::Feeds, self.feeds),
             (RateGroup::FeedStatus, self.feed_status),
+            (RateGroup::Reports, self.reports),
         ]
     }
 }
@@ -211,6 +216,7 @@ pub(crate) enum RateGroup {
     Inventory,
     Feeds,
     FeedStatus,
+    Reports,
 }
 
 impl RateGroup {
@@ -222,6 +228,7 @@ impl RateGroup {
             RateGroup::Inventory => "inventory",
             RateGroup::Feeds => "feeds",
             RateGroup::FeedStatus => "feed_status",
+            RateGroup::Reports => "reports",
         }
     }
 
@@ -235,6 +242,7 @@ impl RateGroup {
             ("inventory", _) => RateGroup::Inventory,
             ("feeds", &Method::POST) => RateGroup::Feeds,
             ("feeds", _) => RateGroup::FeedStatus,
+            ("report", &Method::GET) => RateGroup::Reports,
             _ => return None,
         })
     }

@@ -29,8 +29,9 @@
 //! Files: `config.rs` (`[sim.walmart]` and its rate limits), `state.rs`
 //! (the account and its counters), `routes.rs` (the route table and the
 //! gateway: headers, token, buckets), `token.rs`, `orders.rs`,
-//! `shipping.rs` (ship and cancel lines), `inventory.rs`, `feeds.rs` (the
-//! APIs), `generate.rs` (buyers), `wire.rs` (Walmart's error body, money,
+//! `shipping.rs` (ship and cancel lines), `inventory.rs`, `feeds.rs`,
+//! `recon.rs` (the reconciliation report of what shipped, charged and
+//! withheld) (the APIs), `generate.rs` (buyers), `wire.rs` (Walmart's error body, money,
 //! quantities and times).
 
 mod config;
@@ -38,6 +39,7 @@ mod feeds;
 mod generate;
 mod inventory;
 mod orders;
+mod recon;
 mod routes;
 mod shipping;
 mod state;

@@ -19,6 +19,7 @@ use super::config::RateGroup;
 use super::feeds::{feed_status, submit_feed};
 use super::inventory::{get_inventory, put_inventory};
 use super::orders::{acknowledge, get_order, list_orders};
+use super::recon;
 use super::shipping::{cancel_lines, ship_lines};
 use super::state::{WalmartSim, WalmartState};
 use super::token::issue_token;
@@ -45,8 +46,16 @@ impl WalmartSim {
             .route("/v3/inventory", get(get_inventory).put(put_inventory))
             .route("/v3/feeds", post(submit_feed))
             .route("/v3/feeds/{feed_id}", get(feed_status))
+            .route(
+                "/v3/report/reconreport/availableReconFiles",
+                get(recon::available_recon_files),
+            )
+            .route("/v3/report/reconreport/reconFile", get(recon::recon_file))
             .layer(from_fn_with_state(self.clone(), walmart_gate))
             .layer(from_fn_with_state(self.base.gate.clone(), gate))
+            // Test doors, outside the gateway.
+            .route("/sim/settlements", get(recon::list_settlements))
+            .route("/sim/settlements/close", post(recon::close_settlement_now))
             .with_state(self)
     }
 }

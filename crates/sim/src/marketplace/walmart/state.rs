@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use chrono::NaiveDate;
 use rand::rngs::SmallRng;
 use rust_decimal::Decimal;
 use serde_json::{Map, Value, json};
@@ -139,6 +140,15 @@ pub(super) struct Feed {
     pub(super) items: Vec<FeedItem>,
 }
 
+/// A closed reconciliation report (`recon.rs`).
+pub(super) struct ReconReport {
+    pub(super) date: NaiveDate,
+    pub(super) total: Decimal,
+    pub(super) rows: usize,
+    pub(super) csv: String,
+    pub(super) planted_order: String,
+}
+
 #[derive(Default)]
 pub(super) struct Counters {
     pub(super) tokens_issued: u64,
@@ -176,6 +186,10 @@ pub(super) struct WalmartState {
     pub(super) inventory: BTreeMap<String, i64>,
     pub(super) feeds: Vec<Feed>,
     pub(super) counters: Counters,
+    /// Closed reconciliation reports, oldest first (`recon.rs`).
+    pub(super) recon_reports: Vec<ReconReport>,
+    /// (PO, line number) → shipped units already in a report.
+    pub(super) recon_units: HashMap<(String, String), u32>,
 }
 
 impl WalmartState {
@@ -238,6 +252,8 @@ impl WalmartSim {
             inventory,
             feeds: Vec::new(),
             counters: Counters::default(),
+            recon_reports: Vec::new(),
+            recon_units: HashMap::new(),
         };
         Arc::new(WalmartSim {
             config,

@@ -81,3 +81,110 @@ fn a_bucket_reports_its_count_and_next_token() {
     assert_eq!(count, 0);
     assert!(at > now_ms() + 500, "{at}");
 }
+
+#[test]
+fn a_recon_report_settles_shipped_units_once_and_its_total_payable_is_the_sum() {
+    use super::state::{LineState, PoLine, ShippedUnits, WalmartOrder, WalmartSim};
+    use rand::SeedableRng;
+    use rust_decimal::{Decimal, dec};
+    let deliverer = crate::delivery::Deliverer::new(
+        reqwest::Client::new(),
+        Default::default(),
+        Default::default(),
+    );
+    let sim = WalmartSim::new(
+        WalmartSimConfig::default(),
+        "http://127.0.0.1:9",
+        rand::rngs::SmallRng::seed_from_u64(1),
+        Instant::now(),
+        deliverer,
+    );
+    let shipped = |quantity| ShippedUnits {
+        quantity,
+        tracking: json!({}),
+        tracking_number: "1Z".into(),
+    };
+    let order = WalmartOrder {
+        purchase_order_id: "1000000000001".into(),
+        customer_order_id: "2000000000001".into(),
+        customer_email_id: "b@example.com".into(),
+        order_date: now_ms(),
+        visible_at: now_ms(),
+        method_code: "Standard",
+        name: "Buyer".into(),
+        phone: "5555555555".into(),
+        address1: "1 Main St".into(),
+        city: "Austin",
+        state: "TX",
+        postal_code: "78701",
+        lines: vec![PoLine {
+            line_number: "1".into(),
+            sku: "SKU-001".into(),
+            quantity: 2,
+            amount: dec!(20.00),
+            tax: dec!(1.65),
+            shipping: Some((dec!(4.99), dec!(0.41))),
+            open_state: LineState::Acknowledged,
+            shipped: vec![shipped(1)],
+            cancelled: Vec::new(),
+            status_date: now_ms(),
+        }],
+        acknowledge_by: None,
+    };
+    let mut state = crate::wire::lock(&sim.state);
+    state.orders.insert(order.purchase_order_id.clone(), order);
+    let first = sim.close_recon(&mut state);
+    // The second unit ships after the first report.
+    state.orders.get_mut("1000000000001").unwrap().lines[0]
+        .shipped
+        .push(shipped(1));
+    let second = sim.close_recon(&mut state);
+    let third = sim.close_recon(&mut state);
+
+    let read = |csv: &str| -> (Decimal, Vec<Vec<String>>) {
+        let mut lines = csv.lines();
+        assert_eq!(lines.next().unwrap().split(',').count(), 32);
+        let summary: Vec<&str> = lines.next().unwrap().split(',').collect();
+        assert_eq!(summary[6], "PaymentSummary");
+        let rows: Vec<Vec<String>> = lines
+            .map(|l| l.split(',').map(str::to_owned).collect())
+            .collect();
+        (summary[2].parse().unwrap(), rows)
+    };
+    let ours = |rows: &[Vec<String>], amount_type: &str| -> Decimal {
+        rows.iter()
+            .filter(|r| r[10] == "1000000000001" && r[13] == amount_type)
+            .map(|r| r[12].parse::<Decimal>().unwrap())
+            .sum()
+    };
+    let mut principal = Decimal::ZERO;
+    for (i, index) in [first, second, third].into_iter().enumerate() {
+        let (total, rows) = read(&state.recon_reports[index].csv);
+        let sum: Decimal = rows.iter().map(|r| r[12].parse::<Decimal>().unwrap()).sum();
+        assert_eq!(total, sum, "report {i}");
+        assert_eq!(
+            ours(&rows, "Product tax") + ours(&rows, "Product tax withheld"),
+            Decimal::ZERO
+        );
+        assert!(
+            rows.iter().any(|r| r[6] == "SimPlantedUnknownFee"),
+            "report {i}"
+        );
+        assert!(
+            rows.iter().any(|r| r[10].starts_with("0000000")),
+            "report {i}"
+        );
+        principal += ours(&rows, "Product Price");
+        if i == 2 {
+            assert_eq!(
+                ours(&rows, "Product Price"),
+                Decimal::ZERO,
+                "nothing new shipped"
+            );
+        }
+    }
+    // Each unit settled once: 10.00 + 10.00.
+    assert_eq!(principal, dec!(20.00));
+    let dates: Vec<_> = state.recon_reports.iter().map(|r| r.date).collect();
+    assert!(dates.windows(2).all(|w| w[0] < w[1]), "{dates:?}");
+}
