@@ -106,19 +106,27 @@ pub(crate) fn shared_val(value: &Value) -> Result<Box<dyn Val>, ExecutionError> 
 /// A CEL map with one key changed: the other entries are shared with
 /// `map`'s (see [`Shared`]), so enrichment can show later rules what it set
 /// without copying the order.
-pub(crate) fn with_entry(
-    map: &(dyn Val + 'static),
+pub(crate) fn with_entry<'v>(
+    map: &(dyn Val + 'v),
     key: &str,
-    value: Box<dyn Val>,
-) -> Option<Box<dyn Val>> {
+    value: Box<dyn Val + 'v>,
+) -> Option<Box<dyn Val + 'v>> {
     let map = map.downcast_ref::<CelMap>()?;
-    let mut entries: HashMap<CelMapKey<'static>, Box<dyn Val>> = map
+    let mut entries: HashMap<CelMapKey<'v>, Box<dyn Val + 'v>> = map
         .inner()
         .iter()
         .map(|(k, v)| (k.clone(), v.clone_as_boxed()))
         .collect();
     entries.insert(CelMapKey::from(key.to_owned()), value);
-    Some(Box::new(Shared::new(CelMap::from(entries))))
+    Some(shared(CelMap::from(entries)))
+}
+
+/// `inner` (a map or a list) as a [`Shared`] value.
+pub(crate) fn shared<'v, T>(inner: T) -> Box<dyn Val + 'v>
+where
+    T: Val + Clone + Container + Indexer + Iterable + Sizer + Zeroer + 'v,
+{
+    Box::new(Shared::new(inner))
 }
 
 /// A CEL container behind an `Arc`: it reads, compares and converts as the
@@ -135,7 +143,7 @@ impl<T> Shared<T> {
 
 impl<T> Val for Shared<T>
 where
-    T: Val + Clone + Container + Indexer + Iterable + Sizer + Zeroer + 'static,
+    T: Val + Clone + Container + Indexer + Iterable + Sizer + Zeroer,
 {
     fn get_type(&self) -> &Type {
         self.0.get_type()

@@ -17,12 +17,11 @@
 //! `hold` (the first matching applies) and `tax` (the first matching
 //! decides; none = the connector's default stands).
 
-use std::collections::BTreeMap;
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use cel::common::types::{CelBool, CelInt, CelString};
-use cel::common::value::Val;
 use cel::{Context, Env, Program, Value};
 
 use crate::routing::{parse_message, value_type};
@@ -30,7 +29,9 @@ use crossdock_model::TaxTreatment;
 use serde::{Deserialize, Serialize};
 
 mod check;
+mod evaluate;
 pub mod facts;
+mod values;
 
 pub use facts::{
     AddressFact, AddressFacts, ChannelFacts, CustomerFacts, LineFacts, OrderRuleFacts, PastOrder,
@@ -216,8 +217,8 @@ impl Field {
             .map_or("", |(n, _)| n)
     }
 
-    /// Read the field from the order facts.
-    fn get(self, o: &OrderRuleFacts) -> serde_json::Value {
+    /// Read the field as enrichment has left it so far.
+    fn get(self, o: &Enrichable) -> serde_json::Value {
         match self {
             Field::ServiceLevel => o.service_level.clone().into(),
             Field::CustomerGroup => o.customer_group.clone().into(),
@@ -226,8 +227,8 @@ impl Field {
         }
     }
 
-    /// Write `v` into the order facts, or say why it is the wrong type.
-    fn set(self, o: &mut OrderRuleFacts, v: &Value) -> Result<(), String> {
+    /// Write `v` into the fields, or say why it is the wrong type.
+    fn set(self, o: &mut Enrichable, v: &Value) -> Result<(), String> {
         match (self, v) {
             (Field::ServiceLevel, Value::String(s)) => o.service_level = s.to_string(),
             (Field::CustomerGroup, Value::String(s)) => o.customer_group = s.to_string(),
@@ -249,12 +250,38 @@ impl Field {
     }
 }
 
+/// The fields of the order enrichment may set, as the rules have set them
+/// so far (the rest of the order facts never change while judging).
+#[derive(Debug, Clone)]
+struct Enrichable {
+    service_level: String,
+    customer_group: String,
+    gift: bool,
+    priority: i64,
+}
+
+impl Enrichable {
+    fn of(o: &OrderRuleFacts) -> Self {
+        Enrichable {
+            service_level: o.service_level.clone(),
+            customer_group: o.customer_group.clone(),
+            gift: o.gift,
+            priority: o.priority,
+        }
+    }
+}
+
+/// Index of a compiled expression in [`Rules::programs`]: rules with the
+/// same expression text share one program, run once per order while the
+/// order is unchanged (expressions are pure).
+type ProgramId = usize;
+
 enum Body {
     Require {
-        program: Program,
+        program: ProgramId,
         message: String,
     },
-    Set(Vec<(Field, Program)>),
+    Set(Vec<(Field, ProgramId)>),
     Hold {
         reason: String,
         expires_ms: Option<i64>,
@@ -264,8 +291,8 @@ enum Body {
 
 struct CompiledRule {
     kind: RuleKind,
-    name: String,
-    when: Option<Program>,
+    name: Arc<str>,
+    when: Option<ProgramId>,
     body: Body,
 }
 
@@ -273,6 +300,8 @@ struct CompiledRule {
 pub struct Rules {
     env: Arc<Env>,
     rules: Vec<CompiledRule>,
+    /// Every distinct expression of `rules`, compiled once.
+    programs: Vec<Program>,
     options: RulesOptions,
     channel_kinds: BTreeMap<String, String>,
     budget: Duration,
@@ -299,10 +328,29 @@ impl Default for Rules {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RuleResult {
     pub kind: RuleKind,
-    pub name: String,
+    /// Shared with the compiled rule: recording it costs no copy.
+    #[serde(with = "shared_str")]
+    pub name: Arc<str>,
     /// `passed`, `failed: …`, `skipped: when is false`, `set …`, `held`,
-    /// `matched (an earlier hold applies)`, `decided …`, `error: …`.
-    pub outcome: String,
+    /// `matched (an earlier hold applies)`, `decided …`, `error: …`. The
+    /// common outcomes are static text, not formatted per order.
+    pub outcome: Cow<'static, str>,
+}
+
+/// `Arc<str>` as a plain string: serde's own impl needs its `rc` feature,
+/// which this workspace does not turn on.
+mod shared_str {
+    use std::sync::Arc;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(s: &Arc<str>, ser: S) -> Result<S::Ok, S::Error> {
+        ser.serialize_str(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(de: D) -> Result<Arc<str>, D::Error> {
+        String::deserialize(de).map(Arc::from)
+    }
 }
 
 /// A field an enrichment rule changed, with its value before and after.
@@ -401,11 +449,7 @@ impl Rules {
         })?);
         let shapes = check::FactShapes::new();
         let sample = sample_facts();
-        let (sample_cx, _) = context(&env, &sample).map_err(|m| RulesError::Invalid {
-            path: "rules".into(),
-            rule: String::new(),
-            message: m,
-        })?;
+        let (sample_cx, _) = evaluate::context(&env, &sample);
         if options.budget_us == 0 {
             return Err(RulesError::Invalid {
                 path: "rules.budget_us".into(),
@@ -420,6 +464,8 @@ impl Rules {
             shapes: &shapes,
             sample: &sample_cx,
             names: &mut names,
+            programs: Vec::new(),
+            interned: HashMap::new(),
         };
         for (i, r) in options.enrich.iter().enumerate() {
             let kind = RuleKind::Enrich;
@@ -454,7 +500,7 @@ impl Rules {
             }
             rules.push(CompiledRule {
                 kind,
-                name: r.name.clone(),
+                name: r.name.as_str().into(),
                 when: compiler.when(kind, i, &r.name, r.when.as_deref())?,
                 body: Body::Set(sets),
             });
@@ -473,7 +519,7 @@ impl Rules {
             }
             rules.push(CompiledRule {
                 kind,
-                name: r.name.clone(),
+                name: r.name.as_str().into(),
                 when: compiler.when(kind, i, &r.name, r.when.as_deref())?,
                 body: Body::Require {
                     program: compiler.compile(
@@ -514,7 +560,7 @@ impl Rules {
             };
             rules.push(CompiledRule {
                 kind,
-                name: r.name.clone(),
+                name: r.name.as_str().into(),
                 when: Some(compiler.compile(kind, i, &r.name, "when", &r.when, Expect::Bool)?),
                 body: Body::Hold {
                     reason: r.reason.clone(),
@@ -527,7 +573,7 @@ impl Rules {
             compiler.name(kind, i, &r.name)?;
             rules.push(CompiledRule {
                 kind,
-                name: r.name.clone(),
+                name: r.name.as_str().into(),
                 when: Some(compiler.compile(kind, i, &r.name, "when", &r.when, Expect::Bool)?),
                 body: Body::Tax(r.treatment),
             });
@@ -541,9 +587,11 @@ impl Rules {
                 });
             }
         }
+        let programs = compiler.programs;
         Ok(Rules {
             env,
             rules,
+            programs,
             options: options.clone(),
             channel_kinds: BTreeMap::new(),
             budget: Duration::from_micros(options.budget_us),
@@ -571,6 +619,12 @@ impl Rules {
         self.rules.is_empty()
     }
 
+    /// How many distinct expressions the rules have (rules that share an
+    /// expression's text share its program).
+    pub fn expressions(&self) -> usize {
+        self.programs.len()
+    }
+
     /// The categories and stock facts of an order's SKUs come from the
     /// catalogue; the channel facts from the configuration.
     pub fn channel_facts(&self, channel: &str, ship_to: &AddressFact) -> ChannelFacts {
@@ -593,191 +647,6 @@ impl Rules {
     ) -> OrderRuleFacts {
         facts::order_facts(order, stock, &self.options.categories)
     }
-
-    /// Run every rule on `facts`. Never fails; see the module docs.
-    pub fn evaluate(&self, facts: &RuleFacts) -> RulesOutcome {
-        let mut out = RulesOutcome {
-            digest: self.digest.clone(),
-            ..RulesOutcome::default()
-        };
-        if self.rules.is_empty() {
-            return out;
-        }
-        let mut order = facts.order.clone();
-        let (mut cx, mut order_value) = match context(&self.env, facts) {
-            Ok(cx) => cx,
-            Err(e) => {
-                out.errors.push(format!("facts: {e}"));
-                return out;
-            }
-        };
-        for rule in &self.rules {
-            let mut result = |outcome: String| {
-                out.rules.push(RuleResult {
-                    kind: rule.kind,
-                    name: rule.name.clone(),
-                    outcome,
-                })
-            };
-            let fail_closed = |e: String| format!("{} ({}): {e}", rule.name, rule.kind.as_str());
-            let applies = match &rule.when {
-                None => Ok(true),
-                Some(p) => self.run(p, &cx).and_then(|v| match v {
-                    Value::Bool(b) => Ok(b),
-                    other => Err(format!("when: expected a bool, got {}", value_type(&other))),
-                }),
-            };
-            let applies = match applies {
-                Ok(a) => a,
-                Err(e) => {
-                    result(format!("error: {e}"));
-                    out.errors.push(fail_closed(e));
-                    continue;
-                }
-            };
-            match &rule.body {
-                Body::Hold { .. } | Body::Tax(_) if !applies => result("not matched".into()),
-                _ if !applies => result("skipped: when is false".into()),
-                Body::Require { program, message } => match self.run(program, &cx) {
-                    Ok(Value::Bool(true)) => result("passed".into()),
-                    Ok(Value::Bool(false)) => {
-                        result(format!("failed: {message}"));
-                        out.failures.push(format!("{}: {message}", rule.name));
-                    }
-                    Ok(other) => {
-                        let e = format!("require: expected a bool, got {}", value_type(&other));
-                        result(format!("error: {e}"));
-                        out.errors.push(fail_closed(e));
-                    }
-                    Err(e) => {
-                        result(format!("error: {e}"));
-                        out.errors.push(fail_closed(e));
-                    }
-                },
-                Body::Set(sets) => {
-                    let mut said = Vec::new();
-                    let mut failed = None;
-                    for (field, program) in sets {
-                        let got = self
-                            .run(program, &cx)
-                            .and_then(|v| {
-                                let before = field.get(&order);
-                                field
-                                    .set(&mut order, &v)
-                                    .map(|()| (before, field.get(&order)))
-                            })
-                            .map_err(|e| format!("set.{}: {e}", field.name()));
-                        match got {
-                            Ok((before, after)) => {
-                                said.push(format!("{} = {after}", field.name()));
-                                if before != after {
-                                    out.changes.push(FieldChange {
-                                        rule: rule.name.clone(),
-                                        field: field.name().to_owned(),
-                                        before,
-                                        after,
-                                    });
-                                }
-                            }
-                            Err(e) => {
-                                failed = Some(e);
-                                break;
-                            }
-                        }
-                    }
-                    match failed {
-                        Some(e) => {
-                            result(format!("error: {e}"));
-                            out.errors.push(fail_closed(e));
-                        }
-                        None => {
-                            result(format!("set {}", said.join(", ")));
-                            // Later rules see what this one set: the fields
-                            // that changed go into a copy of the order's
-                            // top-level map (its lines are shared, not
-                            // converted again).
-                            let changed = out.changes.iter().filter(|c| c.rule == rule.name);
-                            if let Some(v) = with_fields(order_value.as_ref(), changed) {
-                                cx.add_variable_as_val("order", v.clone_as_boxed());
-                                order_value = v;
-                            }
-                        }
-                    }
-                }
-                Body::Hold { reason, expires_ms } => {
-                    if out.hold.is_some() {
-                        result("matched (an earlier hold applies)".into());
-                    } else {
-                        result(format!("held: {reason}"));
-                        out.hold = Some(HoldDecision {
-                            rule: rule.name.clone(),
-                            reason: reason.clone(),
-                            expires_ms: *expires_ms,
-                        });
-                    }
-                }
-                Body::Tax(treatment) => {
-                    if out.tax.is_some() {
-                        result("matched (an earlier tax rule decided)".into());
-                    } else {
-                        result(format!("decided {}", tax_name(*treatment)));
-                        out.tax = Some(TaxDecision {
-                            rule: rule.name.clone(),
-                            treatment: *treatment,
-                        });
-                    }
-                }
-            }
-        }
-        out
-    }
-
-    /// Run `program`, failing closed past the budget. Wall time is the
-    /// cheap first measure; a run past the budget is run again on this
-    /// thread's CPU clock, so a thread the OS set aside for a while is not
-    /// taken for a costly rule. Rules are pure, so the second run gives
-    /// the same answer.
-    // A rule's cost is the process's own time, not the hub's: on a manual
-    // clock every rule would be free.
-    #[allow(clippy::disallowed_methods)]
-    fn run(&self, program: &Program, cx: &Context) -> Result<Value, String> {
-        let started = Instant::now();
-        let got = program.execute(cx);
-        if started.elapsed() > self.budget {
-            let cpu = cpu_time::ThreadTime::now();
-            let _ = program.execute(cx);
-            let spent = cpu.elapsed();
-            if spent > self.budget {
-                return Err(format!(
-                    "took {} µs of CPU, over the budget of {} µs: failing closed",
-                    spent.as_micros(),
-                    self.budget.as_micros()
-                ));
-            }
-        }
-        got.map_err(|e| e.to_string())
-    }
-}
-
-/// `order` (a CEL map) with the `changes`' fields set to their `after`
-/// values; `None` when nothing changed or `order` is not a map. Only the
-/// top-level map is new: lines and addresses are shared with `order`.
-fn with_fields<'a>(
-    order: &(dyn Val + 'static),
-    changes: impl Iterator<Item = &'a FieldChange>,
-) -> Option<Box<dyn Val>> {
-    let mut changed: Option<Box<dyn Val>> = None;
-    for c in changes {
-        let value: Box<dyn Val> = match &c.after {
-            serde_json::Value::String(s) => Box::new(CelString::from(s.clone())),
-            serde_json::Value::Bool(b) => Box::new(CelBool::from(*b)),
-            serde_json::Value::Number(n) => Box::new(CelInt::from(n.as_i64()?)),
-            _ => return None,
-        };
-        let base = changed.as_deref().unwrap_or(order);
-        changed = Some(crate::cel_env::with_entry(base, &c.field, value)?);
-    }
-    changed
 }
 
 /// `merchant_collected`, `marketplace_facilitator`.
@@ -786,22 +655,6 @@ pub fn tax_name(t: TaxTreatment) -> &'static str {
         TaxTreatment::MerchantCollected => "merchant_collected",
         TaxTreatment::MarketplaceFacilitator => "marketplace_facilitator",
     }
-}
-
-/// The rules' context for `facts`, and the `order` value in it (its maps
-/// and lists shared: see [`crate::cel_env`]).
-fn context(
-    env: &Arc<Env>,
-    facts: &RuleFacts,
-) -> Result<(Context<'static, 'static>, Box<dyn Val>), String> {
-    use crate::cel_env::facts_val;
-    let mut cx = Context::with_env(Arc::clone(env));
-    let order = facts_val(&facts.order)?;
-    cx.add_variable_as_val("order", order.clone_as_boxed());
-    cx.add_variable_as_val("customer", facts_val(&facts.customer)?);
-    cx.add_variable_as_val("address", facts_val(&facts.address)?);
-    cx.add_variable_as_val("channel", facts_val(&facts.channel)?);
-    Ok((cx, order))
 }
 
 fn invalid(kind: RuleKind, index: usize, rule: &str, field: &str, message: &str) -> RulesError {
@@ -815,8 +668,11 @@ fn invalid(kind: RuleKind, index: usize, rule: &str, field: &str, message: &str)
 struct Compiler<'a> {
     env: &'a Arc<Env>,
     shapes: &'a check::FactShapes,
-    sample: &'a Context<'static, 'static>,
+    sample: &'a Context<'a, 'a>,
     names: &'a mut std::collections::HashSet<String>,
+    programs: Vec<Program>,
+    /// Expression text → its program.
+    interned: HashMap<String, ProgramId>,
 }
 
 impl Compiler<'_> {
@@ -842,14 +698,15 @@ impl Compiler<'_> {
         index: usize,
         rule: &str,
         source: Option<&str>,
-    ) -> Result<Option<Program>, RulesError> {
+    ) -> Result<Option<ProgramId>, RulesError> {
         source
             .map(|s| self.compile(kind, index, rule, "when", s, Expect::Bool))
             .transpose()
     }
 
     /// Parse, check the field paths, and run once on the sample order to
-    /// check the result's type.
+    /// check the result's type; the same text compiled before gives the
+    /// same program (checked again, so each rule's errors name it).
     fn compile(
         &mut self,
         kind: RuleKind,
@@ -858,7 +715,7 @@ impl Compiler<'_> {
         field: &str,
         source: &str,
         expect: Expect,
-    ) -> Result<Program, RulesError> {
+    ) -> Result<ProgramId, RulesError> {
         let err = |message: String| RulesError::Expression {
             kind: kind.as_str(),
             index,
@@ -885,13 +742,23 @@ impl Compiler<'_> {
                 value_type(&value)
             ))),
             Expect::Field(f) => {
-                let mut probe = sample_facts().order;
+                let mut probe = Enrichable::of(&sample_facts().order);
                 f.set(&mut probe, &value)
                     .map_err(|m| err(format!("for {}: {m}", f.name())))?;
-                Ok(program)
+                Ok(self.intern(source, program))
             }
-            Expect::Bool => Ok(program),
+            Expect::Bool => Ok(self.intern(source, program)),
         }
+    }
+
+    fn intern(&mut self, source: &str, program: Program) -> ProgramId {
+        if let Some(&id) = self.interned.get(source) {
+            return id;
+        }
+        self.programs.push(program);
+        let id = self.programs.len() - 1;
+        self.interned.insert(source.to_owned(), id);
+        id
     }
 }
 

@@ -107,6 +107,72 @@ fn enrichment_sets_fields_in_order_and_later_rules_see_them() {
 }
 
 #[test]
+fn rules_sharing_an_expression_each_get_its_outcome_and_see_enrichment() {
+    // The same `when` and `require` texts run once per order while the
+    // order is unchanged; an enrichment that changes the order makes later
+    // rules judge the changed order.
+    let r = rules(
+        r#"
+        [[enrich]]
+        name = "bump-a"
+        when = "order.priority == 0"
+        set = { priority = "order.priority + 1" }
+
+        [[enrich]]
+        name = "bump-b"
+        when = "order.priority == 0"
+        set = { priority = "order.priority + 1" }
+
+        [[validate]]
+        name = "still-zero"
+        require = "order.priority == 0"
+        message = "priority untouched"
+
+        [[validate]]
+        name = "known-a"
+        require = "order.lines.all(l, l.known)"
+        message = "first check"
+
+        [[validate]]
+        name = "known-b"
+        require = "order.lines.all(l, l.known)"
+        message = "second check"
+        "#,
+    );
+    let mut facts = sample_facts();
+    facts.order.lines[0].known = false;
+    let out = r.evaluate(&facts);
+    let outcomes: Vec<(&str, &str)> = out.rules.iter().map(|r| (&*r.name, &*r.outcome)).collect();
+    assert_eq!(
+        outcomes,
+        [
+            ("bump-a", "set priority = 1"),
+            ("bump-b", "skipped: when is false"),
+            ("still-zero", "failed: priority untouched"),
+            ("known-a", "failed: first check"),
+            ("known-b", "failed: second check"),
+        ]
+    );
+    assert_eq!(out.final_values()["priority"], 1);
+    assert_eq!(
+        out.failures,
+        [
+            "still-zero: priority untouched",
+            "known-a: first check",
+            "known-b: second check"
+        ]
+    );
+    // On the timeline a result is three strings, as it always was.
+    let stored = serde_json::to_value(&out.rules[0]).expect("serializes");
+    assert_eq!(
+        stored,
+        serde_json::json!({"kind": "enrich", "name": "bump-a", "outcome": "set priority = 1"})
+    );
+    let read: RuleResult = serde_json::from_value(stored).expect("deserializes");
+    assert_eq!(read, out.rules[0]);
+}
+
+#[test]
 fn the_first_matching_hold_and_tax_rule_apply() {
     let r = rules(
         r#"
