@@ -87,7 +87,7 @@ log "hub $URL; $EXAMPLES examples per operation, seed $SEED"
 mkdir -p "$REPORT"
 start=$(date +%s)
 status=0
-"$VENV/bin/schemathesis" run docs/openapi.json \
+"$VENV/bin/schemathesis" --config-file scripts/schemathesis.toml run docs/openapi.json \
     --url "$URL" \
     --header "Authorization: Bearer $KEY" \
     --checks all \

@@ -235,7 +235,7 @@ pub struct SettlementList {
     pub settlements: Vec<crossdock_engine::settlements::SettlementListItem>,
 }
 
-/// `GET /v1/settlements/residuals`: the residual ledger.
+/// `GET /v1/settlement-residuals`: the residual ledger.
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct ResidualList {
     pub residuals: Vec<crossdock_engine::settlements::ResidualView>,
@@ -245,12 +245,11 @@ pub struct ResidualList {
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct SettlementQuery {
-    /// At most this many (default 100).
-    #[schemars(range(min = 1, max = 1000))]
+    /// At most this many (default 100; at most 1000, below 1 counts as 1).
     pub limit: Option<u32>,
 }
 
-/// `GET /v1/settlements/residuals` query.
+/// `GET /v1/settlement-residuals` query.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct ResidualQuery {
@@ -260,22 +259,25 @@ pub struct ResidualQuery {
     pub settlement: Option<String>,
 }
 
-/// The report formats `POST /v1/settlements/import` reads.
+/// The report formats `POST /v1/settlements?from=` reads: `amazon-v2`
+/// (Amazon `GET_V2_SETTLEMENT_REPORT_DATA_FLAT_FILE_V2`, the TSV file as the
+/// body), `shopify-payout` (a Shopify Payments payout: the body is
+/// `{"payout": …, "transactions": …}`, the two documents as Shopify answers
+/// them), `walmart-recon` (Walmart's reconciliation report v1, the CSV as
+/// the body). The variants carry no doc comments of their own: documented
+/// variants become a `oneOf` of strings, which a query parameter's schema
+/// cannot be generated from.
 #[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
 pub enum SettlementFormatName {
-    /// Amazon `GET_V2_SETTLEMENT_REPORT_DATA_FLAT_FILE_V2`: the TSV file as the body.
     #[serde(rename = "amazon-v2")]
     AmazonV2,
-    /// A Shopify Payments payout: the body is `{"payout": …, "transactions": …}`,
-    /// the two documents as Shopify answers them.
     #[serde(rename = "shopify-payout")]
     ShopifyPayout,
-    /// Walmart's reconciliation report v1: the CSV as the body.
     #[serde(rename = "walmart-recon")]
     WalmartRecon,
 }
 
-/// `POST /v1/settlements/import` query.
+/// `POST /v1/settlements?from=` query.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ImportQuery {
@@ -286,7 +288,7 @@ pub struct ImportQuery {
     pub channel: Option<String>,
 }
 
-/// `POST /v1/settlements/residuals/{id}/resolve` body.
+/// `POST /v1/settlement-residuals/{id}/resolve` body.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResolveRequest {

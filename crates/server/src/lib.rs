@@ -129,10 +129,10 @@ fn v1_routes() -> Vec<(KeyedRoute, MethodRouter<AppState>)> {
         GET "/v1/audit" Admin => keys_api::audit,
         GET "/v1/config/versions" Admin => config_versions,
         GET "/v1/settlements" Read => settlements_api::list_settlements,
-        GET "/v1/settlements/residuals" Read => settlements_api::list_residuals,
+        GET "/v1/settlement-residuals" Read => settlements_api::list_residuals,
         GET "/v1/settlements/{id}" Read => settlements_api::get_settlement,
-        POST "/v1/settlements/import" Operate => settlements_api::import,
-        POST "/v1/settlements/residuals/{id}/resolve" Operate => settlements_api::resolve,
+        POST "/v1/settlements" Operate => settlements_api::import,
+        POST "/v1/settlement-residuals/{id}/resolve" Operate => settlements_api::resolve,
     ]
 }
 

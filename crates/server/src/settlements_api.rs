@@ -76,7 +76,7 @@ pub(crate) async fn get_settlement(
 }
 
 /// The residual ledger: amounts that did not match, open or resolved.
-#[utoipa::path(get, path = "/v1/settlements/residuals", tag = "settlements",
+#[utoipa::path(get, path = "/v1/settlement-residuals", tag = "settlements",
     params(QueryOf<ResidualQuery>),
     responses(
         (status = 200, description = "Residuals", body = ref("#/components/schemas/ResidualList"), content_type = "application/json"),
@@ -109,7 +109,7 @@ struct ShopifyBody<'a> {
 /// Import a settlement file (the body): read, reconciled against the orders
 /// the hub saw, stored with its residuals, all or nothing; its journal is
 /// queued for the ERP. The same settlement again changes nothing (200).
-#[utoipa::path(post, path = "/v1/settlements/import", tag = "settlements",
+#[utoipa::path(post, path = "/v1/settlements", tag = "settlements",
     params(QueryOf<ImportQuery>),
     request_body(content = String, description = "The report file (Shopify: `{\"payout\": …, \"transactions\": …}`)", content_type = "application/octet-stream"),
     responses(
@@ -171,7 +171,7 @@ pub(crate) async fn import(
 
 /// Resolve a residual (mapped, matched or written off); its amount leaves
 /// suspense with a delta journal queued for the ERP.
-#[utoipa::path(post, path = "/v1/settlements/residuals/{id}/resolve", tag = "settlements",
+#[utoipa::path(post, path = "/v1/settlement-residuals/{id}/resolve", tag = "settlements",
     params(
         ("id" = String, Path, description = "The residual's id (`channel:settlement_id:n`)"),
         ("X-Crossdock-Actor" = Option<String>, Header, description = "The person a shared key acts for (recorded, not verified)"),

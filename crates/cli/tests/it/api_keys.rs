@@ -69,17 +69,17 @@ fn concrete(route: &KeyedRoute, n: usize) -> (String, Option<Value>) {
         rest = &rest[rest[open..].find('}').expect("closing brace") + open + 1..];
     }
     path.push_str(rest);
-    if route.path == "/v1/settlements/import" {
+    if route.method == Method::POST && route.path == "/v1/settlements" {
         path.push_str("?from=shopify-payout");
     }
     let body = (route.method == Method::POST).then(|| match route.path {
         "/v1/keys" => json!({ "name": format!("walk-{n}"), "scopes": "read" }),
         "/v1/orders/{id}/release" => json!({ "reason": "walk" }),
-        "/v1/settlements/residuals/{id}/resolve" => {
+        "/v1/settlement-residuals/{id}/resolve" => {
             json!({ "resolution": "written_off", "note": "walk" })
         }
         // A payout of one charge, as Shopify answers the two documents.
-        "/v1/settlements/import" => json!({
+        "/v1/settlements" => json!({
             "payout": { "payout": { "id": 1000 + n, "status": "paid", "date": "2026-11-20",
                 "currency": "USD", "amount": "10.00" } },
             "transactions": { "transactions": [

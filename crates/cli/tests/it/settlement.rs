@@ -745,7 +745,7 @@ fn total_of(rows: &[Row]) -> Decimal {
 async fn api_imports_behind_keys_and_posts_one_balanced_journal() {
     let app = spawn_app().await;
     let file = amazon_v2("777000777", "2026-10-15", "2026-10-29", &rows(), true).into_bytes();
-    let import = "/v1/settlements/import?from=amazon-v2";
+    let import = "/v1/settlements?from=amazon-v2";
 
     let bare = app
         .bare
@@ -820,13 +820,13 @@ async fn api_imports_behind_keys_and_posts_one_balanced_journal() {
     assert_eq!(posted["journals"].as_array().map(Vec::len), Some(1));
 
     // Residuals through the API, and a resolution posts only its delta.
-    let list = app.get("/v1/settlements/residuals?open=true").await;
+    let list = app.get("/v1/settlement-residuals?open=true").await;
     assert_eq!(list.status, 200);
     let first = list.body["residuals"][0]["id"]
         .as_str()
         .expect("a residual")
         .to_owned();
-    let path = format!("/v1/settlements/residuals/{first}/resolve");
+    let path = format!("/v1/settlement-residuals/{first}/resolve");
     let body = json!({ "resolution": "written_off", "note": "accepted" });
     let read_only = reader
         .post(format!("{}{path}", app.url))
