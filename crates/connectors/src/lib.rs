@@ -269,6 +269,20 @@ pub enum Acknowledgement {
     NotNeeded,
 }
 
+/// One settlement as the channel serves it, downloaded, in the form the
+/// hub's settlement import reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettlementDocument {
+    pub format: crossdock_model::SettlementFormat,
+    /// The channel's id of the report or payout (for logs; the import reads
+    /// the settlement id from the file).
+    pub id: String,
+    /// The report (Amazon V2 TSV, Shopify payout JSON, Walmart recon CSV).
+    pub file: Vec<u8>,
+    /// Shopify: the payout's balance transactions (JSON).
+    pub transactions: Option<Vec<u8>>,
+}
+
 /// A marketplace, storefront or regional sales channel.
 #[async_trait]
 pub trait Channel: Send + Sync {
@@ -346,6 +360,17 @@ pub trait Channel: Send + Sync {
         _external_order_id: &str,
     ) -> Result<Option<Acknowledgement>, ConnectorError> {
         Ok(None)
+    }
+
+    /// Settlement documents the channel issued at or after `since_ms`, each
+    /// downloaded whole (the hub's import is idempotent by channel and
+    /// settlement id, so one listed again is harmless). The default: the
+    /// channel has no settlements to fetch.
+    async fn settlements_since(
+        &self,
+        _since_ms: i64,
+    ) -> Result<Vec<SettlementDocument>, ConnectorError> {
+        Ok(Vec::new())
     }
 
     /// The most SKUs one `publish_availability` call takes at `cadence`.

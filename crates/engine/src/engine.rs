@@ -249,6 +249,15 @@ impl Engine {
                 }
             }
         }
+        if self.inner.options.settlement_poll_ms > 0 {
+            for name in self.inner.connections.channels.keys() {
+                tracker.spawn(crate::settlements::run_settlement_poller(
+                    self.clone(),
+                    name.clone(),
+                    cancel.clone(),
+                ));
+            }
+        }
         tracker.spawn(run_metrics(self.inner.clone(), cancel.clone()));
         self.inner.availability.start(&tracker, &cancel);
         EngineHandle { cancel, tracker }

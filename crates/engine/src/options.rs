@@ -32,6 +32,10 @@ pub struct EngineOptions {
     /// How far back each poll reaches before the last cursor, so an order
     /// updated while the previous poll ran is not missed.
     pub reconcile_overlap_ms: i64,
+    /// Settlement fetch period per channel (each fetch imports the
+    /// settlements the channel issued since the last, less the overlap);
+    /// 0 turns fetching off.
+    pub settlement_poll_ms: u64,
     /// Seed of the jitter source, for reproducible simulations.
     pub seed: u64,
     /// When a warehouse counts as down: releases then go to the next
@@ -59,6 +63,7 @@ impl Default for EngineOptions {
             sync_acceptance_timeout_ms: 10_000,
             reconcile_interval_ms: 30_000,
             reconcile_overlap_ms: 120_000,
+            settlement_poll_ms: 3_600_000,
             seed: 0,
             warehouse_breaker: BreakerOptions::default(),
             hub_id: None,

@@ -220,19 +220,22 @@ fn shopify(kind: &str, component: &str) -> Classification {
 
 fn walmart(tt: &str, at: &str) -> Classification {
     use Category as C;
-    let money_role = match at {
-        "Product Tax" | "Shipping Tax" => Some(Role::TaxCollected),
-        "Product Tax Withheld" | "Shipping Tax Withheld" => Some(Role::TaxWithheld),
-        "Commission on Product" | "Commission on Shipping" | "Fee/Reimbursement" => Some(Role::Fee),
-        "Product Price" | "Shipping Price" | "Shipping" => Some(Role::OrderMoney),
+    // Walmart writes the same amount type in several cases (`Product tax`
+    // in its reports, `Product Tax` in some of its documentation).
+    let at = at.to_ascii_lowercase();
+    let money_role = match at.as_str() {
+        "product tax" | "shipping tax" => Some(Role::TaxCollected),
+        "product tax withheld" | "shipping tax withheld" => Some(Role::TaxWithheld),
+        "commission on product" | "commission on shipping" | "fee/reimbursement" => Some(Role::Fee),
+        "product price" | "shipping price" | "shipping" => Some(Role::OrderMoney),
         _ => None,
     };
     match (tt, money_role) {
         ("Sale", Some(role)) => {
-            let category = match (role, at) {
+            let category = match (role, at.as_str()) {
                 (Role::TaxCollected | Role::TaxWithheld, _) => C::Tax,
                 (Role::Fee, _) => C::Fees,
-                (_, "Product Price") => C::Principal,
+                (_, "product price") => C::Principal,
                 _ => C::Shipping,
             };
             known(category, role)
@@ -250,6 +253,26 @@ fn walmart(tt: &str, at: &str) -> Classification {
 mod tests {
     use super::*;
     use SettlementFormat::AmazonV2;
+
+    #[test]
+    fn walmart_amount_types_are_read_in_any_case() {
+        for (amount_type, role) in [
+            ("Product tax", Role::TaxCollected),
+            ("Product Tax", Role::TaxCollected),
+            ("Shipping tax withheld", Role::TaxWithheld),
+            ("Product Tax Withheld", Role::TaxWithheld),
+        ] {
+            let c = classify(
+                SettlementFormat::WalmartRecon,
+                "Sale",
+                amount_type,
+                "Purchase",
+            );
+            assert_eq!((c.category, c.role, c.mapped), (Category::Tax, role, true));
+        }
+        let price = classify(SettlementFormat::WalmartRecon, "Sale", "Product Price", "");
+        assert_eq!(price.category, Category::Principal);
+    }
 
     #[test]
     fn amazon_keys_follow_the_documented_taxonomy() {

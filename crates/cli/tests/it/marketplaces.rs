@@ -56,6 +56,8 @@ async fn start(orders_each: u64) -> Run {
     // The simulated Amazon's clock runs five minutes behind (see
     // `backdate_secs` below), so each poll reaches that far back.
     config.engine.reconcile_overlap_ms = 600_000;
+    // Settlements are fetched every second (an hour by default).
+    config.engine.settlement_poll_ms = 1_000;
     config.inventory.batch_interval_ms = 1_000;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -604,4 +606,167 @@ async fn walmart_pos_are_acknowledged_once_reserved_not_at_shipment() {
     }
     run.hub.stop().await.expect("stop");
     run.estate.shutdown().await;
+}
+
+fn dec(v: &Value) -> rust_decimal::Decimal {
+    v.as_str()
+        .unwrap_or_else(|| panic!("a decimal string: {v}"))
+        .parse()
+        .unwrap_or_else(|e| panic!("{v}: {e}"))
+}
+
+/// What the simulator says a settlement pays.
+fn sim_total(settlement: &Value) -> rust_decimal::Decimal {
+    let total = [
+        &settlement["total_amount"],
+        &settlement["total_payable"],
+        &settlement["payout"]["amount"],
+    ]
+    .into_iter()
+    .find(|v| v.is_string())
+    .unwrap_or_else(|| panic!("no total: {settlement}"));
+    dec(total)
+}
+
+async fn sim_json(method: reqwest::Method, url: String) -> Value {
+    reqwest::Client::new()
+        .request(method, &url)
+        .send()
+        .await
+        .and_then(reqwest::Response::error_for_status)
+        .unwrap_or_else(|e| panic!("{url}: {e}"))
+        .json()
+        .await
+        .unwrap_or_else(|e| panic!("{url}: {e}"))
+}
+
+/// The marketplaces' settlements reach the hub by themselves: the poller
+/// lists and downloads them (Amazon getReports + getReportDocument,
+/// Shopify payouts + balance transactions, Walmart availableReconFiles +
+/// reconFile) and imports them. Each reconciles with only the two
+/// residuals the simulator planted open, with the right reasons; its
+/// categories and residuals add up to the deposit; and one balanced journal
+/// per settlement reaches the ERP.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn marketplace_settlements_are_fetched_and_only_the_planted_residuals_stay_open() {
+    let run = start(6).await;
+    wait_until_settled(
+        &run,
+        &[
+            ("shopify", "shopify", "generated_order_ids"),
+            ("walmart", "walmart", "generated_po_ids"),
+            ("amazon", "amazon", "generated_order_ids"),
+        ],
+    )
+    .await;
+    let store = run.hub.engine.store().clone();
+    let marketplaces = [
+        ("amazon", run.estate.amazon_url().expect("amazon")),
+        ("shopify", run.estate.shopify_url().expect("shopify")),
+        ("walmart", run.estate.walmart_url().expect("walmart")),
+    ];
+    for (_, url) in &marketplaces {
+        sim_json(
+            reqwest::Method::POST,
+            format!("{url}/sim/settlements/close"),
+        )
+        .await;
+    }
+    for (channel, url) in &marketplaces {
+        let listed = sim_json(reqwest::Method::GET, format!("{url}/sim/settlements")).await;
+        let issued = listed["settlements"]
+            .as_array()
+            .expect("settlements")
+            .clone();
+        assert!(!issued.is_empty(), "{channel}: {listed}");
+        // The hub holds every one, posted.
+        let started = Instant::now();
+        let held = loop {
+            let held: Vec<_> = store
+                .settlements(1_000)
+                .await
+                .expect("store")
+                .into_iter()
+                .filter(|s| s.channel == *channel)
+                .collect();
+            if held.len() == issued.len()
+                && held
+                    .iter()
+                    .all(|s| s.status != crossdock_model::SettlementStatus::Imported)
+            {
+                break held;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(90),
+                "{channel}: {} of {} settlements fetched and posted: {held:?}",
+                held.len(),
+                issued.len()
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        };
+        let erp = run.estate.stats().await["erp"].clone();
+        for stored in &held {
+            let view = serde_json::to_value(
+                crossdock_engine::settlements::settlement_view(&store, stored)
+                    .await
+                    .expect("view"),
+            )
+            .expect("json");
+            let residuals = view["residuals"].as_array().expect("residuals");
+            let open: Vec<&Value> = residuals.iter().filter(|r| r["status"] == "open").collect();
+            assert_eq!(open.len(), 2, "{view:#}");
+            let unseen = open
+                .iter()
+                .find(|r| r["reason"] == "order_not_found")
+                .unwrap_or_else(|| panic!("no order_not_found residual: {view:#}"));
+            // The simulator's settlement with this planted order.
+            let sim = issued
+                .iter()
+                .find(|s| s["planted"]["order_never_sold"] == unseen["order_id"])
+                .unwrap_or_else(|| panic!("{unseen} is no planted order of {channel}"));
+            let planted = &sim["planted"];
+            let fee = open
+                .iter()
+                .find(|r| r["reason"] == "unmapped_type")
+                .unwrap_or_else(|| panic!("no unmapped_type residual: {view:#}"));
+            let fee_type = planted["unknown_fee_type"].as_str().expect("fee type");
+            assert!(
+                fee["key"].as_str().is_some_and(|k| k.contains(fee_type)),
+                "{fee}"
+            );
+            assert_eq!(dec(&fee["amount"]), dec(&planted["unknown_fee_amount"]));
+            // The deposit is the simulator's, explained to the cent.
+            assert_eq!(dec(&view["deposit_total"]), sim_total(sim), "{view:#}");
+            let categories: rust_decimal::Decimal = view["categories"]
+                .as_object()
+                .expect("categories")
+                .values()
+                .map(dec)
+                .sum();
+            let residual_sum: rust_decimal::Decimal =
+                residuals.iter().map(|r| dec(&r["amount"])).sum();
+            assert_eq!(
+                categories + residual_sum,
+                dec(&view["deposit_total"]),
+                "{view:#}"
+            );
+            // One journal reached the ERP (which refuses an unbalanced
+            // one), its bank line the deposit.
+            let prefix = format!("settlement:{}:", stored.key);
+            let posted: Vec<(&String, &Value)> = erp["journals_per_reference"]
+                .as_object()
+                .expect("journals_per_reference")
+                .iter()
+                .filter(|(r, _)| r.starts_with(&prefix))
+                .collect();
+            assert_eq!(posted.len(), 1, "{prefix} {erp:#}");
+            assert_eq!(posted[0].1, 1, "{erp:#}");
+            assert_eq!(
+                dec(&erp["journal_bank_lines"][posted[0].0.as_str()]),
+                dec(&view["deposit_total"])
+            );
+        }
+        assert_eq!(erp["journals_refused"], 0, "{erp:#}");
+        assert_eq!(erp["duplicate_journals"], 0, "{erp:#}");
+    }
 }

@@ -256,6 +256,17 @@ impl Channel for GovernedChannel {
             .await
     }
 
+    async fn settlements_since(
+        &self,
+        since_ms: i64,
+    ) -> Result<Vec<crossdock_connectors::SettlementDocument>, ConnectorError> {
+        self.governor
+            .call("settlements.list", Priority::Bulk, no_probe, || {
+                self.channel.settlements_since(since_ms)
+            })
+            .await
+    }
+
     async fn confirm_shipment(
         &self,
         confirmation: &crossdock_connectors::ShipConfirmation,

@@ -5,16 +5,20 @@
 //! transaction), show it, list and resolve its residuals. The CLI and the
 //! `/v1/settlements` routes both call these, so the two always agree.
 //!
+//! `fetch.rs`: settlements fetched from the channels on a schedule;
 //! `import.rs`: the import; `known.rs`: the order lookup over the store;
 //! `resolve.rs`: a residual's resolution and its delta journal;
 //! `view.rs`: the JSON of `show` and `residuals` (amounts are decimal
 //! strings, ids strings).
 
+mod fetch;
 mod import;
 mod known;
 mod resolve;
 mod view;
 
+pub use fetch::FetchReport;
+pub(crate) use fetch::run_settlement_poller;
 pub use import::{
     ImportError, ImportOutcome, ImportReport, ImportRequest, format_named, import_settlement,
 };

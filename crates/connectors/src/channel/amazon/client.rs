@@ -79,6 +79,8 @@ pub enum Operation {
     CreateFeed,
     GetFeed,
     GetFeedDocument,
+    GetReports,
+    GetReportDocument,
 }
 
 impl Operation {
@@ -94,6 +96,8 @@ impl Operation {
             Operation::CreateFeed => (0.0083, 15.0),
             Operation::GetFeed => (2.0, 15.0),
             Operation::GetFeedDocument => (0.0222, 10.0),
+            Operation::GetReports => (0.0222, 10.0),
+            Operation::GetReportDocument => (0.0167, 15.0),
         }
     }
 
@@ -514,5 +518,13 @@ impl Channel for AmazonChannel {
         cadence: AvailabilityCadence,
     ) -> Result<Vec<AvailabilityResult>, ConnectorError> {
         self.push_availability(updates, cadence).await
+    }
+
+    /// Settlement reports created since `since_ms`, oldest first.
+    async fn settlements_since(
+        &self,
+        since_ms: i64,
+    ) -> Result<Vec<crate::SettlementDocument>, ConnectorError> {
+        self.fetch_settlements(since_ms).await
     }
 }

@@ -83,6 +83,7 @@ mod fulfillment;
 mod inventory;
 pub(super) mod mapping;
 mod orders;
+mod settlements;
 #[cfg(test)]
 mod tests;
 mod webhook;

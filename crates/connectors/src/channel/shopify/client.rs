@@ -361,4 +361,12 @@ impl Channel for ShopifyChannel {
     ) -> Result<Vec<AvailabilityResult>, ConnectorError> {
         self.set_quantities(updates, _cadence).await
     }
+
+    /// Paid payouts dated since `since_ms`'s day, oldest first.
+    async fn settlements_since(
+        &self,
+        since_ms: i64,
+    ) -> Result<Vec<crate::SettlementDocument>, ConnectorError> {
+        self.fetch_payouts(since_ms).await
+    }
 }

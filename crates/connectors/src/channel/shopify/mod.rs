@@ -36,6 +36,7 @@ mod fulfillment;
 mod inventory;
 mod mapping;
 mod orders;
+mod settlements;
 #[cfg(test)]
 mod tests;
 mod webhook;

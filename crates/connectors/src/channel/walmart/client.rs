@@ -617,4 +617,13 @@ impl Channel for WalmartChannel {
     ) -> Result<Vec<AvailabilityResult>, ConnectorError> {
         self.push_availability(updates, cadence).await
     }
+
+    /// Reconciliation reports dated since a week before `since_ms`'s day,
+    /// oldest first.
+    async fn settlements_since(
+        &self,
+        since_ms: i64,
+    ) -> Result<Vec<crate::SettlementDocument>, ConnectorError> {
+        self.fetch_recon_reports(since_ms).await
+    }
 }

@@ -76,6 +76,7 @@ mod fulfillment;
 mod inventory;
 mod mapping;
 mod orders;
+mod settlements;
 #[cfg(test)]
 mod tests;
 mod webhook;
