@@ -48,8 +48,8 @@ pub enum BenchCommand {
     /// The X12 reader: strict parse, typed 945/846 reading and canonical
     /// mapping of a synthetic in-memory corpus, throughput and latency.
     X12(x12::X12Args),
-    /// Settlement import: a generated ~100 MB Amazon V2 file read,
-    /// classified and reconciled in one streaming pass, time and peak memory.
+    /// Settlement import: a generated ~100 MB Amazon V2 file imported into
+    /// a store (`--store`) and reconciled in memory, time and peak memory.
     Settlement(settlement::SettlementArgs),
 }
 
@@ -64,7 +64,7 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::AvailabilitySync(args) => availability_sync::run(&args).await?,
         BenchCommand::X12(args) => x12::run(&args)?,
         BenchCommand::Rules(args) => rules::run(&args)?,
-        BenchCommand::Settlement(args) => settlement::run(&args)?,
+        BenchCommand::Settlement(args) => settlement::run(&args).await?,
     }
     Ok(())
 }

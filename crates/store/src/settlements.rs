@@ -315,6 +315,18 @@ impl Store {
     /// Store a reconciled settlement, all of it or nothing, unless one with
     /// the same channel and id is already held (then nothing is written).
     pub async fn import_settlement(&self, s: &NewSettlement) -> Result<SettlementImport> {
+        self.import_settlement_rows(s, s.rows.iter().cloned()).await
+    }
+
+    /// [`Store::import_settlement`] with the rows taken from `rows` (not
+    /// `s.rows`), a chunk at a time inside the one transaction: the caller
+    /// may build each record as it is asked for, so a settlement of a
+    /// million rows is never held as records at once.
+    pub async fn import_settlement_rows(
+        &self,
+        s: &NewSettlement,
+        rows: impl ExactSizeIterator<Item = SettlementRowRecord> + Send,
+    ) -> Result<SettlementImport> {
         let key = s.key();
         let mut tx = self.writer.begin().await?;
         let inserted = sqlx::query(
@@ -335,7 +347,7 @@ impl Store {
         .bind(s.current_reserve.map(|d| d.to_string()))
         .bind(status_text(SettlementStatus::Imported))
         .bind(serde_json::to_string(&s.summary)?)
-        .bind(i64::try_from(s.rows.len()).unwrap_or(i64::MAX))
+        .bind(i64::try_from(rows.len()).unwrap_or(i64::MAX))
         .bind(s.imported_at)
         .execute(&mut *tx)
         .await?
@@ -347,7 +359,7 @@ impl Store {
             })?;
             return Ok(SettlementImport::AlreadyImported(held));
         }
-        insert_rows(&mut tx, &key, &s.rows).await?;
+        insert_rows(&mut tx, &key, rows).await?;
         insert_orders(&mut tx, &s.channel, &key, &s.orders).await?;
         insert_residuals(&mut tx, &key, 0, &s.residuals, s.imported_at).await?;
         insert_journals(&mut tx, &key, &s.journals, s.imported_at).await?;
@@ -570,14 +582,22 @@ impl Store {
     }
 }
 
-async fn insert_rows(tx: &mut Tx, key: &str, rows: &[SettlementRowRecord]) -> Result<()> {
-    for (n, chunk) in rows.chunks(INSERT_CHUNK).enumerate() {
+async fn insert_rows(
+    tx: &mut Tx,
+    key: &str,
+    mut rows: impl Iterator<Item = SettlementRowRecord> + Send,
+) -> Result<()> {
+    let mut first = 0usize;
+    loop {
+        let chunk: Vec<SettlementRowRecord> = rows.by_ref().take(INSERT_CHUNK).collect();
+        if chunk.is_empty() {
+            return Ok(());
+        }
         let mut sql = String::from(
             "INSERT INTO settlement_rows (settlement, seq, line, category, row_key, order_ref, amount) VALUES ",
         );
         sql.push_str(&rows_sql("(?, ?, ?, ?, ?, ?, ?)", chunk.len()));
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        let first = n * INSERT_CHUNK;
         for (i, row) in chunk.iter().enumerate() {
             q = q
                 .bind(key)
@@ -589,8 +609,8 @@ async fn insert_rows(tx: &mut Tx, key: &str, rows: &[SettlementRowRecord]) -> Re
                 .bind(row.amount.to_string());
         }
         q.execute(&mut **tx).await?;
+        first += chunk.len();
     }
-    Ok(())
 }
 
 async fn insert_orders(

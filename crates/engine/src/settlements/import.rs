@@ -4,7 +4,7 @@
 //! reconcile it into its summary, residuals and journals, and store all of
 //! it with the job that posts the journals, in one transaction.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use crossdock_model::{Category, Journal, SettlementFormat, SettlementHeader, SettlementRow};
 use crossdock_settlement::{
@@ -90,15 +90,82 @@ fn text<'a>(bytes: &'a [u8], what: &'static str) -> Result<&'a str, ImportError>
 struct Read {
     header: SettlementHeader,
     reconciler: Reconciler,
-    records: Vec<SettlementRowRecord>,
+    records: Records,
     orders: BTreeSet<(String, OrderRole)>,
+}
+
+/// Every row's record for the store, compact: a file of 700,000 rows
+/// repeats a few dozen keys and one order id per handful of rows, so each
+/// is held once and a row is ~40 bytes (as `SettlementRowRecord`s they were
+/// ~200 bytes a row, ~140 MB for a 100 MB file). The store asks for the
+/// records one at a time ([`Records::iter`]) as it writes them in chunks.
+#[derive(Default)]
+struct Records {
+    rows: Vec<CompactRow>,
+    keys: Interned,
+    orders: Interned,
+}
+
+struct CompactRow {
+    line: u64,
+    category: Category,
+    key: u32,
+    order: Option<u32>,
+    amount: rust_decimal::Decimal,
+}
+
+/// Distinct strings, each held once, by number.
+#[derive(Default)]
+struct Interned {
+    all: Vec<String>,
+    index: HashMap<String, u32>,
+}
+
+impl Interned {
+    fn intern(&mut self, s: String) -> u32 {
+        if let Some(&n) = self.index.get(&s) {
+            return n;
+        }
+        let n = u32::try_from(self.all.len()).unwrap_or(u32::MAX);
+        self.all.push(s.clone());
+        self.index.insert(s, n);
+        n
+    }
+
+    fn get(&self, n: u32) -> &str {
+        self.all.get(n as usize).map_or("", String::as_str)
+    }
+}
+
+impl Records {
+    fn push(&mut self, row: SettlementRow) {
+        let key = self.keys.intern(row.key());
+        let order = row.order_id.map(|o| self.orders.intern(o));
+        self.rows.push(CompactRow {
+            line: row.line,
+            category: row.category,
+            key,
+            order,
+            amount: row.amount,
+        });
+    }
+
+    fn iter(&self) -> impl ExactSizeIterator<Item = SettlementRowRecord> + Send + '_ {
+        self.rows.iter().map(|r| SettlementRowRecord {
+            line: i64::try_from(r.line).unwrap_or(i64::MAX),
+            category: r.category.as_str().to_owned(),
+            key: self.keys.get(r.key).to_owned(),
+            order_ref: r.order.map(|o| self.orders.get(o).to_owned()),
+            amount: r.amount,
+        })
+    }
 }
 
 /// Read every row of the file (all or nothing), streaming it through the
 /// reconciler.
 fn read(req: &ImportRequest<'_>, channel: &str) -> Result<Read, ImportError> {
     let mut reconciler = Reconciler::new(req.format);
-    let mut records = Vec::new();
+    let mut records = Records::default();
     let mut orders = BTreeSet::new();
     let sink = |row: SettlementRow| {
         reconciler.push(&row);
@@ -112,13 +179,7 @@ fn read(req: &ImportRequest<'_>, channel: &str) -> Result<Read, ImportError> {
                 orders.insert((order.clone(), role));
             }
         }
-        records.push(SettlementRowRecord {
-            line: i64::try_from(row.line).unwrap_or(i64::MAX),
-            category: row.category.as_str().to_owned(),
-            key: row.key(),
-            order_ref: row.order_id,
-            amount: row.amount,
-        });
+        records.push(row);
     };
     let header = match req.format {
         SettlementFormat::AmazonV2 => {
@@ -168,15 +229,11 @@ pub async fn import_settlement(
         ..ReconcileOptions::default()
     };
     let Reconciliation { summary, journals } = read.reconciler.finish(header, &known, &options);
-    let new = new_settlement(
-        header,
-        read.records,
-        read.orders,
-        summary,
-        journals,
-        req.now,
-    )?;
-    let (outcome, stored) = match store.import_settlement(&new).await? {
+    let new = new_settlement(header, read.orders, summary, journals, req.now)?;
+    let (outcome, stored) = match store
+        .import_settlement_rows(&new, read.records.iter())
+        .await?
+    {
         SettlementImport::Imported(s) => (ImportOutcome::Imported, s),
         // Another import of the same settlement won the race.
         SettlementImport::AlreadyImported(s) => (ImportOutcome::AlreadyImported, s),
@@ -189,7 +246,6 @@ pub async fn import_settlement(
 
 fn new_settlement(
     header: &SettlementHeader,
-    rows: Vec<SettlementRowRecord>,
     orders: BTreeSet<(String, OrderRole)>,
     summary: crossdock_model::SettlementSummary,
     journals: Vec<Journal>,
@@ -223,7 +279,8 @@ fn new_settlement(
         current_reserve: Some(summary.reserve.current),
         summary: serde_json::to_value(&summary)
             .map_err(|e| StoreError::Corrupt(format!("settlement {key} summary: {e}")))?,
-        rows,
+        // Streamed from the compact records by `import_settlement_rows`.
+        rows: Vec::new(),
         orders: orders.into_iter().collect(),
         residuals,
         jobs: if journals.is_empty() {

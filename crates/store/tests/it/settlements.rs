@@ -127,6 +127,10 @@ async fn scenario_settlement_import_idempotent(store: &Store) {
     assert_eq!(rows.len(), 1_234, "rows across several insert chunks");
     assert_eq!(rows[0].line, 3);
     assert_eq!(rows[1_233].line, 1_236);
+    assert_eq!(
+        rows, first.rows,
+        "every row as given, in order, across chunks"
+    );
     assert_eq!(store.residuals(Some(&key), false).await.unwrap().len(), 2);
     assert_eq!(jobs_of(store, &format!("settlement:{key}")).await, 1);
 
