@@ -247,24 +247,27 @@ pub async fn import_settlement(
 fn new_settlement(
     header: &SettlementHeader,
     orders: BTreeSet<(String, OrderRole)>,
-    summary: crossdock_model::SettlementSummary,
+    mut summary: crossdock_model::SettlementSummary,
     journals: Vec<Journal>,
     now: i64,
 ) -> Result<NewSettlement, ImportError> {
     let key = settlement_key(&header.channel, &header.settlement_id);
-    let residuals = summary
-        .residuals
-        .iter()
+    // The residuals move to the ledger table and leave the stored summary:
+    // the view reads them from the ledger (where resolutions are), and a
+    // settlement of unknown orders can carry hundreds of thousands of them,
+    // which as a JSON tree in the summary cost far more memory than the rows.
+    let residuals = std::mem::take(&mut summary.residuals)
+        .into_iter()
         .map(|r| NewResidual {
             line: r.line.and_then(|l| i64::try_from(l).ok()),
-            key: Some(r.key.clone()),
-            order_ref: r.order_id.clone(),
-            amount: r.amount,
             reason: serde_json::to_value(r.reason)
                 .ok()
                 .and_then(|v| v.as_str().map(str::to_owned))
                 .unwrap_or_default(),
-            detail: r.detail.clone(),
+            key: Some(r.key),
+            order_ref: r.order_id,
+            amount: r.amount,
+            detail: r.detail,
         })
         .collect();
     Ok(NewSettlement {
