@@ -487,25 +487,48 @@ impl Engine {
             .sum()
     }
 
-    /// Poll one channel for orders updated since the stored cursor (minus
-    /// the overlap) and commit them like webhooks. Returns how many were new.
-    pub async fn reconcile_once(&self, channel: &str) -> anyhow::Result<usize> {
+    /// What a poll of `channel` asks for: its connection, and from when —
+    /// the cursor stored under `<cursor>:<channel>`, less the reconciliation
+    /// overlap, so a change that landed as the last poll read is seen again.
+    /// The poll stores `now` under `cursor_key` once everything it read is
+    /// committed.
+    pub(crate) async fn poll_window(
+        &self,
+        channel: &str,
+        cursor: &str,
+    ) -> anyhow::Result<PollWindow<'_>> {
         let conn = self
             .inner
             .connections
             .channels
             .get(channel)
             .ok_or_else(|| anyhow::anyhow!("no channel connection named {channel:?}"))?;
-        let cursor_key = format!("poll_cursor:{channel}");
+        let cursor_key = format!("{cursor}:{channel}");
         let now = self.inner.clock.now_ms();
-        let cursor: i64 = self
+        let stored: i64 = self
             .inner
             .store
             .meta(&cursor_key)
             .await?
             .and_then(|v| v.parse().ok())
             .unwrap_or(0);
-        let since = (cursor - self.inner.options.reconcile_overlap_ms).max(0);
+        Ok(PollWindow {
+            conn,
+            cursor_key,
+            now,
+            since: (stored - self.inner.options.reconcile_overlap_ms).max(0),
+        })
+    }
+
+    /// Poll one channel for orders updated since the stored cursor (minus
+    /// the overlap) and commit them like webhooks. Returns how many were new.
+    pub async fn reconcile_once(&self, channel: &str) -> anyhow::Result<usize> {
+        let PollWindow {
+            conn,
+            cursor_key,
+            now,
+            since,
+        } = self.poll_window(channel, "poll_cursor").await?;
         let found = conn.connector.poll_updated_since(since).await?;
         let mut new = 0;
         for (envelope, body) in found {
@@ -699,4 +722,12 @@ async fn run_metrics(inner: Arc<Inner>, cancel: CancellationToken) {
             _ = tokio::time::sleep(Duration::from_secs(2)) => {}
         }
     }
+}
+
+/// See [`Engine::poll_window`].
+pub(crate) struct PollWindow<'a> {
+    pub conn: &'a crate::connections::ChannelConnection,
+    pub cursor_key: String,
+    pub now: i64,
+    pub since: i64,
 }

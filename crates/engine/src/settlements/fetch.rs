@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::import::{ImportOutcome, ImportRequest, import_settlement};
 use crate::Engine;
+use crate::engine::PollWindow;
 
 /// What one fetch of a channel's settlements did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -27,22 +28,12 @@ pub struct FetchReport {
 impl Engine {
     /// Fetch one channel's settlements since its cursor and import them.
     pub async fn fetch_settlements_once(&self, channel: &str) -> anyhow::Result<FetchReport> {
-        let conn = self
-            .inner
-            .connections
-            .channels
-            .get(channel)
-            .ok_or_else(|| anyhow::anyhow!("no channel connection named {channel:?}"))?;
-        let cursor_key = format!("settlement_cursor:{channel}");
-        let now = self.inner.clock.now_ms();
-        let cursor: i64 = self
-            .inner
-            .store
-            .meta(&cursor_key)
-            .await?
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
-        let since = (cursor - self.inner.options.reconcile_overlap_ms).max(0);
+        let PollWindow {
+            conn,
+            cursor_key,
+            now,
+            since,
+        } = self.poll_window(channel, "settlement_cursor").await?;
         let documents = conn.connector.settlements_since(since).await?;
         let mut report = FetchReport {
             listed: documents.len(),
